@@ -1,0 +1,53 @@
+# leakguard: terminate sessions left idle in transaction, per application.
+#
+#   make                 build (PGXS)
+#   make install         install into the PostgreSQL found by pg_config
+#   make test            install missing packages (as root), build with
+#                        -Werror, install, run unit, pg_regress and TAP tests
+#   make demo            a live demonstration on a throwaway server
+#   make bench           benchmarks (test/bench)
+#   make fuzz            fuzz the rule parser (test/fuzz)
+
+MODULE_big = leakguard
+OBJS = \
+	src/leakguard.o \
+	src/settings.o \
+	src/rules.o \
+	src/limits.o \
+	src/shmem.o \
+	src/persist.o \
+	src/scan.o \
+	src/worker.o \
+	src/terminate.o \
+	src/report.o \
+	src/sqlfuncs.o
+PGFILEDESC = "leakguard - terminate sessions left idle in transaction"
+
+EXTENSION = leakguard
+DATA = leakguard--1.0.sql
+
+REGRESS = limit_for settings views privileges
+REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
+
+.PHONY: test demo bench fuzz unit
+
+unit:
+	$(MAKE) -C test/unit run
+
+test:
+	./test/run-tests.sh
+
+demo:
+	./test/demo.sh
+
+bench:
+	./test/bench/run.sh
+
+fuzz:
+	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

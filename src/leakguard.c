@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ *
+ * leakguard.c
+ *		Module entry point: settings, shared memory, worker, hooks.
+ *
+ * Loaded through shared_preload_libraries, leakguard reserves its shared
+ * memory, registers its background worker and installs its emit_log_hook
+ * in every backend.  Loaded any other way (CREATE EXTENSION on a server
+ * without the preload), it defines its settings so they can be inspected,
+ * and its SQL functions raise an error saying what is missing.
+ *
+ * Shared state: none directly; see shmem.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "storage/ipc.h"
+
+PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+#ifdef LG_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+#ifdef LG_HAVE_SHMEM_REQUEST_HOOK
+static void
+lg_shmem_request_hook(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	lg_shmem_request();
+}
+#endif
+
+static void
+lg_shmem_startup_hook(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	lg_shmem_startup();
+}
+
+void
+_PG_init(void)
+{
+	lg_define_settings();
+	lg_reserve_guc_prefix(LG_NAME);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+
+#ifdef LG_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = lg_shmem_request_hook;
+#else
+	lg_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = lg_shmem_startup_hook;
+
+	lg_register_worker();
+	lg_install_log_hook();
+}

@@ -1,0 +1,296 @@
+/*-------------------------------------------------------------------------
+ *
+ * persist.c
+ *		Keep leakguard's statistics and history across clean restarts.
+ *
+ * The postmaster writes pg_stat/leakguard.stat when it exits after a clean
+ * shutdown (pg_control says so) and leakguard.save_stats is on: first to a .tmp
+ * file, then durable_rename(), so a torn file is never read.  At start it
+ * reads the file back and deletes it at once, so that after a crash (when
+ * nothing is written) the next start finds no file and the statistics begin
+ * empty, with stats_reset telling when.  A file of another format, size or
+ * checksum is ignored the same way, with a LOG line.
+ *
+ * When max_applications shrank since the file was written, the applications
+ * that no longer fit are added to the overflow row; when history_size
+ * shrank, the newest events are kept.  No total is lost either way.
+ *
+ * Shared state: runs in the postmaster while no other process is attached
+ * (before any child is started, or after all have exited), so it takes no
+ * lock.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/pg_control.h"
+#include "common/controldata_utils.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#define LG_STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/leakguard.stat"
+#define LG_STATS_MAGIC		0x4C474431	/* "LGD1" */
+#define LG_STATS_FORMAT		1
+
+typedef struct LgStatsFileHeader
+{
+	uint32		magic;
+	uint32		format;
+	uint32		app_size;		/* sizeof(LeakguardAppStats) */
+	uint32		event_size;		/* sizeof(LeakguardEvent) */
+	int32		napps;			/* entries after the overflow entry */
+	int32		nevents;		/* oldest first */
+	TimestampTz stats_reset;
+} LgStatsFileHeader;
+
+/* Add the counters of src into dst (the overflow row). */
+static void
+lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
+{
+	int			i;
+
+	dst->peak_connections = Max(dst->peak_connections, src->peak_connections);
+	dst->episodes += src->episodes;
+	dst->terminated += src->terminated;
+	dst->dry_run += src->dry_run;
+	dst->total_idle_us += src->total_idle_us;
+	dst->max_idle_us = Max(dst->max_idle_us, src->max_idle_us);
+	for (i = 0; i < LG_NUM_BUCKETS; i++)
+		dst->buckets[i] += src->buckets[i];
+	dst->last_terminated_at = Max(dst->last_terminated_at, src->last_terminated_at);
+	if (dst->first_seen == 0 || (src->first_seen != 0 && src->first_seen < dst->first_seen))
+		dst->first_seen = src->first_seen;
+}
+
+/* Read the whole file; NULL (with a LOG line when it exists) on failure. */
+static char *
+lg_read_file(Size *len)
+{
+	struct stat st;
+	FILE	   *file;
+	char	   *buf;
+
+	if (stat(LG_STATS_FILE, &st) != 0)
+	{
+		if (errno != ENOENT)
+			ereport(LOG,
+					(errcode_for_file_access(),
+					 errmsg("could not stat file \"%s\": %m", LG_STATS_FILE)));
+		return NULL;
+	}
+	if (st.st_size < (off_t) (sizeof(LgStatsFileHeader) + sizeof(pg_crc32c)) ||
+		st.st_size > (off_t) MaxAllocSize)
+	{
+		ereport(LOG,
+				(errmsg("ignoring leakguard statistics file \"%s\" of unexpected size", LG_STATS_FILE)));
+		return NULL;
+	}
+
+	file = AllocateFile(LG_STATS_FILE, PG_BINARY_R);
+	if (file == NULL)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\": %m", LG_STATS_FILE)));
+		return NULL;
+	}
+	buf = palloc(st.st_size);
+	if (fread(buf, 1, st.st_size, file) != (size_t) st.st_size)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not read file \"%s\": %m", LG_STATS_FILE)));
+		FreeFile(file);
+		pfree(buf);
+		return NULL;
+	}
+	FreeFile(file);
+	*len = st.st_size;
+	return buf;
+}
+
+void
+lg_stats_load(void)
+{
+	Size		len = 0;
+	char	   *buf = lg_read_file(&len);
+	LgStatsFileHeader hdr;
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	const char *p;
+	int			i;
+	int			first_event;
+
+	lg_shared->stats_reset = GetCurrentTimestamp();
+	if (buf == NULL)
+		return;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	if (hdr.magic != LG_STATS_MAGIC || hdr.format != LG_STATS_FORMAT ||
+		hdr.app_size != sizeof(LeakguardAppStats) ||
+		hdr.event_size != sizeof(LeakguardEvent) ||
+		hdr.napps < 0 || hdr.nevents < 0 ||
+		len != sizeof(hdr) + (Size) (hdr.napps + 1) * hdr.app_size +
+		(Size) hdr.nevents * hdr.event_size + sizeof(pg_crc32c))
+	{
+		ereport(LOG,
+				(errmsg("ignoring leakguard statistics file \"%s\" of another format", LG_STATS_FILE)));
+		goto done;
+	}
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, buf, len - sizeof(pg_crc32c));
+	FIN_CRC32C(crc);
+	memcpy(&stored, buf + len - sizeof(pg_crc32c), sizeof(stored));
+	if (!EQ_CRC32C(crc, stored))
+	{
+		ereport(LOG,
+				(errmsg("ignoring corrupted leakguard statistics file \"%s\"", LG_STATS_FILE)));
+		goto done;
+	}
+
+	p = buf + sizeof(hdr);
+	memcpy((char *) &lg_shared->overflow + NAMEDATALEN, p + NAMEDATALEN,
+		   sizeof(LeakguardAppStats) - NAMEDATALEN);
+	p += sizeof(LeakguardAppStats);
+
+	for (i = 0; i < hdr.napps; i++, p += sizeof(LeakguardAppStats))
+	{
+		LeakguardAppStats saved;
+		LeakguardAppStats *entry;
+
+		memcpy(&saved, p, sizeof(saved));
+		saved.name[NAMEDATALEN - 1] = '\0';
+		entry = lg_stats_entry(saved.name, saved.first_seen);
+		if (entry == &lg_shared->overflow)
+			lg_stats_merge(entry, &saved);
+		else
+			memcpy(entry, &saved, sizeof(saved));
+		entry->scan_connections = 0;
+	}
+
+	first_event = Max(0, hdr.nevents - lg_history_size);
+	p += (Size) first_event * sizeof(LeakguardEvent);
+	for (i = first_event; i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
+		lg_history_add((const LeakguardEvent *) p);
+
+	lg_shared->stats_reset = hdr.stats_reset;
+
+done:
+	pfree(buf);
+	/* A file read once must not survive into a crash. */
+	if (unlink(LG_STATS_FILE) != 0 && errno != ENOENT)
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not remove file \"%s\": %m", LG_STATS_FILE)));
+}
+
+static bool
+lg_write(FILE *file, const void *data, Size len, pg_crc32c *crc)
+{
+	COMP_CRC32C(*crc, data, len);
+	return fwrite(data, 1, len, file) == len;
+}
+
+/*
+ * Whether the server just went through a clean shutdown.  The postmaster's
+ * exit code is not enough: it exits with 0 after an immediate shutdown too.
+ * pg_control says "shut down" (or "shut down in recovery" on a standby) only
+ * after the shutdown checkpoint or restartpoint has been written.
+ */
+static bool
+lg_shutdown_was_clean(void)
+{
+	bool		crc_ok = false;
+	ControlFileData *control = get_controlfile(DataDir, &crc_ok);
+	bool		clean;
+
+	clean = crc_ok && (control->state == DB_SHUTDOWNED ||
+					   control->state == DB_SHUTDOWNED_IN_RECOVERY);
+	pfree(control);
+	return clean;
+}
+
+/*
+ * on_shmem_exit callback of the postmaster.  After anything but a clean
+ * shutdown, write nothing: the next start begins with empty statistics.
+ */
+void
+lg_stats_save(int code, Datum arg)
+{
+	const char *tmpfile = LG_STATS_FILE ".tmp";
+	FILE	   *file;
+	LgStatsFileHeader hdr;
+	HASH_SEQ_STATUS seq;
+	LeakguardAppStats *entry;
+	pg_crc32c	crc;
+	uint64		nevents;
+	uint64		i;
+	bool		ok = true;
+
+	if (code != 0 || !lg_save_stats || lg_shared == NULL ||
+		!lg_shutdown_was_clean())
+		return;
+
+	nevents = Min(lg_shared->history_count, (uint64) lg_history_size);
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.magic = LG_STATS_MAGIC;
+	hdr.format = LG_STATS_FORMAT;
+	hdr.app_size = sizeof(LeakguardAppStats);
+	hdr.event_size = sizeof(LeakguardEvent);
+	hdr.napps = (int32) hash_get_num_entries(lg_app_hash);
+	hdr.nevents = (int32) nevents;
+	hdr.stats_reset = lg_shared->stats_reset;
+
+	file = AllocateFile(tmpfile, PG_BINARY_W);
+	if (file == NULL)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not open file \"%s\" for writing: %m", tmpfile)));
+		return;
+	}
+
+	INIT_CRC32C(crc);
+	ok = lg_write(file, &hdr, sizeof(hdr), &crc) &&
+		lg_write(file, &lg_shared->overflow, sizeof(LeakguardAppStats), &crc);
+
+	hash_seq_init(&seq, lg_app_hash);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+	{
+		if (ok)
+			ok = lg_write(file, entry, sizeof(LeakguardAppStats), &crc);
+	}
+
+	for (i = lg_shared->history_count - nevents;
+		 ok && i < lg_shared->history_count; i++)
+		ok = lg_write(file, &lg_shared->history[i % (uint64) lg_history_size],
+					  sizeof(LeakguardEvent), &crc);
+
+	FIN_CRC32C(crc);
+	if (ok)
+		ok = fwrite(&crc, 1, sizeof(crc), file) == sizeof(crc);
+
+	if (ok)
+		ok = FreeFile(file) == 0;
+	else
+		FreeFile(file);
+	if (!ok)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmpfile)));
+		unlink(tmpfile);
+		return;
+	}
+
+	(void) durable_rename(tmpfile, LG_STATS_FILE, LOG);
+}

@@ -1,0 +1,64 @@
+/*-------------------------------------------------------------------------
+ *
+ * report.c
+ *		Tell the terminated client why: rewrite its FATAL message.
+ *
+ * leakguard terminates a session with SIGTERM, which a backend reports as
+ * "terminating connection due to administrator command" (57P01).  Since the
+ * library is preloaded, it is in every backend, and its emit_log_hook sees
+ * that report before it reaches the log and the client.  If the worker left
+ * a mark for exactly this process (same pid, same start time) in its victim
+ * slot, the report becomes what the built-in idle_in_transaction_session_
+ * timeout would say, with SQLSTATE 25P03, which drivers and pools already
+ * handle, and a detail naming leakguard, the application, the idle time and
+ * the limit.  Any other termination, such as pg_terminate_backend() by a
+ * person or a server shutdown, finds no mark and keeps its message.
+ *
+ * Shared state: this backend's LeakguardVictim slot, under its spinlock
+ * (terminate.c); no LWLock is taken while an error is being reported.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "utils/elog.h"
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+static void
+lg_emit_log_hook(ErrorData *edata)
+{
+	LeakguardVictim victim;
+
+	if (edata->elevel == FATAL &&
+		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN &&
+		MyBackendType == B_BACKEND &&
+		lg_victim_take(&victim))
+	{
+		char	   *limit = lg_format_duration_ms(victim.timeout_ms);
+
+		edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
+		edata->message = pstrdup("terminating connection due to idle-in-transaction timeout");
+		if (victim.rule[0] != '\0')
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s idle in transaction; its limit is %s (rule \"%s\").",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 limit, victim.rule);
+		else
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s idle in transaction; its limit is %s (leakguard.idle_in_transaction_timeout).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 limit);
+		edata->hint = NULL;
+	}
+
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+lg_install_log_hook(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = lg_emit_log_hook;
+}

@@ -1,0 +1,424 @@
+/*-------------------------------------------------------------------------
+ *
+ * rules.c
+ *		Parser and matcher for leakguard.application_timeouts.
+ *
+ * The parser walks the string once and writes the whole result into a single
+ * malloc()ed block sized from an upper bound computed beforehand, so there is
+ * no reallocation and nothing to clean up on an error but that one block.
+ * Every error names the rule (by number and text) and the character position
+ * where parsing stopped, because that is what an operator needs to fix a
+ * postgresql.conf line.
+ *
+ * No PostgreSQL header is included and no server function is called: see
+ * rules.h.  Shared state: none.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "rules.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define LG_PRINTF_FORMAT(f, a) __attribute__((format(printf, f, a)))
+#else
+#define LG_PRINTF_FORMAT(f, a)
+#endif
+
+/* How much of a bad rule is quoted back in an error message. */
+#define LG_RULE_EXCERPT_MAX 40
+
+typedef struct LgParser
+{
+	const char *text;
+	size_t		len;
+	size_t		pos;
+	char	   *errbuf;
+	size_t		errbuf_size;
+	int			ruleno;			/* 1-based number of the rule being parsed */
+	size_t		rule_start;		/* where that rule begins in text */
+} LgParser;
+
+static int
+lg_is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+		c == '\v';
+}
+
+static void
+lg_skip_space(LgParser *ps)
+{
+	while (ps->pos < ps->len && lg_is_space(ps->text[ps->pos]))
+		ps->pos++;
+}
+
+static void lg_parse_error(LgParser *ps, size_t at, const char *fmt,...)
+			LG_PRINTF_FORMAT(3, 4);
+
+/*
+ * Write "rule N ("excerpt") at character P: <message>" into errbuf.
+ * The excerpt runs from the start of the rule to the next comma.
+ */
+static void
+lg_parse_error(LgParser *ps, size_t at, const char *fmt,...)
+{
+	char		detail[LG_RULE_ERROR_SIZE];
+	size_t		end = ps->rule_start;
+	size_t		excerpt_len;
+	va_list		ap;
+
+	if (ps->errbuf == NULL || ps->errbuf_size == 0)
+		return;
+
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+
+	while (end < ps->len && ps->text[end] != ',')
+		end++;
+	while (end > ps->rule_start && lg_is_space(ps->text[end - 1]))
+		end--;
+	excerpt_len = end - ps->rule_start;
+
+	if (excerpt_len > LG_RULE_EXCERPT_MAX)
+		snprintf(ps->errbuf, ps->errbuf_size,
+				 "rule %d (\"%.*s...\") at character %zu: %s",
+				 ps->ruleno, LG_RULE_EXCERPT_MAX, ps->text + ps->rule_start,
+				 at + 1, detail);
+	else
+		snprintf(ps->errbuf, ps->errbuf_size,
+				 "rule %d (\"%.*s\") at character %zu: %s",
+				 ps->ruleno, (int) excerpt_len, ps->text + ps->rule_start,
+				 at + 1, detail);
+}
+
+/*
+ * Parse the pattern at ps->pos, appending its unquoted bytes and a NUL to
+ * *out.  Returns 0 on success.
+ */
+static int
+lg_parse_pattern(LgParser *ps, char **out)
+{
+	char	   *o = *out;
+
+	if (ps->text[ps->pos] == '"')
+	{
+		size_t		open = ps->pos;
+
+		ps->pos++;
+		for (;;)
+		{
+			if (ps->pos >= ps->len)
+			{
+				lg_parse_error(ps, open, "unterminated double quote");
+				return -1;
+			}
+			if (ps->text[ps->pos] == '"')
+			{
+				if (ps->pos + 1 < ps->len && ps->text[ps->pos + 1] == '"')
+				{
+					*o++ = '"';
+					ps->pos += 2;
+					continue;
+				}
+				ps->pos++;
+				break;
+			}
+			*o++ = ps->text[ps->pos++];
+		}
+	}
+	else
+	{
+		while (ps->pos < ps->len)
+		{
+			char		c = ps->text[ps->pos];
+
+			if (c == ',' || c == '=' || lg_is_space(c))
+				break;
+			if (c == '"')
+			{
+				lg_parse_error(ps, ps->pos,
+							   "a double quote may only enclose the whole application name");
+				return -1;
+			}
+			*o++ = c;
+			ps->pos++;
+		}
+	}
+	*o++ = '\0';
+	*out = o;
+	return 0;
+}
+
+/* Parse a duration at ps->pos into *ms.  Returns 0 on success. */
+static int
+lg_parse_duration(LgParser *ps, int64_t *ms)
+{
+	static const struct
+	{
+		const char *name;
+		int64_t		factor;
+	}			units[] = {
+		{"ms", 1},
+		{"s", 1000},
+		{"min", 60 * 1000},
+		{"h", 60 * 60 * 1000},
+		{"d", 24 * 60 * 60 * 1000},
+	};
+	size_t		start = ps->pos;
+	size_t		number_end;
+	size_t		unit_start;
+	size_t		unit_len;
+	int64_t		value = 0;
+	int64_t		factor = 1;
+
+	if (ps->pos < ps->len && ps->text[ps->pos] == '-')
+	{
+		lg_parse_error(ps, ps->pos, "a duration cannot be negative");
+		return -1;
+	}
+	if (ps->pos >= ps->len || ps->text[ps->pos] < '0' || ps->text[ps->pos] > '9')
+	{
+		lg_parse_error(ps, ps->pos,
+					   "expected a duration: a whole number, optionally followed by ms, s, min, h or d");
+		return -1;
+	}
+	while (ps->pos < ps->len && ps->text[ps->pos] >= '0' && ps->text[ps->pos] <= '9')
+	{
+		value = value * 10 + (ps->text[ps->pos] - '0');
+		if (value > LG_RULE_MAX_TIMEOUT_MS)
+		{
+			lg_parse_error(ps, start, "duration exceeds the maximum of 365 days");
+			return -1;
+		}
+		ps->pos++;
+	}
+	if (ps->pos < ps->len && ps->text[ps->pos] == '.')
+	{
+		lg_parse_error(ps, ps->pos,
+					   "a duration must be a whole number; use a smaller unit instead of a fraction");
+		return -1;
+	}
+
+	/* As in postgresql.conf, a space may separate the number and its unit. */
+	number_end = ps->pos;
+	while (ps->pos < ps->len && ps->text[ps->pos] == ' ')
+		ps->pos++;
+	unit_start = ps->pos;
+	while (ps->pos < ps->len &&
+		   ((ps->text[ps->pos] >= 'a' && ps->text[ps->pos] <= 'z') ||
+			(ps->text[ps->pos] >= 'A' && ps->text[ps->pos] <= 'Z')))
+		ps->pos++;
+	unit_len = ps->pos - unit_start;
+	if (unit_len == 0)
+		ps->pos = number_end;
+
+	if (unit_len > 0)
+	{
+		size_t		i;
+		int			found = 0;
+
+		for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		{
+			if (strlen(units[i].name) == unit_len &&
+				memcmp(units[i].name, ps->text + unit_start, unit_len) == 0)
+			{
+				factor = units[i].factor;
+				found = 1;
+				break;
+			}
+		}
+		if (!found)
+		{
+			lg_parse_error(ps, unit_start,
+						   "unknown unit \"%.*s\"; valid units are ms, s, min, h and d",
+						   (int) (unit_len > 10 ? 10 : unit_len),
+						   ps->text + unit_start);
+			return -1;
+		}
+	}
+
+	if (value > LG_RULE_MAX_TIMEOUT_MS / factor)
+	{
+		lg_parse_error(ps, start, "duration exceeds the maximum of 365 days");
+		return -1;
+	}
+	*ms = value * factor;
+	return 0;
+}
+
+LeakguardRuleSet *
+lg_rules_parse(const char *text, char *errbuf, size_t errbuf_size)
+{
+	LgParser	ps;
+	LeakguardRuleSet *set;
+	size_t		maxrules = 1;
+	size_t		header;
+	size_t		size;
+	char	   *strings;
+	char	   *o;
+	size_t		i;
+
+	if (errbuf != NULL && errbuf_size > 0)
+		errbuf[0] = '\0';
+	if (text == NULL)
+		text = "";
+
+	memset(&ps, 0, sizeof(ps));
+	ps.text = text;
+	ps.len = strlen(text);
+	ps.errbuf = errbuf;
+	ps.errbuf_size = errbuf_size;
+
+	/*
+	 * Every rule but the last ends at a comma, so commas + 1 bounds the
+	 * number of rules.  Each rule stores its unquoted pattern and its source
+	 * text, neither longer than the input, plus two NULs.
+	 */
+	for (i = 0; i < ps.len; i++)
+		if (text[i] == ',')
+			maxrules++;
+	header = offsetof(LeakguardRuleSet, rules) + maxrules * sizeof(LeakguardRule);
+	size = header + 2 * ps.len + 2 * maxrules;
+
+	set = malloc(size);
+	if (set == NULL)
+		return NULL;
+	memset(set, 0, header);
+	set->size = size;
+	strings = (char *) set + header;
+	o = strings;
+
+	lg_skip_space(&ps);
+	if (ps.pos >= ps.len)
+		return set;
+
+	for (;;)
+	{
+		LeakguardRule *rule = &set->rules[set->nrules];
+		size_t		source_end;
+
+		ps.ruleno = set->nrules + 1;
+		lg_skip_space(&ps);
+		ps.rule_start = ps.pos;
+
+		if (ps.pos >= ps.len || ps.text[ps.pos] == ',')
+		{
+			lg_parse_error(&ps, ps.pos, "empty rule");
+			goto fail;
+		}
+		if (ps.text[ps.pos] == '=')
+		{
+			lg_parse_error(&ps, ps.pos,
+						   "missing application name pattern before \"=\"");
+			goto fail;
+		}
+
+		rule->pattern_off = (uint32_t) (o - (char *) set);
+		if (lg_parse_pattern(&ps, &o) != 0)
+			goto fail;
+
+		lg_skip_space(&ps);
+		if (ps.pos >= ps.len || ps.text[ps.pos] != '=')
+		{
+			if (ps.pos < ps.len && ps.text[ps.pos] != ',')
+				lg_parse_error(&ps, ps.pos,
+							   "expected \"=\" after the application name pattern; put names holding spaces in double quotes");
+			else
+				lg_parse_error(&ps, ps.pos,
+							   "expected \"=\" and a duration after the application name pattern");
+			goto fail;
+		}
+		ps.pos++;
+		lg_skip_space(&ps);
+
+		if (lg_parse_duration(&ps, &rule->timeout_ms) != 0)
+			goto fail;
+		source_end = ps.pos;
+
+		rule->source_off = (uint32_t) (o - (char *) set);
+		memcpy(o, ps.text + ps.rule_start, source_end - ps.rule_start);
+		o += source_end - ps.rule_start;
+		*o++ = '\0';
+		set->nrules++;
+
+		lg_skip_space(&ps);
+		if (ps.pos >= ps.len)
+			break;
+		if (ps.text[ps.pos] != ',')
+		{
+			lg_parse_error(&ps, ps.pos,
+						   "unexpected \"%c\" after the duration; separate rules with commas",
+						   ps.text[ps.pos]);
+			goto fail;
+		}
+		ps.pos++;
+	}
+
+	return set;
+
+fail:
+	free(set);
+	return NULL;
+}
+
+const char *
+lg_rule_pattern(const LeakguardRuleSet *rules, int i)
+{
+	return (const char *) rules + rules->rules[i].pattern_off;
+}
+
+const char *
+lg_rule_source(const LeakguardRuleSet *rules, int i)
+{
+	return (const char *) rules + rules->rules[i].source_off;
+}
+
+int
+lg_glob_match(const char *pattern, const char *name)
+{
+	const char *star = NULL;
+	const char *resume = NULL;
+
+	while (*name)
+	{
+		if (*pattern == '*')
+		{
+			star = pattern++;
+			resume = name;
+		}
+		else if (*pattern == '?' || (*pattern != '\0' && *pattern == *name))
+		{
+			pattern++;
+			name++;
+		}
+		else if (star != NULL)
+		{
+			/* Let the last star swallow one more byte and try again. */
+			pattern = star + 1;
+			name = ++resume;
+		}
+		else
+			return 0;
+	}
+	while (*pattern == '*')
+		pattern++;
+	return *pattern == '\0';
+}
+
+int
+lg_rules_match(const LeakguardRuleSet *rules, const char *appname)
+{
+	int			i;
+
+	if (rules == NULL)
+		return -1;
+	for (i = 0; i < rules->nrules; i++)
+		if (lg_glob_match(lg_rule_pattern(rules, i), appname))
+			return i;
+	return -1;
+}

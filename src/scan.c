@@ -1,0 +1,117 @@
+/*-------------------------------------------------------------------------
+ *
+ * scan.c
+ *		Read backend states straight from the backend status array.
+ *
+ * This is the worker's hot path.  pg_stat_activity (and the pgstat_fetch_*
+ * API) first copies every slot of the array, with its application name,
+ * host name and up to track_activity_query_size bytes of query text, into
+ * freshly allocated memory.  The worker does not need that: it attaches to
+ * the array once by its shared-memory name and, each scan, copies a few
+ * fixed-size fields of each slot into a caller-provided struct, with no
+ * allocation, no SQL and no catalog access.  The query text and client
+ * address are copied only for a session about to be terminated.
+ *
+ * Shared state: the backend status array, read without locks following the
+ * st_changecount protocol described in utils/backend_status.h: note the
+ * count, copy, re-read the count, and retry unless it was even and
+ * unchanged.  Writers never wait for readers.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "storage/shmem.h"
+
+static PgBackendStatus *lg_status_array = NULL;
+
+/* Attach to the backend status array.  Worker only, once at start. */
+void
+lg_status_attach(void)
+{
+	bool		found;
+
+	lg_status_array = ShmemInitStruct(LG_STATUS_ARRAY_NAME,
+									  mul_size(sizeof(PgBackendStatus),
+											   LG_STATUS_SLOTS),
+									  &found);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("leakguard could not find the backend status array in shared memory")));
+}
+
+/*
+ * One consistent read of status slot "slot" (0-based, < MaxBackends).
+ * Returns false when the slot is unused.  With a query buffer (of
+ * LG_QUERY_TEXT_LEN bytes), also copies the client address and the start of
+ * the last statement.
+ */
+static bool
+lg_status_read_internal(int slot, LeakguardBackend *b,
+						SockAddr *client_addr, char *query)
+{
+	volatile PgBackendStatus *be = &lg_status_array[slot];
+
+	for (;;)
+	{
+		int			before;
+		int			after;
+
+		pgstat_begin_read_activity(be, before);
+
+		b->pid = be->st_procpid;
+		if (b->pid > 0)
+		{
+			b->type = be->st_backendType;
+			b->state = be->st_state;
+			b->proc_start = be->st_proc_start_timestamp;
+			b->xact_start = be->st_xact_start_timestamp;
+			b->state_start = be->st_state_start_timestamp;
+			b->datid = be->st_databaseid;
+			b->userid = be->st_userid;
+			if (b->type == B_BACKEND)
+			{
+				memcpy(b->appname, (char *) be->st_appname, NAMEDATALEN);
+				if (query != NULL)
+				{
+					int			len = Min(pgstat_track_activity_query_size,
+										  LG_QUERY_TEXT_LEN);
+
+					memcpy(client_addr, (SockAddr *) &be->st_clientaddr,
+						   sizeof(SockAddr));
+					memcpy(query, (char *) be->st_activity_raw, len);
+					query[len - 1] = '\0';
+				}
+			}
+		}
+
+		pgstat_end_read_activity(be, after);
+		if (pgstat_read_activity_complete(before, after))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+
+	b->appname[NAMEDATALEN - 1] = '\0';
+	return b->pid > 0;
+}
+
+bool
+lg_status_read(int slot, LeakguardBackend *b)
+{
+	return lg_status_read_internal(slot, b, NULL, NULL);
+}
+
+bool
+lg_status_read_full(int slot, LeakguardBackend *b,
+					SockAddr *client_addr, char *query)
+{
+	return lg_status_read_internal(slot, b, client_addr, query);
+}
+
+bool
+lg_state_idle_in_xact(BackendState state)
+{
+	return state == STATE_IDLEINTRANSACTION ||
+		state == STATE_IDLEINTRANSACTION_ABORTED;
+}

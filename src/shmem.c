@@ -1,0 +1,211 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *		leakguard's shared memory: worker status, statistics and history.
+ *
+ * Everything is sized once, at server start, from MaxBackends,
+ * leakguard.max_applications and leakguard.history_size, and never grows:
+ *
+ *		LeakguardShared			the worker's status, counters, check() state
+ *		LeakguardVictim[]		one per backend slot (see terminate.c)
+ *		LeakguardEvent[]		the history ring behind leakguard.terminations
+ *		hash "leakguard stats"	LeakguardAppStats per application_name,
+ *								at most max_applications entries; further
+ *								applications share LeakguardShared->overflow
+ *
+ * Locking: every function here that changes statistics or history expects
+ * the caller to hold LeakguardShared->lock exclusive (the worker does, once
+ * per scan); see leakguard.h for the whole picture.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "storage/ipc.h"
+#include "storage/shmem.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+LeakguardShared *lg_shared = NULL;
+HTAB	   *lg_app_hash = NULL;
+
+/* LeakguardShared and the arrays that follow it. */
+static Size
+lg_struct_size(void)
+{
+	Size		size = MAXALIGN(sizeof(LeakguardShared));
+
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
+	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardEvent)));
+}
+
+static Size
+lg_shmem_size(void)
+{
+	return add_size(lg_struct_size(),
+					hash_estimate_size(lg_max_applications,
+									   sizeof(LeakguardAppStats)));
+}
+
+/* Called from shmem_request_hook (or _PG_init before 15). */
+void
+lg_shmem_request(void)
+{
+	RequestAddinShmemSpace(lg_shmem_size());
+	RequestNamedLWLockTranche(LG_NAME, 1);
+}
+
+/*
+ * Called from shmem_startup_hook: in the postmaster at start and after a
+ * crash of any backend (shared memory is then created anew).
+ */
+void
+lg_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+	char	   *p;
+	int			i;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+
+	lg_shared = ShmemInitStruct(LG_NAME, lg_struct_size(), &found);
+	if (!found)
+	{
+		memset(lg_shared, 0, sizeof(LeakguardShared));
+		lg_shared->lock = &(GetNamedLWLockTranche(LG_NAME))->lock;
+		ConditionVariableInit(&lg_shared->check_cv);
+		strlcpy(lg_shared->overflow.name, LG_OVERFLOW_NAME, NAMEDATALEN);
+		lg_shared->worker_mode = LG_MODE_OFF;
+		lg_shared->worker_registered = !lg_worker_unregistered;
+
+		p = (char *) lg_shared + MAXALIGN(sizeof(LeakguardShared));
+		lg_shared->victims = (LeakguardVictim *) p;
+		for (i = 0; i < MaxBackends; i++)
+		{
+			SpinLockInit(&lg_shared->victims[i].mutex);
+			lg_shared->victims[i].pid = 0;
+		}
+		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim)));
+		lg_shared->history = (LeakguardEvent *) p;
+	}
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = NAMEDATALEN;
+	info.entrysize = sizeof(LeakguardAppStats);
+	lg_app_hash = ShmemInitHash("leakguard stats",
+								lg_max_applications, lg_max_applications,
+								&info,
+								HASH_ELEM | LG_HASH_STRINGS | HASH_FIXED_SIZE);
+
+	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * Only the postmaster loads and saves the statistics file: at start, and
+	 * when it exits after a clean shutdown.
+	 */
+	if (!IsUnderPostmaster && !found)
+	{
+		lg_stats_load();
+		on_shmem_exit(lg_stats_save, (Datum) 0);
+	}
+}
+
+void
+lg_require_shmem(void)
+{
+	if (lg_shared == NULL || lg_app_hash == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("leakguard must be loaded via shared_preload_libraries"),
+				 errhint("Add leakguard to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * The statistics entry for an application: its own, created on first sight
+ * while there is room, else the overflow entry.  Caller holds the lock
+ * exclusive.
+ */
+LeakguardAppStats *
+lg_stats_entry(const char *appname, TimestampTz now)
+{
+	char		key[NAMEDATALEN];
+	LeakguardAppStats *entry;
+	bool		found;
+
+	/* Status-array names are already cut to NAMEDATALEN - 1 bytes. */
+	memset(key, 0, sizeof(key));
+	strlcpy(key, appname, sizeof(key));
+
+	entry = hash_search(lg_app_hash, key, HASH_FIND, NULL);
+	if (entry != NULL)
+		return entry;
+	if (hash_get_num_entries(lg_app_hash) >= lg_max_applications ||
+		(entry = hash_search(lg_app_hash, key, HASH_ENTER_NULL, &found)) == NULL)
+	{
+		if (lg_shared->overflow.first_seen == 0)
+			lg_shared->overflow.first_seen = now;
+		return &lg_shared->overflow;
+	}
+	if (!found)
+	{
+		memset((char *) entry + NAMEDATALEN, 0,
+			   sizeof(LeakguardAppStats) - NAMEDATALEN);
+		entry->first_seen = now;
+	}
+	return entry;
+}
+
+/* Count one finished idle-in-transaction episode.  Lock held exclusive. */
+void
+lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us)
+{
+	int			bucket;
+
+	if (idle_us < 0)
+		idle_us = 0;
+	if (idle_us < 10 * USECS_PER_SEC)
+		bucket = 0;
+	else if (idle_us < 60 * USECS_PER_SEC)
+		bucket = 1;
+	else if (idle_us < 600 * USECS_PER_SEC)
+		bucket = 2;
+	else if (idle_us < 3600 * USECS_PER_SEC)
+		bucket = 3;
+	else
+		bucket = 4;
+
+	entry->episodes++;
+	entry->buckets[bucket]++;
+	entry->total_idle_us += idle_us;
+	if (idle_us > entry->max_idle_us)
+		entry->max_idle_us = idle_us;
+}
+
+/* Append to the history ring, overwriting the oldest.  Lock held exclusive. */
+void
+lg_history_add(const LeakguardEvent *event)
+{
+	uint64		slot = lg_shared->history_count % (uint64) lg_history_size;
+
+	memcpy(&lg_shared->history[slot], event, sizeof(LeakguardEvent));
+	lg_shared->history_count++;
+}
+
+/* Forget all statistics and history.  Lock held exclusive. */
+void
+lg_stats_reset(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	LeakguardAppStats *entry;
+
+	hash_seq_init(&seq, lg_app_hash);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		hash_search(lg_app_hash, entry->name, HASH_REMOVE, NULL);
+
+	memset((char *) &lg_shared->overflow + NAMEDATALEN, 0,
+		   sizeof(LeakguardAppStats) - NAMEDATALEN);
+	lg_shared->history_count = 0;
+	lg_shared->stats_reset = now;
+	lg_shared->reset_generation++;
+}

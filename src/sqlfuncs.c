@@ -1,0 +1,562 @@
+/*-------------------------------------------------------------------------
+ *
+ * sqlfuncs.c
+ *		SQL-callable functions: limit_for, status, check, reset, and the
+ *		set-returning functions behind the sessions, stats and terminations
+ *		views.
+ *
+ * Current facts (who is connected, who is idle in transaction) come from
+ * the reader's own pgstat snapshot of the backend status array, the same one
+ * pg_stat_activity uses, so both agree within a transaction.  Accumulated
+ * facts come from shared memory, copied under the lock held shared and
+ * formatted after it is released.  The rule, timeout and exemption of each
+ * session are decided by limits.c, the code the worker uses.
+ *
+ * Privileges follow pg_stat_activity: the client address and the last
+ * statement of another role's session are shown only to members of that
+ * role or of pg_read_all_stats.  Role and database names are resolved in
+ * the views' SQL, by the reader.
+ *
+ * Shared state: LeakguardShared and the statistics hash, under
+ * LeakguardShared->lock (shared to read, exclusive for reset() and to post
+ * a check() request).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include <sys/socket.h>
+#include <netdb.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "common/ip.h"
+#include "mb/pg_wchar.h"
+#include "pgstat.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/inet.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(lg_limit_for_sql);
+PG_FUNCTION_INFO_V1(lg_status_sql);
+PG_FUNCTION_INFO_V1(lg_check_sql);
+PG_FUNCTION_INFO_V1(lg_reset_sql);
+PG_FUNCTION_INFO_V1(lg_sessions_sql);
+PG_FUNCTION_INFO_V1(lg_stats_sql);
+PG_FUNCTION_INFO_V1(lg_terminations_sql);
+
+#define LG_SESSIONS_COLS		14
+#define LG_STATS_COLS			18
+#define LG_TERMINATIONS_COLS	14
+#define LG_STATUS_COLS			11
+
+/* Current counts of one application, in the reader. */
+typedef struct LgAppNow
+{
+	char		name[NAMEDATALEN];	/* hash key */
+	int32		connections;
+	int32		idle;
+	int64		longest_us;
+	bool		shown;
+} LgAppNow;
+
+static Datum
+lg_interval_us(int64 us)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = us;
+	return IntervalPGetDatum(iv);
+}
+
+static bool
+lg_can_see(Oid userid)
+{
+	return has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_STATS) ||
+		has_privs_of_role(GetUserId(), userid);
+}
+
+/* The client's IP address as inet; false for Unix sockets and unknowns. */
+static bool
+lg_client_addr(const SockAddr *addr, Datum *out)
+{
+	char		host[NI_MAXHOST];
+	int			family = addr->addr.ss_family;
+
+	if (addr->salen == 0 || (family != AF_INET && family != AF_INET6))
+		return false;
+	if (pg_getnameinfo_all(&addr->addr, addr->salen, host, sizeof(host),
+						   NULL, 0, NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+		return false;
+	clean_ipv6_addr(family, host);
+	*out = DirectFunctionCall1(inet_in, CStringGetDatum(host));
+	return true;
+}
+
+static const char *
+lg_state_name(BackendState state)
+{
+	switch (state)
+	{
+		case STATE_IDLE:
+			return "idle";
+		case STATE_RUNNING:
+			return "active";
+		case STATE_IDLEINTRANSACTION:
+			return "idle in transaction";
+		case STATE_FASTPATH:
+			return "fastpath function call";
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			return "idle in transaction (aborted)";
+		case STATE_DISABLED:
+			return "disabled";
+		case STATE_UNDEFINED:
+			return NULL;
+	}
+	return NULL;
+}
+
+static Datum
+lg_timestamp_or_null(TimestampTz ts, bool *isnull)
+{
+	*isnull = (ts == 0);
+	return TimestampTzGetDatum(ts);
+}
+
+Datum
+lg_limit_for_sql(PG_FUNCTION_ARGS)
+{
+	char	   *appname = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	LeakguardLimit limit;
+	TupleDesc	tupdesc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	lg_require_shmem();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	lg_limit_for(appname, &limit);
+	if (limit.rule_index < 0)
+		nulls[0] = true;
+	else
+		values[0] = CStringGetTextDatum(limit.rule);
+	values[1] = lg_interval_us(limit.timeout_ms * 1000);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+Datum
+lg_status_sql(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[LG_STATUS_COLS];
+	bool		nulls[LG_STATUS_COLS];
+	LeakguardShared copy;
+
+	lg_require_shmem();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	memcpy(&copy, lg_shared, sizeof(copy));
+	LWLockRelease(lg_shared->lock);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int32GetDatum(copy.worker_pid);
+	nulls[0] = (copy.worker_pid == 0);
+	values[1] = lg_timestamp_or_null(copy.worker_pid ? copy.worker_started_at : 0,
+									 &nulls[1]);
+	values[2] = CStringGetTextDatum(lg_mode_name(copy.worker_pid ?
+												 copy.worker_mode : lg_mode));
+	values[3] = Int64GetDatum((int64) copy.scans);
+	values[4] = Int64GetDatum((int64) copy.terminated);
+	values[5] = lg_timestamp_or_null(copy.last_scan_at, &nulls[5]);
+	values[6] = lg_timestamp_or_null(copy.next_wakeup_at, &nulls[6]);
+	values[7] = Float8GetDatum(copy.scans > 0 ?
+							   copy.scan_time_total_ms / copy.scans : 0.0);
+	values[8] = Float8GetDatum(copy.scan_time_max_ms);
+	values[9] = CStringGetTextDatum(lg_application_timeouts ? lg_application_timeouts : "");
+	if (!copy.worker_registered)
+		values[10] = CStringGetTextDatum("the leakguard worker could not be registered: max_worker_processes is exhausted");
+	else if (copy.config_error[0] != '\0')
+		values[10] = CStringGetTextDatum(copy.config_error);
+	else
+		nulls[10] = true;
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+static void
+lg_no_worker_error(bool registered)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("the leakguard worker is not running"),
+			 registered ?
+			 errdetail("It starts once the server reaches a consistent state and restarts within %d s of a failure.",
+					   LG_RESTART_SECONDS) :
+			 errdetail("It could not be registered because max_worker_processes is exhausted."),
+			 registered ? 0 :
+			 errhint("Raise max_worker_processes and restart the server.")));
+}
+
+Datum
+lg_check_sql(PG_FUNCTION_ARGS)
+{
+	uint64		ticket;
+	Latch	   *latch;
+	int64		result = 0;
+	int			mode = LG_MODE_OFF;
+
+	lg_require_shmem();
+
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	if (lg_shared->worker_pid == 0)
+	{
+		bool		registered = lg_shared->worker_registered;
+
+		LWLockRelease(lg_shared->lock);
+		lg_no_worker_error(registered);
+	}
+	ticket = ++lg_shared->check_requested;
+	latch = lg_shared->worker_latch;
+	LWLockRelease(lg_shared->lock);
+	SetLatch(latch);
+
+	ConditionVariablePrepareToSleep(&lg_shared->check_cv);
+	for (;;)
+	{
+		bool		done;
+		int			pid;
+
+		LWLockAcquire(lg_shared->lock, LW_SHARED);
+		done = lg_shared->check_completed >= ticket;
+		result = lg_shared->check_result;
+		pid = lg_shared->worker_pid;
+		mode = lg_shared->worker_mode;
+		LWLockRelease(lg_shared->lock);
+
+		if (done)
+			break;
+		if (pid == 0)
+		{
+			ConditionVariableCancelSleep();
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("the leakguard worker exited before it finished the requested scan")));
+		}
+		(void) ConditionVariableTimedSleep(&lg_shared->check_cv, 1000,
+										   PG_WAIT_EXTENSION);
+	}
+	ConditionVariableCancelSleep();
+
+	if (mode == LG_MODE_OFF)
+		ereport(NOTICE,
+				(errmsg("leakguard.mode is off: the worker did not scan")));
+	PG_RETURN_INT64(result);
+}
+
+Datum
+lg_reset_sql(PG_FUNCTION_ARGS)
+{
+	lg_require_shmem();
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_stats_reset(GetCurrentTimestamp());
+	LWLockRelease(lg_shared->lock);
+	PG_RETURN_VOID();
+}
+
+Datum
+lg_sessions_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	int			n;
+	int			i;
+
+	lg_require_shmem();
+	lg_init_srf(fcinfo);
+
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = lg_local_beentry(i);
+		PgBackendStatus *be;
+		Datum		values[LG_SESSIONS_COLS];
+		bool		nulls[LG_SESSIONS_COLS];
+		LeakguardLimit limit;
+		LeakguardExempt exempt;
+		const char *state;
+		bool		idle;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_backendType != B_BACKEND || be->st_procpid <= 0)
+			continue;
+
+		memset(nulls, 0, sizeof(nulls));
+		idle = lg_state_idle_in_xact(be->st_state);
+		lg_limit_for(be->st_appname, &limit);
+		if (limit.timeout_ms <= 0)
+			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
+		else
+			exempt = lg_role_exemption(be->st_userid);
+
+		values[0] = Int32GetDatum(be->st_procpid);
+		values[1] = ObjectIdGetDatum(be->st_databaseid);
+		values[2] = ObjectIdGetDatum(be->st_userid);
+		values[3] = CStringGetTextDatum(be->st_appname);
+		if (!lg_can_see(be->st_userid) ||
+			!lg_client_addr(&be->st_clientaddr, &values[4]))
+			nulls[4] = true;
+		values[5] = lg_timestamp_or_null(be->st_proc_start_timestamp, &nulls[5]);
+		values[6] = lg_timestamp_or_null(be->st_xact_start_timestamp, &nulls[6]);
+		state = lg_state_name(be->st_state);
+		if (state != NULL)
+			values[7] = CStringGetTextDatum(state);
+		else
+			nulls[7] = true;
+		values[8] = lg_timestamp_or_null(be->st_state_start_timestamp, &nulls[8]);
+		if (idle)
+			values[9] = lg_interval_us(now - be->st_state_start_timestamp);
+		else
+			nulls[9] = true;
+		if (limit.rule_index >= 0)
+			values[10] = CStringGetTextDatum(limit.rule);
+		else
+			nulls[10] = true;
+		values[11] = lg_interval_us(limit.timeout_ms * 1000);
+		if (idle && exempt == LG_EXEMPT_NONE)
+			values[12] = TimestampTzGetDatum(be->st_state_start_timestamp +
+											 limit.timeout_ms * INT64CONST(1000));
+		else
+			nulls[12] = true;
+		if (exempt != LG_EXEMPT_NONE)
+			values[13] = CStringGetTextDatum(lg_exempt_name(exempt));
+		else
+			nulls[13] = true;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* Count the current connections per application from the reader's snapshot. */
+static HTAB *
+lg_apps_now(TimestampTz now)
+{
+	HASHCTL		info;
+	HTAB	   *apps;
+	int			n;
+	int			i;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = NAMEDATALEN;
+	info.entrysize = sizeof(LgAppNow);
+	info.hcxt = CurrentMemoryContext;
+	apps = hash_create("leakguard apps now", 64, &info,
+					   HASH_ELEM | LG_HASH_STRINGS | HASH_CONTEXT);
+
+	n = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *local = lg_local_beentry(i);
+		PgBackendStatus *be;
+		char		key[NAMEDATALEN];
+		LgAppNow   *app;
+		bool		found;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_backendType != B_BACKEND || be->st_procpid <= 0)
+			continue;
+
+		memset(key, 0, sizeof(key));
+		strlcpy(key, be->st_appname, sizeof(key));
+		app = hash_search(apps, key, HASH_ENTER, &found);
+		if (!found)
+		{
+			app->connections = app->idle = 0;
+			app->longest_us = 0;
+			app->shown = false;
+		}
+		app->connections++;
+		if (lg_state_idle_in_xact(be->st_state))
+		{
+			app->idle++;
+			app->longest_us = Max(app->longest_us,
+								  now - be->st_state_start_timestamp);
+		}
+	}
+	return apps;
+}
+
+static void
+lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
+				 const LgAppNow *cur, TimestampTz stats_reset)
+{
+	Datum		values[LG_STATS_COLS];
+	bool		nulls[LG_STATS_COLS];
+	int			i;
+	int32		connections = cur ? cur->connections : 0;
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(st->name);
+	values[1] = Int32GetDatum(connections);
+	values[2] = Int32GetDatum(cur ? cur->idle : 0);
+	if (cur && cur->idle > 0)
+		values[3] = lg_interval_us(cur->longest_us);
+	else
+		nulls[3] = true;
+	values[4] = Int64GetDatum(Max(st->peak_connections, connections));
+	values[5] = Int64GetDatum(st->episodes);
+	values[6] = Int64GetDatum(st->terminated);
+	values[7] = Int64GetDatum(st->dry_run);
+	values[8] = lg_interval_us(st->total_idle_us);
+	values[9] = lg_interval_us(st->max_idle_us);
+	for (i = 0; i < LG_NUM_BUCKETS; i++)
+		values[10 + i] = Int64GetDatum(st->buckets[i]);
+	values[15] = lg_timestamp_or_null(st->last_terminated_at, &nulls[15]);
+	values[16] = lg_timestamp_or_null(st->first_seen, &nulls[16]);
+	values[17] = lg_timestamp_or_null(stats_reset, &nulls[17]);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+Datum
+lg_stats_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz now = GetCurrentTimestamp();
+	LeakguardAppStats *entries;
+	LeakguardAppStats overflow;
+	LgAppNow	overflow_now;
+	TimestampTz stats_reset;
+	HASH_SEQ_STATUS seq;
+	LeakguardAppStats *entry;
+	LgAppNow   *cur;
+	HTAB	   *apps;
+	long		nentries = 0;
+	long		room;
+	long		i;
+
+	lg_require_shmem();
+	lg_init_srf(fcinfo);
+	apps = lg_apps_now(now);
+
+	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	entries = palloc(sizeof(LeakguardAppStats) *
+					 (hash_get_num_entries(lg_app_hash) + 1));
+	hash_seq_init(&seq, lg_app_hash);
+	while ((entry = hash_seq_search(&seq)) != NULL)
+		memcpy(&entries[nentries++], entry, sizeof(LeakguardAppStats));
+	memcpy(&overflow, &lg_shared->overflow, sizeof(overflow));
+	stats_reset = lg_shared->stats_reset;
+	LWLockRelease(lg_shared->lock);
+
+	for (i = 0; i < nentries; i++)
+	{
+		cur = hash_search(apps, entries[i].name, HASH_FIND, NULL);
+		if (cur != NULL)
+			cur->shown = true;
+		lg_put_stats_row(rsinfo, &entries[i], cur, stats_reset);
+	}
+
+	/*
+	 * Applications the worker has not seen yet get a row of their own while
+	 * there is room, as the worker will give them; the rest count with the
+	 * overflow row.
+	 */
+	memset(&overflow_now, 0, sizeof(overflow_now));
+	room = lg_max_applications - nentries;
+	hash_seq_init(&seq, apps);
+	while ((cur = hash_seq_search(&seq)) != NULL)
+	{
+		if (cur->shown)
+			continue;
+		if (room > 0)
+		{
+			LeakguardAppStats empty;
+
+			memset(&empty, 0, sizeof(empty));
+			strlcpy(empty.name, cur->name, NAMEDATALEN);
+			lg_put_stats_row(rsinfo, &empty, cur, stats_reset);
+			room--;
+			continue;
+		}
+		overflow_now.connections += cur->connections;
+		overflow_now.idle += cur->idle;
+		overflow_now.longest_us = Max(overflow_now.longest_us, cur->longest_us);
+	}
+	if (overflow.first_seen != 0 || overflow_now.connections > 0)
+		lg_put_stats_row(rsinfo, &overflow, &overflow_now, stats_reset);
+
+	return (Datum) 0;
+}
+
+Datum
+lg_terminations_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	LeakguardEvent *events;
+	uint64		count;
+	uint64		first;
+	uint64		i;
+
+	lg_require_shmem();
+	lg_init_srf(fcinfo);
+
+	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	count = Min(lg_shared->history_count, (uint64) lg_history_size);
+	first = lg_shared->history_count - count;
+	events = palloc(sizeof(LeakguardEvent) * Max(count, 1));
+	for (i = 0; i < count; i++)
+		memcpy(&events[i],
+			   &lg_shared->history[(first + i) % (uint64) lg_history_size],
+			   sizeof(LeakguardEvent));
+	LWLockRelease(lg_shared->lock);
+
+	for (i = 0; i < count; i++)
+	{
+		LeakguardEvent *ev = &events[i];
+		Datum		values[LG_TERMINATIONS_COLS];
+		bool		nulls[LG_TERMINATIONS_COLS];
+		bool		visible = lg_can_see(ev->userid);
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = TimestampTzGetDatum(ev->at);
+		values[1] = Int32GetDatum(ev->pid);
+		values[2] = ObjectIdGetDatum(ev->datid);
+		values[3] = ObjectIdGetDatum(ev->userid);
+		values[4] = CStringGetTextDatum(ev->appname);
+		if (!visible || !lg_client_addr(&ev->client_addr, &values[5]))
+			nulls[5] = true;
+		values[6] = lg_timestamp_or_null(ev->backend_start, &nulls[6]);
+		values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
+		values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
+		values[9] = lg_interval_us(ev->idle_us);
+		values[10] = lg_interval_us(ev->timeout_ms * 1000);
+		if (ev->rule[0] != '\0')
+			values[11] = CStringGetTextDatum(ev->rule);
+		else
+			nulls[11] = true;
+		values[12] = CStringGetTextDatum(lg_action_name(ev->action));
+		if (visible)
+		{
+			int			len = strlen(ev->query);
+
+			/* The stored text may end inside a multibyte character. */
+			len = pg_mbcliplen(ev->query, len, len);
+			values[13] = PointerGetDatum(cstring_to_text_with_len(ev->query, len));
+		}
+		else
+			values[13] = CStringGetTextDatum("<insufficient privilege>");
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * terminate.c
+ *		The last look at a session before it is signalled, and the signal.
+ *
+ * Between the scan that found a session past its deadline and the moment
+ * leakguard signals it, the session may have run a statement, ended, or its
+ * pid may now belong to another backend.  So, for a batch of candidates, the
+ * worker takes ProcArrayLock shared, which keeps every backend in the proc
+ * array (a process leaves it, and its pid becomes reusable, only under the
+ * lock held exclusive), and for each candidate:
+ *
+ *	1. re-reads its status slot: same pid and backend start (same process),
+ *	   same transaction start (same transaction), still idle in transaction
+ *	   with the same state_change (same idle period);
+ *	2. checks the pid is still in the proc array;
+ *	3. fills the victim slot that lets the backend report why it dies
+ *	   (report.c), then sends SIGTERM.
+ *
+ * A candidate that fails a check is not signalled and the reason is
+ * returned, to be counted and kept in the history.  The remaining window is
+ * the time between step 1 and the signal, a few microseconds, during which
+ * the client could send a new statement; it would then fail with the same
+ * FATAL message.
+ *
+ * Shared state: LeakguardVictim slots, each under its own spinlock; the
+ * backend status array, read by the st_changecount protocol (scan.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include <signal.h>
+
+#include "storage/lwlock.h"
+#include "storage/procarray.h"
+#include "utils/timestamp.h"
+
+static void
+lg_victim_mark(int slot, const LeakguardTermination *t, int64 idle_us)
+{
+	LeakguardVictim *v = &lg_shared->victims[slot];
+
+	SpinLockAcquire(&v->mutex);
+	v->pid = t->pid;
+	v->backend_start = t->proc_start;
+	v->idle_us = idle_us;
+	v->timeout_ms = t->limit->timeout_ms;
+	memcpy(v->appname, t->appname, NAMEDATALEN);
+	memcpy(v->rule, t->limit->rule, LG_RULE_TEXT_LEN);
+	SpinLockRelease(&v->mutex);
+}
+
+static void
+lg_victim_clear(int slot)
+{
+	LeakguardVictim *v = &lg_shared->victims[slot];
+
+	SpinLockAcquire(&v->mutex);
+	v->pid = 0;
+	SpinLockRelease(&v->mutex);
+}
+
+/*
+ * Decide and, in enforce mode, signal each of the n candidates; fill in each
+ * one's event.  Called by the worker outside LeakguardShared->lock.
+ */
+void
+lg_terminate_batch(LeakguardTermination *items, int n, int mode)
+{
+	int			i;
+
+	LWLockAcquire(ProcArrayLock, LW_SHARED);
+	for (i = 0; i < n; i++)
+	{
+		LeakguardTermination *t = &items[i];
+		LeakguardEvent *ev = &t->event;
+		LeakguardBackend now;
+		bool		alive;
+
+		memset(ev, 0, offsetof(LeakguardEvent, query));
+		ev->query[0] = '\0';
+		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
+		ev->at = GetCurrentTimestamp();
+		ev->idle_us = ev->at - t->idle_since;
+
+		if (!alive || now.type != B_BACKEND || now.pid != t->pid ||
+			now.proc_start != t->proc_start ||
+			BackendPidGetProcWithLock(t->pid) == NULL)
+			ev->action = LG_ACTION_GONE;
+		else if (!lg_state_idle_in_xact(now.state) ||
+				 now.state_start != t->idle_since ||
+				 now.xact_start != t->xact_start)
+			ev->action = LG_ACTION_BECAME_ACTIVE;
+		else if (t->superuser)
+			ev->action = LG_ACTION_SUPERUSER;
+		else if (mode == LG_MODE_DRY_RUN)
+			ev->action = LG_ACTION_DRY_RUN;
+		else
+		{
+			lg_victim_mark(t->slot, t, ev->idle_us);
+#ifdef HAVE_SETSID
+			/* Backends lead their own process group, as pg_signal_backend knows. */
+			if (kill(-t->pid, SIGTERM) == 0)
+#else
+			if (kill(t->pid, SIGTERM) == 0)
+#endif
+				ev->action = LG_ACTION_TERMINATED;
+			else
+			{
+				lg_victim_clear(t->slot);
+				ev->action = LG_ACTION_GONE;
+			}
+		}
+
+		ev->pid = t->pid;
+		ev->datid = t->datid;
+		ev->userid = t->userid;
+		ev->backend_start = t->proc_start;
+		ev->xact_start = t->xact_start;
+		ev->state_change = t->idle_since;
+		ev->timeout_ms = t->limit->timeout_ms;
+		memcpy(ev->appname, t->appname, NAMEDATALEN);
+		memcpy(ev->rule, t->limit->rule, LG_RULE_TEXT_LEN);
+	}
+	LWLockRelease(ProcArrayLock);
+}
+
+/*
+ * In the victim backend: take the mark the worker left for this very
+ * process, if any, clearing it.  Safe in error reporting: a spinlock only.
+ */
+bool
+lg_victim_take(LeakguardVictim *out)
+{
+	LeakguardVictim *v;
+	int			slot = LG_MY_STATUS_SLOT();
+	bool		mine = false;
+
+	if (lg_shared == NULL || slot < 0 || slot >= MaxBackends)
+		return false;
+	v = &lg_shared->victims[slot];
+
+	SpinLockAcquire(&v->mutex);
+	if (v->pid == MyProcPid && v->backend_start == MyStartTimestamp)
+	{
+		out->idle_us = v->idle_us;
+		out->timeout_ms = v->timeout_ms;
+		memcpy(out->appname, v->appname, NAMEDATALEN);
+		memcpy(out->rule, v->rule, LG_RULE_TEXT_LEN);
+		v->pid = 0;
+		mine = true;
+	}
+	SpinLockRelease(&v->mutex);
+	return mine;
+}

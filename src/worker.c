@@ -1,0 +1,585 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		The leakguard background worker: scan, decide, sleep until the next
+ *		deadline.
+ *
+ * The worker starts at consistent state (so it also runs on hot standbys),
+ * connects to no database (it reads only the shared catalogs, and only for
+ * sessions that reached their deadline), and loops:
+ *
+ *	1. reload the configuration if SIGHUP arrived;
+ *	2. scan: read every client backend's status slot once (scan.c), keep
+ *	   per-slot state in local memory to follow each idle-in-transaction
+ *	   episode, compute each idle session's deadline, state_change + timeout,
+ *	   and collect the sessions whose deadline has passed;
+ *	3. act on those in batches (terminate.c), inside one transaction for the
+ *	   catalog look-ups the exemptions and log lines need;
+ *	4. publish counters and statistics under LeakguardShared->lock, once;
+ *	5. sleep on the latch until the nearest deadline or naptime, whichever
+ *	   comes first.
+ *
+ * Because it wakes at the nearest known deadline, a session whose limit is
+ * at least naptime is handled within the scheduling latency of its deadline:
+ * it was seen idle at some scan before its deadline, so the deadline is
+ * known.  A shorter limit can be overshot by up to naptime.  A deadline is
+ * never acted on before it has passed by the clock.
+ *
+ * All memory the scan needs is allocated once at start: no allocation per
+ * scan, no SQL, no catalog access unless a deadline has passed.
+ *
+ * Shared state: LeakguardShared (worker fields, statistics, history, check
+ * requests) under LeakguardShared->lock; see leakguard.h.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "access/xact.h"
+#include "commands/dbcommands.h"
+#include "pgstat.h"
+#include "portability/instr_time.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/bgworker_internals.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+/* Candidates acted on per ProcArrayLock acquisition. */
+#define LG_BATCH_SIZE	64
+
+/* What the worker remembers of one backend slot between scans. */
+typedef struct LgSlot
+{
+	int			pid;			/* 0: no client backend seen here */
+	TimestampTz proc_start;
+	Oid			datid;
+	Oid			userid;
+	char		appname[NAMEDATALEN];
+
+	/* statistics entry of appname; valid if entry_generation is current */
+	LeakguardAppStats *entry;
+	uint64		entry_generation;
+
+	/* limit of appname; valid if limit_generation == lg_config_generation */
+	LeakguardLimit limit;
+	uint64		limit_generation;
+
+	/* the current idle-in-transaction episode */
+	bool		idle;
+	TimestampTz idle_since;		/* state_change */
+	TimestampTz xact_start;
+	bool		signalled;		/* terminated: never again */
+	bool		reported;		/* handled otherwise until the next reload */
+	bool		counted;		/* already added to the statistics */
+} LgSlot;
+
+/* An episode that ended during a scan, counted when the scan publishes. */
+typedef struct LgEndedEpisode
+{
+	char		appname[NAMEDATALEN];
+	int64		idle_us;
+} LgEndedEpisode;
+
+static LgSlot *lg_slots;
+static LgEndedEpisode *lg_ended;
+static int	lg_nended;
+static int *lg_candidates;
+static LeakguardTermination *lg_batch;
+
+/* Set in the postmaster when max_worker_processes left no room. */
+bool		lg_worker_unregistered = false;
+
+/* Bumped at every reload: every cached limit is recomputed. */
+static uint64 lg_config_generation = 1;
+
+/* Connection warning state: logged once per crossing. */
+static bool lg_connection_warned = false;
+
+/* Sessions acted on during the current scan (for check()). */
+static int64 lg_scan_acted;
+
+static void
+lg_worker_detach(int code, Datum arg)
+{
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_shared->worker_pid = 0;
+	lg_shared->worker_latch = NULL;
+	lg_shared->next_wakeup_at = 0;
+	LWLockRelease(lg_shared->lock);
+	ConditionVariableBroadcast(&lg_shared->check_cv);
+}
+
+void
+lg_register_worker(void)
+{
+	BackgroundWorker worker;
+	slist_iter	iter;
+	int			before = 0;
+	int			after = 0;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = LG_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, LG_NAME, BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "lg_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "leakguard worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, LG_NAME, BGW_MAXLEN);
+
+	/*
+	 * RegisterBackgroundWorker() only logs when max_worker_processes is
+	 * exhausted; count the list to know, so that status() can say it.
+	 */
+	slist_foreach(iter, &BackgroundWorkerList)
+		before++;
+	RegisterBackgroundWorker(&worker);
+	slist_foreach(iter, &BackgroundWorkerList)
+		after++;
+
+	if (after == before)
+	{
+		lg_worker_unregistered = true;
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("leakguard worker could not be registered; no session will be terminated"),
+				 errhint("Raise max_worker_processes (now %d) and restart the server.",
+						 max_worker_processes)));
+	}
+}
+
+/* Count an ended episode, unless it was counted when it was terminated. */
+static void
+lg_slot_end_episode(LgSlot *s, TimestampTz end)
+{
+	if (s->idle && !s->counted)
+	{
+		LgEndedEpisode *e = &lg_ended[lg_nended++];
+
+		memcpy(e->appname, s->appname, NAMEDATALEN);
+		e->idle_us = end - s->idle_since;
+	}
+	s->idle = false;
+}
+
+static void
+lg_slot_start(LgSlot *s, const LeakguardBackend *b)
+{
+	s->pid = b->pid;
+	s->proc_start = b->proc_start;
+	s->appname[0] = '\0';
+	s->entry = NULL;
+	s->limit_generation = 0;
+	s->idle = false;
+}
+
+/*
+ * Read every client backend's slot, follow episodes, and collect the
+ * sessions past their deadline.  Returns the number of candidates; sets
+ * *nearest to the earliest deadline still ahead (0 if none) and *nclients.
+ */
+static int
+lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
+{
+	int			ncand = 0;
+	int			slot;
+
+	*nearest = 0;
+	*nclients = 0;
+	lg_nended = 0;
+
+	for (slot = 0; slot < MaxBackends; slot++)
+	{
+		LgSlot	   *s = &lg_slots[slot];
+		LeakguardBackend b;
+		TimestampTz deadline;
+
+		if (!lg_status_read(slot, &b) || b.type != B_BACKEND)
+		{
+			if (s->pid != 0)
+			{
+				lg_slot_end_episode(s, now);
+				s->pid = 0;
+			}
+			continue;
+		}
+		if (s->pid != b.pid || s->proc_start != b.proc_start)
+		{
+			if (s->pid != 0)
+				lg_slot_end_episode(s, now);
+			lg_slot_start(s, &b);
+		}
+		(*nclients)++;
+		s->datid = b.datid;
+		s->userid = b.userid;
+		if (strcmp(s->appname, b.appname) != 0)
+		{
+			memcpy(s->appname, b.appname, NAMEDATALEN);
+			s->entry = NULL;
+			s->limit_generation = 0;
+		}
+
+		if (!lg_state_idle_in_xact(b.state))
+		{
+			/* It ended its idle period when it entered its current state. */
+			if (s->idle)
+				lg_slot_end_episode(s, b.state_start > s->idle_since ?
+									b.state_start : now);
+			continue;
+		}
+
+		if (!s->idle || s->idle_since != b.state_start)
+		{
+			if (s->idle)
+				lg_slot_end_episode(s, b.state_start);
+			s->idle = true;
+			s->idle_since = b.state_start;
+			s->xact_start = b.xact_start;
+			s->signalled = s->reported = s->counted = false;
+		}
+		if (s->signalled || s->reported)
+			continue;
+
+		if (s->limit_generation != lg_config_generation)
+		{
+			lg_limit_for(s->appname, &s->limit);
+			s->limit_generation = lg_config_generation;
+		}
+		if (s->limit.timeout_ms <= 0)
+			continue;
+
+		deadline = s->idle_since + s->limit.timeout_ms * INT64CONST(1000);
+		if (deadline <= now)
+			lg_candidates[ncand++] = slot;
+		else if (*nearest == 0 || deadline < *nearest)
+			*nearest = deadline;
+	}
+	return ncand;
+}
+
+static void
+lg_log_event(const LeakguardEvent *ev)
+{
+	const char *user = GetUserNameFromId(ev->userid, true);
+	const char *db = get_database_name(ev->datid);
+	char	   *limit = lg_format_duration_ms(ev->timeout_ms);
+	char	   *source;
+	int			level = LOG;
+	const char *what;
+
+	if (ev->rule[0] != '\0')
+		source = psprintf("rule \"%s\"", ev->rule);
+	else
+		source = pstrdup("leakguard.idle_in_transaction_timeout");
+
+	switch ((LeakguardAction) ev->action)
+	{
+		case LG_ACTION_TERMINATED:
+			what = "leakguard terminated";
+			break;
+		case LG_ACTION_DRY_RUN:
+			what = "leakguard (dry run) would have terminated";
+			break;
+		case LG_ACTION_SUPERUSER:
+			what = "leakguard did not terminate superuser";
+			break;
+		case LG_ACTION_BECAME_ACTIVE:
+			what = "leakguard skipped (it became active)";
+			level = DEBUG1;
+			break;
+		default:
+			what = "leakguard skipped (it is gone)";
+			level = DEBUG1;
+			break;
+	}
+
+	ereport(level,
+			(errmsg("%s process %d of application \"%s\" (user \"%s\", database \"%s\") idle in transaction for %.3f s; limit %s from %s",
+					what, ev->pid, ev->appname,
+					user ? user : "?", db ? db : "?",
+					(double) ev->idle_us / USECS_PER_SEC, limit, source),
+			 ev->action == LG_ACTION_SUPERUSER ?
+			 errhint("Set leakguard.terminate_superusers = on to terminate superuser sessions too.") : 0));
+}
+
+/* Record one batch in statistics and history, and update the slots. */
+static void
+lg_publish_batch(LeakguardTermination *items, int n)
+{
+	int			i;
+
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < n; i++)
+	{
+		LeakguardEvent *ev = &items[i].event;
+		LgSlot	   *s = &lg_slots[items[i].slot];
+		LeakguardAppStats *entry = lg_stats_entry(ev->appname, ev->at);
+
+		lg_history_add(ev);
+		switch ((LeakguardAction) ev->action)
+		{
+			case LG_ACTION_TERMINATED:
+				entry->terminated++;
+				entry->last_terminated_at = ev->at;
+				lg_stats_add_episode(entry, ev->idle_us);
+				lg_shared->terminated++;
+				s->signalled = true;
+				s->counted = true;
+				lg_scan_acted++;
+				break;
+			case LG_ACTION_DRY_RUN:
+				entry->dry_run++;
+				lg_shared->dry_run++;
+				s->reported = true;
+				lg_scan_acted++;
+				break;
+			case LG_ACTION_SUPERUSER:
+				s->reported = true;
+				break;
+			case LG_ACTION_BECAME_ACTIVE:
+			case LG_ACTION_GONE:
+				lg_shared->skipped++;
+				s->reported = true;
+				break;
+		}
+	}
+	LWLockRelease(lg_shared->lock);
+}
+
+/* Act on the sessions whose deadline has passed. */
+static void
+lg_act(int ncand)
+{
+	int			done = 0;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+
+	while (done < ncand)
+	{
+		int			n = 0;
+		int			i;
+
+		for (; done < ncand && n < LG_BATCH_SIZE; done++)
+		{
+			int			slot = lg_candidates[done];
+			LgSlot	   *s = &lg_slots[slot];
+			LeakguardExempt exempt = lg_role_exemption(s->userid);
+			LeakguardTermination *t;
+
+			if (exempt == LG_EXEMPT_ROLE)
+			{
+				s->reported = true;
+				continue;
+			}
+			t = &lg_batch[n++];
+			t->slot = slot;
+			t->pid = s->pid;
+			t->proc_start = s->proc_start;
+			t->xact_start = s->xact_start;
+			t->idle_since = s->idle_since;
+			t->datid = s->datid;
+			t->userid = s->userid;
+			t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
+			t->limit = &s->limit;
+			memcpy(t->appname, s->appname, NAMEDATALEN);
+		}
+		if (n == 0)
+			continue;
+
+		lg_terminate_batch(lg_batch, n, lg_mode);
+		lg_publish_batch(lg_batch, n);
+		for (i = 0; i < n; i++)
+			lg_log_event(&lg_batch[i].event);
+	}
+
+	CommitTransactionCommand();
+}
+
+static void
+lg_check_connections(int nclients)
+{
+	bool		over = lg_connection_warning > 0 &&
+		(int64) nclients * 100 >= (int64) lg_connection_warning * MaxConnections;
+
+	if (over && !lg_connection_warned)
+		ereport(WARNING,
+				(errmsg("leakguard: %d of %d client connections are in use (%d%%)",
+						nclients, MaxConnections,
+						(int) ((int64) nclients * 100 / Max(MaxConnections, 1))),
+				 errdetail("leakguard.connection_warning is %d%%; this warning is repeated only after the count falls below it again.",
+						   lg_connection_warning),
+				 errhint("See leakguard.connections for the connections by database, application and state.")));
+	lg_connection_warned = over;
+}
+
+/*
+ * One full pass; returns the time of the nearest deadline still ahead, or 0.
+ */
+static TimestampTz
+lg_scan(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz nearest;
+	instr_time	start;
+	instr_time	elapsed;
+	int			nclients;
+	int			ncand;
+	int			i;
+
+	INSTR_TIME_SET_CURRENT(start);
+	ncand = lg_scan_backends(now, &nearest, &nclients);
+
+	/* Publish connection counts and ended episodes in one go. */
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	for (i = 0; i < MaxBackends; i++)
+	{
+		LgSlot	   *s = &lg_slots[i];
+
+		if (s->pid == 0)
+			continue;
+		if (s->entry == NULL ||
+			s->entry_generation != lg_shared->reset_generation)
+		{
+			s->entry = lg_stats_entry(s->appname, now);
+			s->entry_generation = lg_shared->reset_generation;
+		}
+		s->entry->scan_connections++;
+	}
+	for (i = 0; i < MaxBackends; i++)
+	{
+		LeakguardAppStats *entry = lg_slots[i].entry;
+
+		if (lg_slots[i].pid == 0 || entry->scan_connections == 0)
+			continue;
+		entry->peak_connections = Max(entry->peak_connections,
+									  entry->scan_connections);
+		entry->scan_connections = 0;
+	}
+	for (i = 0; i < lg_nended; i++)
+		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
+							 lg_ended[i].idle_us);
+
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	lg_shared->scans++;
+	lg_shared->last_scan_at = now;
+	lg_shared->scan_time_total_ms += INSTR_TIME_GET_MILLISEC(elapsed);
+	lg_shared->scan_time_max_ms = Max(lg_shared->scan_time_max_ms,
+									  INSTR_TIME_GET_MILLISEC(elapsed));
+	LWLockRelease(lg_shared->lock);
+
+	lg_check_connections(nclients);
+
+	if (ncand > 0)
+		lg_act(ncand);
+	return nearest;
+}
+
+static void
+lg_reload(void)
+{
+	ConfigReloadPending = false;
+	lg_config_error_begin();
+	ProcessConfigFile(PGC_SIGHUP);
+	lg_config_error_end();
+
+	/* New rules apply to sessions already idle, and to reported ones. */
+	lg_config_generation++;
+	for (int i = 0; i < MaxBackends; i++)
+		lg_slots[i].reported = false;
+
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_shared->worker_mode = lg_mode;
+	LWLockRelease(lg_shared->lock);
+}
+
+void
+lg_worker_main(Datum arg)
+{
+	MemoryContext scan_context;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("leakguard");
+
+	lg_require_shmem();
+	lg_status_attach();
+
+	lg_slots = MemoryContextAllocZero(TopMemoryContext,
+									  mul_size(MaxBackends, sizeof(LgSlot)));
+	lg_ended = MemoryContextAlloc(TopMemoryContext,
+								  mul_size(MaxBackends, sizeof(LgEndedEpisode)));
+	lg_candidates = MemoryContextAlloc(TopMemoryContext,
+									   mul_size(MaxBackends, sizeof(int)));
+	lg_batch = MemoryContextAlloc(TopMemoryContext,
+								  LG_BATCH_SIZE * sizeof(LeakguardTermination));
+	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
+										 ALLOCSET_DEFAULT_SIZES);
+
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_shared->worker_pid = MyProcPid;
+	lg_shared->worker_latch = MyLatch;
+	lg_shared->worker_started_at = GetCurrentTimestamp();
+	lg_shared->worker_mode = lg_mode;
+	LWLockRelease(lg_shared->lock);
+	before_shmem_exit(lg_worker_detach, (Datum) 0);
+
+	ereport(LOG,
+			(errmsg("leakguard worker started in mode %s", lg_mode_name(lg_mode))));
+
+	for (;;)
+	{
+		TimestampTz nearest = 0;
+		TimestampTz wake;
+		TimestampTz now;
+		uint64		requested;
+		long		timeout_ms;
+		MemoryContext old;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+			lg_reload();
+
+		LWLockAcquire(lg_shared->lock, LW_SHARED);
+		requested = lg_shared->check_requested;
+		LWLockRelease(lg_shared->lock);
+
+		lg_scan_acted = 0;
+		old = MemoryContextSwitchTo(scan_context);
+		if (lg_mode != LG_MODE_OFF)
+			nearest = lg_scan();
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(scan_context);
+
+		now = GetCurrentTimestamp();
+		wake = TimestampTzPlusMilliseconds(now, lg_naptime_ms);
+		if (nearest != 0 && nearest < wake)
+			wake = nearest;
+
+		LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+		lg_shared->next_wakeup_at = wake;
+		if (requested > lg_shared->check_completed)
+		{
+			lg_shared->check_completed = requested;
+			lg_shared->check_result = lg_scan_acted;
+		}
+		LWLockRelease(lg_shared->lock);
+		ConditionVariableBroadcast(&lg_shared->check_cv);
+
+		/* Round up: waking a little late is fine, early is not. */
+		timeout_ms = (long) ((wake - now + 999) / 1000);
+		if (timeout_ms > 0)
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 timeout_ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
