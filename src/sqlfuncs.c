@@ -129,6 +129,7 @@ Datum
 lg_limit_for_sql(PG_FUNCTION_ARGS)
 {
 	char	   *appname = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int			len = strlen(appname);
 	LeakguardLimit limit;
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -137,6 +138,10 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+
+	/* The server keeps at most NAMEDATALEN - 1 bytes of application_name. */
+	if (len >= NAMEDATALEN)
+		appname[pg_mbcliplen(appname, len, NAMEDATALEN - 1)] = '\0';
 
 	lg_limit_for(appname, &limit);
 	if (limit.rule_index < 0)

@@ -1,0 +1,64 @@
+-- The SQL surface: columns and types of every view and function result,
+-- and what they show on a server with no leaks.
+SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS type
+  FROM pg_attribute a
+  JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'leakguard' AND c.relkind = 'v' AND a.attnum > 0
+ ORDER BY c.relname COLLATE "C", a.attnum;
+
+SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = 'leakguard'
+ ORDER BY 1::text COLLATE "C";
+
+-- the worker is up (wait for it: it starts with the server)
+DO $$
+BEGIN
+    FOR i IN 1..600 LOOP
+        EXIT WHEN (SELECT pid IS NOT NULL FROM leakguard.status());
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT pid IS NOT NULL AS running, mode, started_at <= now() AS started,
+       rules, config_error
+  FROM leakguard.status();
+
+-- a scan on request: nobody leaks, nothing is terminated
+SELECT leakguard.check();
+SELECT scans > 0 AS scanned, terminated, last_scan_at IS NOT NULL AS ok,
+       next_wakeup_at > last_scan_at AS ok2,
+       mean_scan_time >= 0 AND max_scan_time >= mean_scan_time AS times_ok
+  FROM leakguard.status();
+
+-- this session: superuser, application pg_regress/views, default limit
+SELECT usename = current_user AS me, datname = current_database() AS db,
+       application_name, state, idle_in_transaction, rule, timeout,
+       terminates_at, exempt
+  FROM leakguard.sessions WHERE pid = pg_backend_pid();
+
+-- idle in transaction is measured from state_change; this session is
+-- active while it asks
+BEGIN;
+SELECT state, idle_in_transaction IS NULL AS not_idle
+  FROM leakguard.sessions WHERE pid = pg_backend_pid();
+COMMIT;
+
+-- leakguard.connections counts client backends only, like the sessions view
+SELECT (SELECT sum(count) FROM leakguard.connections) =
+       (SELECT count(*) FROM leakguard.sessions) AS consistent,
+       (SELECT count(*) FROM leakguard.connections WHERE percent_of_max <= 0) AS bad_percent;
+
+-- the stats view has this application, counted now
+SELECT connections >= 1 AS connected, peak_connections >= connections AS peak_ok,
+       terminated, dry_run, stats_reset IS NOT NULL AS reset_known
+  FROM leakguard.stats WHERE application_name = 'pg_regress/views';
+
+-- no terminations yet
+SELECT count(*) FROM leakguard.terminations;
+
+-- reset() as superuser
+SELECT leakguard.reset();
+SELECT count(*) FROM leakguard.terminations;
+SELECT stats_reset > now() - interval '1 minute' AS just_reset
+  FROM leakguard.stats LIMIT 1;

@@ -1,0 +1,149 @@
+# LeakguardTest: helpers for leakguard's TAP tests.
+#
+# lg_node() starts a cluster with leakguard preloaded and the extension and
+# the test roles created.  lg_session() opens a real client session (psql
+# over IPC::Run) that can run statements and then sit idle in transaction;
+# ->client_error() collects what the client was told when the server
+# closed the connection.  Every wait is on a condition with the suite's
+# timeout, never a fixed sleep.
+package LeakguardTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf);
+
+# A started node with leakguard preloaded and "CREATE EXTENSION" done.
+# Roles: app (ordinary), exempt_role (ordinary), reader (ordinary).
+sub lg_node
+{
+	my ($name, %p) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $p{init} || {} });
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'leakguard'
+listen_addresses = '127.0.0.1'
+log_line_prefix = '%m [%p] %a '
+} . ($p{conf} || ''));
+	$node->start;
+	return $node if $p{no_extension};
+
+	$node->safe_psql('postgres', q{
+		CREATE EXTENSION leakguard;
+		CREATE ROLE app LOGIN;
+		CREATE ROLE exempt_role LOGIN;
+		CREATE ROLE reader LOGIN;
+	});
+	$node->poll_query_until('postgres',
+		'SELECT pid IS NOT NULL FROM leakguard.status()')
+	  or die "the leakguard worker did not start";
+	return $node;
+}
+
+# Replace the leakguard settings appended by earlier calls, and reload.
+sub lg_set_conf
+{
+	my ($node, $conf) = @_;
+	$node->append_conf('postgresql.conf', $conf);
+	$node->reload;
+	return;
+}
+
+# Open a client session.  Options: app (application_name, set by SET so
+# that '' works), user (default app), tcp (connect over 127.0.0.1),
+# leak (default 1: BEGIN and leave the transaction idle).
+sub lg_session
+{
+	my ($node, %p) = @_;
+	my $user = $p{user} // 'app';
+	my $connstr = $node->connstr('postgres') . " user=$user";
+	$connstr .= " host=127.0.0.1" if $p{tcp};
+
+	my $s = bless {
+		in    => '',
+		out   => '',
+		err   => '',
+		n     => 0,
+		timer => IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default),
+	}, __PACKAGE__;
+	$s->{h} = IPC::Run::start(
+		[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d', $connstr, '-f', '-' ],
+		'<', \$s->{in}, '>', \$s->{out}, '2>', \$s->{err}, $s->{timer});
+
+	if (defined $p{app})
+	{
+		(my $quoted = $p{app}) =~ s/'/''/g;
+		$s->query("SET application_name = '$quoted'");
+	}
+	$s->{pid} = $s->query('SELECT pg_backend_pid()');
+	if ($p{leak} // 1)
+	{
+		$s->query('BEGIN');
+		$s->query('SELECT 1');
+	}
+	return $s;
+}
+
+sub pid { return $_[0]->{pid}; }
+
+# Run one statement and return its output (trimmed); dies on timeout or if
+# the client exits.
+sub query
+{
+	my ($s, $sql) = @_;
+	my $mark = '__leakguard_' . ++$s->{n} . '__';
+	$s->{out} = '';
+	$s->{timer}->start($PostgreSQL::Test::Utils::timeout_default);
+	$s->{in} .= "$sql;\n\\echo $mark\n";
+	while ($s->{out} !~ /$mark/)
+	{
+		die "session exited: $s->{err}" unless $s->{h}->pumpable;
+		die "query timed out: $sql" if $s->{timer}->is_expired;
+		$s->{h}->pump;
+	}
+	(my $out = $s->{out}) =~ s/\n?$mark\n//;
+	return $out;
+}
+
+# Send a statement and wait for the client to exit: returns everything the
+# client printed on stderr (the FATAL message of a terminated session).
+sub client_error
+{
+	my ($s) = @_;
+	$s->{in} .= "SELECT 'still alive';\n\\q\n";
+	$s->{timer}->start($PostgreSQL::Test::Utils::timeout_default);
+	$s->{h}->finish;
+	return $s->{err};
+}
+
+sub close
+{
+	my ($s) = @_;
+	$s->{in} .= "\\q\n";
+	$s->{h}->finish;
+	return;
+}
+
+# Whether a backend pid is still connected.
+sub lg_alive
+{
+	my ($node, $pid) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM pg_stat_activity WHERE pid = $pid") eq '1';
+}
+
+# Wait until a backend is gone.
+sub lg_wait_gone
+{
+	my ($node, $pid) = @_;
+	return $node->poll_query_until('postgres',
+		"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $pid)");
+}
+
+1;

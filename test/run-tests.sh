@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# make test: the whole suite.
+#
+#   1. installs missing packages (as root), builds with -Werror, installs;
+#   2. unit tests of the rule parser (test/unit);
+#   3. pg_regress tests (sql/, expected/) on a temporary instance started
+#      with leakguard preloaded (test/regress.conf);
+#   4. TAP tests (test/t/*.pl) on temporary clusters.
+#
+# Servers run as an unprivileged user ("postgres" when run as root), in
+# scratch directories under $TMPDIR, on free ports.  Prints a final
+# "N passed, M failed" line and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/lib.sh
+
+lg_ensure_packages
+lg_setup_paths
+lg_setup_user
+lg_build_install
+
+passed=0
+failed=0
+failures=""
+record() {	# record NAME RC
+    if [ "$2" = 0 ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        failures="$failures $1"
+    fi
+}
+
+work=$(lg_workdir test)
+cp -r sql expected test "$work/"
+[ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
+
+lg_say "unit tests of the rule parser"
+rc=0; make -s -C test/unit run || rc=$?
+record unit $rc
+
+lg_say "pg_regress: $(sed -n 's/^REGRESS = //p' Makefile)"
+rc=0
+lg_as_user "$PGXS_DIR/src/test/regress/pg_regress" \
+    --temp-instance="$work/tmp_regress" \
+    --temp-config="$work/test/regress.conf" \
+    --bindir="$PG_BINDIR" \
+    --inputdir="$work" --outputdir="$work" \
+    $(sed -n 's/^REGRESS = //p' Makefile) || rc=$?
+if [ $rc != 0 ] && [ -f "$work/regression.diffs" ]; then
+    cat "$work/regression.diffs"
+fi
+record pg_regress $rc
+
+lg_say "TAP tests: ${LG_TAP_TESTS:-test/t/*.pl}"
+rc=0
+(
+    cd "$work"
+    lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+        PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
+        prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
+        ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}
+) || rc=$?
+if [ $rc != 0 ]; then
+    for log in "$work"/tmp_check/log/regress_log_*; do
+        [ -f "$log" ] || continue
+        echo "---- $log (last 60 lines)"
+        tail -n 60 "$log"
+    done
+fi
+record tap $rc
+
+echo
+if [ "$failed" = 0 ]; then
+    rm -rf "$work"
+else
+    echo "failed suites:$failures (outputs kept in $work)"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]

@@ -1,0 +1,189 @@
+/*-------------------------------------------------------------------------
+ *
+ * test_rules.c
+ *		Unit tests of the application_timeouts parser and glob matcher.
+ *
+ * Built with AddressSanitizer and UBSan; no PostgreSQL needed.  Each check
+ * prints a line on failure; the last line is "N passed, M failed".
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "rules.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int	passed;
+static int	failed;
+
+static void
+check(int ok, const char *what, const char *input)
+{
+	if (ok)
+		passed++;
+	else
+	{
+		failed++;
+		printf("FAIL: %s: [%s]\n", what, input);
+	}
+}
+
+/* The rules parse, and appname matches rule number want (-1: none). */
+static void
+expect_match(const char *rules, const char *appname, int want, long long want_ms)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, err, sizeof(err));
+	int			got;
+
+	check(set != NULL, "parses", rules);
+	if (set == NULL)
+	{
+		printf("  error: %s\n", err);
+		return;
+	}
+	got = lg_rules_match(set, appname);
+	check(got == want, "matching rule", appname);
+	if (got >= 0 && want >= 0)
+		check(set->rules[got].timeout_ms == want_ms, "timeout", appname);
+	free(set);
+}
+
+/* The rules are rejected with a message containing want. */
+static void
+expect_error(const char *rules, const char *want)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, err, sizeof(err));
+
+	check(set == NULL, "rejected", rules);
+	if (set != NULL)
+	{
+		free(set);
+		return;
+	}
+	check(strstr(err, want) != NULL, "error message", rules);
+	if (strstr(err, want) == NULL)
+		printf("  got: %s\n  want: %s\n", err, want);
+}
+
+static void
+expect_source(const char *rules, int i, const char *pattern, const char *source)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, err, sizeof(err));
+
+	check(set != NULL && i < set->nrules, "parses", rules);
+	if (set == NULL || i >= set->nrules)
+	{
+		free(set);
+		return;
+	}
+	check(strcmp(lg_rule_pattern(set, i), pattern) == 0, "pattern", rules);
+	check(strcmp(lg_rule_source(set, i), source) == 0, "source", rules);
+	free(set);
+}
+
+int
+main(void)
+{
+	char	   *big;
+	size_t		i;
+	LeakguardRuleSet *set;
+	char		err[LG_RULE_ERROR_SIZE];
+
+	/* empty and blank strings are no rules */
+	expect_match("", "x", -1, 0);
+	expect_match("   ", "x", -1, 0);
+	check(lg_rules_match(NULL, "x") == -1, "NULL rule set", "");
+
+	/* units */
+	expect_match("a=5", "a", 0, 5);
+	expect_match("a=5ms", "a", 0, 5);
+	expect_match("a=5s", "a", 0, 5000);
+	expect_match("a=5 s", "a", 0, 5000);
+	expect_match("a=2min", "a", 0, 120000);
+	expect_match("a=3h", "a", 0, 3 * 3600000LL);
+	expect_match("a=1d", "a", 0, 86400000LL);
+	expect_match("a=365d", "a", 0, 365 * 86400000LL);
+	expect_match("a=0", "a", 0, 0);
+
+	/* globs */
+	expect_match("web*=1s", "web", 0, 1000);
+	expect_match("web*=1s", "webapp", 0, 1000);
+	expect_match("web*=1s", "myweb", -1, 0);
+	expect_match("*web*=1s", "myweb2", 0, 1000);
+	expect_match("job?\?=1s", "job12", 0, 1000);
+	expect_match("job?\?=1s", "job1", -1, 0);
+	expect_match("job?\?=1s", "job123", -1, 0);
+	expect_match("a*b*c=1s", "aXbYbZc", 0, 1000);
+	expect_match("a*b*c=1s", "aXbYbZ", -1, 0);
+	expect_match("*=1s", "", 0, 1000);
+	expect_match("**=1s", "anything", 0, 1000);
+	check(lg_glob_match("*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa") == 0,
+		  "pathological glob", "");
+
+	/* quoting */
+	expect_match("\"my app\"=30s", "my app", 0, 30000);
+	expect_match("\"a,b=c\"=5s", "a,b=c", 0, 5000);
+	expect_match("\"say \"\"hi\"\"\"=7s", "say \"hi\"", 0, 7000);
+	expect_match("\"\"=2h", "", 0, 7200000);
+	expect_match("\"\"=2h", "x", -1, 0);
+	expect_match("\"my*\"=1s", "my app", 0, 1000);
+
+	/* first match wins, whitespace is free */
+	expect_match(" batch-* = 10min , batch-nightly=1s ", "batch-nightly", 0, 600000);
+	expect_match("batch-nightly=1s, batch-*=10min", "batch-nightly", 0, 1000);
+	expect_match("a=1,b=2,c=3", "c", 2, 3);
+
+	/* the stored text of each rule */
+	expect_source(" web* = 1 min ,x=1", 0, "web*", "web* = 1 min");
+	expect_source("\"a\"\"b\"=1s", 0, "a\"b", "\"a\"\"b\"=1s");
+	expect_source("a=5 , b=2", 0, "a", "a=5");
+
+	/* errors name the rule, the position and the problem */
+	expect_error("a=5x", "rule 1 (\"a=5x\") at character 4: unknown unit \"x\"");
+	expect_error("a=5s,,b=1", "rule 2 (\"\") at character 6: empty rule");
+	expect_error("a=5s,", "rule 2 (\"\") at character 6: empty rule");
+	expect_error(",a=5s", "rule 1 (\"\") at character 1: empty rule");
+	expect_error("my app=5s", "rule 1 (\"my app=5s\") at character 4: expected \"=\"");
+	expect_error("a=-1", "a duration cannot be negative");
+	expect_error("a=1.5s", "must be a whole number");
+	expect_error("a=", "expected a duration");
+	expect_error("a", "expected \"=\" and a duration");
+	expect_error("=5s", "missing application name pattern");
+	expect_error("\"abc=5", "unterminated double quote");
+	expect_error("ab\"c=5", "a double quote may only enclose");
+	expect_error("a=5s b=3", "unexpected \"b\" after the duration");
+	expect_error("a=366d", "exceeds the maximum of 365 days");
+	expect_error("a=99999999999999999999999", "exceeds the maximum");
+	expect_error("a=5S", "unknown unit \"S\"");
+	expect_error("ok=1s, bad=1x", "rule 2 (\"bad=1x\") at character 13");
+
+	/* an error excerpt is cut */
+	expect_error("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1x", "...\")");
+
+	/* a tiny error buffer is never overrun */
+	set = lg_rules_parse("a=1x", err, 8);
+	check(set == NULL && strlen(err) == 7, "small error buffer", "a=1x");
+
+	/* thousands of rules */
+	big = malloc(5000 * 16);
+	big[0] = '\0';
+	for (i = 0; i < 5000; i++)
+		sprintf(big + strlen(big), "%sapp%zu=%zus", i ? "," : "", i, i + 1);
+	set = lg_rules_parse(big, err, sizeof(err));
+	check(set != NULL && set->nrules == 5000, "5000 rules", "");
+	if (set != NULL)
+	{
+		int			m = lg_rules_match(set, "app4999");
+
+		check(m == 4999 && set->rules[m].timeout_ms == 5000000, "last of 5000 rules", "");
+		free(set);
+	}
+	free(big);
+
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed == 0 ? 0 : 1;
+}
