@@ -149,6 +149,7 @@ typedef struct LeakguardVictim
 	slock_t		mutex;
 	int			pid;			/* 0: no mark */
 	TimestampTz backend_start;	/* with pid, identifies the backend */
+	TimestampTz state_change;	/* the idle period it was signalled for */
 	int64		idle_us;
 	int64		timeout_ms;
 	char		appname[NAMEDATALEN];
@@ -201,6 +202,7 @@ typedef struct LeakguardBackend
 	BackendState state;
 	TimestampTz proc_start;
 	TimestampTz xact_start;
+	TimestampTz activity_start;	/* start of the last statement */
 	TimestampTz state_start;
 	Oid			datid;
 	Oid			userid;
@@ -273,6 +275,8 @@ extern bool lg_state_idle_in_xact(BackendState state);
 
 /* terminate.c */
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode);
+extern bool lg_victim_marked(int slot, int pid, TimestampTz proc_start,
+							 TimestampTz state_change);
 extern bool lg_victim_take(LeakguardVictim *out);
 
 /* worker.c */

@@ -23,11 +23,12 @@
  */
 #include "leakguard.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "access/xlog_internal.h"
 #include "catalog/pg_control.h"
-#include "common/controldata_utils.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
@@ -137,7 +138,7 @@ lg_stats_load(void)
 		hdr.app_size != sizeof(LeakguardAppStats) ||
 		hdr.event_size != sizeof(LeakguardEvent) ||
 		hdr.napps < 0 || hdr.nevents < 0 ||
-		len != sizeof(hdr) + (Size) (hdr.napps + 1) * hdr.app_size +
+		len != sizeof(hdr) + ((Size) hdr.napps + 1) * hdr.app_size +
 		(Size) hdr.nevents * hdr.event_size + sizeof(pg_crc32c))
 	{
 		ereport(LOG,
@@ -208,14 +209,29 @@ lg_write(FILE *file, const void *data, Size len, pg_crc32c *crc)
 static bool
 lg_shutdown_was_clean(void)
 {
-	bool		crc_ok = false;
-	ControlFileData *control = get_controlfile(DataDir, &crc_ok);
-	bool		clean;
+	ControlFileData control;
+	pg_crc32c	crc;
+	int			fd;
+	bool		ok;
 
-	clean = crc_ok && (control->state == DB_SHUTDOWNED ||
-					   control->state == DB_SHUTDOWNED_IN_RECOVERY);
-	pfree(control);
-	return clean;
+	/*
+	 * Plain system calls, not get_controlfile(): this runs in the exiting
+	 * postmaster, where an ERROR has nowhere to go.
+	 */
+	fd = open(XLOG_CONTROL_FILE, O_RDONLY | PG_BINARY, 0);
+	if (fd < 0)
+		return false;
+	ok = read(fd, &control, sizeof(control)) == sizeof(control);
+	close(fd);
+	if (!ok)
+		return false;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, &control, offsetof(ControlFileData, crc));
+	FIN_CRC32C(crc);
+	return EQ_CRC32C(crc, control.crc) &&
+		(control.state == DB_SHUTDOWNED ||
+		 control.state == DB_SHUTDOWNED_IN_RECOVERY);
 }
 
 /*

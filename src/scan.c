@@ -67,6 +67,7 @@ lg_status_read_internal(int slot, LeakguardBackend *b,
 			b->state = be->st_state;
 			b->proc_start = be->st_proc_start_timestamp;
 			b->xact_start = be->st_xact_start_timestamp;
+			b->activity_start = be->st_activity_start_timestamp;
 			b->state_start = be->st_state_start_timestamp;
 			b->datid = be->st_databaseid;
 			b->userid = be->st_userid;

@@ -453,9 +453,9 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 	lg_init_srf(fcinfo);
 	apps = lg_apps_now(now);
 
+	/* The hash never holds more than max_applications entries. */
+	entries = palloc(sizeof(LeakguardAppStats) * lg_max_applications);
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
-	entries = palloc(sizeof(LeakguardAppStats) *
-					 (hash_get_num_entries(lg_app_hash) + 1));
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		memcpy(&entries[nentries++], entry, sizeof(LeakguardAppStats));
@@ -515,10 +515,10 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	lg_init_srf(fcinfo);
 
+	events = palloc(sizeof(LeakguardEvent) * lg_history_size);
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
 	count = Min(lg_shared->history_count, (uint64) lg_history_size);
 	first = lg_shared->history_count - count;
-	events = palloc(sizeof(LeakguardEvent) * Max(count, 1));
 	for (i = 0; i < count; i++)
 		memcpy(&events[i],
 			   &lg_shared->history[(first + i) % (uint64) lg_history_size],

@@ -44,6 +44,7 @@ lg_victim_mark(int slot, const LeakguardTermination *t, int64 idle_us)
 	SpinLockAcquire(&v->mutex);
 	v->pid = t->pid;
 	v->backend_start = t->proc_start;
+	v->state_change = t->idle_since;
 	v->idle_us = idle_us;
 	v->timeout_ms = t->limit->timeout_ms;
 	memcpy(v->appname, t->appname, NAMEDATALEN);
@@ -99,7 +100,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 		else
 		{
 			lg_victim_mark(t->slot, t, ev->idle_us);
-#ifdef HAVE_SETSID
+#ifndef WIN32
 			/* Backends lead their own process group, as pg_signal_backend knows. */
 			if (kill(-t->pid, SIGTERM) == 0)
 #else
@@ -124,6 +125,24 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 		memcpy(ev->rule, t->limit->rule, LG_RULE_TEXT_LEN);
 	}
 	LWLockRelease(ProcArrayLock);
+}
+
+/*
+ * Whether the worker already signalled this backend for this idle period: a
+ * new worker, after a restart, must not signal and count it a second time.
+ */
+bool
+lg_victim_marked(int slot, int pid, TimestampTz proc_start,
+				 TimestampTz state_change)
+{
+	LeakguardVictim *v = &lg_shared->victims[slot];
+	bool		marked;
+
+	SpinLockAcquire(&v->mutex);
+	marked = (v->pid == pid && v->backend_start == proc_start &&
+			  v->state_change == state_change);
+	SpinLockRelease(&v->mutex);
+	return marked;
 }
 
 /*

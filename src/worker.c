@@ -105,6 +105,8 @@ static int64 lg_scan_acted;
 static void
 lg_worker_detach(int code, Datum arg)
 {
+	/* An error may have left our lock held: this callback runs first. */
+	LWLockReleaseAll();
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 	lg_shared->worker_pid = 0;
 	lg_shared->worker_latch = NULL;
@@ -161,9 +163,27 @@ lg_slot_end_episode(LgSlot *s, TimestampTz end)
 		LgEndedEpisode *e = &lg_ended[lg_nended++];
 
 		memcpy(e->appname, s->appname, NAMEDATALEN);
-		e->idle_us = end - s->idle_since;
+		e->idle_us = Max(end - s->idle_since, 0);
 	}
 	s->idle = false;
+}
+
+/*
+ * When the backend left the idle period that began at idle_since: at the
+ * start of the first statement after it.  The status array keeps only the
+ * latest statement's start and the latest state change, so take the
+ * earlier of those that come after idle_since.
+ */
+static TimestampTz
+lg_episode_end(const LgSlot *s, const LeakguardBackend *b, TimestampTz now)
+{
+	TimestampTz end = now;
+
+	if (b->state_start > s->idle_since && b->state_start < end)
+		end = b->state_start;
+	if (b->activity_start > s->idle_since && b->activity_start < end)
+		end = b->activity_start;
+	return end;
 }
 
 static void
@@ -197,6 +217,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		LgSlot	   *s = &lg_slots[slot];
 		LeakguardBackend b;
 		TimestampTz deadline;
+		bool		idle_now;
 
 		if (!lg_status_read(slot, &b) || b.type != B_BACKEND)
 		{
@@ -216,30 +237,30 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		(*nclients)++;
 		s->datid = b.datid;
 		s->userid = b.userid;
+
+		/* Close the previous episode under the name it had. */
+		idle_now = lg_state_idle_in_xact(b.state);
+		if (s->idle && !(idle_now && s->idle_since == b.state_start))
+			lg_slot_end_episode(s, lg_episode_end(s, &b, now));
+
 		if (strcmp(s->appname, b.appname) != 0)
 		{
 			memcpy(s->appname, b.appname, NAMEDATALEN);
 			s->entry = NULL;
 			s->limit_generation = 0;
 		}
-
-		if (!lg_state_idle_in_xact(b.state))
-		{
-			/* It ended its idle period when it entered its current state. */
-			if (s->idle)
-				lg_slot_end_episode(s, b.state_start > s->idle_since ?
-									b.state_start : now);
+		if (!idle_now)
 			continue;
-		}
 
-		if (!s->idle || s->idle_since != b.state_start)
+		if (!s->idle)
 		{
-			if (s->idle)
-				lg_slot_end_episode(s, b.state_start);
 			s->idle = true;
 			s->idle_since = b.state_start;
 			s->xact_start = b.xact_start;
-			s->signalled = s->reported = s->counted = false;
+			s->reported = false;
+			/* A previous worker may have signalled it already. */
+			s->signalled = s->counted =
+				lg_victim_marked(slot, b.pid, b.proc_start, b.state_start);
 		}
 		if (s->signalled || s->reported)
 			continue;
@@ -480,18 +501,62 @@ lg_scan(void)
 	return nearest;
 }
 
+/* What a reload must change for sessions already reported to be re-examined. */
+typedef struct LgPolicy
+{
+	int			mode;
+	int			default_timeout_ms;
+	bool		terminate_superusers;
+	char	   *rules;
+	char	   *exempt_roles;
+} LgPolicy;
+
+static void
+lg_policy_save(LgPolicy *p)
+{
+	p->mode = lg_mode;
+	p->default_timeout_ms = lg_default_timeout_ms;
+	p->terminate_superusers = lg_terminate_superusers;
+	p->rules = pstrdup(lg_application_timeouts ? lg_application_timeouts : "");
+	p->exempt_roles = pstrdup(lg_exempt_roles ? lg_exempt_roles : "");
+}
+
+static bool
+lg_policy_changed(const LgPolicy *p)
+{
+	return p->mode != lg_mode ||
+		p->default_timeout_ms != lg_default_timeout_ms ||
+		p->terminate_superusers != lg_terminate_superusers ||
+		strcmp(p->rules, lg_application_timeouts ? lg_application_timeouts : "") != 0 ||
+		strcmp(p->exempt_roles, lg_exempt_roles ? lg_exempt_roles : "") != 0;
+}
+
 static void
 lg_reload(void)
 {
+	LgPolicy	before;
+
 	ConfigReloadPending = false;
+	lg_policy_save(&before);
 	lg_config_error_begin();
 	ProcessConfigFile(PGC_SIGHUP);
 	lg_config_error_end();
 
-	/* New rules apply to sessions already idle, and to reported ones. */
-	lg_config_generation++;
-	for (int i = 0; i < MaxBackends; i++)
-		lg_slots[i].reported = false;
+	if (lg_policy_changed(&before))
+	{
+		/*
+		 * New rules apply to sessions already idle, and what was only
+		 * reported is looked at again.  Leaving or entering "off" forgets
+		 * the episodes: they were not watched in between.
+		 */
+		lg_config_generation++;
+		if ((before.mode == LG_MODE_OFF) != (lg_mode == LG_MODE_OFF))
+			memset(lg_slots, 0, mul_size(MaxBackends, sizeof(LgSlot)));
+		for (int i = 0; i < MaxBackends; i++)
+			lg_slots[i].reported = false;
+	}
+	pfree(before.rules);
+	pfree(before.exempt_roles);
 
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 	lg_shared->worker_mode = lg_mode;
@@ -509,6 +574,12 @@ lg_worker_main(Datum arg)
 
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("leakguard");
+
+	/*
+	 * Catalog look-ups happen only for sessions past their deadline; should
+	 * someone hold a lock on pg_authid, fail and restart rather than wait.
+	 */
+	SetConfigOption("lock_timeout", "10s", PGC_SUSET, PGC_S_OVERRIDE);
 
 	lg_require_shmem();
 	lg_status_attach();

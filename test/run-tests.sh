@@ -2,7 +2,8 @@
 # make test: the whole suite.
 #
 #   1. installs missing packages (as root), builds with -Werror, installs;
-#   2. unit tests of the rule parser (test/unit);
+#   2. unit tests of the rule parser (test/unit), and a short fuzzing run
+#      of it (test/fuzz);
 #   3. pg_regress tests (sql/, expected/) on a temporary instance started
 #      with leakguard preloaded (test/regress.conf);
 #   4. TAP tests (test/t/*.pl) on temporary clusters.
@@ -38,6 +39,12 @@ cp -r sql expected test "$work/"
 lg_say "unit tests of the rule parser"
 rc=0; make -s -C test/unit run || rc=$?
 record unit $rc
+
+lg_say "fuzzing the rule parser for ${LG_FUZZ_SECONDS:-10} s (make fuzz runs longer)"
+rc=0; make -s -C test/fuzz run FUZZ_SECONDS="${LG_FUZZ_SECONDS:-10}" >"$work/fuzz.log" 2>&1 || rc=$?
+grep -E "^(Done|stat::number_of_executed_units)" "$work/fuzz.log" || true
+[ $rc = 0 ] || tail -n 40 "$work/fuzz.log"
+record fuzz $rc
 
 lg_say "pg_regress: $(sed -n 's/^REGRESS = //p' Makefile)"
 rc=0

@@ -1,0 +1,142 @@
+/*-------------------------------------------------------------------------
+ *
+ * fuzz_rules.c
+ *		libFuzzer target for the application_timeouts parser and matcher.
+ *
+ * Besides crashes, leaks and sanitizer reports, it checks what every
+ * accepted rule set must satisfy:
+ *	- offsets and strings stay inside the block, timeouts inside 0..365 d;
+ *	- the rules' own source texts, joined with commas, parse again into the
+ *	  same patterns and timeouts (the stored text is faithful);
+ *	- a rejected string always comes with a message naming a rule;
+ *	- the glob matcher agrees with a dynamic-programming reference.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "rules.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond) \
+	do { \
+		if (!(cond)) \
+		{ \
+			fprintf(stderr, "check failed: %s (line %d)\n", #cond, __LINE__); \
+			abort(); \
+		} \
+	} while (0)
+
+/*
+ * Reference matcher: dynamic programming over (pattern, name) prefixes,
+ * obviously correct and O(n * m).  m[i][j]: pattern[0..i) matches name[0..j).
+ */
+#define REF_MAX 64
+
+static int
+reference_glob(const char *p, const char *s)
+{
+	static unsigned char m[REF_MAX + 1][REF_MAX + 1];
+	size_t		np = strlen(p);
+	size_t		ns = strlen(s);
+	size_t		i;
+	size_t		j;
+
+	memset(m, 0, sizeof(m));
+	m[0][0] = 1;
+	for (i = 1; i <= np; i++)
+		for (j = 0; j <= ns; j++)
+		{
+			if (p[i - 1] == '*')
+				m[i][j] = m[i - 1][j] || (j > 0 && m[i][j - 1]);
+			else if (j > 0 && (p[i - 1] == '?' || p[i - 1] == s[j - 1]))
+				m[i][j] = m[i - 1][j - 1];
+		}
+	return m[np][ns];
+}
+
+static void
+check_set(const LeakguardRuleSet *set)
+{
+	size_t		joined_len = 1;
+	char	   *joined;
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *again;
+	int			i;
+
+	CHECK(set->nrules >= 0);
+	for (i = 0; i < set->nrules; i++)
+	{
+		const LeakguardRule *r = &set->rules[i];
+
+		CHECK(r->pattern_off < set->size && r->source_off < set->size);
+		CHECK(memchr((const char *) set + r->pattern_off, '\0',
+					 set->size - r->pattern_off) != NULL);
+		CHECK(memchr((const char *) set + r->source_off, '\0',
+					 set->size - r->source_off) != NULL);
+		CHECK(r->timeout_ms >= 0 && r->timeout_ms <= LG_RULE_MAX_TIMEOUT_MS);
+		joined_len += strlen(lg_rule_source(set, i)) + 1;
+	}
+
+	joined = malloc(joined_len);
+	CHECK(joined != NULL);
+	joined[0] = '\0';
+	for (i = 0; i < set->nrules; i++)
+	{
+		if (i > 0)
+			strcat(joined, ",");
+		strcat(joined, lg_rule_source(set, i));
+	}
+	again = lg_rules_parse(joined, err, sizeof(err));
+	CHECK(again != NULL);
+	CHECK(again->nrules == set->nrules);
+	for (i = 0; i < set->nrules; i++)
+	{
+		CHECK(strcmp(lg_rule_pattern(again, i), lg_rule_pattern(set, i)) == 0);
+		CHECK(again->rules[i].timeout_ms == set->rules[i].timeout_ms);
+	}
+	free(again);
+	free(joined);
+}
+
+int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char	   *text = malloc(size + 1);
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set;
+	char	   *nl;
+
+	CHECK(text != NULL);
+	memcpy(text, data, size);
+	text[size] = '\0';
+
+	set = lg_rules_parse(text, err, sizeof(err));
+	if (set != NULL)
+	{
+		check_set(set);
+		(void) lg_rules_match(set, text);
+		(void) lg_rules_match(set, "");
+		free(set);
+	}
+	else
+	{
+		CHECK(strncmp(err, "rule ", 5) == 0);
+		CHECK(strstr(err, " at character ") != NULL);
+	}
+
+	/* "pattern\nname": the matcher against the naive one */
+	nl = strchr(text, '\n');
+	if (nl != NULL && size <= REF_MAX)
+	{
+		*nl = '\0';
+		CHECK(lg_glob_match(text, nl + 1) == reference_glob(text, nl + 1));
+	}
+
+	free(text);
+	return 0;
+}
