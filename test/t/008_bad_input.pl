@@ -1,0 +1,132 @@
+# Bad and extreme input: thousands of rules, non-ASCII names, names at
+# NAMEDATALEN, naptime and timeouts at their bounds, settings changed
+# rapidly under load, concurrent check() calls.  No crash, clear results,
+# nothing half-applied.
+use strict;
+use warnings;
+
+use IPC::Run;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LeakguardTest;
+
+my $node = lg_node('badinput', conf => q{
+leakguard.naptime = 10ms
+});
+
+# Settings go through ALTER SYSTEM here: postgresql.auto.conf wins over
+# postgresql.conf, so mixing both would test the wrong thing.
+sub alter
+{
+	my (%set) = @_;
+	$node->safe_psql('postgres', "ALTER SYSTEM SET leakguard.$_ = $set{$_}") for sort keys %set;
+	$node->reload;
+	return;
+}
+
+sub wait_for
+{
+	my ($sql, $what) = @_;
+	$node->poll_query_until('postgres', $sql) or die "timed out waiting for $what";
+	return;
+}
+
+# 5000 rules through ALTER SYSTEM; the last one still matches
+my $rules = join(', ', map { "app$_=${_}h" } 1 .. 4999) . ', last-*=1s';
+alter(application_timeouts => "'$rules'");
+ok( $node->poll_query_until('postgres',
+		"SELECT length(rules) = " . length($rules) . " FROM leakguard.status()"),
+	'5000 rules are loaded');
+is($node->safe_psql('postgres', q{SELECT rule, timeout FROM leakguard.limit_for('last-one')}),
+	'last-*=1s|00:00:01', 'the last of 5000 rules matches');
+my $s = lg_session($node, app => 'last-one');
+ok(lg_wait_gone($node, $s->pid), 'and is enforced, with naptime at its minimum');
+
+# non-ASCII names are stored by the server with '?' for each byte
+alter(application_timeouts => q{'*-1=1s, ?????=2s, "} . ('a' x 63) . q{"=1s'});
+wait_for(q{SELECT rules LIKE '*-1=1s%' FROM leakguard.status()}, 'the rules');
+$s = lg_session($node, app => "\x{43f}\x{440}\x{438}\x{43b}\x{43e}\x{436}\x{435}\x{43d}\x{438}\x{435}-1");
+my $stored = $node->safe_psql('postgres',
+	'SELECT application_name FROM leakguard.sessions WHERE pid = ' . $s->pid);
+like($stored, qr/^\?+-1$/, 'a non-ASCII application_name is shown as the server stores it');
+ok(lg_wait_gone($node, $s->pid), 'and its rule applies');
+like($s->client_error, qr/application "\?+-1" after/, 'the client message names it');
+
+# names at NAMEDATALEN: 63 bytes are kept, the rest is cut before matching
+$s = lg_session($node, app => 'a' x 80);
+is( $node->safe_psql('postgres',
+		'SELECT length(application_name), rule FROM leakguard.sessions WHERE pid = ' . $s->pid),
+	'63|"' . ('a' x 63) . '"=1s', 'a name longer than 63 bytes matches as stored');
+ok(lg_wait_gone($node, $s->pid), 'and is enforced');
+
+# the longest naptime: a limit shorter than it is noticed at the next scan,
+# which check() requests at once
+alter(naptime => "'1h'", application_timeouts => "'nap=1s'");
+wait_for(q{SELECT rules = 'nap=1s' FROM leakguard.status()}, 'the rules');
+wait_for(q{SELECT setting = '3600000' FROM pg_settings WHERE name = 'leakguard.naptime'}, 'naptime');
+$s = lg_session($node, app => 'nap');
+wait_for("SELECT idle_in_transaction > interval '1 s' FROM leakguard.sessions WHERE pid = " . $s->pid,
+	'the session to be overdue');
+is($node->safe_psql('postgres', 'SELECT leakguard.check()'), '1',
+	'with naptime = 1h, check() scans at once and terminates the overdue session');
+ok(lg_wait_gone($node, $s->pid), 'it is gone');
+
+# the longest timeouts
+alter(naptime => "'10ms'", idle_in_transaction_timeout => 2147483647,
+	application_timeouts => "'year=365d'");
+wait_for(q{SELECT rules = 'year=365d' FROM leakguard.status()}, 'the rules');
+my $year = lg_session($node, app => 'year');
+my $default = lg_session($node, app => 'other');
+is( $node->safe_psql('postgres', q{
+		SELECT string_agg(format('%s %s %s', application_name, timeout,
+		                         terminates_at - state_change = timeout), ', '
+		                  ORDER BY application_name)
+		  FROM leakguard.sessions WHERE application_name IN ('year', 'other')}),
+	'other 596:31:23.647 t, year 8760:00:00 t', 'the longest limits compute exact deadlines');
+is($node->safe_psql('postgres', 'SELECT leakguard.check()'), '0', 'and nothing is due');
+
+# settings changed rapidly while sessions work and leak
+my $script = PostgreSQL::Test::Utils::tempdir . '/select.sql';
+PostgreSQL::Test::Utils::append_to_file($script, "BEGIN;\nSELECT 1;\nCOMMIT;\n");
+my $bench = IPC::Run::start(
+	[ 'pgbench', '-n', '-f', $script, '-c', 4, '-j', 2, '-T', 8, '-C', '-h', $node->host,
+	  '-p', $node->port, 'postgres' ],
+	'>', \my $out, '2>', \my $err);
+for my $i (1 .. 40)
+{
+	alter(application_timeouts => ($i % 2 ? "'flip=1h, year=365d'" : "'flip=2h'"),
+		mode => ($i % 3 ? 'enforce' : 'dry_run'));
+}
+alter(application_timeouts => "'flip=1s'", mode => 'enforce');
+ok($bench->finish, 'the load ran without error while settings changed') or diag($err);
+ok( $node->poll_query_until('postgres',
+		q{SELECT rules = 'flip=1s' AND mode = 'enforce' AND config_error IS NULL FROM leakguard.status()}),
+	'after 40 rapid reloads the last configuration is in force');
+$s = lg_session($node, app => 'flip');
+ok(lg_wait_gone($node, $s->pid), 'and enforced');
+
+# concurrent check() calls all come back
+my @checks = map {
+	my ($o, $e) = ('', '');
+	[ IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres'),
+			'-c', 'SELECT leakguard.check() FROM generate_series(1, 20)' ],
+		'>', \$o, '2>', \$e), \$o ]
+} 1 .. 6;
+my $all = 1;
+for my $c (@checks)
+{
+	$all &&= $c->[0]->finish && ${ $c->[1] } =~ /^(0\n){20}$/;
+}
+ok($all, '6 sessions calling check() 20 times each all get their answers');
+
+# extreme arguments
+is($node->safe_psql('postgres', q{SELECT timeout FROM leakguard.limit_for(repeat('x', 1000000))}),
+	'596:31:23.647', 'limit_for() with a megabyte of input');
+ok(!$node->log_contains(qr/PANIC|was terminated by signal|terminating any other active server processes/),
+	'no crash');
+
+$year->close;
+$default->close;
+$node->stop;
+done_testing();
