@@ -7,6 +7,7 @@
 #   make demo            a live demonstration on a throwaway server
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
+#   make sanitize        the suites against an ASan/UBSan build
 
 MODULE_big = leakguard
 OBJS = \
@@ -35,7 +36,7 @@ include $(PGXS)
 
 override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 
-.PHONY: test demo bench fuzz unit
+.PHONY: test demo bench fuzz unit sanitize
 
 unit:
 	$(MAKE) -C test/unit run
@@ -51,3 +52,6 @@ bench:
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
+
+sanitize:
+	./test/sanitize.sh

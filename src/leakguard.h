@@ -223,6 +223,7 @@ typedef struct LeakguardTermination
 	const LeakguardLimit *limit;
 	char		appname[NAMEDATALEN];
 	LeakguardEvent event;		/* filled by lg_terminate_batch() */
+	bool		repeat;			/* same outcome as already recorded */
 } LeakguardTermination;
 
 /* shmem.c */

@@ -75,6 +75,7 @@ typedef struct LgSlot
 	bool		signalled;		/* terminated: never again */
 	bool		reported;		/* handled otherwise until the next reload */
 	bool		counted;		/* already added to the statistics */
+	int			last_action;	/* LeakguardAction recorded, or -1 */
 } LgSlot;
 
 /* An episode that ended during a scan, counted when the scan publishes. */
@@ -258,6 +259,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 			s->idle_since = b.state_start;
 			s->xact_start = b.xact_start;
 			s->reported = false;
+			s->last_action = -1;
 			/* A previous worker may have signalled it already. */
 			s->signalled = s->counted =
 				lg_victim_marked(slot, b.pid, b.proc_start, b.state_start);
@@ -327,7 +329,11 @@ lg_log_event(const LeakguardEvent *ev)
 			 errhint("Set leakguard.terminate_superusers = on to terminate superuser sessions too.") : 0));
 }
 
-/* Record one batch in statistics and history, and update the slots. */
+/*
+ * Record one batch in statistics and history, and update the slots.  A
+ * reload re-examines reported sessions; when that ends as before (still a
+ * superuser, still a dry run) nothing new is recorded or logged.
+ */
 static void
 lg_publish_batch(LeakguardTermination *items, int n)
 {
@@ -338,8 +344,17 @@ lg_publish_batch(LeakguardTermination *items, int n)
 	{
 		LeakguardEvent *ev = &items[i].event;
 		LgSlot	   *s = &lg_slots[items[i].slot];
-		LeakguardAppStats *entry = lg_stats_entry(ev->appname, ev->at);
+		LeakguardAppStats *entry;
 
+		items[i].repeat = (s->last_action == ev->action);
+		s->last_action = ev->action;
+		if (items[i].repeat)
+		{
+			s->reported = true;
+			continue;
+		}
+
+		entry = lg_stats_entry(ev->appname, ev->at);
 		lg_history_add(ev);
 		switch ((LeakguardAction) ev->action)
 		{
@@ -415,7 +430,8 @@ lg_act(int ncand)
 		lg_terminate_batch(lg_batch, n, lg_mode);
 		lg_publish_batch(lg_batch, n);
 		for (i = 0; i < n; i++)
-			lg_log_event(&lg_batch[i].event);
+			if (!lg_batch[i].repeat)
+				lg_log_event(&lg_batch[i].event);
 	}
 
 	CommitTransactionCommand();

@@ -6,6 +6,7 @@
 
 LG_PG_MAJOR=${LG_PG_MAJOR:-15}
 LG_PACKAGES="postgresql-$LG_PG_MAJOR postgresql-server-dev-$LG_PG_MAJOR postgresql-contrib libipc-run-perl build-essential clang libclang-rt-14-dev"
+LG_SANITIZE_PACKAGES="valgrind"
 
 lg_say() { printf '\n==> %s\n' "$*"; }
 
@@ -49,10 +50,37 @@ lg_setup_user() {
 # Run a command as LG_USER, keeping the environment this script set up.
 lg_as_user() {
     if [ "$(id -u)" = 0 ]; then
-        runuser -u "$LG_USER" -- env PATH="$PATH" "$@"
+        runuser -u "$LG_USER" -- env PATH="$PATH" \
+            ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
+            ${PG_TEST_TIMEOUT_DEFAULT:+PG_TEST_TIMEOUT_DEFAULT="$PG_TEST_TIMEOUT_DEFAULT"} \
+            ${PGCTLTIMEOUT:+PGCTLTIMEOUT="$PGCTLTIMEOUT"} "$@"
     else
         "$@"
     fi
+}
+
+# A bin directory whose "postgres" runs the real one under valgrind memcheck,
+# logging to DIR/sanitizer/vg.PID.log.  pg_ctl is copied, not linked: it
+# looks for postgres next to its own resolved path.  initdb stays a link, so
+# bootstrapping runs at full speed.
+lg_valgrind_bindir() {
+    local work=$1 bin=$1/valgrind-bin f
+    mkdir -p "$bin" "$work/sanitizer"
+    for f in "$PG_BINDIR"/*; do
+        ln -sf "$f" "$bin/$(basename "$f")"
+    done
+    rm -f "$bin/pg_ctl" "$bin/postgres"
+    cp "$PG_BINDIR/pg_ctl" "$bin/pg_ctl"
+    cat > "$bin/postgres" <<WRAP
+#!/bin/sh
+case "\$1" in -V|--version|-C|--describe-config) exec "$PG_BINDIR/postgres" "\$@";; esac
+exec valgrind --quiet --tool=memcheck --error-limit=no --num-callers=40 \\
+    --read-var-info=no --trace-children=no --log-file="$work/sanitizer/vg.%p.log" \\
+    "$PG_BINDIR/postgres" "\$@"
+WRAP
+    chmod 755 "$bin/postgres"
+    [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work/sanitizer"
+    echo "$bin"
 }
 
 # A scratch directory owned by LG_USER.
@@ -68,7 +96,7 @@ lg_workdir() {
 lg_build_install() {
     lg_say "building leakguard with -Werror"
     make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
-    make -s PG_CONFIG="$PG_CONFIG" COPT="-Werror" with_llvm=no
+    make -s PG_CONFIG="$PG_CONFIG" COPT="-Werror ${LG_EXTRA_COPT:-}" with_llvm=no
     lg_say "installing leakguard into $("$PG_CONFIG" --pkglibdir)"
     make -s install PG_CONFIG="$PG_CONFIG" with_llvm=no >/dev/null
 }

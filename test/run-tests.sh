@@ -18,6 +18,13 @@ cd "$(dirname "$0")/.."
 lg_ensure_packages
 lg_setup_paths
 lg_setup_user
+
+# make sanitize: the extension built with UBSan, and the servers of the
+# pg_regress and TAP suites run under valgrind memcheck (see test/sanitize.sh).
+if [ -n "${LG_SANITIZE:-}" ]; then
+    LG_EXTRA_COPT="-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
+    export LG_EXTRA_COPT
+fi
 lg_build_install
 
 passed=0
@@ -33,6 +40,14 @@ record() {	# record NAME RC
 }
 
 work=$(lg_workdir test)
+regress_bindir=$PG_BINDIR
+if [ -n "${LG_SANITIZE:-}" ]; then
+    regress_bindir=$(lg_valgrind_bindir "$work")
+    export PATH="$regress_bindir:$PATH"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$work/sanitizer/ubsan"
+    export PG_TEST_TIMEOUT_DEFAULT=${PG_TEST_TIMEOUT_DEFAULT:-900}
+    export PGCTLTIMEOUT=900
+fi
 cp -r sql expected test "$work/"
 [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
 
@@ -51,7 +66,7 @@ rc=0
 lg_as_user "$PGXS_DIR/src/test/regress/pg_regress" \
     --temp-instance="$work/tmp_regress" \
     --temp-config="$work/test/regress.conf" \
-    --bindir="$PG_BINDIR" \
+    --bindir="$regress_bindir" \
     --inputdir="$work" --outputdir="$work" \
     $(sed -n 's/^REGRESS = //p' Makefile) || rc=$?
 if [ $rc != 0 ] && [ -f "$work/regression.diffs" ]; then
@@ -76,6 +91,13 @@ if [ $rc != 0 ]; then
     done
 fi
 record tap $rc
+
+if [ -n "${LG_SANITIZE:-}" ]; then
+    lg_say "valgrind and UBSan reports on leakguard's code"
+    rc=0
+    perl test/valgrind-report.pl "$work/sanitizer" || rc=$?
+    record sanitizer $rc
+fi
 
 echo
 if [ "$failed" = 0 ]; then
