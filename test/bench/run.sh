@@ -1,0 +1,487 @@
+#!/usr/bin/env bash
+# make bench: leakguard's benchmarks, on a throwaway server, in a few minutes.
+#
+# Builds the libpq client test/bench/lg_bench (and, unless LG_BENCH_BUILD=0,
+# builds and installs leakguard with "make install"), creates one scratch
+# cluster (run as an unprivileged user, private Unix socket directory, no
+# TCP port), and measures:
+#
+#   1. precision: the overshoot past each session's deadline
+#      (state_change + limit) when sessions of 4 applications with 4 limits
+#      leave transactions open, for leakguard, for the built-in
+#      idle_in_transaction_session_timeout set per role, and for a sweeper
+#      running pg_terminate_backend() every second; plus leakguard with
+#      limits shorter than its naptime;
+#   2. mass expiry: many sessions going idle at once under one limit;
+#   3. scan cost: leakguard's scan time against one sweep query over
+#      pg_stat_activity, at 100, 500 and 1000 client backends;
+#   4. overhead: pgbench -S with leakguard preloaded and active versus not
+#      loaded, alternating, with restarts in between.
+#
+# Prints progress, then a report of Markdown tables.  Figures only: nothing
+# here passes or fails on time.  Exits non-zero if something breaks (server
+# start, connections, queries) or if leakguard terminated a session before
+# its deadline where the limit is at least naptime.  Everything is removed
+# at the end (LG_BENCH_KEEP=1 keeps the scratch directory).
+#
+# Environment (defaults in brackets):
+#   LG_BENCH_SESSIONS [200]        precision sessions (up to 1000)
+#   LG_BENCH_LIMITS [1000,1500,2000,2500]   precision limits, ms, one app each
+#   LG_BENCH_SHORT_LIMITS [200,300,400,500] limits below naptime, ms
+#   LG_BENCH_STAGGER [1000]        ms over which sessions go idle
+#   LG_BENCH_MASS_SESSIONS [1000]  LG_BENCH_MASS_LIMIT [2000] ms
+#   LG_BENCH_SCAN_STEPS [100,500,1000]  LG_BENCH_SCAN_WINDOW [3000] ms
+#   LG_BENCH_EXPLAIN_RUNS [20]
+#   LG_BENCH_PGBENCH_ROUNDS [4]  LG_BENCH_PGBENCH_TIME [10] s
+#   LG_BENCH_PGBENCH_WARMUP [2] s  LG_BENCH_PGBENCH_CLIENTS [8]
+#   LG_BENCH_PGBENCH_SCALE [10]
+#   LG_BENCH_SKIP            space-separated parts to skip: precision mass
+#                            scan overhead
+#   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
+#   LG_BENCH_REPORT          also write the report to this file
+#   LG_BENCH_KEEP [0]        1: keep the scratch directory and server log
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+. test/lib.sh
+
+SESSIONS=${LG_BENCH_SESSIONS:-200}
+LIMITS=${LG_BENCH_LIMITS:-1000,1500,2000,2500}
+SHORT_LIMITS=${LG_BENCH_SHORT_LIMITS:-200,300,400,500}
+STAGGER=${LG_BENCH_STAGGER:-1000}
+MASS_SESSIONS=${LG_BENCH_MASS_SESSIONS:-1000}
+MASS_LIMIT=${LG_BENCH_MASS_LIMIT:-2000}
+SCAN_STEPS=${LG_BENCH_SCAN_STEPS:-100,500,1000}
+SCAN_WINDOW=${LG_BENCH_SCAN_WINDOW:-3000}
+EXPLAIN_RUNS=${LG_BENCH_EXPLAIN_RUNS:-20}
+PGB_ROUNDS=${LG_BENCH_PGBENCH_ROUNDS:-4}
+PGB_TIME=${LG_BENCH_PGBENCH_TIME:-10}
+PGB_WARMUP=${LG_BENCH_PGBENCH_WARMUP:-2}
+PGB_CLIENTS=${LG_BENCH_PGBENCH_CLIENTS:-8}
+PGB_SCALE=${LG_BENCH_PGBENCH_SCALE:-10}
+SKIP=" ${LG_BENCH_SKIP:-} "
+NAPTIME=1000        # ms, precision and mass
+SCAN_NAPTIME=10     # ms, scan cost and overhead
+PORT=5432           # on a private socket directory: no clash with other servers
+
+t_begin=$(date +%s)
+
+# Largest of the connection counts, plus room for monitors and pgbench.
+max_sessions=$SESSIONS
+for n in $MASS_SESSIONS ${SCAN_STEPS//,/ }; do
+    [ "$n" -gt "$max_sessions" ] && max_sessions=$n
+done
+MAX_CONNECTIONS=$((max_sessions + 100))
+
+skipped() { [[ "$SKIP" == *" $1 "* ]]; }
+
+lg_ensure_packages libpq-dev
+lg_setup_paths
+lg_setup_user
+
+installed_lib="$("$PG_CONFIG" --pkglibdir)/leakguard.so"
+sanitized() { ldd "$1" 2>/dev/null | grep -qE 'lib(a|ub)san'; }
+if [ "${LG_BENCH_BUILD:-1}" = 1 ]; then
+    lg_say "building and installing leakguard (make install; LG_BENCH_BUILD=0 skips)"
+    make -s install PG_CONFIG="$PG_CONFIG" with_llvm=no >/dev/null
+    # Objects left by "make sanitize" are up to date but instrumented.
+    if sanitized "$installed_lib"; then
+        lg_say "the build was instrumented by sanitizers: rebuilding from clean"
+        make -s clean PG_CONFIG="$PG_CONFIG" >/dev/null
+        make -s install PG_CONFIG="$PG_CONFIG" with_llvm=no >/dev/null
+    fi
+fi
+[ -f "$installed_lib" ] || {
+    echo "leakguard is not installed in $("$PG_CONFIG" --pkglibdir); run make install" >&2
+    exit 1
+}
+if sanitized "$installed_lib"; then
+    echo "the installed $installed_lib is a sanitizer build; benchmark a normal one (make clean install)" >&2
+    exit 1
+fi
+lib_stamp=$(date -u -r "$installed_lib" '+%Y-%m-%d %H:%M:%S UTC')
+lg_say "building test/bench/lg_bench"
+make -s -C test/bench lg_bench PG_CONFIG="$PG_CONFIG"
+LG_BENCH=$PWD/test/bench/lg_bench
+
+# The client holds one socket per session.
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((max_sessions + 256)) ]; then
+    ulimit -n $((max_sessions + 256 > 4096 ? max_sessions + 256 : 4096)) 2>/dev/null ||
+        ulimit -n "$(ulimit -Hn)"
+fi
+
+work=$(lg_workdir bench)
+data="$work/data"
+log="$work/server.log"
+report="$work/report.md"
+CONN="host=$work port=$PORT dbname=postgres user=$LG_USER"
+generation=0
+
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -f "$data/postmaster.pid" ]; then
+        lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1
+    fi
+    if [ $rc != 0 ] && [ -f "$log" ]; then
+        echo "---- server log (last 40 lines)" >&2
+        tail -n 40 "$log" >&2
+    fi
+    if [ "${LG_BENCH_KEEP:-0}" = 1 ]; then
+        echo "scratch directory kept: $work" >&2
+    else
+        rm -rf "$work"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+psql_b() { psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$PORT" -U "$LG_USER" -d postgres "$@"; }
+psql_v() { psql_b -Atc "$1"; }
+
+start_server() {
+    if ! lg_as_user pg_ctl -D "$data" -l "$log" -w -t 120 start >/dev/null; then
+        echo "the server did not start" >&2
+        exit 1
+    fi
+}
+stop_server() {
+    lg_as_user pg_ctl -D "$data" -m fast -w -t 120 stop >/dev/null
+}
+
+# write_conf PRELOAD MODE NAPTIME_MS RULES: the settings that change
+# between parts; generation tells when a reload has taken effect.
+write_conf() {
+    generation=$((generation + 1))
+    cat >"$data/bench.conf" <<CONF
+shared_preload_libraries = '$1'
+leakguard.mode = '$2'
+leakguard.naptime = '$3ms'
+leakguard.application_timeouts = '$4'
+lg_bench.generation = '$generation'
+CONF
+    [ "$(id -u)" = 0 ] && chown "$LG_USER" "$data/bench.conf"
+    return 0
+}
+
+# Reload, wait until new backends see it (the postmaster has signalled the
+# worker by then), then let the worker scan once, which it does after
+# reloading.
+reload_conf() {
+    local i
+    psql_v "SELECT pg_reload_conf()" >/dev/null
+    for i in $(seq 1 100); do
+        [ "$(psql_v "SHOW lg_bench.generation")" = "$generation" ] && break
+        sleep 0.1
+    done
+    [ "$(psql_v "SHOW lg_bench.generation")" = "$generation" ] || {
+        echo "the configuration reload did not take effect" >&2
+        exit 1
+    }
+    psql_b -c "SET client_min_messages = warning" -c "SELECT leakguard.check()" >/dev/null
+    local err
+    err=$(psql_v "SELECT config_error FROM leakguard.status()")
+    if [ -n "$err" ]; then
+        echo "leakguard configuration error: $err" >&2
+        exit 1
+    fi
+}
+
+# "1000,1500" -> apps lgb_app1=1000,lgb_app2=1500 and leakguard's rules
+apps_of() {
+    local i=0 l out=""
+    for l in ${1//,/ }; do
+        i=$((i + 1))
+        out="$out${out:+,}lgb_app$i=$l"
+    done
+    echo "$out"
+}
+rules_of() { echo "$1" | sed 's/=\([0-9]*\)/=\1ms/g; s/,/, /g'; }
+
+run_lg_bench() {	# run_lg_bench OUTFILE ARGS...: rows appended to OUTFILE
+    local out=$1 rc=0
+    shift
+    "$LG_BENCH" "$@" >>"$out" || rc=$?
+    if [ $rc = 3 ]; then
+        early_failure=1
+    elif [ $rc != 0 ]; then
+        echo "lg_bench $1 failed (exit $rc)" >&2
+        exit 1
+    fi
+}
+early_failure=0
+
+rows() { sed -n "s/^@$1 //p" "$2"; }	# the rows of one tag, as table lines
+
+# ---------------------------------------------------------------------------
+lg_say "creating a scratch cluster in $work"
+lg_as_user initdb -D "$data" -A trust -E UTF8 --locale=C >/dev/null
+cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$work'
+port = $PORT
+max_connections = $MAX_CONNECTIONS
+shared_buffers = 256MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_line_prefix = '%m [%p] '
+include_if_exists = 'bench.conf'
+CONF
+write_conf leakguard enforce $NAPTIME ""
+start_server
+
+server_version=$(psql_v "SHOW server_version")
+psql_b <<SQL
+CREATE EXTENSION leakguard;
+DO \$\$
+BEGIN
+    FOR i IN 1..16 LOOP
+        EXECUTE format('CREATE ROLE lgb_app%s LOGIN', i);
+    END LOOP;
+END
+\$\$;
+CREATE ROLE lgb_mass LOGIN;
+CREATE ROLE lgb_scan LOGIN;
+SQL
+
+precision_rows="$work/precision.rows"
+mass_rows="$work/mass.rows"
+scan_rows="$work/scan.rows"
+: >"$precision_rows"
+: >"$mass_rows"
+: >"$scan_rows"
+
+# ---------------------------------------------------------------------------
+if ! skipped precision; then
+    apps=$(apps_of "$LIMITS")
+    short_apps=$(apps_of "$SHORT_LIMITS")
+    common=(--sessions "$SESSIONS" --stagger "$STAGGER" --grace 5000)
+
+    lg_say "precision, leakguard: $SESSIONS sessions, rules '$(rules_of "$apps")', naptime ${NAPTIME}ms"
+    write_conf leakguard enforce $NAPTIME "$(rules_of "$apps")"
+    reload_conf
+    run_lg_bench "$precision_rows" precision "$CONN" --apps "$apps" "${common[@]}" \
+        --label "leakguard" --fail-early --leakguard-history
+
+    lg_say "precision, built-in idle_in_transaction_session_timeout per role (leakguard.mode off)"
+    write_conf leakguard off $NAPTIME "$(rules_of "$apps")"
+    reload_conf
+    for a in ${apps//,/ }; do
+        psql_v "ALTER ROLE ${a%%=*} SET idle_in_transaction_session_timeout = ${a#*=}"
+    done
+    run_lg_bench "$precision_rows" precision "$CONN" --apps "$apps" "${common[@]}" \
+        --label "built-in timeout"
+    for a in ${apps//,/ }; do
+        psql_v "ALTER ROLE ${a%%=*} RESET idle_in_transaction_session_timeout"
+    done
+
+    lg_say "precision, sweeper: pg_terminate_backend() over pg_stat_activity every second (leakguard.mode off)"
+    run_lg_bench "$precision_rows" precision "$CONN" --apps "$apps" "${common[@]}" \
+        --label "sweeper, every 1 s" --sweep-every 1000
+
+    lg_say "precision, leakguard with limits below naptime: rules '$(rules_of "$short_apps")', naptime ${NAPTIME}ms"
+    write_conf leakguard enforce $NAPTIME "$(rules_of "$short_apps")"
+    reload_conf
+    run_lg_bench "$precision_rows" precision "$CONN" --apps "$short_apps" "${common[@]}" \
+        --label "leakguard, limits < naptime" --leakguard-history
+fi
+
+# ---------------------------------------------------------------------------
+if ! skipped mass; then
+    lg_say "mass expiry, leakguard: $MASS_SESSIONS sessions idle at once, limit ${MASS_LIMIT}ms, naptime ${NAPTIME}ms"
+    write_conf leakguard enforce $NAPTIME "lgb_mass=${MASS_LIMIT}ms"
+    reload_conf
+    run_lg_bench "$mass_rows" mass "$CONN" --apps "lgb_mass=$MASS_LIMIT" \
+        --sessions "$MASS_SESSIONS" --grace 30000 \
+        --label "leakguard, naptime $((NAPTIME / 1000)) s" --fail-early --leakguard-history
+
+    lg_say "mass expiry, built-in idle_in_transaction_session_timeout for comparison (leakguard.mode off)"
+    write_conf leakguard off $NAPTIME "lgb_mass=${MASS_LIMIT}ms"
+    reload_conf
+    psql_v "ALTER ROLE lgb_mass SET idle_in_transaction_session_timeout = $MASS_LIMIT"
+    run_lg_bench "$mass_rows" mass "$CONN" --apps "lgb_mass=$MASS_LIMIT" \
+        --sessions "$MASS_SESSIONS" --grace 30000 --label "built-in timeout"
+    psql_v "ALTER ROLE lgb_mass RESET idle_in_transaction_session_timeout"
+fi
+
+# ---------------------------------------------------------------------------
+if ! skipped scan; then
+    lg_say "scan cost at $SCAN_STEPS client backends, naptime ${SCAN_NAPTIME}ms"
+    write_conf leakguard enforce $SCAN_NAPTIME "lgb_scan=1h"
+    reload_conf
+    run_lg_bench "$scan_rows" scan "$CONN" --apps "lgb_scan=3600000" \
+        --steps "$SCAN_STEPS" --idle-pct 25 --window "$SCAN_WINDOW" \
+        --explain-runs "$EXPLAIN_RUNS"
+fi
+
+# ---------------------------------------------------------------------------
+pgb_table="$work/pgbench.rows"
+: >"$pgb_table"
+if ! skipped overhead; then
+    lg_say "overhead: pgbench -S -c $PGB_CLIENTS -j 2 -T $PGB_TIME, scale $PGB_SCALE, $PGB_ROUNDS rounds"
+    psql_v "SELECT 1" >/dev/null
+    pgbench -q -i -s "$PGB_SCALE" -h "$work" -p "$PORT" -U "$LG_USER" postgres >/dev/null 2>&1 || {
+        echo "pgbench -i failed" >&2
+        exit 1
+    }
+    for round in $(seq 1 "$PGB_ROUNDS"); do
+        if [ $((round % 2)) = 1 ]; then order="with without"; else order="without with"; fi
+        for arm in $order; do
+            stop_server
+            if [ "$arm" = with ]; then
+                write_conf leakguard enforce $SCAN_NAPTIME "lgb_*=1min, pgbench=10min"
+            else
+                write_conf "" enforce $SCAN_NAPTIME ""
+            fi
+            start_server
+            scans0=""
+            if [ "$arm" = with ]; then
+                [ -n "$(psql_v "SELECT pid FROM leakguard.status()")" ] || {
+                    echo "the leakguard worker is not running" >&2
+                    exit 1
+                }
+            else
+                [ -z "$(psql_v "SHOW shared_preload_libraries")" ] || exit 1
+            fi
+            if [ "$PGB_WARMUP" -gt 0 ]; then
+                pgbench -n -S -c "$PGB_CLIENTS" -j 2 -T "$PGB_WARMUP" \
+                    -h "$work" -p "$PORT" -U "$LG_USER" postgres >/dev/null 2>&1
+            fi
+            [ "$arm" = with ] && scans0=$(psql_v "SELECT scans FROM leakguard.status()")
+            out=$(pgbench -n -S -c "$PGB_CLIENTS" -j 2 -T "$PGB_TIME" \
+                -h "$work" -p "$PORT" -U "$LG_USER" postgres 2>&1) || {
+                echo "$out" >&2
+                echo "pgbench failed" >&2
+                exit 1
+            }
+            tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*without initial connection time.*/\1/p')
+            [ -n "$tps" ] || tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
+            scans="-"
+            if [ "$arm" = with ]; then
+                scans=$(($(psql_v "SELECT scans FROM leakguard.status()") - scans0))
+            fi
+            echo "$round $arm $tps $scans" >>"$pgb_table"
+            printf '  round %s, leakguard %-7s: %s tps\n' "$round" "$arm" "$tps"
+        done
+    done
+fi
+
+stop_server
+t_end=$(date +%s)
+
+# ---------------------------------------------------------------------------
+# The report.
+{
+    echo "## leakguard benchmarks"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "- machine: $(uname -m), $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM"
+    echo "- PostgreSQL $server_version ($(uname -sr))"
+    echo "- leakguard: git $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src 2>/dev/null || echo ' with uncommitted changes in src/'); installed library of $lib_stamp"
+    echo "- server: max_connections $MAX_CONNECTIONS, shared_buffers 256MB, fsync off; client and server on the same machine"
+    echo "- wall time of the whole run: $((t_end - t_begin)) s"
+
+    if ! skipped precision; then
+        echo
+        echo "### 1. Precision: overshoot past state_change + limit"
+        echo
+        echo "$SESSIONS sessions, 4 applications (each its own role) with one limit each, going idle in"
+        echo "transaction spread over ${STAGGER} ms; leakguard.naptime = ${NAPTIME} ms in every arm. Overshoot = moment the"
+        echo "client received the server's FATAL message (poll, CLOCK_REALTIME) − (state_change from"
+        echo "pg_stat_activity + limit), in ms; \"early\" counts sessions terminated before their deadline."
+        echo "\"leakguard signalled\": when the worker sent SIGTERM (leakguard.terminations.terminated_at)"
+        echo "− deadline, p50 / max. The backend then exits: \"connection end\" is the time from the FATAL"
+        echo "message to the end of the socket, p50 / max. \"closed by\" is read from the FATAL message."
+        echo
+        echo "| arm | sessions | limits | terminated | early | p50 ms | p95 ms | p99 ms | max ms | leakguard signalled after deadline, ms | connection end after FATAL, ms | closed by |"
+        echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        rows all "$precision_rows"
+        echo
+        echo "Per limit:"
+        echo
+        echo "| arm | limit | sessions | terminated | early | p50 ms | p95 ms | p99 ms | max ms |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+        rows limit "$precision_rows"
+    fi
+
+    if ! skipped mass; then
+        echo
+        echo "### 2. Mass expiry"
+        echo
+        echo "$MASS_SESSIONS sessions of one application send their last statement in one burst, each waiting on the"
+        echo "server until one common moment (pg_sleep_until), and stay idle in transaction; one limit;"
+        echo "leakguard.naptime = ${NAPTIME} ms. Times in ms: how far apart their state_change are; from the first"
+        echo "and from the last deadline (min/max of state_change + limit) until the last session received"
+        echo "its FATAL message; from the last deadline until the last connection ended (backend exited);"
+        echo "overshoot distribution of all sessions and when leakguard signalled them (p50 / max), as in 1."
+        echo "The built-in timeout row is a baseline."
+        echo
+        echo "| case | sessions | limit | went idle within | last terminated after first deadline | after last deadline | last connection end after last deadline | overshoot p50 | p99 | max | leakguard signalled after deadline | early | terminated | closed by |"
+        echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        rows mass "$mass_rows"
+    fi
+
+    if ! skipped scan; then
+        echo
+        echo "### 3. Scan cost"
+        echo
+        echo "Client backends connected, a quarter idle in transaction under a 1 h rule (nobody is"
+        echo "terminated); leakguard.naptime = ${SCAN_NAPTIME} ms. leakguard: mean scan time over a ${SCAN_WINDOW} ms window from"
+        echo "leakguard.status() deltas, p99 and max of single scans (status() sampled every 5 ms). Sweep:"
+        echo "median over $EXPLAIN_RUNS runs of planning + execution time of EXPLAIN (ANALYZE, TIMING OFF) of the"
+        echo "sweeper's query over pg_stat_activity, matching nothing. Growth is relative to the first row."
+        echo
+        echo "| client backends | idle in transaction | leakguard scans | leakguard mean µs | leakguard p99 µs | leakguard max µs | sweep query µs | sweep / leakguard | leakguard growth | sweep growth |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        rows scan "$scan_rows"
+    fi
+
+    if ! skipped overhead; then
+        echo
+        echo "### 4. Overhead: pgbench -S"
+        echo
+        echo "pgbench -S -c $PGB_CLIENTS -j 2 -T $PGB_TIME (scale $PGB_SCALE, after a ${PGB_WARMUP} s warm-up), server restarted before each"
+        echo "run; \"with\": leakguard preloaded, enforce, naptime ${SCAN_NAPTIME} ms, rules set; \"without\": not in"
+        echo "shared_preload_libraries. Runs alternate (ABBA order)."
+        echo
+        echo "| run | leakguard | tps | leakguard scans during the run |"
+        echo "|---:|---|---:|---:|"
+        awk '{ printf "| %d | %s | %.0f | %s |\n", NR, $2, $3, $4 }' "$pgb_table"
+        echo
+        echo "| leakguard | runs | median tps | min | max | spread (max−min)/median |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for arm in with without; do
+            awk -v arm="$arm" '$2 == arm { print $3 }' "$pgb_table" | sort -n | awk -v arm="$arm" '
+                { v[NR] = $1 }
+                END {
+                    if (NR == 0) exit
+                    med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+                    printf "| %s | %d | %.0f | %.0f | %.0f | %.1f%% |\n", arm, NR, med, v[1], v[NR], 100 * (v[NR] - v[1]) / med
+                }'
+        done
+        awk '
+            { v[$2] = v[$2] " " $3 }
+            function median(s,   a, n, i, j, t) {
+                n = split(s, a, " ")
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+                return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+            }
+            END {
+                if (v["with"] == "" || v["without"] == "") exit
+                printf "\nRatio of medians, with / without: %.3f (%+.1f%%)\n", median(v["with"]) / median(v["without"]), 100 * (median(v["with"]) / median(v["without"]) - 1)
+            }' "$pgb_table"
+    fi
+} >"$report"
+
+echo
+echo "================================================================================"
+cat "$report"
+[ -n "${LG_BENCH_REPORT:-}" ] && cp "$report" "$LG_BENCH_REPORT"
+
+if [ "$early_failure" = 1 ]; then
+    echo
+    echo "FAILED: leakguard terminated sessions before their deadline although their limit is at least naptime (see the '!!!' lines above)." >&2
+    exit 1
+fi
+exit 0
