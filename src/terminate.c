@@ -5,8 +5,8 @@
  *
  * Between the scan that found a session past its deadline and the moment
  * leakguard signals it, the session may have run a statement, ended, or its
- * pid may now belong to another backend.  So, for a batch of candidates, the
- * worker takes ProcArrayLock shared, which keeps every backend in the proc
+ * pid may now belong to another backend.  So, for all the candidates of a
+ * scan at once, the worker takes ProcArrayLock shared, which keeps every backend in the proc
  * array (a process leaves it, and its pid becomes reusable, only under the
  * lock held exclusive), and for each candidate:
  *

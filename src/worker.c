@@ -13,8 +13,9 @@
  *	   per-slot state in local memory to follow each idle-in-transaction
  *	   episode, compute each idle session's deadline, state_change + timeout,
  *	   and collect the sessions whose deadline has passed;
- *	3. act on those in batches (terminate.c), inside one transaction for the
- *	   catalog look-ups the exemptions and log lines need;
+ *	3. act on those (terminate.c): re-check and signal them all under one
+ *	   ProcArrayLock acquisition, inside one transaction for the catalog
+ *	   look-ups the exemptions and log lines need;
  *	4. publish counters and statistics under LeakguardShared->lock, once;
  *	5. sleep on the latch until the nearest deadline or naptime, whichever
  *	   comes first.
@@ -47,9 +48,6 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-
-/* Candidates acted on per ProcArrayLock acquisition. */
-#define LG_BATCH_SIZE	64
 
 /* What the worker remembers of one backend slot between scans. */
 typedef struct LgSlot
@@ -386,47 +384,49 @@ lg_publish_batch(LeakguardTermination *items, int n)
 	LWLockRelease(lg_shared->lock);
 }
 
-/* Act on the sessions whose deadline has passed. */
+/*
+ * Act on the sessions whose deadline has passed: first decide who is
+ * exempt (catalog look-ups), then re-check and signal them all under one
+ * acquisition of ProcArrayLock, and only then publish and log.  When many
+ * sessions expire together, the signals go out at once rather than
+ * queueing behind the exits of the sessions signalled first.
+ */
 static void
 lg_act(int ncand)
 {
-	int			done = 0;
+	int			n = 0;
+	int			i;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 
-	while (done < ncand)
+	for (i = 0; i < ncand; i++)
 	{
-		int			n = 0;
-		int			i;
+		int			slot = lg_candidates[i];
+		LgSlot	   *s = &lg_slots[slot];
+		LeakguardExempt exempt = lg_role_exemption(s->userid);
+		LeakguardTermination *t;
 
-		for (; done < ncand && n < LG_BATCH_SIZE; done++)
+		if (exempt == LG_EXEMPT_ROLE)
 		{
-			int			slot = lg_candidates[done];
-			LgSlot	   *s = &lg_slots[slot];
-			LeakguardExempt exempt = lg_role_exemption(s->userid);
-			LeakguardTermination *t;
-
-			if (exempt == LG_EXEMPT_ROLE)
-			{
-				s->reported = true;
-				continue;
-			}
-			t = &lg_batch[n++];
-			t->slot = slot;
-			t->pid = s->pid;
-			t->proc_start = s->proc_start;
-			t->xact_start = s->xact_start;
-			t->idle_since = s->idle_since;
-			t->datid = s->datid;
-			t->userid = s->userid;
-			t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
-			t->limit = &s->limit;
-			memcpy(t->appname, s->appname, NAMEDATALEN);
-		}
-		if (n == 0)
+			s->reported = true;
 			continue;
+		}
+		t = &lg_batch[n++];
+		t->slot = slot;
+		t->pid = s->pid;
+		t->proc_start = s->proc_start;
+		t->xact_start = s->xact_start;
+		t->idle_since = s->idle_since;
+		t->datid = s->datid;
+		t->userid = s->userid;
+		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
+		t->limit = &s->limit;
+		memcpy(t->appname, s->appname, NAMEDATALEN);
+	}
 
+	if (n > 0)
+	{
 		lg_terminate_batch(lg_batch, n, lg_mode);
 		lg_publish_batch(lg_batch, n);
 		for (i = 0; i < n; i++)
@@ -607,7 +607,7 @@ lg_worker_main(Datum arg)
 	lg_candidates = MemoryContextAlloc(TopMemoryContext,
 									   mul_size(MaxBackends, sizeof(int)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
-								  LG_BATCH_SIZE * sizeof(LeakguardTermination));
+								  mul_size(MaxBackends, sizeof(LeakguardTermination)));
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
 										 ALLOCSET_DEFAULT_SIZES);
 

@@ -11,10 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
-lg_ensure_packages
-lg_setup_paths
-lg_setup_user
-lg_build_install
+lg_prepare
 
 work=$(lg_workdir demo)
 data="$work/data"

@@ -92,6 +92,14 @@ lg_workdir() {
     echo "$dir"
 }
 
+# What every entry point does first: packages, paths, user, build, install.
+lg_prepare() {
+    lg_ensure_packages
+    lg_setup_paths
+    lg_setup_user
+    lg_build_install
+}
+
 # Build with warnings as errors and install.
 lg_build_install() {
     lg_say "building leakguard with -Werror"

@@ -1005,26 +1005,15 @@ print_overshoot(const Summary *sum, int decimals)
 		   fmt_ms(sum->over[sum->nover - 1], decimals, d, sizeof(d)));
 }
 
-/* When leakguard signalled, after the deadline: p50 / max, ms. */
+/* p50 / max of sorted microsecond values, in ms; "-" when there are none. */
 static void
-print_acted(const Summary *sum)
+print_p50_max(const int64 *sorted_us, int n)
 {
-	if (sum->nacted == 0)
+	if (n == 0)
 		printf(" - |");
 	else
-		printf(" %.1f / %.1f |", percentile(sum->acted, sum->nacted, 50) / 1000.0,
-			   sum->acted[sum->nacted - 1] / 1000.0);
-}
-
-/* From the FATAL message to the end of the connection: p50 / max, ms. */
-static void
-print_lag(const Summary *sum)
-{
-	if (sum->nlag == 0)
-		printf(" - |");
-	else
-		printf(" %.1f / %.1f |", percentile(sum->lag, sum->nlag, 50) / 1000.0,
-			   sum->lag[sum->nlag - 1] / 1000.0);
+		printf(" %.1f / %.1f |", percentile(sorted_us, n, 50) / 1000.0,
+			   sorted_us[n - 1] / 1000.0);
 }
 
 static void
@@ -1119,8 +1108,8 @@ cmd_precision(const Options *o)
 		   lo < hi ? fmt_limit(hi, b2, sizeof(b2)) : "",
 		   all.closed, all.early);
 	print_overshoot(&all, 2);
-	print_acted(&all);
-	print_lag(&all);
+	print_p50_max(all.acted, all.nacted);	/* leakguard signalled after deadline */
+	print_p50_max(all.lag, all.nlag);	/* FATAL to end of connection */
 	print_closed_by(&all);
 	printf("\n");
 
@@ -1195,7 +1184,7 @@ cmd_mass(const Options *o)
 			   fmt_ms(all.over[all.nover - 1], 1, b4, sizeof(b4)));
 	else
 		printf(" - | - | - |");
-	print_acted(&all);
+	print_p50_max(all.acted, all.nacted);	/* leakguard signalled after deadline */
 	printf(" %d | %d |", all.early, all.closed);
 	print_closed_by(&all);
 	printf("\n");
