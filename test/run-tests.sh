@@ -79,6 +79,7 @@ rc=0
 (
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
+        LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
         ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}

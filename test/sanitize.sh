@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 
 lg_ensure_packages $LG_SANITIZE_PACKAGES
 rc=0
-LG_SANITIZE=1 LG_FUZZ_SECONDS=1 ./test/run-tests.sh || rc=$?
+LG_SANITIZE=1 LG_FUZZ_SECONDS=1 LG_RACES_SECONDS=90 ./test/run-tests.sh || rc=$?
 lg_setup_paths
 unset LG_EXTRA_COPT
 lg_build_install

@@ -14,7 +14,8 @@ use Test::More;
 use Time::HiRes qw(usleep);
 use LeakguardTest;
 
-my $seconds = 20;
+# the load's duration; make sanitize lengthens it for servers under valgrind
+my $seconds = $ENV{LG_RACES_SECONDS} || 20;
 my $node = lg_node('races', conf => q{
 leakguard.naptime = 100ms
 leakguard.application_timeouts = 'worker=1500ms, switch-*=1500ms, churn=1s, leak=1s, edge=1s'
