@@ -67,9 +67,20 @@ extern void lg_init_srf(FunctionCallInfo fcinfo);
 #define lg_reserve_guc_prefix(p)	EmitWarningsOnPlaceholders(p)
 #endif
 
-/* Shared-memory requests: a hook from 15 on, directly in _PG_init before. */
+/*
+ * Shared-memory requests: a hook from 15 on, directly in _PG_init before.
+ * Before 15, _PG_init runs before MaxBackends is computed, so the size is
+ * computed the way InitializeMaxBackends() will.
+ */
 #if PG_VERSION_NUM >= 150000
 #define LG_HAVE_SHMEM_REQUEST_HOOK
+#define LG_MAX_BACKENDS()		(MaxBackends)
+#else
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
+#define LG_MAX_BACKENDS()		(MaxBackends > 0 ? MaxBackends : \
+								 MaxConnections + autovacuum_max_workers + 1 + \
+								 max_worker_processes + max_wal_senders)
 #endif
 
 /* String-keyed dynahash tables. */

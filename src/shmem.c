@@ -35,7 +35,7 @@ lg_struct_size(void)
 {
 	Size		size = MAXALIGN(sizeof(LeakguardShared));
 
-	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
+	size = add_size(size, MAXALIGN(mul_size(LG_MAX_BACKENDS(), sizeof(LeakguardVictim))));
 	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardEvent)));
 }
 
