@@ -10,7 +10,7 @@ SELECT p.proname, has_function_privilege('regress_reader', p.oid, 'execute') AS 
 
 \c - regress_reader
 
--- the views are readable
+-- the views are readable (a permission error would replace each t)
 SELECT count(*) >= 1 AS sees_sessions FROM leakguard.sessions;
 SELECT count(*) >= 0 AS sees_stats FROM leakguard.stats;
 SELECT count(*) >= 0 AS sees_terminations FROM leakguard.terminations;
