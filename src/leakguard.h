@@ -209,21 +209,18 @@ typedef struct LeakguardBackend
 	char		appname[NAMEDATALEN];	/* client backends only */
 } LeakguardBackend;
 
-/* A session past its deadline, as the scan saw it, and what became of it. */
+/*
+ * A session past its deadline and what became of it.  The worker fills the
+ * event's identity fields (pid, backend_start, xact_start, state_change,
+ * datid, userid, appname, timeout_ms, rule) from what the scan saw;
+ * lg_terminate_batch() re-checks against them and fills in the rest.
+ */
 typedef struct LeakguardTermination
 {
 	int			slot;
-	int			pid;
-	TimestampTz proc_start;
-	TimestampTz xact_start;
-	TimestampTz idle_since;		/* state_change */
-	Oid			datid;
-	Oid			userid;
 	bool		superuser;		/* report only */
-	const LeakguardLimit *limit;
-	char		appname[NAMEDATALEN];
-	LeakguardEvent event;		/* filled by lg_terminate_batch() */
 	bool		repeat;			/* same outcome as already recorded */
+	LeakguardEvent event;
 } LeakguardTermination;
 
 /* shmem.c */

@@ -37,18 +37,18 @@
 #include "utils/timestamp.h"
 
 static void
-lg_victim_mark(int slot, const LeakguardTermination *t, int64 idle_us)
+lg_victim_mark(int slot, const LeakguardEvent *ev)
 {
 	LeakguardVictim *v = &lg_shared->victims[slot];
 
 	SpinLockAcquire(&v->mutex);
-	v->pid = t->pid;
-	v->backend_start = t->proc_start;
-	v->state_change = t->idle_since;
-	v->idle_us = idle_us;
-	v->timeout_ms = t->limit->timeout_ms;
-	memcpy(v->appname, t->appname, NAMEDATALEN);
-	memcpy(v->rule, t->limit->rule, LG_RULE_TEXT_LEN);
+	v->pid = ev->pid;
+	v->backend_start = ev->backend_start;
+	v->state_change = ev->state_change;
+	v->idle_us = ev->idle_us;
+	v->timeout_ms = ev->timeout_ms;
+	memcpy(v->appname, ev->appname, NAMEDATALEN);
+	memcpy(v->rule, ev->rule, LG_RULE_TEXT_LEN);
 	SpinLockRelease(&v->mutex);
 }
 
@@ -63,8 +63,9 @@ lg_victim_clear(int slot)
 }
 
 /*
- * Decide and, in enforce mode, signal each of the n candidates; fill in each
- * one's event.  Called by the worker outside LeakguardShared->lock.
+ * Decide and, in enforce mode, signal each of the n candidates, whose event
+ * identity fields the caller filled; complete each event.  Called by the
+ * worker outside LeakguardShared->lock.
  */
 void
 lg_terminate_batch(LeakguardTermination *items, int n, int mode)
@@ -79,19 +80,22 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 		LeakguardBackend now;
 		bool		alive;
 
-		memset(ev, 0, offsetof(LeakguardEvent, query));
-		ev->query[0] = '\0';
 		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
 		ev->at = GetCurrentTimestamp();
-		ev->idle_us = ev->at - t->idle_since;
+		ev->idle_us = ev->at - ev->state_change;
 
-		if (!alive || now.type != B_BACKEND || now.pid != t->pid ||
-			now.proc_start != t->proc_start ||
-			BackendPidGetProcWithLock(t->pid) == NULL)
+		if (!alive || now.type != B_BACKEND || now.pid != ev->pid ||
+			now.proc_start != ev->backend_start ||
+			BackendPidGetProcWithLock(ev->pid) == NULL)
+		{
+			/* What was read, if anything, belongs to another backend. */
 			ev->action = LG_ACTION_GONE;
+			memset(&ev->client_addr, 0, sizeof(ev->client_addr));
+			ev->query[0] = '\0';
+		}
 		else if (!lg_state_idle_in_xact(now.state) ||
-				 now.state_start != t->idle_since ||
-				 now.xact_start != t->xact_start)
+				 now.state_start != ev->state_change ||
+				 now.xact_start != ev->xact_start)
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (t->superuser)
 			ev->action = LG_ACTION_SUPERUSER;
@@ -99,12 +103,12 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 			ev->action = LG_ACTION_DRY_RUN;
 		else
 		{
-			lg_victim_mark(t->slot, t, ev->idle_us);
+			lg_victim_mark(t->slot, ev);
 #ifndef WIN32
 			/* Backends lead their own process group, as pg_signal_backend knows. */
-			if (kill(-t->pid, SIGTERM) == 0)
+			if (kill(-ev->pid, SIGTERM) == 0)
 #else
-			if (kill(t->pid, SIGTERM) == 0)
+			if (kill(ev->pid, SIGTERM) == 0)
 #endif
 				ev->action = LG_ACTION_TERMINATED;
 			else
@@ -113,16 +117,6 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 				ev->action = LG_ACTION_GONE;
 			}
 		}
-
-		ev->pid = t->pid;
-		ev->datid = t->datid;
-		ev->userid = t->userid;
-		ev->backend_start = t->proc_start;
-		ev->xact_start = t->xact_start;
-		ev->state_change = t->idle_since;
-		ev->timeout_ms = t->limit->timeout_ms;
-		memcpy(ev->appname, t->appname, NAMEDATALEN);
-		memcpy(ev->rule, t->limit->rule, LG_RULE_TEXT_LEN);
 	}
 	LWLockRelease(ProcArrayLock);
 }

@@ -414,15 +414,16 @@ lg_act(int ncand)
 		}
 		t = &lg_batch[n++];
 		t->slot = slot;
-		t->pid = s->pid;
-		t->proc_start = s->proc_start;
-		t->xact_start = s->xact_start;
-		t->idle_since = s->idle_since;
-		t->datid = s->datid;
-		t->userid = s->userid;
 		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
-		t->limit = &s->limit;
-		memcpy(t->appname, s->appname, NAMEDATALEN);
+		t->event.pid = s->pid;
+		t->event.backend_start = s->proc_start;
+		t->event.xact_start = s->xact_start;
+		t->event.state_change = s->idle_since;
+		t->event.datid = s->datid;
+		t->event.userid = s->userid;
+		t->event.timeout_ms = s->limit.timeout_ms;
+		memcpy(t->event.appname, s->appname, NAMEDATALEN);
+		memcpy(t->event.rule, s->limit.rule, LG_RULE_TEXT_LEN);
 	}
 
 	if (n > 0)
