@@ -118,7 +118,8 @@ typedef struct LeakguardAppStats
 	int64		buckets[LG_NUM_BUCKETS];
 	TimestampTz last_terminated_at; /* 0 = never */
 	TimestampTz first_seen;
-	int32		scan_connections;	/* worker's scratch count during a scan */
+	uint64		scan_no;		/* the scan scan_connections counts for */
+	int32		scan_connections;	/* connections seen in that scan */
 } LeakguardAppStats;
 
 /* One row of leakguard.terminations, in the history ring. */

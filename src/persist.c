@@ -160,6 +160,7 @@ lg_stats_load(void)
 	p = buf + sizeof(hdr);
 	memcpy((char *) &lg_shared->overflow + NAMEDATALEN, p + NAMEDATALEN,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);
+	lg_shared->overflow.scan_no = 0;
 	p += sizeof(LeakguardAppStats);
 
 	for (i = 0; i < hdr.napps; i++, p += sizeof(LeakguardAppStats))
@@ -174,7 +175,8 @@ lg_stats_load(void)
 			lg_stats_merge(entry, &saved);
 		else
 			memcpy(entry, &saved, sizeof(saved));
-		entry->scan_connections = 0;
+		/* Scan numbers start again with this server. */
+		entry->scan_no = 0;
 	}
 
 	first_event = Max(0, hdr.nevents - lg_history_size);

@@ -467,16 +467,23 @@ lg_scan(void)
 	instr_time	elapsed;
 	int			nclients;
 	int			ncand;
+	uint64		scan_no;
 	int			i;
 
 	INSTR_TIME_SET_CURRENT(start);
 	ncand = lg_scan_backends(now, &nearest, &nclients);
 
-	/* Publish connection counts and ended episodes in one go. */
+	/*
+	 * Publish connection counts and ended episodes in one go.  An entry's
+	 * count belongs to the scan stamped on it, so it starts from zero the
+	 * first time this scan meets it: one pass, nothing to clear afterwards.
+	 */
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	scan_no = lg_shared->scans + 1;
 	for (i = 0; i < MaxBackends; i++)
 	{
 		LgSlot	   *s = &lg_slots[i];
+		LeakguardAppStats *entry;
 
 		if (s->pid == 0)
 			continue;
@@ -486,17 +493,15 @@ lg_scan(void)
 			s->entry = lg_stats_entry(s->appname, now);
 			s->entry_generation = lg_shared->reset_generation;
 		}
-		s->entry->scan_connections++;
-	}
-	for (i = 0; i < MaxBackends; i++)
-	{
-		LeakguardAppStats *entry = lg_slots[i].entry;
-
-		if (lg_slots[i].pid == 0 || entry->scan_connections == 0)
-			continue;
+		entry = s->entry;
+		if (entry->scan_no != scan_no)
+		{
+			entry->scan_no = scan_no;
+			entry->scan_connections = 0;
+		}
+		entry->scan_connections++;
 		entry->peak_connections = Max(entry->peak_connections,
 									  entry->scan_connections);
-		entry->scan_connections = 0;
 	}
 	for (i = 0; i < lg_nended; i++)
 		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
@@ -504,7 +509,7 @@ lg_scan(void)
 
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
-	lg_shared->scans++;
+	lg_shared->scans = scan_no;
 	lg_shared->last_scan_at = now;
 	lg_shared->scan_time_total_ms += INSTR_TIME_GET_MILLISEC(elapsed);
 	lg_shared->scan_time_max_ms = Max(lg_shared->scan_time_max_ms,
