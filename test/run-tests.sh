@@ -15,17 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
 
-lg_ensure_packages
-lg_setup_paths
-lg_setup_user
-
 # make sanitize: the extension built with UBSan, and the servers of the
 # pg_regress and TAP suites run under valgrind memcheck (see test/sanitize.sh).
 if [ -n "${LG_SANITIZE:-}" ]; then
     LG_EXTRA_COPT="-fsanitize=undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
     export LG_EXTRA_COPT
 fi
-lg_build_install
+lg_prepare
 
 passed=0
 failed=0
