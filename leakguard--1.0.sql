@@ -3,6 +3,68 @@
 -- complain if script is sourced in psql, rather than via CREATE EXTENSION
 \echo Use "CREATE EXTENSION leakguard" to load this file. \quit
 
+-- The schema is fixed (leakguard.control), and CREATE EXTENSION reuses it
+-- when it exists, whoever made it.  Objects in a schema another role
+-- controls can capture the operators and functions this script names, and
+-- would then run with the privileges of whoever reads the views.  So the
+-- schema must be owned by a superuser, grant CREATE to no other role, and
+-- hold nothing yet.  Every name below is qualified with pg_catalog or
+-- cast so that it resolves there exactly, as PostgreSQL's "Security
+-- Considerations for Extension Scripts" asks.
+DO $guard$
+DECLARE
+    nsp pg_catalog.oid := pg_catalog.to_regnamespace('@extschema@');
+    owner_name pg_catalog.name;
+    owner_super pg_catalog.bool;
+    creators pg_catalog.text;
+    objects pg_catalog.int8;
+BEGIN
+    SELECT r.rolname, r.rolsuper INTO owner_name, owner_super
+      FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.oid OPERATOR(pg_catalog.=) nsp;
+
+    SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                      THEN 'PUBLIC'::pg_catalog.text
+                                      ELSE pg_catalog.quote_ident(r.rolname) END,
+                                 ', ')
+      INTO creators
+      FROM pg_catalog.pg_namespace n
+     CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+     WHERE n.oid OPERATOR(pg_catalog.=) nsp
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND NOT coalesce(r.rolsuper, false);
+
+    SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_parser WHERE prsnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_template WHERE tmplnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) nsp)
+      INTO objects;
+
+    IF NOT owner_super OR creators IS NOT NULL OR objects OPERATOR(pg_catalog.<>) 0 THEN
+        RAISE EXCEPTION 'schema "leakguard" was not created for this extension'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.concat_ws(' ',
+                      CASE WHEN NOT owner_super
+                           THEN pg_catalog.format('It is owned by role %I, which is not a superuser.', owner_name) END,
+                      CASE WHEN creators IS NOT NULL
+                           THEN pg_catalog.format('Roles other than superusers may create objects in it: %s.', creators) END,
+                      CASE WHEN objects OPERATOR(pg_catalog.<>) 0
+                           THEN pg_catalog.format('It already holds %s objects.', objects) END),
+                  HINT = 'Drop or rename that schema, then run CREATE EXTENSION leakguard again: it creates the schema itself.';
+    END IF;
+END
+$guard$;
+
 CREATE FUNCTION limit_for(application_name text,
                           OUT rule text, OUT timeout interval)
 RETURNS record
@@ -83,9 +145,9 @@ CREATE VIEW sessions AS
            s.timeout,
            s.terminates_at,
            s.exempt
-      FROM sessions() s
-      LEFT JOIN pg_catalog.pg_database d ON d.oid = s.datid
-      LEFT JOIN pg_catalog.pg_authid u ON u.oid = s.usesysid;
+      FROM @extschema@.sessions() s
+      LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.datid
+      LEFT JOIN pg_catalog.pg_authid u ON u.oid OPERATOR(pg_catalog.=) s.usesysid;
 
 COMMENT ON VIEW sessions IS
 'every client backend now, with the rule and timeout that apply to it, when it will be terminated, or why never';
@@ -113,7 +175,7 @@ AS 'MODULE_PATHNAME', 'lg_stats_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW stats AS
-    SELECT * FROM stats();
+    SELECT * FROM @extschema@.stats();
 
 COMMENT ON VIEW stats IS
 'per application: connections now, and accumulated idle-in-transaction episodes, their durations, and terminations';
@@ -151,9 +213,9 @@ CREATE VIEW terminations AS
            t.rule,
            t.action,
            t.query
-      FROM terminations() t
-      LEFT JOIN pg_catalog.pg_database d ON d.oid = t.datid
-      LEFT JOIN pg_catalog.pg_authid u ON u.oid = t.usesysid;
+      FROM @extschema@.terminations() t
+      LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) t.datid
+      LEFT JOIN pg_catalog.pg_authid u ON u.oid OPERATOR(pg_catalog.=) t.usesysid;
 
 COMMENT ON VIEW terminations IS
 'the newest leakguard.history_size sessions that reached their deadline, and what was done';
@@ -162,10 +224,12 @@ CREATE VIEW connections AS
     SELECT datname,
            application_name,
            state,
-           count(*) AS count,
-           round(100.0 * count(*) /
-                 current_setting('max_connections')::integer, 1) AS percent_of_max
-      FROM sessions
+           pg_catalog.count(*) AS count,
+           pg_catalog.round(100::pg_catalog.numeric
+                            OPERATOR(pg_catalog.*) pg_catalog.count(*)::pg_catalog.numeric
+                            OPERATOR(pg_catalog./) pg_catalog.current_setting('max_connections')::pg_catalog.numeric,
+                            1) AS percent_of_max
+      FROM @extschema@.sessions
      GROUP BY datname, application_name, state;
 
 COMMENT ON VIEW connections IS
