@@ -3,9 +3,10 @@
  * compat.h
  *		Every PostgreSQL-version-dependent construct leakguard uses.
  *
- * leakguard is built and tested against PostgreSQL 15.  The shims below keep
- * the code base compiling against 13 to 17; everything that differs between
- * versions is named here and nowhere else, so a port touches one file.
+ * leakguard supports PostgreSQL 15, 16, 17 and 18, and is tested on 15, 17
+ * and 18 (make test-all).  Everything that differs between those versions
+ * is named here and nowhere else, so a port touches one file.  Older
+ * versions are refused at compile time.
  *
  * Shared state: none.
  *
@@ -16,22 +17,38 @@
 
 #include "postgres.h"
 
+#include "common/string.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
 
-#if PG_VERSION_NUM < 130000
-#error "leakguard requires PostgreSQL 13 or later"
+#include "rules.h"
+
+#if PG_VERSION_NUM < 150000
+#error "leakguard requires PostgreSQL 15 or later"
 #endif
 
 /*
- * Slots in the backend status array: one per backend, then one per auxiliary
- * process.  The worker attaches to the array by its shared-memory name, so
- * this must match backend_status.c exactly.
+ * The backend status array.  No version exports a pointer to it: from 17,
+ * pgstat_get_beentry_by_proc_number() is public but returns an entry of the
+ * caller's local snapshot, which copies every slot with its statement text
+ * (what pg_stat_activity costs), on each refresh.  The worker instead finds
+ * the array by the name backend_status.c gives it in the shared-memory
+ * index.  Checked against 15, 16, 17 and 18: same name, same size
+ * (one slot per backend, then one per auxiliary process).
+ *
+ * If a version renamed it, ShmemInitStruct() would allocate a new, empty
+ * array instead of failing; scan.c therefore checks that the array it got
+ * holds the worker's own entry, and otherwise records the failure, logs
+ * it, and stops the worker for good (status().config_error says why): it
+ * never scans an array that no backend writes.  The name can be overridden
+ * at compile time to test exactly that.
  */
+#ifndef LG_STATUS_ARRAY_NAME
 #define LG_STATUS_ARRAY_NAME	"Backend Status Array"
+#endif
 #if PG_VERSION_NUM >= 170000
 #define LG_STATUS_SLOTS			(MaxBackends + NUM_AUXILIARY_PROCS)
 #else
@@ -52,46 +69,47 @@
 #define lg_local_beentry(i)		pgstat_fetch_stat_local_beentry(i)
 #endif
 
-/* Materialized set-returning functions. */
-#if PG_VERSION_NUM >= 150000
-#define lg_init_srf(fcinfo)		InitMaterializedSRF((fcinfo), 0)
-#else
-extern void lg_init_srf(FunctionCallInfo fcinfo);
-#define LG_NEED_INIT_SRF
-#endif
-
-/* Reserve the "leakguard." GUC prefix. */
-#if PG_VERSION_NUM >= 150000
-#define lg_reserve_guc_prefix(p)	MarkGUCPrefixReserved(p)
-#else
-#define lg_reserve_guc_prefix(p)	EmitWarningsOnPlaceholders(p)
-#endif
-
 /*
- * Shared-memory requests: a hook from 15 on, directly in _PG_init before.
- * Before 15, _PG_init runs before MaxBackends is computed, so the size is
- * computed the way InitializeMaxBackends() will.
+ * How the server stores application_name (check_application_name() and
+ * pg_clean_ascii()): bytes outside printable ASCII become '?' in 15 and
+ * "\xNN" from 16 on.  rules.c reproduces both; this picks the running one.
  */
-#if PG_VERSION_NUM >= 150000
-#define LG_HAVE_SHMEM_REQUEST_HOOK
-#define LG_MAX_BACKENDS()		(MaxBackends)
+#if PG_VERSION_NUM >= 160000
+#define LG_NAME_STYLE			LG_NAMES_HEX
 #else
-#include "postmaster/autovacuum.h"
-#include "replication/walsender.h"
-#define LG_MAX_BACKENDS()		(MaxBackends > 0 ? MaxBackends : \
-								 MaxConnections + autovacuum_max_workers + 1 + \
-								 max_worker_processes + max_wal_senders)
+#define LG_NAME_STYLE			LG_NAMES_QMARK
 #endif
 
-/* String-keyed dynahash tables. */
-#if PG_VERSION_NUM >= 140000
-#define LG_HASH_STRINGS			HASH_STRINGS
-#else
-#define LG_HASH_STRINGS			0
+/* The name pg_stat_activity shows for a backend state; NULL if none. */
+static inline const char *
+lg_backend_state_name(BackendState state)
+{
+	switch (state)
+	{
+		case STATE_IDLE:
+			return "idle";
+		case STATE_RUNNING:
+			return "active";
+		case STATE_IDLEINTRANSACTION:
+			return "idle in transaction";
+		case STATE_FASTPATH:
+			return "fastpath function call";
+		case STATE_IDLEINTRANSACTION_ABORTED:
+			return "idle in transaction (aborted)";
+		case STATE_DISABLED:
+			return "disabled";
+#if PG_VERSION_NUM >= 180000
+		case STATE_STARTING:
+			return "starting";
 #endif
+		case STATE_UNDEFINED:
+			return NULL;
+	}
+	return NULL;
+}
 
 /*
- * GUC "extra" blocks: plain malloc() up to 15, guc_malloc() (released with
+ * GUC "extra" blocks: plain malloc() in 15, guc_malloc() (released with
  * guc_free()) from 16 on.  The rule and role-list blocks hold offsets, never
  * pointers, so a byte copy is a faithful move.
  */
@@ -108,12 +126,6 @@ lg_guc_extra(void *malloced, size_t size)
 }
 #else
 #define lg_guc_extra(malloced, size)	(malloced)
-#endif
-
-/* Timed condition-variable sleep appeared in 14. */
-#if PG_VERSION_NUM < 140000
-#define ConditionVariableTimedSleep(cv, ms, info) \
-	(ConditionVariableSleep((cv), (info)), false)
 #endif
 
 #endif							/* LEAKGUARD_COMPAT_H */

@@ -21,12 +21,9 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-#ifdef LG_HAVE_SHMEM_REQUEST_HOOK
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-#ifdef LG_HAVE_SHMEM_REQUEST_HOOK
 static void
 lg_shmem_request_hook(void)
 {
@@ -34,7 +31,6 @@ lg_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	lg_shmem_request();
 }
-#endif
 
 static void
 lg_shmem_startup_hook(void)
@@ -48,17 +44,13 @@ void
 _PG_init(void)
 {
 	lg_define_settings();
-	lg_reserve_guc_prefix(LG_NAME);
+	MarkGUCPrefixReserved(LG_NAME);
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
-#ifdef LG_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = lg_shmem_request_hook;
-#else
-	lg_shmem_request();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = lg_shmem_startup_hook;
 

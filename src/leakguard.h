@@ -26,6 +26,8 @@
  *	  once per scan to publish what it found; readers take it shared to copy.
  *	  No other lock is ever acquired while holding it, and no ereport above
  *	  DEBUG happens under it.
+ *	- LeakguardMark slots belong to the worker (one process at a time):
+ *	  no lock.
  *	- Each LeakguardVictim has its own spinlock.  The worker fills a victim
  *	  slot just before it signals that backend; the backend reads its own slot
  *	  from emit_log_hook while it reports its FATAL error, where taking an
@@ -57,7 +59,9 @@
 /* Stored length of a terminated session's last statement. */
 #define LG_QUERY_TEXT_LEN		1024
 /* Stored length of the last configuration error. */
-#define LG_CONFIG_ERROR_LEN		512
+#define LG_CONFIG_ERROR_LEN		1024
+/* Stored length of the rules the worker uses, as status() shows them. */
+#define LG_RULES_TEXT_LEN		(128 * 1024)
 /* Seconds the postmaster waits before restarting a failed worker. */
 #define LG_RESTART_SECONDS		1
 /* application_name of the row that collects applications beyond the cap. */
@@ -82,6 +86,8 @@ typedef enum LeakguardAction
 	LG_ACTION_GONE,				/* skipped: it left, or its pid is another's */
 	LG_ACTION_SUPERUSER			/* reported only: terminate_superusers off */
 } LeakguardAction;
+
+#define LG_ACTION_LAST			LG_ACTION_SUPERUSER
 
 /* Why a session will never be terminated. */
 typedef enum LeakguardExempt
@@ -142,6 +148,21 @@ typedef struct LeakguardEvent
 } LeakguardEvent;
 
 /*
+ * What the worker recorded for the idle period of the backend in one slot:
+ * the last outcome it counted (terminated, dry_run, ...), so that a
+ * restarted worker neither signals nor counts the same period twice.
+ * Owned by the worker: only the one worker process reads or writes these,
+ * and a restarted worker inherits them; no lock.
+ */
+typedef struct LeakguardMark
+{
+	int			pid;			/* 0: nothing recorded */
+	TimestampTz backend_start;
+	TimestampTz state_change;	/* the idle period */
+	int			action;			/* LeakguardAction recorded */
+} LeakguardMark;
+
+/*
  * Set by the worker just before it signals a backend, read by that backend
  * when it reports its FATAL error.  Protected by its own mutex.
  */
@@ -161,6 +182,8 @@ typedef struct LeakguardShared
 {
 	LWLock	   *lock;			/* constant after start */
 	bool		worker_registered;	/* constant after start */
+	bool		worker_disabled;	/* the worker cannot run; set once */
+	char		worker_error[LG_CONFIG_ERROR_LEN];	/* why, if disabled */
 
 	/* the worker */
 	int			worker_pid;		/* 0: no worker runs */
@@ -175,7 +198,10 @@ typedef struct LeakguardShared
 	TimestampTz next_wakeup_at;
 	double		scan_time_total_ms;
 	double		scan_time_max_ms;
-	char		config_error[LG_CONFIG_ERROR_LEN];
+	char		config_error[LG_CONFIG_ERROR_LEN];	/* "": none */
+	bool		config_checked; /* the worker checked the files once */
+	bool		config_unsafe;	/* bad settings since start: report only */
+	char		rules[LG_RULES_TEXT_LEN];	/* the worker's rules */
 
 	/* check(): requests and their completion */
 	uint64		check_requested;
@@ -192,6 +218,7 @@ typedef struct LeakguardShared
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
+	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 } LeakguardShared;
 
@@ -251,11 +278,12 @@ extern int	lg_max_applications;
 extern int	lg_history_size;
 extern bool lg_save_stats;
 extern const LeakguardRuleSet *lg_rules;
+extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern void lg_define_settings(void);
 extern bool lg_role_name_exempt(const char *rolname);
 extern const char *lg_mode_name(int mode);
-extern void lg_config_error_begin(void);
-extern void lg_config_error_end(void);
+extern bool lg_config_check(bool reloaded);
+extern void lg_copy_published_rules(char *dst, const char *src);
 
 /* limits.c */
 extern void lg_limit_for(const char *appname, LeakguardLimit *limit);
@@ -266,7 +294,7 @@ extern char *lg_format_duration_ms(int64 ms);
 extern void lg_copy_rule_text(char *dst, const char *src);
 
 /* scan.c */
-extern void lg_status_attach(void);
+extern bool lg_status_attach(void);
 extern bool lg_status_read(int slot, LeakguardBackend *b);
 extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 								SockAddr *client_addr, char *query);
@@ -274,8 +302,6 @@ extern bool lg_state_idle_in_xact(BackendState state);
 
 /* terminate.c */
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode);
-extern bool lg_victim_marked(int slot, int pid, TimestampTz proc_start,
-							 TimestampTz state_change);
 extern bool lg_victim_take(LeakguardVictim *out);
 
 /* worker.c */

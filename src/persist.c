@@ -9,7 +9,11 @@
  * reads the file back and deletes it at once, so that after a crash (when
  * nothing is written) the next start finds no file and the statistics begin
  * empty, with stats_reset telling when.  A file of another format, size or
- * checksum is ignored the same way, with a LOG line.
+ * checksum is ignored the same way, with a LOG line, and so is one whose
+ * checksum is right but whose content could not have been written by
+ * leakguard (a string without its NUL, an action out of range, a negative
+ * counter, an address length beyond its buffer): nothing in it is trusted
+ * further than it is checked, since readers print its strings.
  *
  * When max_applications shrank since the file was written, the applications
  * that no longer fit are added to the overflow row; when history_size
@@ -70,6 +74,45 @@ lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
 		dst->first_seen = src->first_seen;
 }
 
+/* Whether a fixed-size string field ends within its size. */
+static bool
+lg_field_terminated(const char *field, size_t size)
+{
+	return memchr(field, '\0', size) != NULL;
+}
+
+static const char *
+lg_app_invalid(const LeakguardAppStats *a)
+{
+	int			i;
+
+	if (!lg_field_terminated(a->name, sizeof(a->name)))
+		return "an application name without its terminator";
+	if (a->peak_connections < 0 || a->episodes < 0 || a->terminated < 0 ||
+		a->dry_run < 0 || a->total_idle_us < 0 || a->max_idle_us < 0)
+		return "a negative counter";
+	for (i = 0; i < LG_NUM_BUCKETS; i++)
+		if (a->buckets[i] < 0)
+			return "a negative counter";
+	return NULL;
+}
+
+static const char *
+lg_event_invalid(const LeakguardEvent *e)
+{
+	if (e->action < 0 || e->action > LG_ACTION_LAST)
+		return "an unknown action";
+	if (!lg_field_terminated(e->appname, sizeof(e->appname)) ||
+		!lg_field_terminated(e->rule, sizeof(e->rule)) ||
+		!lg_field_terminated(e->query, sizeof(e->query)))
+		return "a string without its terminator";
+	if (e->client_addr.salen > sizeof(e->client_addr.addr))
+		return "a client address longer than its buffer";
+	if (e->idle_us < 0 || e->timeout_ms < 0 || e->pid < 0)
+		return "a negative time or pid";
+	return NULL;
+}
+
 /* Read the whole file; NULL (with a LOG line when it exists) on failure. */
 static char *
 lg_read_file(Size *len)
@@ -128,6 +171,7 @@ lg_stats_load(void)
 	const char *p;
 	int			i;
 	int			first_event;
+	const char *invalid = NULL;
 
 	lg_shared->stats_reset = GetCurrentTimestamp();
 	if (buf == NULL)
@@ -157,6 +201,31 @@ lg_stats_load(void)
 		goto done;
 	}
 
+	/* Check everything before anything is loaded. */
+	p = buf + sizeof(hdr);
+	for (i = 0; i <= hdr.napps; i++, p += sizeof(LeakguardAppStats))
+	{
+		LeakguardAppStats saved;
+
+		memcpy(&saved, p, sizeof(saved));
+		if ((invalid = lg_app_invalid(&saved)) != NULL)
+			break;
+	}
+	for (i = 0; invalid == NULL && i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
+	{
+		LeakguardEvent saved;
+
+		memcpy(&saved, p, sizeof(saved));
+		invalid = lg_event_invalid(&saved);
+	}
+	if (invalid != NULL)
+	{
+		ereport(LOG,
+				(errmsg("ignoring invalid leakguard statistics file \"%s\": it holds %s",
+						LG_STATS_FILE, invalid)));
+		goto done;
+	}
+
 	p = buf + sizeof(hdr);
 	memcpy((char *) &lg_shared->overflow + NAMEDATALEN, p + NAMEDATALEN,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);
@@ -182,7 +251,12 @@ lg_stats_load(void)
 	first_event = Max(0, hdr.nevents - lg_history_size);
 	p += (Size) first_event * sizeof(LeakguardEvent);
 	for (i = first_event; i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
-		lg_history_add((const LeakguardEvent *) p);
+	{
+		LeakguardEvent event;
+
+		memcpy(&event, p, sizeof(event));
+		lg_history_add(&event);
+	}
 
 	lg_shared->stats_reset = hdr.stats_reset;
 

@@ -96,12 +96,78 @@ lg_parse_error(LgParser *ps, size_t at, const char *fmt,...)
 				 at + 1, detail);
 }
 
+static int
+lg_is_clean(unsigned char c)
+{
+	return c >= 32 && c <= 126;
+}
+
+size_t
+lg_clean_name(char *dst, const char *src, LeakguardNameStyle style)
+{
+	static const char hex[] = "0123456789abcdef";
+	char	   *o = dst;
+
+	for (; *src != '\0'; src++)
+	{
+		unsigned char c = (unsigned char) *src;
+
+		if (lg_is_clean(c))
+			*o++ = (char) c;
+		else if (style == LG_NAMES_QMARK)
+			*o++ = '?';
+		else
+		{
+			*o++ = '\\';
+			*o++ = 'x';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 0x0f];
+		}
+	}
+	*o = '\0';
+	return (size_t) (o - dst);
+}
+
 /*
- * Parse the pattern at ps->pos, appending its unquoted bytes and a NUL to
+ * Append one pattern byte in stored form: '*' and '?' stay wildcards, a
+ * backslash becomes a literal backslash, and a byte the server would not
+ * store as is becomes what it stores, as literals.
+ */
+static char *
+lg_put_pattern_byte(char *o, unsigned char c, LeakguardNameStyle style)
+{
+	char		cleaned[LG_CLEAN_GROWTH + 1];
+	char		one[2] = {(char) c, '\0'};
+	size_t		i;
+	size_t		n;
+
+	if (c == '\\')
+	{
+		*o++ = '\\';
+		*o++ = '\\';
+		return o;
+	}
+	if (lg_is_clean(c))
+	{
+		*o++ = (char) c;
+		return o;
+	}
+	n = lg_clean_name(cleaned, one, style);
+	for (i = 0; i < n; i++)
+	{
+		if (cleaned[i] == '?' || cleaned[i] == '\\')
+			*o++ = '\\';
+		*o++ = cleaned[i];
+	}
+	return o;
+}
+
+/*
+ * Parse the pattern at ps->pos, appending it in stored form and a NUL to
  * *out.  Returns 0 on success.
  */
 static int
-lg_parse_pattern(LgParser *ps, char **out)
+lg_parse_pattern(LgParser *ps, LeakguardNameStyle style, char **out)
 {
 	char	   *o = *out;
 
@@ -128,7 +194,7 @@ lg_parse_pattern(LgParser *ps, char **out)
 				ps->pos++;
 				break;
 			}
-			*o++ = ps->text[ps->pos++];
+			o = lg_put_pattern_byte(o, (unsigned char) ps->text[ps->pos++], style);
 		}
 	}
 	else
@@ -145,7 +211,7 @@ lg_parse_pattern(LgParser *ps, char **out)
 							   "a double quote may only enclose the whole application name");
 				return -1;
 			}
-			*o++ = c;
+			o = lg_put_pattern_byte(o, (unsigned char) c, style);
 			ps->pos++;
 		}
 	}
@@ -252,7 +318,8 @@ lg_parse_duration(LgParser *ps, int64_t *ms)
 }
 
 LeakguardRuleSet *
-lg_rules_parse(const char *text, char *errbuf, size_t errbuf_size)
+lg_rules_parse(const char *text, LeakguardNameStyle style,
+			   char *errbuf, size_t errbuf_size)
 {
 	LgParser	ps;
 	LeakguardRuleSet *set;
@@ -276,14 +343,15 @@ lg_rules_parse(const char *text, char *errbuf, size_t errbuf_size)
 
 	/*
 	 * Every rule but the last ends at a comma, so commas + 1 bounds the
-	 * number of rules.  Each rule stores its unquoted pattern and its source
-	 * text, neither longer than the input, plus two NULs.
+	 * number of rules.  Each rule stores its pattern, at most one escape and
+	 * LG_CLEAN_GROWTH bytes per input byte, and its source text, no longer
+	 * than the input, plus two NULs.
 	 */
 	for (i = 0; i < ps.len; i++)
 		if (text[i] == ',')
 			maxrules++;
 	header = offsetof(LeakguardRuleSet, rules) + maxrules * sizeof(LeakguardRule);
-	size = header + 2 * ps.len + 2 * maxrules;
+	size = header + (LG_CLEAN_GROWTH + 2) * ps.len + 2 * maxrules;
 
 	set = malloc(size);
 	if (set == NULL)
@@ -319,7 +387,7 @@ lg_rules_parse(const char *text, char *errbuf, size_t errbuf_size)
 		}
 
 		rule->pattern_off = (uint32_t) (o - (char *) set);
-		if (lg_parse_pattern(&ps, &o) != 0)
+		if (lg_parse_pattern(&ps, style, &o) != 0)
 			goto fail;
 
 		lg_skip_space(&ps);
@@ -391,9 +459,15 @@ lg_glob_match(const char *pattern, const char *name)
 			star = pattern++;
 			resume = name;
 		}
-		else if (*pattern == '?' || (*pattern != '\0' && *pattern == *name))
+		else if (*pattern == '?' ||
+				 (*pattern != '\\' && *pattern != '\0' && *pattern == *name))
 		{
 			pattern++;
+			name++;
+		}
+		else if (*pattern == '\\' && pattern[1] != '\0' && pattern[1] == *name)
+		{
+			pattern += 2;
 			name++;
 		}
 		else if (star != NULL)

@@ -22,6 +22,14 @@
  * '?' exactly one byte; every other byte matches itself.  Rules are tried in
  * order and the first match wins.  A duration of 0 exempts the application.
  *
+ * The server does not store application_name as the client sent it: bytes
+ * outside printable ASCII become '?' (PostgreSQL 15) or "\xNN" (16 and
+ * later).  So that a rule written with the name an application sets governs
+ * it, the parser stores each pattern the way the server stores names
+ * (LeakguardNameStyle), with the replaced bytes as literals, never as
+ * wildcards.  Internally a stored pattern uses '\' to mark the next byte
+ * literal; the pattern text a user writes has no escape character.
+ *
  * Shared state: none.  Every function is reentrant.
  *
  *-------------------------------------------------------------------------
@@ -38,6 +46,16 @@
 /* Room for an error message produced by lg_rules_parse(). */
 #define LG_RULE_ERROR_SIZE	256
 
+/* How the running server stores bytes outside printable ASCII in names. */
+typedef enum LeakguardNameStyle
+{
+	LG_NAMES_QMARK,				/* each such byte becomes '?' (15) */
+	LG_NAMES_HEX				/* each such byte becomes "\xNN" (16 on) */
+} LeakguardNameStyle;
+
+/* Worst-case growth of a name or pattern cleaned in LG_NAMES_HEX style. */
+#define LG_CLEAN_GROWTH		4
+
 typedef struct LeakguardRule
 {
 	uint32_t	pattern_off;	/* unquoted pattern, from the block start */
@@ -53,13 +71,23 @@ typedef struct LeakguardRuleSet
 } LeakguardRuleSet;
 
 /*
- * Parse "text" into one malloc()ed LeakguardRuleSet.  On success returns the
- * set (nrules may be 0).  On a syntax error returns NULL and writes a message
- * naming the rule and the character position into errbuf.  On allocation
- * failure returns NULL with an empty errbuf.
+ * Parse "text" into one malloc()ed LeakguardRuleSet, storing patterns as
+ * names are stored in "style".  On success returns the set (nrules may be
+ * 0).  On a syntax error returns NULL and writes a message naming the rule
+ * and the character position into errbuf.  On allocation failure returns
+ * NULL with an empty errbuf.
  */
 extern LeakguardRuleSet *lg_rules_parse(const char *text,
+										LeakguardNameStyle style,
 										char *errbuf, size_t errbuf_size);
+
+/*
+ * Write "src" into dst as the server stores an application_name in
+ * "style" (before it is cut to NAMEDATALEN - 1 bytes).  dst must hold
+ * LG_CLEAN_GROWTH * strlen(src) + 1 bytes.  Returns the length written.
+ */
+extern size_t lg_clean_name(char *dst, const char *src,
+							LeakguardNameStyle style);
 
 /*
  * Find the first rule whose pattern matches appname.  Returns its index, or
@@ -71,7 +99,10 @@ extern int	lg_rules_match(const LeakguardRuleSet *rules, const char *appname);
 extern const char *lg_rule_pattern(const LeakguardRuleSet *rules, int i);
 extern const char *lg_rule_source(const LeakguardRuleSet *rules, int i);
 
-/* Glob match of a NUL-terminated name against a NUL-terminated pattern. */
+/*
+ * Glob match of a NUL-terminated name against a NUL-terminated pattern in
+ * the stored form ('\' makes the next byte literal).
+ */
 extern int	lg_glob_match(const char *pattern, const char *name);
 
 #endif							/* LEAKGUARD_RULES_H */

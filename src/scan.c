@@ -9,8 +9,9 @@
  * freshly allocated memory.  The worker does not need that: it attaches to
  * the array once by its shared-memory name and, each scan, copies a few
  * fixed-size fields of each slot into a caller-provided struct, with no
- * allocation, no SQL and no catalog access.  The query text and client
- * address are copied only for a session about to be terminated.
+ * allocation, no SQL and no catalog access.  The query text (up to its
+ * NUL, never beyond) and client address are copied only for a session about
+ * to be terminated.
  *
  * Shared state: the backend status array, read without locks following the
  * st_changecount protocol described in utils/backend_status.h: note the
@@ -25,20 +26,30 @@
 
 static PgBackendStatus *lg_status_array = NULL;
 
-/* Attach to the backend status array.  Worker only, once at start. */
-void
+/*
+ * Attach to the backend status array.  Worker only, once at start, after
+ * its own entry exists.  ShmemInitStruct() creates what it does not find,
+ * so the array is accepted only if it holds this very process (see
+ * compat.h); returns false otherwise.
+ */
+bool
 lg_status_attach(void)
 {
 	bool		found;
+	volatile PgBackendStatus *mine;
 
 	lg_status_array = ShmemInitStruct(LG_STATUS_ARRAY_NAME,
 									  mul_size(sizeof(PgBackendStatus),
 											   LG_STATUS_SLOTS),
 									  &found);
-	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("leakguard could not find the backend status array in shared memory")));
+	mine = &lg_status_array[LG_MY_STATUS_SLOT()];
+	if (!found || mine->st_procpid != MyProcPid ||
+		mine->st_proc_start_timestamp != MyStartTimestamp)
+	{
+		lg_status_array = NULL;
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -78,11 +89,21 @@ lg_status_read_internal(int slot, LeakguardBackend *b,
 				{
 					int			len = Min(pgstat_track_activity_query_size,
 										  LG_QUERY_TEXT_LEN);
+					int			n = 0;
 
 					memcpy(client_addr, (SockAddr *) &be->st_clientaddr,
 						   sizeof(SockAddr));
-					memcpy(query, (char *) be->st_activity_raw, len);
-					query[len - 1] = '\0';
+
+					/*
+					 * Up to the terminating NUL only: the bytes after it
+					 * are left from earlier, longer statements, possibly
+					 * of another session that used this slot.  A retried
+					 * read may be shorter than the first, so clear the
+					 * rest.
+					 */
+					while (n < len - 1 && (query[n] = be->st_activity_raw[n]) != '\0')
+						n++;
+					memset(query + n, 0, LG_QUERY_TEXT_LEN - n);
 				}
 			}
 		}

@@ -10,13 +10,29 @@
  * in part.  The parsed forms live in the GUC "extra" blocks, which the GUC
  * machinery owns and frees.
  *
- * When the worker reloads its configuration it brackets ProcessConfigFile()
- * with lg_config_error_begin()/lg_config_error_end(), so the check hooks can
- * collect their complaints and the worker can publish them in
- * leakguard.status().config_error.
+ * A bad value must never go unnoticed, and never make leakguard stricter
+ * than configured.  PostgreSQL itself, at server start, replaces a custom
+ * setting's bad value with the built-in default and only warns; at a
+ * reload it keeps the previous value.  So leakguard checks for itself:
  *
- * Shared state: LeakguardShared->config_error, under LeakguardShared->lock,
- * written by lg_config_error_end() in the worker only.
+ *	- at server start, in the postmaster: every leakguard setting that had a
+ *	  value before its definition (postgresql.conf, postgresql.auto.conf,
+ *	  the command line) is validated again after it; a rejected one is
+ *	  logged and kept for shared memory, and the worker then only reports
+ *	  (as in dry_run) until a good configuration is loaded;
+ *	- in the worker, at its start and after every reload: the configuration
+ *	  files are parsed and each leakguard.* entry validated without being
+ *	  applied, which also catches misspelled names; the findings are
+ *	  published in status().config_error, and a clean result ends the
+ *	  report-only state (lg_config_check()).
+ *
+ * Validation runs the same parse, range checks and check hooks as a real
+ * assignment (set_config_option() with changeVal = false); the check hooks
+ * add the rule parser's precise message while collecting is on.
+ *
+ * Shared state: LeakguardShared->config_error, config_unsafe, config_checked
+ * and rules, under LeakguardShared->lock; written by the postmaster before
+ * any child exists (lg_shmem_startup) and then by the worker only.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,7 +40,9 @@
 
 #include <ctype.h>
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/varlena.h"
 
 int			lg_mode = LG_MODE_ENFORCE;
@@ -51,9 +69,30 @@ typedef struct LgRoleList
 
 static const LgRoleList *lg_exempt_list = NULL;
 
-/* Complaints collected during one configuration reload of the worker. */
+/* Complaints collected while settings are validated. */
 static bool lg_collecting_errors = false;
 static char lg_collected_errors[LG_CONFIG_ERROR_LEN];
+
+/* Every leakguard setting. */
+static const char *const lg_setting_names[] = {
+	"leakguard.mode",
+	"leakguard.idle_in_transaction_timeout",
+	"leakguard.application_timeouts",
+	"leakguard.naptime",
+	"leakguard.exempt_roles",
+	"leakguard.terminate_superusers",
+	"leakguard.connection_warning",
+	"leakguard.save_stats",
+	"leakguard.max_applications",
+	"leakguard.history_size",
+};
+#define LG_NUM_SETTINGS ((int) lengthof(lg_setting_names))
+
+/* In the postmaster at start: the value each had before it was defined. */
+static char *lg_start_values[LG_NUM_SETTINGS];
+
+/* What the postmaster found wrong at start; copied to shared memory. */
+char		lg_start_errors[LG_CONFIG_ERROR_LEN];
 
 static const struct config_enum_entry lg_mode_options[] = {
 	{"enforce", LG_MODE_ENFORCE, false},
@@ -85,13 +124,40 @@ lg_collect_error(const char *guc, const char *detail)
 			 "%s%s: %s", used > 0 ? "; " : "", guc, detail);
 }
 
+/*
+ * Validate one value for a setting without applying it, as a reload or a
+ * server start would; collect what is wrong.  Returns whether it is good.
+ */
+static bool
+lg_validate(const char *name, const char *value)
+{
+	size_t		before = strlen(lg_collected_errors);
+	bool		ok;
+
+	if (GetConfigOption(name, true, false) == NULL)
+	{
+		lg_collect_error(name, "unknown setting");
+		return false;
+	}
+	ok = set_config_option(name, value, PGC_POSTMASTER, PGC_S_FILE,
+						   GUC_ACTION_SET, false, DEBUG1, false) != 0;
+	if (!ok && strlen(lg_collected_errors) == before)
+	{
+		char	   *detail = psprintf("invalid value \"%s\"", value);
+
+		lg_collect_error(name, detail);
+		pfree(detail);
+	}
+	return ok;
+}
+
 static bool
 lg_check_application_timeouts(char **newval, void **extra, GucSource source)
 {
 	char		err[LG_RULE_ERROR_SIZE];
 	LeakguardRuleSet *set;
 
-	set = lg_rules_parse(*newval, err, sizeof(err));
+	set = lg_rules_parse(*newval, LG_NAME_STYLE, err, sizeof(err));
 	if (set == NULL)
 	{
 		if (err[0] == '\0')
@@ -187,37 +253,168 @@ lg_role_name_exempt(const char *rolname)
 	return false;
 }
 
-void
-lg_config_error_begin(void)
+/* Whether name is in leakguard's GUC namespace, in any case. */
+static bool
+lg_is_leakguard_name(const char *name)
 {
-	lg_collecting_errors = true;
-	lg_collected_errors[0] = '\0';
+	return pg_strncasecmp(name, LG_NAME ".", strlen(LG_NAME) + 1) == 0;
 }
 
 /*
- * Publish what the reload found wrong (or that nothing was), and tell the
- * log which values stay in force.
+ * Validate the leakguard entries of the configuration files (the last of
+ * each name, the one in force); what is wrong goes to errors.  Returns
+ * whether all is well.
  */
-void
-lg_config_error_end(void)
+static bool
+lg_validate_files(char *errors)
 {
+	ConfigVariable *head = NULL;
+	ConfigVariable *tail = NULL;
+	ConfigVariable *item;
+	ConfigVariable *later;
+
+	lg_collecting_errors = true;
+	lg_collected_errors[0] = '\0';
+
+	if (!ParseConfigFile(ConfigFileName, true, NULL, 0, 0, DEBUG1, &head, &tail) ||
+		!ParseConfigFile(PG_AUTOCONF_FILENAME, false, NULL, 0, 0, DEBUG1, &head, &tail))
+		lg_collect_error("configuration files",
+						 "they could not be parsed; the server log says where");
+	else
+	{
+		for (item = head; item != NULL; item = item->next)
+		{
+			if (!lg_is_leakguard_name(item->name))
+				continue;
+			for (later = item->next; later != NULL; later = later->next)
+				if (pg_strcasecmp(later->name, item->name) == 0)
+					break;
+			if (later == NULL)
+				(void) lg_validate(item->name, item->value);
+		}
+	}
+	FreeConfigVariables(head);
+
 	lg_collecting_errors = false;
+	strlcpy(errors, lg_collected_errors, LG_CONFIG_ERROR_LEN);
+	return errors[0] == '\0';
+}
+
+/*
+ * In the worker, at its start and after each reload: publish the rules in
+ * force and what the configuration files hold that is wrong.  A clean
+ * result ends the report-only state a bad start put leakguard in; a bad
+ * result at the first check after the server started begins it, since
+ * there were no previous values to keep then.  Returns whether the worker
+ * must only report.
+ */
+bool
+lg_config_check(bool reloaded)
+{
+	char		errors[LG_CONFIG_ERROR_LEN];
+	bool		clean;
+	bool		was_unsafe;
+	bool		unsafe;
+
+	clean = lg_validate_files(errors);
 
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
-	strlcpy(lg_shared->config_error, lg_collected_errors,
-			sizeof(lg_shared->config_error));
+	was_unsafe = lg_shared->config_unsafe;
+	if (clean)
+		lg_shared->config_unsafe = false;
+	else if (!lg_shared->config_checked)
+		lg_shared->config_unsafe = true;
+	lg_shared->config_checked = true;
+	unsafe = lg_shared->config_unsafe;
+	strlcpy(lg_shared->config_error, errors, sizeof(lg_shared->config_error));
+	lg_copy_published_rules(lg_shared->rules, lg_application_timeouts);
 	LWLockRelease(lg_shared->lock);
 
-	if (lg_collected_errors[0] != '\0')
+	if (unsafe)
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("leakguard only reports, and terminates no session, until valid settings are loaded"),
+				 errdetail("%s.", errors[0] ? errors : "The settings the server started with were invalid"),
+				 errhint("Correct the configuration file and reload it.")));
+	else if (was_unsafe)
+		ereport(LOG,
+				(errmsg("leakguard settings are valid again; mode %s is in force",
+						lg_mode_name(lg_mode))));
+	else if (reloaded && !clean)
 		ereport(LOG,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("leakguard rejected the new configuration; the previous values stay in force"),
-				 errdetail("%s.", lg_collected_errors)));
+				 errdetail("%s.", errors)));
+	return unsafe;
+}
+
+/* In the postmaster at start, before the settings are defined. */
+static void
+lg_note_start_values(void)
+{
+	int			i;
+
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		const char *raw = GetConfigOption(lg_setting_names[i], true, false);
+
+		lg_start_values[i] = raw ? MemoryContextStrdup(TopMemoryContext, raw) : NULL;
+	}
+}
+
+/*
+ * In the postmaster at start, once every setting is defined: a value that
+ * was set but rejected has been replaced by the default, and PostgreSQL
+ * only warned.  Say what that means for leakguard and keep the findings
+ * for shared memory (lg_shmem_startup), where they put the worker in
+ * report-only state.
+ */
+static void
+lg_start_checks(void)
+{
+	int			i;
+
+	lg_collecting_errors = true;
+	lg_collected_errors[0] = '\0';
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+		if (lg_start_values[i] != NULL)
+			(void) lg_validate(lg_setting_names[i], lg_start_values[i]);
+	lg_collecting_errors = false;
+	strlcpy(lg_start_errors, lg_collected_errors, sizeof(lg_start_errors));
+
+	if (lg_start_errors[0] != '\0')
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("leakguard only reports, and terminates no session, until valid settings are loaded"),
+				 errdetail("%s.", lg_start_errors),
+				 errhint("Correct the configuration file and reload it.")));
+}
+
+/* Copy a rule string into a LG_RULES_TEXT_LEN buffer, marking a cut. */
+void
+lg_copy_published_rules(char *dst, const char *src)
+{
+	size_t		len;
+
+	if (src == NULL)
+		src = "";
+	len = strlen(src);
+	if (len < LG_RULES_TEXT_LEN)
+		memcpy(dst, src, len + 1);
+	else
+	{
+		len = pg_mbcliplen(src, len, LG_RULES_TEXT_LEN - 4);
+		memcpy(dst, src, len);
+		strcpy(dst + len, "...");
+	}
 }
 
 void
 lg_define_settings(void)
 {
+	if (process_shared_preload_libraries_in_progress && !IsUnderPostmaster)
+		lg_note_start_values();
+
 	DefineCustomEnumVariable("leakguard.mode",
 							 "Whether leakguard terminates sessions (enforce), only reports them (dry_run), or does nothing (off).",
 							 NULL,
@@ -324,4 +521,7 @@ lg_define_settings(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+
+	if (!IsUnderPostmaster)
+		lg_start_checks();
 }

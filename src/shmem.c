@@ -8,6 +8,7 @@
  *
  *		LeakguardShared			the worker's status, counters, check() state
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
+ *		LeakguardMark[]			one per backend slot (see worker.c)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
  *								at most max_applications entries; further
@@ -35,7 +36,8 @@ lg_struct_size(void)
 {
 	Size		size = MAXALIGN(sizeof(LeakguardShared));
 
-	size = add_size(size, MAXALIGN(mul_size(LG_MAX_BACKENDS(), sizeof(LeakguardVictim))));
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
 	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardEvent)));
 }
 
@@ -47,7 +49,7 @@ lg_shmem_size(void)
 									   sizeof(LeakguardAppStats)));
 }
 
-/* Called from shmem_request_hook (or _PG_init before 15). */
+/* Called from shmem_request_hook. */
 void
 lg_shmem_request(void)
 {
@@ -79,6 +81,11 @@ lg_shmem_startup(void)
 		lg_shared->worker_mode = LG_MODE_OFF;
 		lg_shared->worker_registered = !lg_worker_unregistered;
 
+		/* Settings rejected at start: the worker only reports until fixed. */
+		strlcpy(lg_shared->config_error, lg_start_errors,
+				sizeof(lg_shared->config_error));
+		lg_shared->config_unsafe = (lg_start_errors[0] != '\0');
+
 		p = (char *) lg_shared + MAXALIGN(sizeof(LeakguardShared));
 		lg_shared->victims = (LeakguardVictim *) p;
 		for (i = 0; i < MaxBackends; i++)
@@ -87,6 +94,9 @@ lg_shmem_startup(void)
 			lg_shared->victims[i].pid = 0;
 		}
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim)));
+		lg_shared->marks = (LeakguardMark *) p;
+		memset(lg_shared->marks, 0, mul_size(MaxBackends, sizeof(LeakguardMark)));
+		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark)));
 		lg_shared->history = (LeakguardEvent *) p;
 	}
 
@@ -96,7 +106,7 @@ lg_shmem_startup(void)
 	lg_app_hash = ShmemInitHash("leakguard stats",
 								lg_max_applications, lg_max_applications,
 								&info,
-								HASH_ELEM | LG_HASH_STRINGS | HASH_FIXED_SIZE);
+								HASH_ELEM | HASH_STRINGS | HASH_FIXED_SIZE);
 
 	LWLockRelease(AddinShmemInitLock);
 

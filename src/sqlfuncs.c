@@ -12,10 +12,16 @@
  * formatted after it is released.  The rule, timeout and exemption of each
  * session are decided by limits.c, the code the worker uses.
  *
- * Privileges follow pg_stat_activity: the client address and the last
- * statement of another role's session are shown only to members of that
- * role or of pg_read_all_stats.  Role and database names are resolved in
- * the views' SQL, by the reader.
+ * Privileges follow pg_stat_activity: for a session of a role the reader is
+ * neither a member of nor allowed to read through pg_read_all_stats, the
+ * per-session rows show pid, database, user and application name only;
+ * state, timestamps, idle times and client address are NULL and the last
+ * statement reads "<insufficient privilege>", as in pg_stat_activity.
+ * Role and database names are resolved in the views' SQL, by the reader.
+ *
+ * The history is copied in chunks of LG_HISTORY_CHUNK events, the lock
+ * released between them, so that a reader of a long history never keeps
+ * the worker waiting for more than one chunk's copy.
  *
  * Shared state: LeakguardShared and the statistics hash, under
  * LeakguardShared->lock (shared to read, exclusive for reset() and to post
@@ -52,6 +58,9 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_TERMINATIONS_COLS	14
 #define LG_STATUS_COLS			11
 
+/* Events copied per acquisition of the lock by terminations(). */
+#define LG_HISTORY_CHUNK		64
+
 /* Current counts of one application, in the reader. */
 typedef struct LgAppNow
 {
@@ -61,31 +70,6 @@ typedef struct LgAppNow
 	int64		longest_us;
 	bool		shown;
 } LgAppNow;
-
-#ifdef LG_NEED_INIT_SRF
-/* InitMaterializedSRF() for servers before 15. */
-void
-lg_init_srf(FunctionCallInfo fcinfo)
-{
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TupleDesc	tupdesc;
-	MemoryContext old;
-
-	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
-		!(rsinfo->allowedModes & SFRM_Materialize))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("set-valued function called in context that cannot accept a set")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "return type must be a row type");
-
-	old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-	rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-	rsinfo->returnMode = SFRM_Materialize;
-	MemoryContextSwitchTo(old);
-}
-#endif
 
 static Datum
 lg_interval_us(int64 us)
@@ -120,29 +104,6 @@ lg_client_addr(const SockAddr *addr, Datum *out)
 	return true;
 }
 
-static const char *
-lg_state_name(BackendState state)
-{
-	switch (state)
-	{
-		case STATE_IDLE:
-			return "idle";
-		case STATE_RUNNING:
-			return "active";
-		case STATE_IDLEINTRANSACTION:
-			return "idle in transaction";
-		case STATE_FASTPATH:
-			return "fastpath function call";
-		case STATE_IDLEINTRANSACTION_ABORTED:
-			return "idle in transaction (aborted)";
-		case STATE_DISABLED:
-			return "disabled";
-		case STATE_UNDEFINED:
-			return NULL;
-	}
-	return NULL;
-}
-
 static Datum
 lg_timestamp_or_null(TimestampTz ts, bool *isnull)
 {
@@ -153,8 +114,8 @@ lg_timestamp_or_null(TimestampTz ts, bool *isnull)
 Datum
 lg_limit_for_sql(PG_FUNCTION_ARGS)
 {
-	char	   *appname = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	int			len = strlen(appname);
+	char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *appname = palloc(LG_CLEAN_GROWTH * strlen(given) + 1);
 	LeakguardLimit limit;
 	TupleDesc	tupdesc;
 	Datum		values[2];
@@ -164,9 +125,12 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	/* The server keeps at most NAMEDATALEN - 1 bytes of application_name. */
-	if (len >= NAMEDATALEN)
-		appname[pg_mbcliplen(appname, len, NAMEDATALEN - 1)] = '\0';
+	/*
+	 * Look the name up as the server would store it: cleaned to printable
+	 * ASCII, then cut to NAMEDATALEN - 1 bytes.
+	 */
+	if (lg_clean_name(appname, given, LG_NAME_STYLE) >= NAMEDATALEN)
+		appname[NAMEDATALEN - 1] = '\0';
 
 	lg_limit_for(appname, &limit);
 	if (limit.rule_index < 0)
@@ -184,35 +148,61 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[LG_STATUS_COLS];
 	bool		nulls[LG_STATUS_COLS];
-	LeakguardShared copy;
+	int			pid;
+	TimestampTz started_at;
+	int			mode;
+	uint64		scans;
+	uint64		terminated;
+	TimestampTz last_scan_at;
+	TimestampTz next_wakeup_at;
+	double		scan_time_total_ms;
+	double		scan_time_max_ms;
+	bool		registered;
+	bool		disabled;
+	char	   *rules = palloc(LG_RULES_TEXT_LEN);
+	char		error[LG_CONFIG_ERROR_LEN];
 
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
-	memcpy(&copy, lg_shared, sizeof(copy));
+	pid = lg_shared->worker_pid;
+	started_at = lg_shared->worker_started_at;
+	mode = lg_shared->worker_mode;
+	scans = lg_shared->scans;
+	terminated = lg_shared->terminated;
+	last_scan_at = lg_shared->last_scan_at;
+	next_wakeup_at = lg_shared->next_wakeup_at;
+	scan_time_total_ms = lg_shared->scan_time_total_ms;
+	scan_time_max_ms = lg_shared->scan_time_max_ms;
+	registered = lg_shared->worker_registered;
+	disabled = lg_shared->worker_disabled;
+	strlcpy(rules, lg_shared->config_checked ? lg_shared->rules :
+			(lg_application_timeouts ? lg_application_timeouts : ""),
+			LG_RULES_TEXT_LEN);
+	strlcpy(error, disabled ? lg_shared->worker_error : lg_shared->config_error,
+			sizeof(error));
 	LWLockRelease(lg_shared->lock);
 
 	memset(nulls, 0, sizeof(nulls));
-	values[0] = Int32GetDatum(copy.worker_pid);
-	nulls[0] = (copy.worker_pid == 0);
-	values[1] = lg_timestamp_or_null(copy.worker_pid ? copy.worker_started_at : 0,
-									 &nulls[1]);
-	values[2] = CStringGetTextDatum(lg_mode_name(copy.worker_pid ?
-												 copy.worker_mode : lg_mode));
-	values[3] = Int64GetDatum((int64) copy.scans);
-	values[4] = Int64GetDatum((int64) copy.terminated);
-	values[5] = lg_timestamp_or_null(copy.last_scan_at, &nulls[5]);
-	values[6] = lg_timestamp_or_null(copy.next_wakeup_at, &nulls[6]);
-	values[7] = Float8GetDatum(copy.scans > 0 ?
-							   copy.scan_time_total_ms / copy.scans : 0.0);
-	values[8] = Float8GetDatum(copy.scan_time_max_ms);
-	values[9] = CStringGetTextDatum(lg_application_timeouts ? lg_application_timeouts : "");
-	if (!copy.worker_registered)
+	values[0] = Int32GetDatum(pid);
+	nulls[0] = (pid == 0);
+	values[1] = lg_timestamp_or_null(pid ? started_at : 0, &nulls[1]);
+	values[2] = CStringGetTextDatum(lg_mode_name(pid ? mode : lg_mode));
+	values[3] = Int64GetDatum((int64) scans);
+	values[4] = Int64GetDatum((int64) terminated);
+	values[5] = lg_timestamp_or_null(last_scan_at, &nulls[5]);
+	values[6] = lg_timestamp_or_null(next_wakeup_at, &nulls[6]);
+	values[7] = Float8GetDatum(scans > 0 ? scan_time_total_ms / scans : 0.0);
+	values[8] = Float8GetDatum(scan_time_max_ms);
+	values[9] = CStringGetTextDatum(rules);
+	if (!registered)
 		values[10] = CStringGetTextDatum("the leakguard worker could not be registered: max_worker_processes is exhausted");
-	else if (copy.config_error[0] != '\0')
-		values[10] = CStringGetTextDatum(copy.config_error);
+	else if (disabled)
+		values[10] = CStringGetTextDatum(psprintf("the leakguard worker stopped: %s", error));
+	else if (error[0] != '\0')
+		values[10] = CStringGetTextDatum(error);
 	else
 		nulls[10] = true;
 
@@ -308,7 +298,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	int			i;
 
 	lg_require_shmem();
-	lg_init_srf(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
 
 	n = pgstat_fetch_stat_numbackends();
 	for (i = 1; i <= n; i++)
@@ -340,12 +330,11 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		values[1] = ObjectIdGetDatum(be->st_databaseid);
 		values[2] = ObjectIdGetDatum(be->st_userid);
 		values[3] = CStringGetTextDatum(be->st_appname);
-		if (!lg_can_see(be->st_userid) ||
-			!lg_client_addr(&be->st_clientaddr, &values[4]))
+		if (!lg_client_addr(&be->st_clientaddr, &values[4]))
 			nulls[4] = true;
 		values[5] = lg_timestamp_or_null(be->st_proc_start_timestamp, &nulls[5]);
 		values[6] = lg_timestamp_or_null(be->st_xact_start_timestamp, &nulls[6]);
-		state = lg_state_name(be->st_state);
+		state = lg_backend_state_name(be->st_state);
 		if (state != NULL)
 			values[7] = CStringGetTextDatum(state);
 		else
@@ -370,6 +359,13 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		else
 			nulls[13] = true;
 
+		/* What pg_stat_activity would hide from this reader. */
+		if (!lg_can_see(be->st_userid))
+		{
+			nulls[4] = nulls[5] = nulls[6] = nulls[7] = true;
+			nulls[8] = nulls[9] = nulls[12] = true;
+		}
+
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -389,7 +385,7 @@ lg_apps_now(TimestampTz now)
 	info.entrysize = sizeof(LgAppNow);
 	info.hcxt = CurrentMemoryContext;
 	apps = hash_create("leakguard apps now", 64, &info,
-					   HASH_ELEM | LG_HASH_STRINGS | HASH_CONTEXT);
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	n = pgstat_fetch_stat_numbackends();
 	for (i = 1; i <= n; i++)
@@ -475,7 +471,7 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 	long		i;
 
 	lg_require_shmem();
-	lg_init_srf(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
 	apps = lg_apps_now(now);
 
 	/* The hash never holds more than max_applications entries. */
@@ -528,65 +524,105 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/*
+ * Copy the events from number *next on (oldest first) into out, at most
+ * LG_HISTORY_CHUNK, under the lock; skip what was overwritten meanwhile.
+ * Returns how many were copied; 0 when there are no more, or when reset()
+ * ran (the generation changed).
+ */
+static int
+lg_history_chunk(uint64 *next, uint64 upto, uint64 generation,
+				 LeakguardEvent *out)
+{
+	int			n = 0;
+
+	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	if (lg_shared->reset_generation == generation)
+	{
+		uint64		oldest = lg_shared->history_count -
+			Min(lg_shared->history_count, (uint64) lg_history_size);
+
+		if (*next < oldest)
+			*next = oldest;
+		for (; *next < upto && n < LG_HISTORY_CHUNK; (*next)++, n++)
+			memcpy(&out[n],
+				   &lg_shared->history[*next % (uint64) lg_history_size],
+				   sizeof(LeakguardEvent));
+	}
+	LWLockRelease(lg_shared->lock);
+	return n;
+}
+
+static void
+lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
+{
+	Datum		values[LG_TERMINATIONS_COLS];
+	bool		nulls[LG_TERMINATIONS_COLS];
+	bool		visible = lg_can_see(ev->userid);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = TimestampTzGetDatum(ev->at);
+	values[1] = Int32GetDatum(ev->pid);
+	values[2] = ObjectIdGetDatum(ev->datid);
+	values[3] = ObjectIdGetDatum(ev->userid);
+	values[4] = CStringGetTextDatum(ev->appname);
+	if (!lg_client_addr(&ev->client_addr, &values[5]))
+		nulls[5] = true;
+	values[6] = lg_timestamp_or_null(ev->backend_start, &nulls[6]);
+	values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
+	values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
+	values[9] = lg_interval_us(ev->idle_us);
+	values[10] = lg_interval_us(ev->timeout_ms * 1000);
+	if (ev->rule[0] != '\0')
+		values[11] = CStringGetTextDatum(ev->rule);
+	else
+		nulls[11] = true;
+	values[12] = CStringGetTextDatum(lg_action_name(ev->action));
+	if (visible)
+	{
+		int			len = strlen(ev->query);
+
+		/* The stored text may end inside a multibyte character. */
+		len = pg_mbcliplen(ev->query, len, len);
+		values[13] = PointerGetDatum(cstring_to_text_with_len(ev->query, len));
+	}
+	else
+	{
+		/* What pg_stat_activity would hide from this reader. */
+		values[13] = CStringGetTextDatum("<insufficient privilege>");
+		nulls[5] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = true;
+	}
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 Datum
 lg_terminations_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	LeakguardEvent *events;
-	uint64		count;
-	uint64		first;
-	uint64		i;
+	LeakguardEvent *chunk;
+	uint64		next;
+	uint64		upto;
+	uint64		generation;
+	int			n;
+	int			i;
 
 	lg_require_shmem();
-	lg_init_srf(fcinfo);
+	InitMaterializedSRF(fcinfo, 0);
 
-	events = palloc(sizeof(LeakguardEvent) * lg_history_size);
+	/* The events that exist now, oldest first; later ones are not shown. */
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
-	count = Min(lg_shared->history_count, (uint64) lg_history_size);
-	first = lg_shared->history_count - count;
-	for (i = 0; i < count; i++)
-		memcpy(&events[i],
-			   &lg_shared->history[(first + i) % (uint64) lg_history_size],
-			   sizeof(LeakguardEvent));
+	upto = lg_shared->history_count;
+	next = upto - Min(upto, (uint64) lg_history_size);
+	generation = lg_shared->reset_generation;
 	LWLockRelease(lg_shared->lock);
 
-	for (i = 0; i < count; i++)
+	chunk = palloc(sizeof(LeakguardEvent) * LG_HISTORY_CHUNK);
+	while ((n = lg_history_chunk(&next, upto, generation, chunk)) > 0)
 	{
-		LeakguardEvent *ev = &events[i];
-		Datum		values[LG_TERMINATIONS_COLS];
-		bool		nulls[LG_TERMINATIONS_COLS];
-		bool		visible = lg_can_see(ev->userid);
-
-		memset(nulls, 0, sizeof(nulls));
-		values[0] = TimestampTzGetDatum(ev->at);
-		values[1] = Int32GetDatum(ev->pid);
-		values[2] = ObjectIdGetDatum(ev->datid);
-		values[3] = ObjectIdGetDatum(ev->userid);
-		values[4] = CStringGetTextDatum(ev->appname);
-		if (!visible || !lg_client_addr(&ev->client_addr, &values[5]))
-			nulls[5] = true;
-		values[6] = lg_timestamp_or_null(ev->backend_start, &nulls[6]);
-		values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
-		values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
-		values[9] = lg_interval_us(ev->idle_us);
-		values[10] = lg_interval_us(ev->timeout_ms * 1000);
-		if (ev->rule[0] != '\0')
-			values[11] = CStringGetTextDatum(ev->rule);
-		else
-			nulls[11] = true;
-		values[12] = CStringGetTextDatum(lg_action_name(ev->action));
-		if (visible)
-		{
-			int			len = strlen(ev->query);
-
-			/* The stored text may end inside a multibyte character. */
-			len = pg_mbcliplen(ev->query, len, len);
-			values[13] = PointerGetDatum(cstring_to_text_with_len(ev->query, len));
-		}
-		else
-			values[13] = CStringGetTextDatum("<insufficient privilege>");
-
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		for (i = 0; i < n; i++)
+			lg_put_event(rsinfo, &chunk[i]);
+		CHECK_FOR_INTERRUPTS();
 	}
 	return (Datum) 0;
 }

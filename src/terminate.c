@@ -91,7 +91,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 			/* What was read, if anything, belongs to another backend. */
 			ev->action = LG_ACTION_GONE;
 			memset(&ev->client_addr, 0, sizeof(ev->client_addr));
-			ev->query[0] = '\0';
+			memset(ev->query, 0, sizeof(ev->query));
 		}
 		else if (!lg_state_idle_in_xact(now.state) ||
 				 now.state_start != ev->state_change ||
@@ -119,24 +119,6 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 		}
 	}
 	LWLockRelease(ProcArrayLock);
-}
-
-/*
- * Whether the worker already signalled this backend for this idle period: a
- * new worker, after a restart, must not signal and count it a second time.
- */
-bool
-lg_victim_marked(int slot, int pid, TimestampTz proc_start,
-				 TimestampTz state_change)
-{
-	LeakguardVictim *v = &lg_shared->victims[slot];
-	bool		marked;
-
-	SpinLockAcquire(&v->mutex);
-	marked = (v->pid == pid && v->backend_start == proc_start &&
-			  v->state_change == state_change);
-	SpinLockRelease(&v->mutex);
-	return marked;
 }
 
 /*

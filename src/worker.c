@@ -29,22 +29,35 @@
  * All memory the scan needs is allocated once at start: no allocation per
  * scan, no SQL, no catalog access unless a deadline has passed.
  *
+ * What it recorded for each idle period (terminated, dry_run, ...) is kept
+ * in shared memory (LeakguardMark), so a restarted worker neither signals
+ * nor counts the same period twice.  While the settings the server started
+ * with are invalid (settings.c), the worker only reports, as in dry_run.
+ *
+ * SIGTERM from the postmaster means server shutdown: the loop ends and the
+ * worker exits with code 0, quietly, as autoprewarm does.  SIGTERM from
+ * anyone else (pg_terminate_backend(), kill) ends it with code 1, so that
+ * the postmaster starts it again after LG_RESTART_SECONDS.
+ *
  * Shared state: LeakguardShared (worker fields, statistics, history, check
- * requests) under LeakguardShared->lock; see leakguard.h.
+ * requests) under LeakguardShared->lock; LeakguardMark slots, the worker's
+ * own; see leakguard.h.
  *
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+
+#include <signal.h>
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
-#include "postmaster/bgworker_internals.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -101,6 +114,83 @@ static bool lg_connection_warned = false;
 /* Sessions acted on during the current scan (for check()). */
 static int64 lg_scan_acted;
 
+/* The settings the server started with were invalid: report only. */
+static bool lg_config_unsafe = false;
+
+/* SIGTERM: set by the handler, with the sender's pid where known. */
+static volatile sig_atomic_t lg_shutdown_requested = false;
+static volatile sig_atomic_t lg_sigterm_sender = 0;
+
+/* Registration: whether RegisterBackgroundWorker() complained. */
+static bool lg_registration_failed = false;
+static emit_log_hook_type lg_hook_before_registration = NULL;
+
+/* The mode the worker acts in. */
+static int
+lg_effective_mode(void)
+{
+	if (lg_config_unsafe && lg_mode == LG_MODE_ENFORCE)
+		return LG_MODE_DRY_RUN;
+	return lg_mode;
+}
+
+#ifdef SA_SIGINFO
+static void
+lg_sigterm_handler(int signo, siginfo_t *info, void *context)
+{
+	int			save_errno = errno;
+
+	lg_sigterm_sender = (info != NULL) ? (int) info->si_pid : 0;
+	lg_shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+#else
+static void
+lg_sigterm_handler(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	/* The sender is unknown here: take it for the postmaster. */
+	lg_sigterm_sender = (int) PostmasterPid;
+	lg_shutdown_requested = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+#endif
+
+static void
+lg_install_sigterm_handler(void)
+{
+#ifdef SA_SIGINFO
+	struct sigaction act;
+
+	memset(&act, 0, sizeof(act));
+	act.sa_sigaction = lg_sigterm_handler;
+	sigemptyset(&act.sa_mask);
+	act.sa_flags = SA_SIGINFO | SA_RESTART;
+	if (sigaction(SIGTERM, &act, NULL) != 0)
+		elog(ERROR, "could not set the leakguard worker's SIGTERM handler: %m");
+#else
+	pqsignal(SIGTERM, lg_sigterm_handler);
+#endif
+}
+
+/*
+ * RegisterBackgroundWorker() returns nothing: every way it can fail
+ * (max_worker_processes exhausted among them) is reported by ereport(LOG)
+ * and a return, while success logs at DEBUG1 at most.  So a message of
+ * level LOG or above during the call means the worker was not registered.
+ */
+static void
+lg_registration_hook(ErrorData *edata)
+{
+	if (edata->elevel >= LOG)
+		lg_registration_failed = true;
+	if (lg_hook_before_registration)
+		lg_hook_before_registration(edata);
+}
+
 static void
 lg_worker_detach(int code, Datum arg)
 {
@@ -118,9 +208,6 @@ void
 lg_register_worker(void)
 {
 	BackgroundWorker worker;
-	slist_iter	iter;
-	int			before = 0;
-	int			after = 0;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -133,16 +220,18 @@ lg_register_worker(void)
 	strlcpy(worker.bgw_type, LG_NAME, BGW_MAXLEN);
 
 	/*
-	 * RegisterBackgroundWorker() only logs when max_worker_processes is
-	 * exhausted; count the list to know, so that status() can say it.
+	 * Listen to the registration (see lg_registration_hook).  If LOG
+	 * messages are not processed at all (log_min_messages = fatal or
+	 * panic), a failure cannot be seen: assume success.
 	 */
-	slist_foreach(iter, &BackgroundWorkerList)
-		before++;
+	lg_registration_failed = false;
+	lg_hook_before_registration = emit_log_hook;
+	if (message_level_is_interesting(LOG))
+		emit_log_hook = lg_registration_hook;
 	RegisterBackgroundWorker(&worker);
-	slist_foreach(iter, &BackgroundWorkerList)
-		after++;
+	emit_log_hook = lg_hook_before_registration;
 
-	if (after == before)
+	if (lg_registration_failed)
 	{
 		lg_worker_unregistered = true;
 		ereport(WARNING,
@@ -253,14 +342,20 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 
 		if (!s->idle)
 		{
+			LeakguardMark *m = &lg_shared->marks[slot];
+			bool		recorded;
+
 			s->idle = true;
 			s->idle_since = b.state_start;
 			s->xact_start = b.xact_start;
-			s->reported = false;
-			s->last_action = -1;
-			/* A previous worker may have signalled it already. */
+
+			/* A previous worker may have handled this idle period. */
+			recorded = (m->pid == b.pid && m->backend_start == b.proc_start &&
+						m->state_change == b.state_start);
+			s->last_action = recorded ? m->action : -1;
 			s->signalled = s->counted =
-				lg_victim_marked(slot, b.pid, b.proc_start, b.state_start);
+				(recorded && m->action == LG_ACTION_TERMINATED);
+			s->reported = recorded && !s->signalled;
 		}
 		if (s->signalled || s->reported)
 			continue;
@@ -342,6 +437,7 @@ lg_publish_batch(LeakguardTermination *items, int n)
 	{
 		LeakguardEvent *ev = &items[i].event;
 		LgSlot	   *s = &lg_slots[items[i].slot];
+		LeakguardMark *m = &lg_shared->marks[items[i].slot];
 		LeakguardAppStats *entry;
 
 		items[i].repeat = (s->last_action == ev->action);
@@ -351,6 +447,11 @@ lg_publish_batch(LeakguardTermination *items, int n)
 			s->reported = true;
 			continue;
 		}
+
+		m->pid = ev->pid;
+		m->backend_start = ev->backend_start;
+		m->state_change = ev->state_change;
+		m->action = ev->action;
 
 		entry = lg_stats_entry(ev->appname, ev->at);
 		lg_history_add(ev);
@@ -413,6 +514,7 @@ lg_act(int ncand)
 			continue;
 		}
 		t = &lg_batch[n++];
+		memset(t, 0, sizeof(*t));
 		t->slot = slot;
 		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
 		t->event.pid = s->pid;
@@ -428,7 +530,7 @@ lg_act(int ncand)
 
 	if (n > 0)
 	{
-		lg_terminate_batch(lg_batch, n, lg_mode);
+		lg_terminate_batch(lg_batch, n, lg_effective_mode());
 		lg_publish_batch(lg_batch, n);
 		for (i = 0; i < n; i++)
 			if (!lg_batch[i].repeat)
@@ -536,7 +638,7 @@ typedef struct LgPolicy
 static void
 lg_policy_save(LgPolicy *p)
 {
-	p->mode = lg_mode;
+	p->mode = lg_effective_mode();
 	p->default_timeout_ms = lg_default_timeout_ms;
 	p->terminate_superusers = lg_terminate_superusers;
 	p->rules = pstrdup(lg_application_timeouts ? lg_application_timeouts : "");
@@ -546,7 +648,7 @@ lg_policy_save(LgPolicy *p)
 static bool
 lg_policy_changed(const LgPolicy *p)
 {
-	return p->mode != lg_mode ||
+	return p->mode != lg_effective_mode() ||
 		p->default_timeout_ms != lg_default_timeout_ms ||
 		p->terminate_superusers != lg_terminate_superusers ||
 		strcmp(p->rules, lg_application_timeouts ? lg_application_timeouts : "") != 0 ||
@@ -560,9 +662,8 @@ lg_reload(void)
 
 	ConfigReloadPending = false;
 	lg_policy_save(&before);
-	lg_config_error_begin();
 	ProcessConfigFile(PGC_SIGHUP);
-	lg_config_error_end();
+	lg_config_unsafe = lg_config_check(true);
 
 	if (lg_policy_changed(&before))
 	{
@@ -572,7 +673,7 @@ lg_reload(void)
 		 * the episodes: they were not watched in between.
 		 */
 		lg_config_generation++;
-		if ((before.mode == LG_MODE_OFF) != (lg_mode == LG_MODE_OFF))
+		if ((before.mode == LG_MODE_OFF) != (lg_effective_mode() == LG_MODE_OFF))
 			memset(lg_slots, 0, mul_size(MaxBackends, sizeof(LgSlot)));
 		for (int i = 0; i < MaxBackends; i++)
 			lg_slots[i].reported = false;
@@ -581,8 +682,29 @@ lg_reload(void)
 	pfree(before.exempt_roles);
 
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
-	lg_shared->worker_mode = lg_mode;
+	lg_shared->worker_mode = lg_effective_mode();
 	LWLockRelease(lg_shared->lock);
+}
+
+/*
+ * The worker cannot do its job on this server: say so where the operator
+ * looks, and stop for good (exit code 0: the postmaster does not restart
+ * it).
+ */
+static void
+lg_worker_disable(const char *why)
+{
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_shared->worker_disabled = true;
+	strlcpy(lg_shared->worker_error, why, sizeof(lg_shared->worker_error));
+	LWLockRelease(lg_shared->lock);
+
+	ereport(WARNING,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("leakguard worker stopped: %s", why),
+			 errdetail("No session will be terminated until the server is restarted."),
+			 errhint("Check that this leakguard build matches the server version.")));
+	proc_exit(0);
 }
 
 void
@@ -591,7 +713,7 @@ lg_worker_main(Datum arg)
 	MemoryContext scan_context;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	lg_install_sigterm_handler();
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
@@ -604,7 +726,10 @@ lg_worker_main(Datum arg)
 	SetConfigOption("lock_timeout", "10s", PGC_SUSET, PGC_S_OVERRIDE);
 
 	lg_require_shmem();
-	lg_status_attach();
+	if (lg_shared->worker_disabled)
+		proc_exit(0);
+	if (!lg_status_attach())
+		lg_worker_disable("it could not find the backend status array in shared memory");
 
 	lg_slots = MemoryContextAllocZero(TopMemoryContext,
 									  mul_size(MaxBackends, sizeof(LgSlot)));
@@ -617,18 +742,21 @@ lg_worker_main(Datum arg)
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
 										 ALLOCSET_DEFAULT_SIZES);
 
+	lg_config_unsafe = lg_config_check(false);
+
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 	lg_shared->worker_pid = MyProcPid;
 	lg_shared->worker_latch = MyLatch;
 	lg_shared->worker_started_at = GetCurrentTimestamp();
-	lg_shared->worker_mode = lg_mode;
+	lg_shared->worker_mode = lg_effective_mode();
 	LWLockRelease(lg_shared->lock);
 	before_shmem_exit(lg_worker_detach, (Datum) 0);
 
 	ereport(LOG,
-			(errmsg("leakguard worker started in mode %s", lg_mode_name(lg_mode))));
+			(errmsg("leakguard worker started in mode %s",
+					lg_mode_name(lg_effective_mode()))));
 
-	for (;;)
+	while (!lg_shutdown_requested)
 	{
 		TimestampTz nearest = 0;
 		TimestampTz wake;
@@ -640,6 +768,8 @@ lg_worker_main(Datum arg)
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
 			lg_reload();
+		if (lg_shutdown_requested)
+			break;
 
 		LWLockAcquire(lg_shared->lock, LW_SHARED);
 		requested = lg_shared->check_requested;
@@ -647,7 +777,7 @@ lg_worker_main(Datum arg)
 
 		lg_scan_acted = 0;
 		old = MemoryContextSwitchTo(scan_context);
-		if (lg_mode != LG_MODE_OFF)
+		if (lg_effective_mode() != LG_MODE_OFF)
 			nearest = lg_scan();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(scan_context);
@@ -669,10 +799,18 @@ lg_worker_main(Datum arg)
 
 		/* Round up: waking a little late is fine, early is not. */
 		timeout_ms = (long) ((wake - now + 999) / 1000);
-		if (timeout_ms > 0)
+		if (timeout_ms > 0 && !lg_shutdown_requested)
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 							 timeout_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+
+	/* Server shutdown: leave quietly.  Anyone else: be restarted. */
+	if (lg_sigterm_sender == (int) PostmasterPid)
+		proc_exit(0);
+	ereport(LOG,
+			(errmsg("leakguard worker stopped by SIGTERM from process %d; it restarts in %d s",
+					(int) lg_sigterm_sender, LG_RESTART_SECONDS)));
+	proc_exit(1);
 }

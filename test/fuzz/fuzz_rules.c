@@ -9,7 +9,9 @@
  *	- the rules' own source texts, joined with commas, parse again into the
  *	  same patterns and timeouts (the stored text is faithful);
  *	- a rejected string always comes with a message naming a rule;
- *	- the glob matcher agrees with a dynamic-programming reference.
+ *	- the glob matcher agrees with a dynamic-programming reference;
+ *	- any name without wildcards, written as a quoted pattern, matches
+ *	  that name as the server stores it, in both storage styles.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,34 +33,95 @@
 
 /*
  * Reference matcher: dynamic programming over (pattern, name) prefixes,
- * obviously correct and O(n * m).  m[i][j]: pattern[0..i) matches name[0..j).
+ * obviously correct and O(n * m).  m[i][j]: the first i pattern tokens
+ * match name[0..j).  A token is '*', '?', a literal byte, or a byte made
+ * literal by '\\'; a '\\' at the very end matches nothing.
  */
 #define REF_MAX 64
+
+enum
+{
+	TOK_LITERAL, TOK_ANY, TOK_STAR, TOK_NEVER
+};
 
 static int
 reference_glob(const char *p, const char *s)
 {
 	static unsigned char m[REF_MAX + 1][REF_MAX + 1];
-	size_t		np = strlen(p);
+	int			kind[REF_MAX];
+	char		lit[REF_MAX];
+	size_t		np = 0;
 	size_t		ns = strlen(s);
 	size_t		i;
 	size_t		j;
+
+	for (; *p != '\0'; p++, np++)
+	{
+		lit[np] = *p;
+		if (*p == '*')
+			kind[np] = TOK_STAR;
+		else if (*p == '?')
+			kind[np] = TOK_ANY;
+		else if (*p != '\\')
+			kind[np] = TOK_LITERAL;
+		else if (p[1] == '\0')
+			kind[np] = TOK_NEVER;
+		else
+		{
+			kind[np] = TOK_LITERAL;
+			lit[np] = *++p;
+		}
+	}
 
 	memset(m, 0, sizeof(m));
 	m[0][0] = 1;
 	for (i = 1; i <= np; i++)
 		for (j = 0; j <= ns; j++)
 		{
-			if (p[i - 1] == '*')
+			if (kind[i - 1] == TOK_STAR)
 				m[i][j] = m[i - 1][j] || (j > 0 && m[i][j - 1]);
-			else if (j > 0 && (p[i - 1] == '?' || p[i - 1] == s[j - 1]))
+			else if (j > 0 && (kind[i - 1] == TOK_ANY ||
+							   (kind[i - 1] == TOK_LITERAL && lit[i - 1] == s[j - 1])))
 				m[i][j] = m[i - 1][j - 1];
 		}
 	return m[np][ns];
 }
 
+/*
+ * A name written as a quoted rule pattern governs the application that
+ * sets it: the pattern matches the name as the server stores it.
+ */
 static void
-check_set(const LeakguardRuleSet *set)
+check_literal_name(const char *name, LeakguardNameStyle style)
+{
+	size_t		len = strlen(name);
+	char	   *rule = malloc(2 * len + 8);
+	char	   *cleaned = malloc(LG_CLEAN_GROWTH * len + 1);
+	char		err[LG_RULE_ERROR_SIZE];
+	char	   *o = rule;
+	const char *c;
+	LeakguardRuleSet *set;
+
+	CHECK(rule != NULL && cleaned != NULL);
+	*o++ = '"';
+	for (c = name; *c != '\0'; c++)
+	{
+		if (*c == '"')
+			*o++ = '"';
+		*o++ = *c;
+	}
+	strcpy(o, "\"=1s");
+	set = lg_rules_parse(rule, style, err, sizeof(err));
+	CHECK(set != NULL && set->nrules == 1);
+	CHECK(lg_clean_name(cleaned, name, style) <= LG_CLEAN_GROWTH * len);
+	CHECK(lg_rules_match(set, cleaned) == 0);
+	free(set);
+	free(cleaned);
+	free(rule);
+}
+
+static void
+check_set(const LeakguardRuleSet *set, LeakguardNameStyle style)
 {
 	size_t		joined_len = 1;
 	char	   *joined;
@@ -89,7 +152,7 @@ check_set(const LeakguardRuleSet *set)
 			strcat(joined, ",");
 		strcat(joined, lg_rule_source(set, i));
 	}
-	again = lg_rules_parse(joined, err, sizeof(err));
+	again = lg_rules_parse(joined, style, err, sizeof(err));
 	CHECK(again != NULL);
 	CHECK(again->nrules == set->nrules);
 	for (i = 0; i < set->nrules; i++)
@@ -109,16 +172,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char	   *text = malloc(size + 1);
 	char		err[LG_RULE_ERROR_SIZE];
 	LeakguardRuleSet *set;
+	LeakguardNameStyle style;
 	char	   *nl;
 
 	CHECK(text != NULL);
 	memcpy(text, data, size);
 	text[size] = '\0';
 
-	set = lg_rules_parse(text, err, sizeof(err));
+	style = (size & 1) ? LG_NAMES_QMARK : LG_NAMES_HEX;
+	set = lg_rules_parse(text, style, err, sizeof(err));
 	if (set != NULL)
 	{
-		check_set(set);
+		check_set(set, style);
 		(void) lg_rules_match(set, text);
 		(void) lg_rules_match(set, "");
 		free(set);
@@ -127,6 +192,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		CHECK(strncmp(err, "rule ", 5) == 0);
 		CHECK(strstr(err, " at character ") != NULL);
+	}
+
+	/* any name without wildcards, quoted, governs itself as stored */
+	if (strpbrk(text, "*?") == NULL && size <= 256)
+	{
+		check_literal_name(text, LG_NAMES_QMARK);
+		check_literal_name(text, LG_NAMES_HEX);
 	}
 
 	/* "pattern\nname": the matcher against the naive one */

@@ -31,9 +31,45 @@ is($node->safe_psql('postgres', 'SELECT terminated FROM leakguard.status()'),
 
 $s = lg_session($node, app => 'leaky');
 ok(lg_wait_gone($node, $s->pid), 'the new worker terminates leaks too');
+ok($node->log_contains(qr/LOG:  leakguard worker stopped by SIGTERM from process \d+; it restarts in 1 s/),
+	'the log says who stopped the worker and that it comes back');
+
+# A restart must not report the same idle period twice: what was recorded
+# for it lives in shared memory.
+lg_set_conf($node, "leakguard.mode = dry_run\nleakguard.application_timeouts = 'reported=1s'\n");
+$node->poll_query_until('postgres', q{SELECT mode = 'dry_run' FROM leakguard.status()})
+  or die 'dry_run not in force';
+my $reported = lg_session($node, app => 'reported');
+my $rows = 'SELECT count(*) FROM leakguard.terminations WHERE pid = ' . $reported->pid;
+ok($node->poll_query_until('postgres', "SELECT ($rows) = 1"), 'a dry run reports the session once');
+$old = $node->safe_psql('postgres', 'SELECT pid FROM leakguard.status()');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($old)");
+ok( $node->poll_query_until('postgres',
+		"SELECT pid IS NOT NULL AND pid <> $old AND scans > 2 FROM leakguard.status()"),
+	'the worker restarts and scans again');
+$node->safe_psql('postgres', 'SELECT leakguard.check()');
+is($node->safe_psql('postgres', $rows), '1', 'the restarted worker does not report it again');
+is($node->safe_psql('postgres', q{SELECT dry_run FROM leakguard.stats WHERE application_name = 'reported'}),
+	'1', 'nor count it again');
+ok(lg_alive($node, $reported->pid), 'and the session lives on, as dry_run wants');
+
+# The same for a termination: a worker killed right after it signalled
+# must not signal or count the session again.
+lg_set_conf($node, "leakguard.mode = enforce\n");
+ok(lg_wait_gone($node, $reported->pid), 'back in enforce, the reported session is terminated');
+is( $node->safe_psql('postgres',
+		q{SELECT terminated, dry_run FROM leakguard.stats WHERE application_name = 'reported'}),
+	'1|1', 'one dry run and one termination, each counted once');
+
 ok(!$node->log_contains(qr/terminating any other active server processes|server process .* was terminated by signal/),
 	'the server never went through crash recovery');
+
+# A clean shutdown is quiet: the worker leaves its loop and exits with 0.
+my $before_stop = -s $node->logfile;
 $node->stop;
+my $stop_log = substr(slurp_file($node->logfile), $before_stop);
+unlike($stop_log, qr/FATAL|ERROR|terminating background worker "leakguard|"leakguard" \(PID \d+\) exited/,
+	'a clean shutdown logs nothing alarming from the worker');
 
 # Without shared_preload_libraries: CREATE EXTENSION works, every function
 # says what is missing.

@@ -5,6 +5,7 @@
 use strict;
 use warnings;
 
+use Encode;
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -43,15 +44,45 @@ is($node->safe_psql('postgres', q{SELECT rule, timeout FROM leakguard.limit_for(
 my $s = lg_session($node, app => 'last-one');
 ok(lg_wait_gone($node, $s->pid), 'and is enforced, with naptime at its minimum');
 
-# non-ASCII names are stored by the server with '?' for each byte
-alter(application_timeouts => q{'*-1=1s, ?????=2s, "} . ('a' x 63) . q{"=1s'});
+# Non-ASCII names: the server stores each byte outside printable ASCII as
+# '?' (15) or as \xNN (16 on).  A rule written with the name the
+# application sets must govern it, and limit_for() must say so.
+my $hex = $node->pg_version >= 16;
+my $russian = Encode::encode_utf8("\x{43f}\x{440}\x{438}\x{43b}\x{43e}");
+alter(application_timeouts => qq{'*-1=1s, "$russian-2"=1s, "} . ('a' x 63) . q{"=1s'});
 wait_for(q{SELECT rules LIKE '*-1=1s%' FROM leakguard.status()}, 'the rules');
-$s = lg_session($node, app => "\x{43f}\x{440}\x{438}\x{43b}\x{43e}\x{436}\x{435}\x{43d}\x{438}\x{435}-1");
+$s = lg_session($node, app => "$russian-1");
 my $stored = $node->safe_psql('postgres',
 	'SELECT application_name FROM leakguard.sessions WHERE pid = ' . $s->pid);
-like($stored, qr/^\?+-1$/, 'a non-ASCII application_name is shown as the server stores it');
-ok(lg_wait_gone($node, $s->pid), 'and its rule applies');
-like($s->client_error, qr/application "\?+-1" after/, 'the client message names it');
+if ($hex)
+{
+	is($stored, '\xd0\xbf\xd1\x80\xd0\xb8\xd0\xbb\xd0\xbe-1',
+		'a non-ASCII application_name is shown as the server stores it: \xNN escapes');
+}
+else
+{
+	is($stored, ('?' x 10) . '-1', 'a non-ASCII application_name is shown as the server stores it: ? per byte');
+}
+ok(lg_wait_gone($node, $s->pid), 'and a glob rule applies to it');
+like($s->client_error, qr/application "\Q$stored\E" after/, 'the client message names it as stored');
+
+$s = lg_session($node, app => "$russian-2");
+is($node->safe_psql('postgres', qq{SELECT rule FROM leakguard.limit_for('$russian-2')}),
+	qq{"$russian-2"=1s}, 'limit_for() finds the rule written with the name the application sets');
+is($node->safe_psql('postgres', 'SELECT rule FROM leakguard.sessions WHERE pid = ' . $s->pid),
+	qq{"$russian-2"=1s}, 'and so does the session of that name');
+ok(lg_wait_gone($node, $s->pid), 'which is terminated under it');
+
+# a name of other non-ASCII letters: stored alike in 15 only
+my $greek = Encode::encode_utf8("\x{3b5}\x{3c6}\x{3b1}\x{3c1}\x{3bc}");
+is($node->safe_psql('postgres', qq{SELECT rule IS NOT NULL FROM leakguard.limit_for('$greek-2')}),
+	$hex ? 'f' : 't',
+	$hex ? 'from 16, another non-ASCII name of the same length is another name'
+	     : 'in 15, another non-ASCII name of the same length is stored alike, and limit_for() says so');
+my $g = lg_session($node, app => "$greek-2");
+is($node->safe_psql('postgres', 'SELECT rule IS NOT NULL FROM leakguard.sessions WHERE pid = ' . $g->pid),
+	$hex ? 'f' : 't', 'and the session of that name agrees with limit_for()');
+$g->close;
 
 # names at NAMEDATALEN: 63 bytes are kept, the rest is cut before matching
 $s = lg_session($node, app => 'a' x 80);

@@ -29,12 +29,37 @@ check(int ok, const char *what, const char *input)
 	}
 }
 
+/* Parsed in "style", the rules match appname with rule want (-1: none). */
+static void
+expect_styled(const char *rules, LeakguardNameStyle style, const char *appname,
+			  int want)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, style, err, sizeof(err));
+
+	check(set != NULL, "parses", rules);
+	if (set == NULL)
+		return;
+	check(lg_rules_match(set, appname) == want, "matching rule (styled)", appname);
+	free(set);
+}
+
+/* name, cleaned as the server stores it in style, is want */
+static void
+expect_clean(const char *name, LeakguardNameStyle style, const char *want)
+{
+	char		buf[256];
+
+	check(lg_clean_name(buf, name, style) == strlen(want) &&
+		  strcmp(buf, want) == 0, "cleaned name", name);
+}
+
 /* The rules parse, and appname matches rule number want (-1: none). */
 static void
 expect_match(const char *rules, const char *appname, int want, long long want_ms)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_NAMES_QMARK, err, sizeof(err));
 	int			got;
 
 	check(set != NULL, "parses", rules);
@@ -55,7 +80,7 @@ static void
 expect_error(const char *rules, const char *want)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_NAMES_QMARK, err, sizeof(err));
 
 	check(set == NULL, "rejected", rules);
 	if (set != NULL)
@@ -72,7 +97,7 @@ static void
 expect_source(const char *rules, int i, const char *pattern, const char *source)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_NAMES_QMARK, err, sizeof(err));
 
 	check(set != NULL && i < set->nrules, "parses", rules);
 	if (set == NULL || i >= set->nrules)
@@ -132,6 +157,27 @@ main(void)
 	expect_match("\"\"=2h", "x", -1, 0);
 	expect_match("\"my*\"=1s", "my app", 0, 1000);
 
+	/*
+	 * Names as the server stores them: bytes outside printable ASCII become
+	 * '?' (15) or \xNN (16 on), and a pattern written with the name matches
+	 * the stored form, with those bytes as literals.
+	 */
+	expect_clean("h\xc3\xa9llo", LG_NAMES_QMARK, "h??llo");
+	expect_clean("h\xc3\xa9llo", LG_NAMES_HEX, "h\\xc3\\xa9llo");
+	expect_clean("tab\there\x7f", LG_NAMES_HEX, "tab\\x09here\\x7f");
+	expect_clean("plain ~ ascii", LG_NAMES_HEX, "plain ~ ascii");
+	expect_styled("\"h\xc3\xa9llo\"=2s", LG_NAMES_QMARK, "h??llo", 0);
+	expect_styled("\"h\xc3\xa9llo\"=2s", LG_NAMES_QMARK, "habllo", -1);
+	expect_styled("h\xc3\xa9llo=2s", LG_NAMES_QMARK, "h??llo", 0);
+	expect_styled("\"h\xc3\xa9llo\"=2s", LG_NAMES_HEX, "h\\xc3\\xa9llo", 0);
+	expect_styled("\"h\xc3\xa9llo\"=2s", LG_NAMES_HEX, "h??llo", -1);
+	expect_styled("h\xc3\xa9*=2s", LG_NAMES_HEX, "h\\xc3\\xa9llo", 0);
+	expect_styled("h?llo=2s", LG_NAMES_HEX, "hallo", 0);
+	expect_styled("a\\b=1s", LG_NAMES_HEX, "a\\b", 0);
+	expect_styled("a\\b=1s", LG_NAMES_HEX, "aXb", -1);
+	expect_styled("a\\*=1s", LG_NAMES_QMARK, "a\\anything", 0);
+	check(lg_glob_match("abc\\", "abc") == 0, "a trailing escape matches nothing", "");
+
 	/* first match wins, whitespace is free */
 	expect_match(" batch-* = 10min , batch-nightly=1s ", "batch-nightly", 0, 600000);
 	expect_match("batch-nightly=1s, batch-*=10min", "batch-nightly", 0, 1000);
@@ -165,7 +211,7 @@ main(void)
 	expect_error("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1x", "...\")");
 
 	/* a tiny error buffer is never overrun */
-	set = lg_rules_parse("a=1x", err, 8);
+	set = lg_rules_parse("a=1x", LG_NAMES_QMARK, err, 8);
 	check(set == NULL && strlen(err) == 7, "small error buffer", "a=1x");
 
 	/* thousands of rules */
@@ -173,7 +219,7 @@ main(void)
 	big[0] = '\0';
 	for (i = 0; i < 5000; i++)
 		sprintf(big + strlen(big), "%sapp%zu=%zus", i ? "," : "", i, i + 1);
-	set = lg_rules_parse(big, err, sizeof(err));
+	set = lg_rules_parse(big, LG_NAMES_QMARK, err, sizeof(err));
 	check(set != NULL && set->nrules == 5000, "5000 rules", "");
 	if (set != NULL)
 	{
