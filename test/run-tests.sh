@@ -45,6 +45,15 @@ if [ -n "${LG_SANITIZE:-}" ]; then
     export PGCTLTIMEOUT=900
 fi
 cp -r sql expected test "$work/"
+
+# test/t/013: a copy of leakguard that looks for the backend status array
+# under a name no server uses, to show what happens when it is not found.
+lg_say "building a fault-injection copy of leakguard for test/t/013"
+mkdir -p "$work/fault"
+cp -r Makefile leakguard.control ./*.sql src "$work/fault/"
+make -s -C "$work/fault" clean PG_CONFIG="$PG_CONFIG" >/dev/null
+make -s -C "$work/fault" PG_CONFIG="$PG_CONFIG" with_llvm=no \
+    COPT="-Werror -DLG_STATUS_ARRAY_NAME='\"leakguard fault injection\"'" >/dev/null
 [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
 
 lg_say "unit tests of the rule parser"
@@ -75,7 +84,7 @@ rc=0
 (
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
-        LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" \
+        LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" LG_FAULT_LIBDIR="$work/fault" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
         ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}
