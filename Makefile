@@ -21,13 +21,14 @@ OBJS = \
 	src/worker.o \
 	src/terminate.o \
 	src/report.o \
+	src/quota.o \
 	src/sqlfuncs.o
-PGFILEDESC = "leakguard - terminate sessions left idle in transaction"
+PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
 EXTENSION = leakguard
-DATA = leakguard--1.0.sql
+DATA = leakguard--1.0.sql leakguard--1.1.sql leakguard--1.0--1.1.sql
 
-REGRESS = limit_for settings views privileges
+REGRESS = limit_for settings views privileges idle_and_quota
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 PG_CONFIG ?= pg_config

@@ -4,10 +4,11 @@
  *		Module entry point: settings, shared memory, worker, hooks.
  *
  * Loaded through shared_preload_libraries, leakguard reserves its shared
- * memory, registers its background worker and installs its emit_log_hook
- * in every backend.  Loaded any other way (CREATE EXTENSION on a server
- * without the preload), it defines its settings so they can be inspected,
- * and its SQL functions raise an error saying what is missing.
+ * memory, registers its background worker, and installs in every backend
+ * its emit_log_hook (report.c) and its authentication hook (quota.c).
+ * Loaded any other way (CREATE EXTENSION on a server without the
+ * preload), it defines its settings so they can be inspected, and its SQL
+ * functions raise an error saying what is missing.
  *
  * Shared state: none directly; see shmem.c.
  *
@@ -56,4 +57,5 @@ _PG_init(void)
 
 	lg_register_worker();
 	lg_install_log_hook();
+	lg_install_quota_hook();
 }

@@ -3,8 +3,9 @@
  * leakguard.h
  *		Types and functions shared by leakguard's source files.
  *
- * leakguard terminates client sessions that stay idle in transaction longer
- * than the limit set for their application_name.  The pieces:
+ * leakguard terminates client sessions that stay idle in transaction, or
+ * idle, longer than the limit set for their application_name, and refuses
+ * connections beyond an application's quota.  The pieces:
  *
  *		leakguard.c	_PG_init, hook installation
  *		settings.c	GUC definitions, check and assign hooks, the parsed rules
@@ -16,6 +17,7 @@
  *		worker.c	the background worker: latch loop, scans, scheduling
  *		terminate.c	re-check under ProcArrayLock, signal, victim marks
  *		report.c	emit_log_hook rewriting the victim's FATAL message
+ *		quota.c		connection quotas: counted at authentication
  *		sqlfuncs.c	SQL-callable functions behind the views
  *
  * Locking, in one place:
@@ -32,6 +34,10 @@
  *	  slot just before it signals that backend; the backend reads its own slot
  *	  from emit_log_hook while it reports its FATAL error, where taking an
  *	  LWLock would be unsafe.
+ *	- LeakguardShared->quota_lock (second lock of the tranche) protects the
+ *	  LeakguardQuotaSlot array: who holds a connection of which application.
+ *	  Backends take it exclusive at authentication and at exit, never with
+ *	  another lock held, and never while reporting an error.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
  *	  and kill() of a victim, so the victim cannot leave the proc array (and
  *	  its pid cannot be reused) between the check and the signal.
@@ -70,6 +76,19 @@
 /* Idle-time histogram buckets. */
 #define LG_NUM_BUCKETS			5
 
+/* Version of the shared-memory layout and of the statistics file. */
+#define LG_FORMAT_VERSION		2
+
+/* What a limit is about, and what a history row records. */
+typedef enum LeakguardKind
+{
+	LG_KIND_XACT,				/* idle in transaction (or aborted) */
+	LG_KIND_IDLE,				/* idle, no transaction open */
+	LG_KIND_QUOTA				/* a connection beyond its quota */
+} LeakguardKind;
+
+#define LG_KIND_LAST			LG_KIND_QUOTA
+
 typedef enum LeakguardMode
 {
 	LG_MODE_ENFORCE,
@@ -84,10 +103,11 @@ typedef enum LeakguardAction
 	LG_ACTION_DRY_RUN,
 	LG_ACTION_BECAME_ACTIVE,	/* skipped: it ran a statement meanwhile */
 	LG_ACTION_GONE,				/* skipped: it left, or its pid is another's */
-	LG_ACTION_SUPERUSER			/* reported only: terminate_superusers off */
+	LG_ACTION_SUPERUSER,		/* reported only: terminate_superusers off */
+	LG_ACTION_REFUSED			/* a connection refused by its quota */
 } LeakguardAction;
 
-#define LG_ACTION_LAST			LG_ACTION_SUPERUSER
+#define LG_ACTION_LAST			LG_ACTION_REFUSED
 
 /* Why a session will never be terminated. */
 typedef enum LeakguardExempt
@@ -103,7 +123,7 @@ typedef enum LeakguardExempt
 typedef struct LeakguardLimit
 {
 	int			rule_index;		/* -1: no rule matched, the default applies */
-	int64		timeout_ms;		/* 0: no limit */
+	int64		timeout_ms;		/* 0: no limit; connections for quotas */
 	char		rule[LG_RULE_TEXT_LEN]; /* the rule's text, "" for default */
 } LeakguardLimit;
 
@@ -119,6 +139,10 @@ typedef struct LeakguardAppStats
 	int64		episodes;
 	int64		terminated;
 	int64		dry_run;
+	int64		idle_terminated;	/* idle sessions */
+	int64		idle_dry_run;
+	int64		refused;		/* connections refused by a quota */
+	int64		refused_dry_run;
 	int64		total_idle_us;
 	int64		max_idle_us;
 	int64		buckets[LG_NUM_BUCKETS];
@@ -134,6 +158,7 @@ typedef struct LeakguardEvent
 	TimestampTz at;
 	int			pid;
 	int			action;			/* LeakguardAction */
+	int			kind;			/* LeakguardKind */
 	Oid			datid;
 	Oid			userid;
 	TimestampTz backend_start;
@@ -170,6 +195,7 @@ typedef struct LeakguardVictim
 {
 	slock_t		mutex;
 	int			pid;			/* 0: no mark */
+	int			kind;			/* LG_KIND_XACT or LG_KIND_IDLE */
 	TimestampTz backend_start;	/* with pid, identifies the backend */
 	TimestampTz state_change;	/* the idle period it was signalled for */
 	int64		idle_us;
@@ -178,9 +204,22 @@ typedef struct LeakguardVictim
 	char		rule[LG_RULE_TEXT_LEN];
 } LeakguardVictim;
 
+/*
+ * Who holds a connection of which application, per backend slot: charged
+ * at authentication under the application_name of the startup packet,
+ * released at exit.  Protected by LeakguardShared->quota_lock.
+ */
+typedef struct LeakguardQuotaSlot
+{
+	bool		charged;
+	char		appname[NAMEDATALEN];
+} LeakguardQuotaSlot;
+
 typedef struct LeakguardShared
 {
+	uint32		format;			/* LG_FORMAT_VERSION; constant */
 	LWLock	   *lock;			/* constant after start */
+	LWLock	   *quota_lock;		/* constant after start */
 	bool		worker_registered;	/* constant after start */
 	bool		worker_disabled;	/* the worker cannot run; set once */
 	char		worker_error[LG_CONFIG_ERROR_LEN];	/* why, if disabled */
@@ -219,6 +258,7 @@ typedef struct LeakguardShared
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
 	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
+	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 } LeakguardShared;
 
@@ -270,6 +310,9 @@ extern void lg_stats_save(int code, Datum arg);
 extern int	lg_mode;
 extern int	lg_default_timeout_ms;
 extern char *lg_application_timeouts;
+extern int	lg_idle_timeout_ms;
+extern char *lg_application_idle_timeouts;
+extern char *lg_application_connection_limits;
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
 extern bool lg_terminate_superusers;
@@ -278,6 +321,8 @@ extern int	lg_max_applications;
 extern int	lg_history_size;
 extern bool lg_save_stats;
 extern const LeakguardRuleSet *lg_rules;
+extern const LeakguardRuleSet *lg_idle_rules;
+extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern void lg_define_settings(void);
 extern bool lg_role_name_exempt(const char *rolname);
@@ -287,6 +332,9 @@ extern void lg_copy_published_rules(char *dst, const char *src);
 
 /* limits.c */
 extern void lg_limit_for(const char *appname, LeakguardLimit *limit);
+extern void lg_idle_limit_for(const char *appname, LeakguardLimit *limit);
+extern void lg_connection_limit_for(const char *appname, LeakguardLimit *limit);
+extern const char *lg_kind_name(int kind);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);
@@ -311,5 +359,9 @@ extern PGDLLEXPORT void lg_worker_main(Datum arg);
 
 /* report.c */
 extern void lg_install_log_hook(void);
+
+/* quota.c */
+extern void lg_install_quota_hook(void);
+extern int	lg_backend_mode(void);
 
 #endif							/* LEAKGUARD_H */

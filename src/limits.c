@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * limits.c
- *		What applies to one session: its rule, its timeout, its exemption.
+ *		What applies to one session: its rules, its limits, its exemption.
  *
  * The worker and the SQL views both decide through these functions, so
  * leakguard.sessions shows exactly what the worker will do.  lg_limit_for()
@@ -34,22 +34,68 @@ lg_copy_rule_text(char *dst, const char *src)
 	}
 }
 
-void
-lg_limit_for(const char *appname, LeakguardLimit *limit)
+/* The first rule of "rules" that matches, or the default. */
+static void
+lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt, const char *appname,
+			   LeakguardLimit *limit)
 {
-	int			i = lg_rules_match(lg_rules, appname);
+	int			i = lg_rules_match(rules, appname);
 
 	limit->rule_index = i;
 	if (i < 0)
 	{
-		limit->timeout_ms = lg_default_timeout_ms;
+		limit->timeout_ms = dflt;
 		limit->rule[0] = '\0';
 	}
 	else
 	{
-		limit->timeout_ms = lg_rules->rules[i].timeout_ms;
-		lg_copy_rule_text(limit->rule, lg_rule_source(lg_rules, i));
+		limit->timeout_ms = rules->rules[i].value;
+		lg_copy_rule_text(limit->rule, lg_rule_source(rules, i));
 	}
+}
+
+/* The idle-in-transaction limit of an application. */
+void
+lg_limit_for(const char *appname, LeakguardLimit *limit)
+{
+	lg_rules_limit(lg_rules, lg_default_timeout_ms, appname, limit);
+}
+
+/* The idle-session limit of an application. */
+void
+lg_idle_limit_for(const char *appname, LeakguardLimit *limit)
+{
+	lg_rules_limit(lg_idle_rules, lg_idle_timeout_ms, appname, limit);
+}
+
+/*
+ * The connection quota of an application, as a number of connections
+ * (timeout_ms holds it; 0: no quota).  A percentage is of max_connections,
+ * rounded down, and at least 1 when it is not 0.
+ */
+void
+lg_connection_limit_for(const char *appname, LeakguardLimit *limit)
+{
+	lg_rules_limit(lg_connection_rules, 0, appname, limit);
+	if (limit->rule_index >= 0 &&
+		lg_connection_rules->rules[limit->rule_index].percent &&
+		limit->timeout_ms > 0)
+		limit->timeout_ms = Max(1, limit->timeout_ms * MaxConnections / 100);
+}
+
+const char *
+lg_kind_name(int kind)
+{
+	switch ((LeakguardKind) kind)
+	{
+		case LG_KIND_XACT:
+			return "idle in transaction";
+		case LG_KIND_IDLE:
+			return "idle";
+		case LG_KIND_QUOTA:
+			return "quota";
+	}
+	return "unknown";
 }
 
 /*
@@ -102,6 +148,8 @@ lg_action_name(int action)
 			return "gone";
 		case LG_ACTION_SUPERUSER:
 			return "superuser";
+		case LG_ACTION_REFUSED:
+			return "refused";
 	}
 	return "unknown";
 }

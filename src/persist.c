@@ -42,7 +42,6 @@
 
 #define LG_STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/leakguard.stat"
 #define LG_STATS_MAGIC		0x4C474431	/* "LGD1" */
-#define LG_STATS_FORMAT		1
 
 typedef struct LgStatsFileHeader
 {
@@ -65,6 +64,10 @@ lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
 	dst->episodes += src->episodes;
 	dst->terminated += src->terminated;
 	dst->dry_run += src->dry_run;
+	dst->idle_terminated += src->idle_terminated;
+	dst->idle_dry_run += src->idle_dry_run;
+	dst->refused += src->refused;
+	dst->refused_dry_run += src->refused_dry_run;
 	dst->total_idle_us += src->total_idle_us;
 	dst->max_idle_us = Max(dst->max_idle_us, src->max_idle_us);
 	for (i = 0; i < LG_NUM_BUCKETS; i++)
@@ -89,7 +92,9 @@ lg_app_invalid(const LeakguardAppStats *a)
 	if (!lg_field_terminated(a->name, sizeof(a->name)))
 		return "an application name without its terminator";
 	if (a->peak_connections < 0 || a->episodes < 0 || a->terminated < 0 ||
-		a->dry_run < 0 || a->total_idle_us < 0 || a->max_idle_us < 0)
+		a->dry_run < 0 || a->idle_terminated < 0 || a->idle_dry_run < 0 ||
+		a->refused < 0 || a->refused_dry_run < 0 ||
+		a->total_idle_us < 0 || a->max_idle_us < 0)
 		return "a negative counter";
 	for (i = 0; i < LG_NUM_BUCKETS; i++)
 		if (a->buckets[i] < 0)
@@ -102,6 +107,8 @@ lg_event_invalid(const LeakguardEvent *e)
 {
 	if (e->action < 0 || e->action > LG_ACTION_LAST)
 		return "an unknown action";
+	if (e->kind < 0 || e->kind > LG_KIND_LAST)
+		return "an unknown kind";
 	if (!lg_field_terminated(e->appname, sizeof(e->appname)) ||
 		!lg_field_terminated(e->rule, sizeof(e->rule)) ||
 		!lg_field_terminated(e->query, sizeof(e->query)))
@@ -178,7 +185,15 @@ lg_stats_load(void)
 		return;
 
 	memcpy(&hdr, buf, sizeof(hdr));
-	if (hdr.magic != LG_STATS_MAGIC || hdr.format != LG_STATS_FORMAT ||
+	if (hdr.magic == LG_STATS_MAGIC && hdr.format != LG_FORMAT_VERSION)
+	{
+		/* Format 1 is leakguard 1.0's: other structures, not to be misread. */
+		ereport(LOG,
+				(errmsg("ignoring leakguard statistics file \"%s\" of format %u; this leakguard reads format %u, and starts with empty statistics",
+						LG_STATS_FILE, hdr.format, LG_FORMAT_VERSION)));
+		goto done;
+	}
+	if (hdr.magic != LG_STATS_MAGIC ||
 		hdr.app_size != sizeof(LeakguardAppStats) ||
 		hdr.event_size != sizeof(LeakguardEvent) ||
 		hdr.napps < 0 || hdr.nevents < 0 ||
@@ -335,7 +350,7 @@ lg_stats_save(int code, Datum arg)
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = LG_STATS_MAGIC;
-	hdr.format = LG_STATS_FORMAT;
+	hdr.format = LG_FORMAT_VERSION;
 	hdr.app_size = sizeof(LeakguardAppStats);
 	hdr.event_size = sizeof(LeakguardEvent);
 	hdr.napps = (int32) hash_get_num_entries(lg_app_hash);

@@ -8,10 +8,11 @@
  * library is preloaded, it is in every backend, and its emit_log_hook sees
  * that report before it reaches the log and the client.  If the worker left
  * a mark for exactly this process (same pid, same start time) in its victim
- * slot, the report becomes what the built-in idle_in_transaction_session_
- * timeout would say, with SQLSTATE 25P03, which drivers and pools already
- * handle, and a detail naming leakguard, the application, the idle time and
- * the limit.  Any other termination, such as pg_terminate_backend() by a
+ * slot, the report becomes what the built-in timeout would say: for a
+ * session idle in transaction, idle_in_transaction_session_timeout's
+ * SQLSTATE 25P03; for an idle session, idle_session_timeout's 57P05.
+ * Drivers and pools already handle both.  The detail names leakguard, the
+ * application, the idle time and the limit.  Any other termination, such as pg_terminate_backend() by a
  * person or a server shutdown, finds no mark and keeps its message.
  *
  * Shared state: this backend's LeakguardVictim slot, under its spinlock
@@ -36,19 +37,24 @@ lg_emit_log_hook(ErrorData *edata)
 		lg_victim_take(&victim))
 	{
 		char	   *limit = lg_format_duration_ms(victim.timeout_ms);
+		bool		idle = (victim.kind == LG_KIND_IDLE);
+		char	   *source;
 
-		edata->sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
-		edata->message = pstrdup("terminating connection due to idle-in-transaction timeout");
 		if (victim.rule[0] != '\0')
-			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s idle in transaction; its limit is %s (rule \"%s\").",
-									 victim.appname,
-									 (double) victim.idle_us / USECS_PER_SEC,
-									 limit, victim.rule);
+			source = psprintf("rule \"%s\"", victim.rule);
 		else
-			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s idle in transaction; its limit is %s (leakguard.idle_in_transaction_timeout).",
-									 victim.appname,
-									 (double) victim.idle_us / USECS_PER_SEC,
-									 limit);
+			source = pstrdup(idle ? "leakguard.idle_session_timeout" :
+							 "leakguard.idle_in_transaction_timeout");
+
+		edata->sqlerrcode = idle ? ERRCODE_IDLE_SESSION_TIMEOUT :
+			ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
+		edata->message = pstrdup(idle ?
+								 "terminating connection due to idle-session timeout" :
+								 "terminating connection due to idle-in-transaction timeout");
+		edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
+								 victim.appname,
+								 (double) victim.idle_us / USECS_PER_SEC,
+								 lg_kind_name(victim.kind), limit, source);
 		edata->hint = NULL;
 	}
 

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * rules.c
- *		Parser and matcher for leakguard.application_timeouts.
+ *		Parser and matcher of leakguard's rule settings
+ *		(application_timeouts, application_idle_timeouts: durations;
+ *		application_connection_limits: counts and percentages).
  *
  * The parser walks the string once and writes the whole result into a single
  * malloc()ed block sized from an upper bound computed beforehand, so there is
@@ -317,8 +319,74 @@ lg_parse_duration(LgParser *ps, int64_t *ms)
 	return 0;
 }
 
+/*
+ * Parse a connection limit at ps->pos: a whole number of connections, or a
+ * percentage of max_connections.  Returns 0 on success.
+ */
+static int
+lg_parse_count(LgParser *ps, int64_t *value, int *percent)
+{
+	size_t		start = ps->pos;
+	size_t		number_end;
+	int64_t		v = 0;
+
+	*percent = 0;
+	if (ps->pos < ps->len && ps->text[ps->pos] == '-')
+	{
+		lg_parse_error(ps, ps->pos, "a connection limit cannot be negative");
+		return -1;
+	}
+	if (ps->pos >= ps->len || ps->text[ps->pos] < '0' || ps->text[ps->pos] > '9')
+	{
+		lg_parse_error(ps, ps->pos,
+					   "expected a connection limit: a whole number of connections, or a percentage of max_connections such as 10%%");
+		return -1;
+	}
+	while (ps->pos < ps->len && ps->text[ps->pos] >= '0' && ps->text[ps->pos] <= '9')
+	{
+		v = v * 10 + (ps->text[ps->pos] - '0');
+		if (v > LG_RULE_MAX_CONNECTIONS)
+		{
+			lg_parse_error(ps, start, "connection limit exceeds the maximum of %d",
+						   LG_RULE_MAX_CONNECTIONS);
+			return -1;
+		}
+		ps->pos++;
+	}
+	if (ps->pos < ps->len && ps->text[ps->pos] == '.')
+	{
+		lg_parse_error(ps, ps->pos, "a connection limit must be a whole number");
+		return -1;
+	}
+	number_end = ps->pos;
+	while (ps->pos < ps->len && ps->text[ps->pos] == ' ')
+		ps->pos++;
+	if (ps->pos < ps->len && ps->text[ps->pos] == '%')
+	{
+		if (v > 100)
+		{
+			lg_parse_error(ps, start, "a percentage of max_connections cannot exceed 100%%");
+			return -1;
+		}
+		*percent = 1;
+		ps->pos++;
+	}
+	else if (ps->pos < ps->len &&
+			 ((ps->text[ps->pos] >= 'a' && ps->text[ps->pos] <= 'z') ||
+			  (ps->text[ps->pos] >= 'A' && ps->text[ps->pos] <= 'Z')))
+	{
+		lg_parse_error(ps, ps->pos,
+					   "a connection limit takes no unit; write a number of connections, or a percentage such as 10%%");
+		return -1;
+	}
+	else
+		ps->pos = number_end;
+	*value = v;
+	return 0;
+}
+
 LeakguardRuleSet *
-lg_rules_parse(const char *text, LeakguardNameStyle style,
+lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle style,
 			   char *errbuf, size_t errbuf_size)
 {
 	LgParser	ps;
@@ -398,13 +466,16 @@ lg_rules_parse(const char *text, LeakguardNameStyle style,
 							   "expected \"=\" after the application name pattern; put names holding spaces in double quotes");
 			else
 				lg_parse_error(&ps, ps.pos,
-							   "expected \"=\" and a duration after the application name pattern");
+							   "expected \"=\" and a %s after the application name pattern",
+							   kind == LG_RULES_COUNT ? "connection limit" : "duration");
 			goto fail;
 		}
 		ps.pos++;
 		lg_skip_space(&ps);
 
-		if (lg_parse_duration(&ps, &rule->timeout_ms) != 0)
+		if (kind == LG_RULES_COUNT ?
+			lg_parse_count(&ps, &rule->value, &rule->percent) != 0 :
+			lg_parse_duration(&ps, &rule->value) != 0)
 			goto fail;
 		source_end = ps.pos;
 
@@ -420,8 +491,9 @@ lg_rules_parse(const char *text, LeakguardNameStyle style,
 		if (ps.text[ps.pos] != ',')
 		{
 			lg_parse_error(&ps, ps.pos,
-						   "unexpected \"%c\" after the duration; separate rules with commas",
-						   ps.text[ps.pos]);
+						   "unexpected \"%c\" after the %s; separate rules with commas",
+						   ps.text[ps.pos],
+						   kind == LG_RULES_COUNT ? "connection limit" : "duration");
 			goto fail;
 		}
 		ps.pos++;

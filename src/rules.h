@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * rules.h
- *		The application_timeouts rule language: parse and match.
+ *		The rule language of application_timeouts, application_idle_timeouts
+ *		and application_connection_limits: parse and match.
  *
  * This interface is plain C on purpose: it includes no PostgreSQL header and
  * calls no server function, so the parser and matcher can be unit-tested and
@@ -17,10 +18,11 @@
  *		bare     := one or more characters other than , = " and whitespace
  *		quoted   := '"' ( any character but '"' | '""' )* '"'
  *		duration := digits [ unit ]      unit := ms | s | min | h | d
+ *		limit    := digits [ '%' ]        (connection limits: LG_RULES_COUNT)
  *
  * A pattern is a glob on application_name: '*' matches any run of bytes,
  * '?' exactly one byte; every other byte matches itself.  Rules are tried in
- * order and the first match wins.  A duration of 0 exempts the application.
+ * order and the first match wins.  A value of 0 exempts the application.
  *
  * The server does not store application_name as the client sent it: bytes
  * outside printable ASCII become '?' (PostgreSQL 15) or "\xNN" (16 and
@@ -43,8 +45,18 @@
 /* Longest accepted duration: one year, in milliseconds. */
 #define LG_RULE_MAX_TIMEOUT_MS	((int64_t) 365 * 24 * 60 * 60 * 1000)
 
+/* Largest connection limit: PostgreSQL's MAX_BACKENDS. */
+#define LG_RULE_MAX_CONNECTIONS	262143
+
 /* Room for an error message produced by lg_rules_parse(). */
 #define LG_RULE_ERROR_SIZE	256
+
+/* What the value of a rule is. */
+typedef enum LeakguardRuleKind
+{
+	LG_RULES_DURATION,			/* a duration, stored in ms */
+	LG_RULES_COUNT				/* a number of connections, or a percentage */
+} LeakguardRuleKind;
 
 /* How the running server stores bytes outside printable ASCII in names. */
 typedef enum LeakguardNameStyle
@@ -60,7 +72,8 @@ typedef struct LeakguardRule
 {
 	uint32_t	pattern_off;	/* unquoted pattern, from the block start */
 	uint32_t	source_off;		/* the rule as written, likewise */
-	int64_t		timeout_ms;		/* 0 = exempt */
+	int64_t		value;			/* ms, connections or percent; 0 = exempt */
+	int			percent;		/* LG_RULES_COUNT: value is a percentage */
 } LeakguardRule;
 
 typedef struct LeakguardRuleSet
@@ -71,13 +84,14 @@ typedef struct LeakguardRuleSet
 } LeakguardRuleSet;
 
 /*
- * Parse "text" into one malloc()ed LeakguardRuleSet, storing patterns as
- * names are stored in "style".  On success returns the set (nrules may be
+ * Parse "text" into one malloc()ed LeakguardRuleSet of values of "kind",
+ * storing patterns as names are stored in "style".  On success returns the set (nrules may be
  * 0).  On a syntax error returns NULL and writes a message naming the rule
  * and the character position into errbuf.  On allocation failure returns
  * NULL with an empty errbuf.
  */
 extern LeakguardRuleSet *lg_rules_parse(const char *text,
+										LeakguardRuleKind kind,
 										LeakguardNameStyle style,
 										char *errbuf, size_t errbuf_size);
 

@@ -56,8 +56,14 @@ int			lg_max_applications = 1000;
 int			lg_history_size = 1000;
 bool		lg_save_stats = true;
 
-/* The parsed application_timeouts, owned by the GUC machinery. */
+int			lg_idle_timeout_ms = 0;
+char	   *lg_application_idle_timeouts = NULL;
+char	   *lg_application_connection_limits = NULL;
+
+/* The parsed rule settings, owned by the GUC machinery. */
 const LeakguardRuleSet *lg_rules = NULL;
+const LeakguardRuleSet *lg_idle_rules = NULL;
+const LeakguardRuleSet *lg_connection_rules = NULL;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
 typedef struct LgRoleList
@@ -78,6 +84,9 @@ static const char *const lg_setting_names[] = {
 	"leakguard.mode",
 	"leakguard.idle_in_transaction_timeout",
 	"leakguard.application_timeouts",
+	"leakguard.idle_session_timeout",
+	"leakguard.application_idle_timeouts",
+	"leakguard.application_connection_limits",
 	"leakguard.naptime",
 	"leakguard.exempt_roles",
 	"leakguard.terminate_superusers",
@@ -151,13 +160,15 @@ lg_validate(const char *name, const char *value)
 	return ok;
 }
 
+/* The check hook of the three rule settings. */
 static bool
-lg_check_application_timeouts(char **newval, void **extra, GucSource source)
+lg_check_rules(const char *guc, LeakguardRuleKind kind, char **newval,
+			   void **extra)
 {
 	char		err[LG_RULE_ERROR_SIZE];
 	LeakguardRuleSet *set;
 
-	set = lg_rules_parse(*newval, LG_NAME_STYLE, err, sizeof(err));
+	set = lg_rules_parse(*newval, kind, LG_NAME_STYLE, err, sizeof(err));
 	if (set == NULL)
 	{
 		if (err[0] == '\0')
@@ -169,17 +180,50 @@ lg_check_application_timeouts(char **newval, void **extra, GucSource source)
 		/* Error details are full sentences. */
 		err[0] = (char) toupper((unsigned char) err[0]);
 		GUC_check_errdetail("%s.", err);
-		lg_collect_error("leakguard.application_timeouts", err);
+		lg_collect_error(guc, err);
 		return false;
 	}
 	*extra = lg_guc_extra(set, set->size);
 	return *extra != NULL;
 }
 
+static bool
+lg_check_application_timeouts(char **newval, void **extra, GucSource source)
+{
+	return lg_check_rules("leakguard.application_timeouts", LG_RULES_DURATION,
+						  newval, extra);
+}
+
 static void
 lg_assign_application_timeouts(const char *newval, void *extra)
 {
 	lg_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_idle_timeouts(char **newval, void **extra, GucSource source)
+{
+	return lg_check_rules("leakguard.application_idle_timeouts", LG_RULES_DURATION,
+						  newval, extra);
+}
+
+static void
+lg_assign_application_idle_timeouts(const char *newval, void *extra)
+{
+	lg_idle_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_connection_limits(char **newval, void **extra, GucSource source)
+{
+	return lg_check_rules("leakguard.application_connection_limits", LG_RULES_COUNT,
+						  newval, extra);
+}
+
+static void
+lg_assign_application_connection_limits(const char *newval, void *extra)
+{
+	lg_connection_rules = (const LeakguardRuleSet *) extra;
 }
 
 static bool
@@ -444,6 +488,38 @@ lg_define_settings(void)
 							   0,
 							   lg_check_application_timeouts,
 							   lg_assign_application_timeouts,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.idle_session_timeout",
+							"Idle-session limit for applications that no idle rule names; 0 means no limit.",
+							"It applies to sessions idle outside a transaction.",
+							&lg_idle_timeout_ms,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_idle_timeouts",
+							   "Ordered rules pattern=duration for idle sessions, first match on application_name wins.",
+							   "Example: 'test-suite*=5min, pgbouncer*=0'.",
+							   &lg_application_idle_timeouts,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_idle_timeouts,
+							   lg_assign_application_idle_timeouts,
+							   NULL);
+
+	DefineCustomStringVariable("leakguard.application_connection_limits",
+							   "Ordered rules pattern=N or pattern=P%: the most client connections one application_name may hold.",
+							   "P% is a share of max_connections; 0 means no quota; a * rule sets a default.",
+							   &lg_application_connection_limits,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_connection_limits,
+							   lg_assign_application_connection_limits,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.naptime",

@@ -9,6 +9,7 @@
  *		LeakguardShared			the worker's status, counters, check() state
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot (see worker.c)
+ *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
  *								at most max_applications entries; further
@@ -38,6 +39,7 @@ lg_struct_size(void)
 
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot))));
 	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardEvent)));
 }
 
@@ -54,7 +56,7 @@ void
 lg_shmem_request(void)
 {
 	RequestAddinShmemSpace(lg_shmem_size());
-	RequestNamedLWLockTranche(LG_NAME, 1);
+	RequestNamedLWLockTranche(LG_NAME, 2);
 }
 
 /*
@@ -75,7 +77,9 @@ lg_shmem_startup(void)
 	if (!found)
 	{
 		memset(lg_shared, 0, sizeof(LeakguardShared));
-		lg_shared->lock = &(GetNamedLWLockTranche(LG_NAME))->lock;
+		lg_shared->format = LG_FORMAT_VERSION;
+		lg_shared->lock = &(GetNamedLWLockTranche(LG_NAME))[0].lock;
+		lg_shared->quota_lock = &(GetNamedLWLockTranche(LG_NAME))[1].lock;
 		ConditionVariableInit(&lg_shared->check_cv);
 		strlcpy(lg_shared->overflow.name, LG_OVERFLOW_NAME, NAMEDATALEN);
 		lg_shared->worker_mode = LG_MODE_OFF;
@@ -97,6 +101,9 @@ lg_shmem_startup(void)
 		lg_shared->marks = (LeakguardMark *) p;
 		memset(lg_shared->marks, 0, mul_size(MaxBackends, sizeof(LeakguardMark)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark)));
+		lg_shared->quota = (LeakguardQuotaSlot *) p;
+		memset(lg_shared->quota, 0, mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
+		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		lg_shared->history = (LeakguardEvent *) p;
 	}
 

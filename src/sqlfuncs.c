@@ -12,6 +12,11 @@
  * formatted after it is released.  The rule, timeout and exemption of each
  * session are decided by limits.c, the code the worker uses.
  *
+ * One library serves both versions of the SQL interface: each function
+ * fills the columns of 1.0, and those 1.1 appended when the result type the
+ * caller's installed version declares has them (so a server whose library
+ * is newer than its ALTER EXTENSION ... UPDATE keeps working).
+ *
  * Privileges follow pg_stat_activity: for a session of a role the reader is
  * neither a member of nor allowed to read through pg_read_all_stats, the
  * per-session rows show pid, database, user and application name only;
@@ -53,9 +58,15 @@ PG_FUNCTION_INFO_V1(lg_sessions_sql);
 PG_FUNCTION_INFO_V1(lg_stats_sql);
 PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
-#define LG_SESSIONS_COLS		14
-#define LG_STATS_COLS			18
-#define LG_TERMINATIONS_COLS	14
+/* Result columns in 1.0, and in 1.1 */
+#define LG_SESSIONS_COLS_10		14
+#define LG_SESSIONS_COLS		15
+#define LG_STATS_COLS_10		18
+#define LG_STATS_COLS			22
+#define LG_TERMINATIONS_COLS_10	14
+#define LG_TERMINATIONS_COLS	15
+#define LG_LIMIT_FOR_COLS_10	2
+#define LG_LIMIT_FOR_COLS		6
 #define LG_STATUS_COLS			11
 
 /* Events copied per acquisition of the lock by terminations(). */
@@ -117,9 +128,11 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *appname = palloc(LG_CLEAN_GROWTH * strlen(given) + 1);
 	LeakguardLimit limit;
+	LeakguardLimit idle;
+	LeakguardLimit quota;
 	TupleDesc	tupdesc;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
+	Datum		values[LG_LIMIT_FOR_COLS];
+	bool		nulls[LG_LIMIT_FOR_COLS];
 
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -132,12 +145,29 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	if (lg_clean_name(appname, given, LG_NAME_STYLE) >= NAMEDATALEN)
 		appname[NAMEDATALEN - 1] = '\0';
 
+	memset(nulls, 0, sizeof(nulls));
 	lg_limit_for(appname, &limit);
 	if (limit.rule_index < 0)
 		nulls[0] = true;
 	else
 		values[0] = CStringGetTextDatum(limit.rule);
 	values[1] = lg_interval_us(limit.timeout_ms * 1000);
+
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	{
+		lg_idle_limit_for(appname, &idle);
+		lg_connection_limit_for(appname, &quota);
+		if (idle.rule_index < 0)
+			nulls[2] = true;
+		else
+			values[2] = CStringGetTextDatum(idle.rule);
+		values[3] = lg_interval_us(idle.timeout_ms * 1000);
+		if (quota.rule_index < 0)
+			nulls[4] = true;
+		else
+			values[4] = CStringGetTextDatum(quota.rule);
+		values[5] = Int32GetDatum((int32) quota.timeout_ms);
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -294,11 +324,13 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
+	bool		v11;
 	int			n;
 	int			i;
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	v11 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
 
 	n = pgstat_fetch_stat_numbackends();
 	for (i = 1; i <= n; i++)
@@ -311,6 +343,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		LeakguardExempt exempt;
 		const char *state;
 		bool		idle;
+		bool		idle_session;
 
 		if (local == NULL)
 			continue;
@@ -319,8 +352,17 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			continue;
 
 		memset(nulls, 0, sizeof(nulls));
+
+		/*
+		 * The limit of the session's current state: the idle-session rules
+		 * for an idle session (1.1), the transaction rules otherwise.
+		 */
 		idle = lg_state_idle_in_xact(be->st_state);
-		lg_limit_for(be->st_appname, &limit);
+		idle_session = v11 && be->st_state == STATE_IDLE;
+		if (idle_session)
+			lg_idle_limit_for(be->st_appname, &limit);
+		else
+			lg_limit_for(be->st_appname, &limit);
 		if (limit.timeout_ms <= 0)
 			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
 		else
@@ -349,7 +391,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		else
 			nulls[10] = true;
 		values[11] = lg_interval_us(limit.timeout_ms * 1000);
-		if (idle && exempt == LG_EXEMPT_NONE)
+		if ((idle || idle_session) && exempt == LG_EXEMPT_NONE)
 			values[12] = TimestampTzGetDatum(be->st_state_start_timestamp +
 											 limit.timeout_ms * INT64CONST(1000));
 		else
@@ -358,12 +400,18 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			values[13] = CStringGetTextDatum(lg_exempt_name(exempt));
 		else
 			nulls[13] = true;
+		if (v11 && idle_session)
+			values[14] = lg_interval_us(now - be->st_state_start_timestamp);
+		else if (v11)
+			nulls[14] = true;
 
 		/* What pg_stat_activity would hide from this reader. */
 		if (!lg_can_see(be->st_userid))
 		{
 			nulls[4] = nulls[5] = nulls[6] = nulls[7] = true;
 			nulls[8] = nulls[9] = nulls[12] = true;
+			if (v11)
+				nulls[14] = true;
 		}
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -450,6 +498,11 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 	values[15] = lg_timestamp_or_null(st->last_terminated_at, &nulls[15]);
 	values[16] = lg_timestamp_or_null(st->first_seen, &nulls[16]);
 	values[17] = lg_timestamp_or_null(stats_reset, &nulls[17]);
+	values[18] = Int64GetDatum(st->idle_terminated);
+	values[19] = Int64GetDatum(st->idle_dry_run);
+	values[20] = Int64GetDatum(st->refused);
+	values[21] = Int64GetDatum(st->refused_dry_run);
+	/* 1.0 declares only the first LG_STATS_COLS_10 columns */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -578,7 +631,13 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	else
 		nulls[11] = true;
 	values[12] = CStringGetTextDatum(lg_action_name(ev->action));
-	if (visible)
+	values[14] = CStringGetTextDatum(lg_kind_name(ev->kind));
+	if (ev->kind == LG_KIND_QUOTA)
+	{
+		/* a refused connection had no idle time, limit or statement */
+		nulls[9] = nulls[10] = nulls[13] = true;
+	}
+	else if (visible)
 	{
 		int			len = strlen(ev->query);
 
@@ -587,11 +646,11 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 		values[13] = PointerGetDatum(cstring_to_text_with_len(ev->query, len));
 	}
 	else
-	{
-		/* What pg_stat_activity would hide from this reader. */
 		values[13] = CStringGetTextDatum("<insufficient privilege>");
+
+	/* What pg_stat_activity would hide from this reader. */
+	if (!visible)
 		nulls[5] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = true;
-	}
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }

@@ -11,8 +11,9 @@
  * lock held exclusive), and for each candidate:
  *
  *	1. re-reads its status slot: same pid and backend start (same process),
- *	   same transaction start (same transaction), still idle in transaction
- *	   with the same state_change (same idle period);
+ *	   still in the same kind of idle period (idle in transaction with the
+ *	   same transaction start, or idle outside a transaction) with the same
+ *	   state_change (same idle period);
  *	2. checks the pid is still in the proc array;
  *	3. fills the victim slot that lets the backend report why it dies
  *	   (report.c), then sends SIGTERM.
@@ -43,6 +44,7 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 
 	SpinLockAcquire(&v->mutex);
 	v->pid = ev->pid;
+	v->kind = ev->kind;
 	v->backend_start = ev->backend_start;
 	v->state_change = ev->state_change;
 	v->idle_us = ev->idle_us;
@@ -93,9 +95,10 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode)
 			memset(&ev->client_addr, 0, sizeof(ev->client_addr));
 			memset(ev->query, 0, sizeof(ev->query));
 		}
-		else if (!lg_state_idle_in_xact(now.state) ||
-				 now.state_start != ev->state_change ||
-				 now.xact_start != ev->xact_start)
+		else if (now.state_start != ev->state_change ||
+				 (ev->kind == LG_KIND_XACT ?
+				  !lg_state_idle_in_xact(now.state) || now.xact_start != ev->xact_start :
+				  now.state != STATE_IDLE))
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (t->superuser)
 			ev->action = LG_ACTION_SUPERUSER;
@@ -139,6 +142,7 @@ lg_victim_take(LeakguardVictim *out)
 	SpinLockAcquire(&v->mutex);
 	if (v->pid == MyProcPid && v->backend_start == MyStartTimestamp)
 	{
+		out->kind = v->kind;
 		out->idle_us = v->idle_us;
 		out->timeout_ms = v->timeout_ms;
 		memcpy(out->appname, v->appname, NAMEDATALEN);

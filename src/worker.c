@@ -10,9 +10,10 @@
  *
  *	1. reload the configuration if SIGHUP arrived;
  *	2. scan: read every client backend's status slot once (scan.c), keep
- *	   per-slot state in local memory to follow each idle-in-transaction
- *	   episode, compute each idle session's deadline, state_change + timeout,
- *	   and collect the sessions whose deadline has passed;
+ *	   per-slot state in local memory to follow each idle period (idle in
+ *	   transaction, or idle outside one), compute each idle session's
+ *	   deadline, state_change + the limit of that kind of period, and
+ *	   collect the sessions whose deadline has passed;
  *	3. act on those (terminate.c): re-check and signal them all under one
  *	   ProcArrayLock acquisition, inside one transaction for the catalog
  *	   look-ups the exemptions and log lines need;
@@ -75,12 +76,17 @@ typedef struct LgSlot
 	LeakguardAppStats *entry;
 	uint64		entry_generation;
 
-	/* limit of appname; valid if limit_generation == lg_config_generation */
+	/*
+	 * limits of appname, in a transaction and outside one; valid if
+	 * limit_generation == lg_config_generation
+	 */
 	LeakguardLimit limit;
+	LeakguardLimit idle_limit;
 	uint64		limit_generation;
 
-	/* the current idle-in-transaction episode */
+	/* the current idle period */
 	bool		idle;
+	int			kind;			/* LG_KIND_XACT or LG_KIND_IDLE */
 	TimestampTz idle_since;		/* state_change */
 	TimestampTz xact_start;
 	bool		signalled;		/* terminated: never again */
@@ -242,11 +248,14 @@ lg_register_worker(void)
 	}
 }
 
-/* Count an ended episode, unless it was counted when it was terminated. */
+/*
+ * End the current idle period.  One in a transaction is an episode of the
+ * statistics: count it, unless it was counted when it was terminated.
+ */
 static void
 lg_slot_end_episode(LgSlot *s, TimestampTz end)
 {
-	if (s->idle && !s->counted)
+	if (s->idle && s->kind == LG_KIND_XACT && !s->counted)
 	{
 		LgEndedEpisode *e = &lg_ended[lg_nended++];
 
@@ -305,7 +314,8 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		LgSlot	   *s = &lg_slots[slot];
 		LeakguardBackend b;
 		TimestampTz deadline;
-		bool		idle_now;
+		const LeakguardLimit *limit;
+		int			kind_now;
 
 		if (!lg_status_read(slot, &b) || b.type != B_BACKEND)
 		{
@@ -326,9 +336,14 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		s->datid = b.datid;
 		s->userid = b.userid;
 
-		/* Close the previous episode under the name it had. */
-		idle_now = lg_state_idle_in_xact(b.state);
-		if (s->idle && !(idle_now && s->idle_since == b.state_start))
+		/* Close the previous period under the name it had. */
+		if (lg_state_idle_in_xact(b.state))
+			kind_now = LG_KIND_XACT;
+		else if (b.state == STATE_IDLE)
+			kind_now = LG_KIND_IDLE;
+		else
+			kind_now = -1;
+		if (s->idle && !(kind_now == s->kind && s->idle_since == b.state_start))
 			lg_slot_end_episode(s, lg_episode_end(s, &b, now));
 
 		if (strcmp(s->appname, b.appname) != 0)
@@ -337,7 +352,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 			s->entry = NULL;
 			s->limit_generation = 0;
 		}
-		if (!idle_now)
+		if (kind_now < 0)
 			continue;
 
 		if (!s->idle)
@@ -346,6 +361,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 			bool		recorded;
 
 			s->idle = true;
+			s->kind = kind_now;
 			s->idle_since = b.state_start;
 			s->xact_start = b.xact_start;
 
@@ -363,12 +379,14 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		if (s->limit_generation != lg_config_generation)
 		{
 			lg_limit_for(s->appname, &s->limit);
+			lg_idle_limit_for(s->appname, &s->idle_limit);
 			s->limit_generation = lg_config_generation;
 		}
-		if (s->limit.timeout_ms <= 0)
+		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
+		if (limit->timeout_ms <= 0)
 			continue;
 
-		deadline = s->idle_since + s->limit.timeout_ms * INT64CONST(1000);
+		deadline = s->idle_since + limit->timeout_ms * INT64CONST(1000);
 		if (deadline <= now)
 			lg_candidates[ncand++] = slot;
 		else if (*nearest == 0 || deadline < *nearest)
@@ -389,6 +407,8 @@ lg_log_event(const LeakguardEvent *ev)
 
 	if (ev->rule[0] != '\0')
 		source = psprintf("rule \"%s\"", ev->rule);
+	else if (ev->kind == LG_KIND_IDLE)
+		source = pstrdup("leakguard.idle_session_timeout");
 	else
 		source = pstrdup("leakguard.idle_in_transaction_timeout");
 
@@ -414,9 +434,9 @@ lg_log_event(const LeakguardEvent *ev)
 	}
 
 	ereport(level,
-			(errmsg("%s process %d of application \"%s\" (user \"%s\", database \"%s\") idle in transaction for %.3f s; limit %s from %s",
+			(errmsg("%s process %d of application \"%s\" (user \"%s\", database \"%s\") %s for %.3f s; limit %s from %s",
 					what, ev->pid, ev->appname,
-					user ? user : "?", db ? db : "?",
+					user ? user : "?", db ? db : "?", lg_kind_name(ev->kind),
 					(double) ev->idle_us / USECS_PER_SEC, limit, source),
 			 ev->action == LG_ACTION_SUPERUSER ?
 			 errhint("Set leakguard.terminate_superusers = on to terminate superuser sessions too.") : 0));
@@ -458,16 +478,24 @@ lg_publish_batch(LeakguardTermination *items, int n)
 		switch ((LeakguardAction) ev->action)
 		{
 			case LG_ACTION_TERMINATED:
-				entry->terminated++;
+				if (ev->kind == LG_KIND_XACT)
+				{
+					entry->terminated++;
+					lg_stats_add_episode(entry, ev->idle_us);
+				}
+				else
+					entry->idle_terminated++;
 				entry->last_terminated_at = ev->at;
-				lg_stats_add_episode(entry, ev->idle_us);
 				lg_shared->terminated++;
 				s->signalled = true;
 				s->counted = true;
 				lg_scan_acted++;
 				break;
 			case LG_ACTION_DRY_RUN:
-				entry->dry_run++;
+				if (ev->kind == LG_KIND_XACT)
+					entry->dry_run++;
+				else
+					entry->idle_dry_run++;
 				lg_shared->dry_run++;
 				s->reported = true;
 				lg_scan_acted++;
@@ -479,6 +507,9 @@ lg_publish_batch(LeakguardTermination *items, int n)
 			case LG_ACTION_GONE:
 				lg_shared->skipped++;
 				s->reported = true;
+				break;
+			case LG_ACTION_REFUSED:
+				/* quotas are enforced by the backends themselves */
 				break;
 		}
 	}
@@ -507,6 +538,7 @@ lg_act(int ncand)
 		LgSlot	   *s = &lg_slots[slot];
 		LeakguardExempt exempt = lg_role_exemption(s->userid);
 		LeakguardTermination *t;
+		const LeakguardLimit *limit;
 
 		if (exempt == LG_EXEMPT_ROLE)
 		{
@@ -517,15 +549,17 @@ lg_act(int ncand)
 		memset(t, 0, sizeof(*t));
 		t->slot = slot;
 		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
+		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
 		t->event.pid = s->pid;
+		t->event.kind = s->kind;
 		t->event.backend_start = s->proc_start;
 		t->event.xact_start = s->xact_start;
 		t->event.state_change = s->idle_since;
 		t->event.datid = s->datid;
 		t->event.userid = s->userid;
-		t->event.timeout_ms = s->limit.timeout_ms;
+		t->event.timeout_ms = limit->timeout_ms;
 		memcpy(t->event.appname, s->appname, NAMEDATALEN);
-		memcpy(t->event.rule, s->limit.rule, LG_RULE_TEXT_LEN);
+		memcpy(t->event.rule, limit->rule, LG_RULE_TEXT_LEN);
 	}
 
 	if (n > 0)
@@ -630,8 +664,10 @@ typedef struct LgPolicy
 {
 	int			mode;
 	int			default_timeout_ms;
+	int			idle_timeout_ms;
 	bool		terminate_superusers;
 	char	   *rules;
+	char	   *idle_rules;
 	char	   *exempt_roles;
 } LgPolicy;
 
@@ -640,8 +676,10 @@ lg_policy_save(LgPolicy *p)
 {
 	p->mode = lg_effective_mode();
 	p->default_timeout_ms = lg_default_timeout_ms;
+	p->idle_timeout_ms = lg_idle_timeout_ms;
 	p->terminate_superusers = lg_terminate_superusers;
 	p->rules = pstrdup(lg_application_timeouts ? lg_application_timeouts : "");
+	p->idle_rules = pstrdup(lg_application_idle_timeouts ? lg_application_idle_timeouts : "");
 	p->exempt_roles = pstrdup(lg_exempt_roles ? lg_exempt_roles : "");
 }
 
@@ -650,8 +688,10 @@ lg_policy_changed(const LgPolicy *p)
 {
 	return p->mode != lg_effective_mode() ||
 		p->default_timeout_ms != lg_default_timeout_ms ||
+		p->idle_timeout_ms != lg_idle_timeout_ms ||
 		p->terminate_superusers != lg_terminate_superusers ||
 		strcmp(p->rules, lg_application_timeouts ? lg_application_timeouts : "") != 0 ||
+		strcmp(p->idle_rules, lg_application_idle_timeouts ? lg_application_idle_timeouts : "") != 0 ||
 		strcmp(p->exempt_roles, lg_exempt_roles ? lg_exempt_roles : "") != 0;
 }
 
@@ -679,6 +719,7 @@ lg_reload(void)
 			lg_slots[i].reported = false;
 	}
 	pfree(before.rules);
+	pfree(before.idle_rules);
 	pfree(before.exempt_roles);
 
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);

@@ -5,7 +5,7 @@
 # PostgreSQL refuses to run as root.
 
 LG_PG_MAJOR=${LG_PG_MAJOR:-15}
-LG_PACKAGES="postgresql-$LG_PG_MAJOR postgresql-server-dev-$LG_PG_MAJOR postgresql-contrib libipc-run-perl build-essential clang libclang-rt-14-dev"
+LG_PACKAGES="postgresql-$LG_PG_MAJOR postgresql-server-dev-$LG_PG_MAJOR libkrb5-dev postgresql-contrib libipc-run-perl build-essential clang libclang-rt-14-dev"
 LG_SANITIZE_PACKAGES="valgrind"
 
 lg_say() { printf '\n==> %s\n' "$*"; }

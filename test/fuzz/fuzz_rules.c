@@ -111,7 +111,7 @@ check_literal_name(const char *name, LeakguardNameStyle style)
 		*o++ = *c;
 	}
 	strcpy(o, "\"=1s");
-	set = lg_rules_parse(rule, style, err, sizeof(err));
+	set = lg_rules_parse(rule, LG_RULES_DURATION, style, err, sizeof(err));
 	CHECK(set != NULL && set->nrules == 1);
 	CHECK(lg_clean_name(cleaned, name, style) <= LG_CLEAN_GROWTH * len);
 	CHECK(lg_rules_match(set, cleaned) == 0);
@@ -121,7 +121,8 @@ check_literal_name(const char *name, LeakguardNameStyle style)
 }
 
 static void
-check_set(const LeakguardRuleSet *set, LeakguardNameStyle style)
+check_set(const LeakguardRuleSet *set, LeakguardRuleKind kind,
+		  LeakguardNameStyle style)
 {
 	size_t		joined_len = 1;
 	char	   *joined;
@@ -139,7 +140,10 @@ check_set(const LeakguardRuleSet *set, LeakguardNameStyle style)
 					 set->size - r->pattern_off) != NULL);
 		CHECK(memchr((const char *) set + r->source_off, '\0',
 					 set->size - r->source_off) != NULL);
-		CHECK(r->timeout_ms >= 0 && r->timeout_ms <= LG_RULE_MAX_TIMEOUT_MS);
+		CHECK(r->value >= 0 &&
+			  r->value <= (kind == LG_RULES_COUNT ? (r->percent ? 100 : LG_RULE_MAX_CONNECTIONS) :
+						   LG_RULE_MAX_TIMEOUT_MS));
+		CHECK(r->percent == 0 || kind == LG_RULES_COUNT);
 		joined_len += strlen(lg_rule_source(set, i)) + 1;
 	}
 
@@ -152,13 +156,14 @@ check_set(const LeakguardRuleSet *set, LeakguardNameStyle style)
 			strcat(joined, ",");
 		strcat(joined, lg_rule_source(set, i));
 	}
-	again = lg_rules_parse(joined, style, err, sizeof(err));
+	again = lg_rules_parse(joined, kind, style, err, sizeof(err));
 	CHECK(again != NULL);
 	CHECK(again->nrules == set->nrules);
 	for (i = 0; i < set->nrules; i++)
 	{
 		CHECK(strcmp(lg_rule_pattern(again, i), lg_rule_pattern(set, i)) == 0);
-		CHECK(again->rules[i].timeout_ms == set->rules[i].timeout_ms);
+		CHECK(again->rules[i].value == set->rules[i].value);
+		CHECK(again->rules[i].percent == set->rules[i].percent);
 	}
 	free(again);
 	free(joined);
@@ -173,6 +178,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char		err[LG_RULE_ERROR_SIZE];
 	LeakguardRuleSet *set;
 	LeakguardNameStyle style;
+	LeakguardRuleKind kind;
 	char	   *nl;
 
 	CHECK(text != NULL);
@@ -180,10 +186,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 
 	style = (size & 1) ? LG_NAMES_QMARK : LG_NAMES_HEX;
-	set = lg_rules_parse(text, style, err, sizeof(err));
+	kind = (size & 2) ? LG_RULES_COUNT : LG_RULES_DURATION;
+	set = lg_rules_parse(text, kind, style, err, sizeof(err));
 	if (set != NULL)
 	{
-		check_set(set, style);
+		check_set(set, kind, style);
 		(void) lg_rules_match(set, text);
 		(void) lg_rules_match(set, "");
 		free(set);

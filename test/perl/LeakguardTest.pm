@@ -17,7 +17,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf);
+our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf lg_connect_error);
 
 # A started node with leakguard preloaded and "CREATE EXTENSION" done.
 # Roles: app (ordinary), exempt_role (ordinary), reader (ordinary).
@@ -56,14 +56,17 @@ sub lg_set_conf
 }
 
 # Open a client session.  Options: app (application_name, set by SET so
-# that '' works), user (default app), tcp (connect over 127.0.0.1),
-# leak (default 1: BEGIN and leave the transaction idle).
+# that '' works), startup_app (application_name sent in the startup
+# packet, as drivers and pools do: what connection quotas judge), user
+# (default app), tcp (connect over 127.0.0.1), leak (default 1: BEGIN and
+# leave the transaction idle).
 sub lg_session
 {
 	my ($node, %p) = @_;
 	my $user = $p{user} // 'app';
 	my $connstr = $node->connstr('postgres') . " user=$user";
 	$connstr .= " host=127.0.0.1" if $p{tcp};
+	$connstr .= " application_name='$p{startup_app}'" if defined $p{startup_app};
 
 	my $s = bless {
 		in    => '',
@@ -128,6 +131,21 @@ sub close
 	$s->{in} .= "\\q\n";
 	$s->{h}->finish;
 	return;
+}
+
+# Try to connect with application_name in the startup packet and run one
+# statement: returns '' when it worked, else what the client printed.
+sub lg_connect_error
+{
+	my ($node, $app, %p) = @_;
+	my $user = $p{user} // 'app';
+	my ($out, $err) = ('', '');
+	IPC::Run::run(
+		[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d',
+		  $node->connstr('postgres') . " user=$user application_name='$app'",
+		  '-c', 'SELECT 1' ],
+		'>', \$out, '2>', \$err);
+	return $out eq "1\n" ? '' : $err;
 }
 
 # Whether a backend pid is still connected.

@@ -35,7 +35,7 @@ expect_styled(const char *rules, LeakguardNameStyle style, const char *appname,
 			  int want)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, style, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_DURATION, style, err, sizeof(err));
 
 	check(set != NULL, "parses", rules);
 	if (set == NULL)
@@ -54,12 +54,50 @@ expect_clean(const char *name, LeakguardNameStyle style, const char *want)
 		  strcmp(buf, want) == 0, "cleaned name", name);
 }
 
+/* Connection limits: appname matches rule want, with value and percent. */
+static void
+expect_count(const char *rules, const char *appname, int want,
+			 long long want_value, int want_percent)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_COUNT, LG_NAMES_HEX,
+										   err, sizeof(err));
+	int			got;
+
+	check(set != NULL, "parses (count)", rules);
+	if (set == NULL)
+	{
+		printf("  error: %s\n", err);
+		return;
+	}
+	got = lg_rules_match(set, appname);
+	check(got == want, "matching rule (count)", appname);
+	if (got >= 0 && want >= 0)
+		check(set->rules[got].value == want_value &&
+			  set->rules[got].percent == want_percent, "limit", rules);
+	free(set);
+}
+
+static void
+expect_count_error(const char *rules, const char *want)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_COUNT, LG_NAMES_HEX,
+										   err, sizeof(err));
+
+	check(set == NULL, "rejected (count)", rules);
+	free(set);
+	check(set != NULL || strstr(err, want) != NULL, "error message (count)", rules);
+	if (set == NULL && strstr(err, want) == NULL)
+		printf("  got: %s\n  want: %s\n", err, want);
+}
+
 /* The rules parse, and appname matches rule number want (-1: none). */
 static void
 expect_match(const char *rules, const char *appname, int want, long long want_ms)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, LG_NAMES_QMARK, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_DURATION, LG_NAMES_QMARK, err, sizeof(err));
 	int			got;
 
 	check(set != NULL, "parses", rules);
@@ -71,7 +109,7 @@ expect_match(const char *rules, const char *appname, int want, long long want_ms
 	got = lg_rules_match(set, appname);
 	check(got == want, "matching rule", appname);
 	if (got >= 0 && want >= 0)
-		check(set->rules[got].timeout_ms == want_ms, "timeout", appname);
+		check(set->rules[got].value == want_ms, "timeout", appname);
 	free(set);
 }
 
@@ -80,7 +118,7 @@ static void
 expect_error(const char *rules, const char *want)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, LG_NAMES_QMARK, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_DURATION, LG_NAMES_QMARK, err, sizeof(err));
 
 	check(set == NULL, "rejected", rules);
 	if (set != NULL)
@@ -97,7 +135,7 @@ static void
 expect_source(const char *rules, int i, const char *pattern, const char *source)
 {
 	char		err[LG_RULE_ERROR_SIZE];
-	LeakguardRuleSet *set = lg_rules_parse(rules, LG_NAMES_QMARK, err, sizeof(err));
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_DURATION, LG_NAMES_QMARK, err, sizeof(err));
 
 	check(set != NULL && i < set->nrules, "parses", rules);
 	if (set == NULL || i >= set->nrules)
@@ -178,6 +216,22 @@ main(void)
 	expect_styled("a\\*=1s", LG_NAMES_QMARK, "a\\anything", 0);
 	check(lg_glob_match("abc\\", "abc") == 0, "a trailing escape matches nothing", "");
 
+	/* connection limits: counts and percentages, no units */
+	expect_count("route_builder=10", "route_builder", 0, 10, 0);
+	expect_count("route*=10 %, *=50", "route_x", 0, 10, 1);
+	expect_count("route*=10%, *=50", "web", 1, 50, 0);
+	expect_count("a=0", "a", 0, 0, 0);
+	expect_count("a=262143", "a", 0, 262143, 0);
+	expect_count("a=100%", "a", 0, 100, 1);
+	expect_count_error("a=262144", "exceeds the maximum of 262143");
+	expect_count_error("a=101%", "cannot exceed 100%");
+	expect_count_error("a=5s", "takes no unit");
+	expect_count_error("a=-1", "cannot be negative");
+	expect_count_error("a=1.5", "whole number");
+	expect_count_error("a=", "expected a connection limit");
+	expect_count_error("a", "expected \"=\" and a connection limit");
+	expect_count_error("a=5% b=1", "unexpected \"b\" after the connection limit");
+
 	/* first match wins, whitespace is free */
 	expect_match(" batch-* = 10min , batch-nightly=1s ", "batch-nightly", 0, 600000);
 	expect_match("batch-nightly=1s, batch-*=10min", "batch-nightly", 0, 1000);
@@ -211,7 +265,7 @@ main(void)
 	expect_error("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1x", "...\")");
 
 	/* a tiny error buffer is never overrun */
-	set = lg_rules_parse("a=1x", LG_NAMES_QMARK, err, 8);
+	set = lg_rules_parse("a=1x", LG_RULES_DURATION, LG_NAMES_QMARK, err, 8);
 	check(set == NULL && strlen(err) == 7, "small error buffer", "a=1x");
 
 	/* thousands of rules */
@@ -219,13 +273,13 @@ main(void)
 	big[0] = '\0';
 	for (i = 0; i < 5000; i++)
 		sprintf(big + strlen(big), "%sapp%zu=%zus", i ? "," : "", i, i + 1);
-	set = lg_rules_parse(big, LG_NAMES_QMARK, err, sizeof(err));
+	set = lg_rules_parse(big, LG_RULES_DURATION, LG_NAMES_QMARK, err, sizeof(err));
 	check(set != NULL && set->nrules == 5000, "5000 rules", "");
 	if (set != NULL)
 	{
 		int			m = lg_rules_match(set, "app4999");
 
-		check(m == 4999 && set->rules[m].timeout_ms == 5000000, "last of 5000 rules", "");
+		check(m == 4999 && set->rules[m].value == 5000000, "last of 5000 rules", "");
 		free(set);
 	}
 	free(big);

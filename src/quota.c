@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ *
+ * quota.c
+ *		Connection quotas per application: counted at authentication.
+ *
+ * leakguard.application_connection_limits gives an application_name the
+ * most client connections it may hold.  Every client backend, when it has
+ * been authenticated (ClientAuthentication_hook), is charged to the
+ * application_name of its startup packet in its own slot of a shared
+ * array, and released when it exits.  Counting and charging happen under
+ * one exclusive lock, so N clients racing for the last free places of a
+ * quota can never leave more than the quota connected: a backend still
+ * starting up is counted as soon as it is charged, which a scan of the
+ * backend status array would miss.  A connection beyond its quota is
+ * refused with FATAL 53300 before it runs any statement; in dry_run it is
+ * admitted (and charged) and only logged and counted.
+ *
+ * Every connection is charged, whether a quota applies or not, so that a
+ * quota added by a reload counts the connections already there.  A session
+ * that changes its application_name later stays charged to the name it
+ * connected with: that is the name the quota judged.
+ *
+ * Superusers and leakguard.exempt_roles are never refused; neither are
+ * replication connections (walsenders).
+ *
+ * Shared state: LeakguardShared->quota and the LeakguardQuotaSlot array
+ * under LeakguardShared->quota_lock; statistics and history under
+ * LeakguardShared->lock, taken after quota_lock is released.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "catalog/namespace.h"
+#include "commands/dbcommands.h"
+#include "libpq/auth.h"
+#include "libpq/libpq-be.h"
+#include "replication/walsender.h"
+#include "storage/ipc.h"
+#include "utils/acl.h"
+#include "utils/timestamp.h"
+
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+
+/* This backend's slot is charged. */
+static bool lg_charged = false;
+
+/*
+ * The mode a backend applies quotas in: as the worker does, report only
+ * while the settings the server started with are invalid.
+ */
+int
+lg_backend_mode(void)
+{
+	if (lg_mode == LG_MODE_ENFORCE && lg_shared != NULL && lg_shared->config_unsafe)
+		return LG_MODE_DRY_RUN;
+	return lg_mode;
+}
+
+static void
+lg_quota_release(int code, Datum arg)
+{
+	int			slot = LG_MY_STATUS_SLOT();
+
+	if (!lg_charged)
+		return;
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	lg_shared->quota[slot].charged = false;
+	LWLockRelease(lg_shared->quota_lock);
+	lg_charged = false;
+}
+
+/* Record a refusal (or a dry-run one) in statistics and history. */
+static void
+lg_quota_record(Port *port, const char *appname, const LeakguardLimit *quota,
+				int action)
+{
+	LeakguardEvent *ev = palloc0(sizeof(LeakguardEvent));
+	LeakguardAppStats *entry;
+
+	ev->at = GetCurrentTimestamp();
+	ev->pid = MyProcPid;
+	ev->action = action;
+	ev->kind = LG_KIND_QUOTA;
+	ev->datid = get_database_oid(port->database_name, true);
+	ev->userid = get_role_oid(port->user_name, true);
+	ev->backend_start = MyStartTimestamp;
+	memcpy(&ev->client_addr, &port->raddr, sizeof(SockAddr));
+	strlcpy(ev->appname, appname, NAMEDATALEN);
+	memcpy(ev->rule, quota->rule, LG_RULE_TEXT_LEN);
+
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	entry = lg_stats_entry(appname, ev->at);
+	if (action == LG_ACTION_REFUSED)
+		entry->refused++;
+	else
+		entry->refused_dry_run++;
+	lg_history_add(ev);
+	LWLockRelease(lg_shared->lock);
+	pfree(ev);
+}
+
+/*
+ * Charge this connection to its application, or refuse it.  Runs in the new
+ * backend, inside the transaction InitPostgres() opened for authentication.
+ */
+static void
+lg_quota_admit(Port *port)
+{
+	char	   *appname = palloc(LG_CLEAN_GROWTH * strlen(port->application_name ?
+														 port->application_name : "") + 1);
+	LeakguardLimit quota;
+	int			slot = LG_MY_STATUS_SLOT();
+	int			mode = lg_backend_mode();
+	int			held = 0;
+	bool		over = false;
+	int			i;
+
+	/* The name as the server will store it (see rules.h). */
+	if (lg_clean_name(appname, port->application_name ? port->application_name : "",
+					  LG_NAME_STYLE) >= NAMEDATALEN)
+		appname[NAMEDATALEN - 1] = '\0';
+
+	lg_connection_limit_for(appname, &quota);
+	if (quota.timeout_ms > 0 && mode != LG_MODE_OFF)
+	{
+		Oid			roleid = get_role_oid(port->user_name, true);
+
+		if (lg_role_name_exempt(port->user_name) ||
+			(OidIsValid(roleid) && superuser_arg(roleid)))
+			quota.timeout_ms = 0;
+	}
+
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	if (quota.timeout_ms > 0 && mode != LG_MODE_OFF)
+	{
+		for (i = 0; i < MaxBackends; i++)
+			if (lg_shared->quota[i].charged &&
+				strcmp(lg_shared->quota[i].appname, appname) == 0)
+				held++;
+		over = (held >= quota.timeout_ms);
+	}
+	if (!over || mode == LG_MODE_DRY_RUN)
+	{
+		lg_shared->quota[slot].charged = true;
+		strlcpy(lg_shared->quota[slot].appname, appname, NAMEDATALEN);
+		lg_charged = true;
+	}
+	LWLockRelease(lg_shared->quota_lock);
+
+	if (lg_charged)
+		before_shmem_exit(lg_quota_release, (Datum) 0);
+	if (!over)
+		return;
+
+	if (mode == LG_MODE_DRY_RUN)
+	{
+		lg_quota_record(port, appname, &quota, LG_ACTION_DRY_RUN);
+		ereport(LOG,
+				(errmsg("leakguard (dry run) would have refused a connection of application \"%s\" (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
+						appname, port->user_name, port->database_name,
+						held, quota.timeout_ms, quota.rule)));
+		return;
+	}
+
+	lg_quota_record(port, appname, &quota, LG_ACTION_REFUSED);
+	ereport(FATAL,
+			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+			 errmsg("too many connections for application \"%s\"", appname),
+			 errdetail("leakguard allows application \"%s\" at most " INT64_FORMAT " connections (rule \"%s\"), and it holds %d.",
+					   appname, quota.timeout_ms, quota.rule, held)));
+}
+
+static void
+lg_client_auth_hook(Port *port, int status)
+{
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+
+	if (status != STATUS_OK || lg_shared == NULL || am_walsender)
+		return;
+	lg_quota_admit(port);
+}
+
+void
+lg_install_quota_hook(void)
+{
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = lg_client_auth_hook;
+}
