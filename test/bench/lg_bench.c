@@ -26,6 +26,18 @@
  *				scan time, from leakguard.status() sampled over a window,
  *				against the server-side time of one sweep query over
  *				pg_stat_activity (EXPLAIN ANALYZE, planning + execution).
+ *	history		precision with one application, while --readers more
+ *				connections run --reader-sql (by default a count(*) of
+ *				leakguard.terminations) back to back for the whole span; the
+ *				reads they completed and their mean time are reported with
+ *				the overshoot, and how often the worker was seen waiting for
+ *				leakguard's LWLock (pg_stat_activity.wait_event, sampled
+ *				every --wait-sample ms).  --solo-reads N times the query
+ *				alone first.
+ *	statsfile	IN OUT N, no server: copy leakguard's statistics file IN
+ *				(pg_stat/leakguard.stat, format of src/persist.c) to OUT with
+ *				N copies of its newest event and a new CRC-32C, so that a
+ *				server started with it has a history of N events.
  *
  * How a closing is seen: each session's socket is watched with poll(); the
  * server sends a FATAL error (reported by libpq to the notice receiver,
@@ -41,8 +53,9 @@
  * the victim's.
  *
  * Results go to stdout as Markdown table rows, each line prefixed with a
- * tag (@all, @limit, @mass, @scan) for run.sh to sort into tables; progress,
- * warnings and errors go to stderr.  Exit status: 0 fine; 1 something broke
+ * tag (@all, @limit, @mass, @scan, @history, @histread; @histnum lines are
+ * plain numbers) for run.sh to sort into tables; progress, warnings and
+ * errors go to stderr.  Exit status: 0 fine; 1 something broke
  * (a connection or query failed, a session was never closed); 3 with
  * --fail-early when some session was closed before its deadline.
  *
@@ -131,6 +144,11 @@ typedef struct Options
 	int64		sync_ms;
 	bool		fail_early;
 	bool		lg_history;		/* read leakguard.terminations afterwards */
+	/* history */
+	int			readers;		/* connections reading reader_sql meanwhile */
+	const char *reader_sql;
+	int			solo_reads;		/* timed reads alone, before the sessions */
+	int64		wait_sample_ms; /* sample the worker's wait event */
 	/* scan */
 	const char *steps;
 	int			idle_pct;
@@ -139,6 +157,18 @@ typedef struct Options
 	int64		sample_ms;
 	int			explain_runs;
 } Options;
+
+/* What the reader connections of the history subcommand did. */
+typedef struct ReadStats
+{
+	int64		reads;			/* completed */
+	int64		total_us;		/* their summed duration */
+	int64		max_us;
+	int64		min_rows;		/* rows counted per read, least and most */
+	int64		max_rows;
+	int64		samples;		/* of the worker's wait event */
+	int64		lock_samples;	/* waiting for an LWLock of leakguard's */
+} ReadStats;
 
 static const char *progname = "lg_bench";
 
@@ -648,19 +678,59 @@ sweep_rows(PGresult *res, void *arg)
 			(*swept)++;
 }
 
+static const char *const wait_sample_sql =
+"SELECT wait_event_type = 'LWLock' AND wait_event = 'leakguard'"
+" FROM pg_catalog.pg_stat_activity WHERE backend_type = 'leakguard'";
+
+/* A wait event sample: one row if the worker runs. */
+static void
+wait_rows(PGresult *res, void *arg)
+{
+	ReadStats  *rd = (ReadStats *) arg;
+
+	if (PQntuples(res) != 1)
+		return;
+	rd->samples++;
+	if (strcmp(PQgetvalue(res, 0, 0), "t") == 0)
+		rd->lock_samples++;
+}
+
+/* A reader's result: one row, one count. */
+static void
+reader_rows(PGresult *res, void *arg)
+{
+	int64	   *rows = (int64 *) arg;
+
+	if (PQntuples(res) != 1 || PQnfields(res) != 1)
+		fail("reader query returned %d rows of %d columns, want one count",
+			 PQntuples(res), PQnfields(res));
+	*rows = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+}
+
 /*
  * Connect n sessions, session i of application i % napps, its statement
  * sent at start + i * stagger / n, and follow them until every one is
- * closed or the time is up.
+ * closed or the time is up.  With o->readers, that many more connections
+ * run o->reader_sql back to back from just before the first statement is
+ * sent until the end; what they did goes to *rd.  With o->wait_sample_ms
+ * (and rd), one more connection samples the worker's wait event at that
+ * interval over the same span.
  */
 static Session *
-run_sessions(const Options *o, const App *apps, int napps)
+run_sessions(const Options *o, const App *apps, int napps, ReadStats *rd)
 {
 	int			n = o->sessions;
 	Session    *s = calloc(n, sizeof(Session));
 	int		   *order = malloc(n * sizeof(int));
-	struct pollfd *fds = malloc((n + 2) * sizeof(struct pollfd));
-	int		   *fd_owner = malloc((n + 2) * sizeof(int));
+	int			nreaders = o->readers;
+	struct pollfd *fds = malloc((n + 3 + nreaders) * sizeof(struct pollfd));
+	int		   *fd_owner = malloc((n + 3 + nreaders) * sizeof(int));
+	PGconn	  **readers = calloc(nreaders + 1, sizeof(PGconn *));
+	int64	   *read_sent = calloc(nreaders + 1, sizeof(int64));
+	int64		read_rows = 0;
+	PGconn	   *sampler = NULL;
+	bool		sa_busy = false;
+	int64		sa_next = 0;
 	PGconn	   *monitor;
 	PGconn	   *sweeper = NULL;
 	char		sweep_sql[SQL_LEN];
@@ -694,6 +764,23 @@ run_sessions(const Options *o, const App *apps, int napps)
 		sweeper = connect_as(o->conninfo, NULL, "lg_bench_sweeper");
 		PQsetNoticeReceiver(sweeper, quiet_notice, NULL);
 	}
+	for (i = 0; i < nreaders; i++)
+	{
+		readers[i] = connect_as(o->conninfo, NULL, "lg_bench_reader");
+		PQsetNoticeReceiver(readers[i], quiet_notice, NULL);
+	}
+	if (rd != NULL)
+	{
+		memset(rd, 0, sizeof(*rd));
+		rd->min_rows = INT64_MAX;
+		if (o->wait_sample_ms > 0)
+		{
+			sampler = connect_as(o->conninfo, NULL, "lg_bench_sampler");
+			PQsetNoticeReceiver(sampler, quiet_notice, NULL);
+		}
+	}
+	else if (nreaders > 0)
+		fail("readers without statistics");
 
 	t_connect = now_us();
 	for (i = 0; i < n; i++)
@@ -740,6 +827,16 @@ run_sessions(const Options *o, const App *apps, int napps)
 	if (sweeper)
 		sw_next = start;
 	end_at = idle_from + (o->stagger_ms + max_limit_ms + o->grace_ms) * 1000;
+
+	sa_next = start;
+
+	/* The readers start first, so that they run through the whole span. */
+	for (i = 0; i < nreaders; i++)
+	{
+		if (!PQsendQuery(readers[i], o->reader_sql))
+			fail("reader: %s", PQerrorMessage(readers[i]));
+		read_sent[i] = now_us();
+	}
 
 	for (;;)
 	{
@@ -829,6 +926,34 @@ run_sessions(const Options *o, const App *apps, int napps)
 			fds[nfds].revents = 0;
 			fd_owner[nfds++] = -2;
 		}
+		if (sampler && !sa_busy)
+		{
+			if (now >= sa_next)
+			{
+				if (!PQsendQuery(sampler, wait_sample_sql))
+					fail("sampler: %s", PQerrorMessage(sampler));
+				sa_busy = true;
+				sa_next += o->wait_sample_ms * 1000;
+				if (sa_next < now)
+					sa_next = now + o->wait_sample_ms * 1000;
+			}
+			else
+				wake = Min(wake, sa_next);
+		}
+		if (sa_busy)
+		{
+			fds[nfds].fd = PQsocket(sampler);
+			fds[nfds].events = POLLIN;
+			fds[nfds].revents = 0;
+			fd_owner[nfds++] = -3;
+		}
+		for (i = 0; i < nreaders; i++)
+		{
+			fds[nfds].fd = PQsocket(readers[i]);
+			fds[nfds].events = POLLIN;
+			fds[nfds].revents = 0;
+			fd_owner[nfds++] = -4 - i;
+		}
 
 		timeout = wake > now ? (int) ((wake - now + 999) / 1000) : 0;
 		rc = poll(fds, nfds, timeout);
@@ -847,6 +972,24 @@ run_sessions(const Options *o, const App *apps, int napps)
 				mon_busy = !drain(monitor, "monitor", monitor_rows, &mctx);
 			else if (fd_owner[i] == -2)
 				sw_busy = !drain(sweeper, "sweeper", sweep_rows, &swept);
+			else if (fd_owner[i] == -3)
+				sa_busy = !drain(sampler, "sampler", wait_rows, rd);
+			else if (fd_owner[i] <= -4)
+			{
+				int			r = -4 - fd_owner[i];
+
+				if (!drain(readers[r], "reader", reader_rows, &read_rows))
+					continue;
+				/* One read done: count it and start the next at once. */
+				rd->reads++;
+				rd->total_us += t - read_sent[r];
+				rd->max_us = Max(rd->max_us, t - read_sent[r]);
+				rd->min_rows = Min(rd->min_rows, read_rows);
+				rd->max_rows = Max(rd->max_rows, read_rows);
+				if (!PQsendQuery(readers[r], o->reader_sql))
+					fail("reader: %s", PQerrorMessage(readers[r]));
+				read_sent[r] = now_us();
+			}
 			else if (s[fd_owner[i]].state == SS_SENT)
 				session_read_results(&s[fd_owner[i]], t);
 			else
@@ -861,6 +1004,30 @@ run_sessions(const Options *o, const App *apps, int napps)
 		PQfinish(sweeper);
 	}
 	note("monitor: %d pg_stat_activity queries", monitor_queries);
+	/* A read still running is not counted, and cancelled. */
+	for (i = 0; i < nreaders; i++)
+	{
+		PGcancel   *cancel = PQgetCancel(readers[i]);
+		char		errbuf[256];
+
+		if (cancel == NULL || !PQcancel(cancel, errbuf, sizeof(errbuf)))
+			note("could not cancel a reader's query");
+		PQfreeCancel(cancel);
+		PQfinish(readers[i]);
+	}
+	if (nreaders > 0)
+		note("readers: %lld reads completed, mean %.1f ms, max %.1f ms",
+			 (long long) rd->reads,
+			 rd->reads ? rd->total_us / 1000.0 / rd->reads : 0.0,
+			 rd->max_us / 1000.0);
+	if (sampler)
+	{
+		note("worker seen waiting for leakguard's lock in %lld of %lld samples",
+			 (long long) rd->lock_samples, (long long) rd->samples);
+		PQfinish(sampler);
+	}
+	free(readers);
+	free(read_sent);
 
 	/*
 	 * When leakguard signalled each session: its history, matched on pid and
@@ -1098,7 +1265,7 @@ cmd_precision(const Options *o)
 		hi = Max(hi, apps[a].limit_ms);
 	}
 
-	s = run_sessions(o, apps, napps);
+	s = run_sessions(o, apps, napps, NULL);
 	summarise(s, o->sessions, apps, -1, &all);
 	broken = check_summary(o->label, s, o->sessions, apps, &all);
 
@@ -1154,7 +1321,7 @@ cmd_mass(const Options *o)
 	if (napps != 1)
 		fail("mass takes a single application (--apps name=ms)");
 
-	s = run_sessions(o, apps, napps);
+	s = run_sessions(o, apps, napps, NULL);
 	summarise(s, o->sessions, apps, -1, &all);
 	broken = check_summary(o->label, s, o->sessions, apps, &all);
 
@@ -1196,6 +1363,251 @@ cmd_mass(const Options *o)
 		return 1;
 	if (all.early > 0 && o->fail_early)
 		return 3;
+	return 0;
+}
+
+/*
+ * Precision of enforcement while o->readers connections read the whole
+ * history back to back: the overshoot figures of precision, plus what the
+ * readers did.  With --solo-reads, first that many timed reads alone.
+ */
+static int
+cmd_history(const Options *o)
+{
+	App			apps[MAX_APPS];
+	int			napps = parse_apps(o->apps, apps);
+	Session    *s;
+	Summary		all;
+	ReadStats	rd;
+	char		b1[32],
+				b2[32],
+				b3[32],
+				b4[32];
+	bool		broken;
+	int			i;
+
+	if (napps != 1)
+		fail("history takes a single application (--apps name=ms)");
+
+	if (o->solo_reads > 0)
+	{
+		PGconn	   *conn = connect_as(o->conninfo, NULL, "lg_bench_reader");
+		int64		total = 0;
+		int64		lo = INT64_MAX;
+		int64		hi = 0;
+		int64		rows = 0;
+
+		PQsetNoticeReceiver(conn, quiet_notice, NULL);
+		for (i = 0; i < o->solo_reads; i++)
+		{
+			int64		t0 = now_us();
+			PGresult   *res = exec_ok(conn, o->reader_sql);
+			int64		d = now_us() - t0;
+
+			reader_rows(res, &rows);
+			PQclear(res);
+			total += d;
+			lo = Min(lo, d);
+			hi = Max(hi, d);
+		}
+		PQfinish(conn);
+		note("%d reads alone of %lld rows: mean %.1f ms, min %.1f, max %.1f",
+			 o->solo_reads, (long long) rows, total / 1000.0 / o->solo_reads,
+			 lo / 1000.0, hi / 1000.0);
+		/* @histread | arm | reads | rows | mean ms | min ms | max ms */
+		printf("@histread | %s | %d | %lld | %.1f | %.1f | %.1f |\n", o->label, o->solo_reads,
+			   (long long) rows, total / 1000.0 / o->solo_reads,
+			   lo / 1000.0, hi / 1000.0);
+		fflush(stdout);
+	}
+
+	s = run_sessions(o, apps, napps, &rd);
+	summarise(s, o->sessions, apps, -1, &all);
+	broken = check_summary(o->label, s, o->sessions, apps, &all);
+
+	/*
+	 * @history | arm | readers | reads completed | mean read ms | rows per
+	 * read | sessions | terminated | early | p50 | p99 | max | leakguard
+	 * signalled after deadline | worker waiting for the lock | closed by
+	 */
+	printf("@history | %s | %d |", o->label, o->readers);
+	if (rd.reads > 0)
+	{
+		if (rd.max_rows != rd.min_rows)
+			snprintf(b1, sizeof(b1), "%lld–%lld",
+					 (long long) rd.min_rows, (long long) rd.max_rows);
+		else
+			snprintf(b1, sizeof(b1), "%lld", (long long) rd.min_rows);
+		printf(" %lld | %.1f | %s |", (long long) rd.reads,
+			   rd.total_us / 1000.0 / rd.reads, b1);
+	}
+	else
+		printf(" %s | - | - |", o->readers > 0 ? "0" : "-");
+	printf(" %d | %d | %d |", all.n, all.closed, all.early);
+	if (all.nover > 0)
+		printf(" %s | %s | %s |",
+			   fmt_ms(percentile(all.over, all.nover, 50), 1, b2, sizeof(b2)),
+			   fmt_ms(percentile(all.over, all.nover, 99), 1, b3, sizeof(b3)),
+			   fmt_ms(all.over[all.nover - 1], 1, b4, sizeof(b4)));
+	else
+		printf(" - | - | - |");
+	print_p50_max(all.acted, all.nacted);	/* leakguard signalled after deadline */
+	if (rd.samples > 0)
+		printf(" %.1f%% (%lld / %lld) |", 100.0 * rd.lock_samples / rd.samples,
+			   (long long) rd.lock_samples, (long long) rd.samples);
+	else
+		printf(" - |");
+	print_closed_by(&all);
+	printf("\n");
+	/* For run.sh's ratio: @histnum readers p99_us nover */
+	printf("@histnum %d %lld %d\n", o->readers,
+		   all.nover > 0 ? (long long) percentile(all.over, all.nover, 99) : -1LL,
+		   all.nover);
+	fflush(stdout);
+	free_summary(&all);
+	free(s);
+
+	if (broken)
+		return 1;
+	if (all.early > 0 && o->fail_early)
+		return 3;
+	return 0;
+}
+
+/*
+ * CRC-32C (Castagnoli), as PostgreSQL's pg_crc32c computes it: reflected
+ * polynomial 0x82F63B78, register started at 0xFFFFFFFF and inverted at
+ * the end.  Table-driven, one byte at a time.
+ */
+static uint32_t crc32c_table[256];
+
+static void
+crc32c_init_table(void)
+{
+	uint32_t	i;
+
+	for (i = 0; i < 256; i++)
+	{
+		uint32_t	c = i;
+		int			k;
+
+		for (k = 0; k < 8; k++)
+			c = (c & 1) ? (c >> 1) ^ 0x82F63B78 : c >> 1;
+		crc32c_table[i] = c;
+	}
+}
+
+static uint32_t
+crc32c_update(uint32_t crc, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len-- > 0)
+		crc = crc32c_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
+	return crc;
+}
+
+/*
+ * The statistics file (src/persist.c): a 32-byte header {magic, format,
+ * app_size, event_size, napps, nevents, stats_reset}, napps + 1 application
+ * entries, nevents events (oldest first), the CRC-32C of all that.  The
+ * format number changes with the structures, not with this layout: it is
+ * copied as found, and the sizes in the header are checked against the
+ * file's length.
+ */
+#define LG_STATS_MAGIC		0x4C474431	/* "LGD1" */
+#define LG_STATS_HDR_SIZE	32
+
+static void
+write_or_fail(FILE *f, const void *data, size_t len, const char *path,
+			  uint32_t *crc)
+{
+	*crc = crc32c_update(*crc, data, len);
+	if (fwrite(data, 1, len, f) != len)
+		fail("could not write \"%s\": %s", path, strerror(errno));
+}
+
+/*
+ * statsfile IN OUT N: a copy of leakguard's statistics file IN, with the
+ * same header and application entries but N copies of its newest event,
+ * and a new checksum.  IN is checked as the server checks its layout
+ * (magic, sizes, checksum), which checks the checksum code here too; the
+ * events are not looked into.
+ */
+static int
+cmd_statsfile(const char *in, const char *out, long long nout)
+{
+	FILE	   *f;
+	char	   *buf;
+	long		len;
+	uint32_t	magic,
+				format,
+				app_size,
+				event_size,
+				crc,
+				stored;
+	int32_t		napps,
+				nevents,
+				n32;
+	size_t		apps_end;
+	const char *event;
+	long long	i;
+
+	if (nout < 1 || nout > INT32_MAX)
+		fail("statsfile: N must be between 1 and %d", INT32_MAX);
+	crc32c_init_table();
+
+	if ((f = fopen(in, "rb")) == NULL)
+		fail("could not open \"%s\": %s", in, strerror(errno));
+	if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 ||
+		fseek(f, 0, SEEK_SET) != 0)
+		fail("could not seek in \"%s\": %s", in, strerror(errno));
+	if (len < LG_STATS_HDR_SIZE + 4)
+		fail("\"%s\" is too short (%ld bytes) for a leakguard statistics file", in, len);
+	buf = malloc(len);
+	if (buf == NULL || fread(buf, 1, len, f) != (size_t) len)
+		fail("could not read \"%s\"", in);
+	fclose(f);
+
+	memcpy(&magic, buf + 0, 4);
+	memcpy(&format, buf + 4, 4);
+	memcpy(&app_size, buf + 8, 4);
+	memcpy(&event_size, buf + 12, 4);
+	memcpy(&napps, buf + 16, 4);
+	memcpy(&nevents, buf + 20, 4);
+	if (magic != LG_STATS_MAGIC)
+		fail("\"%s\": magic 0x%08X, want 0x%08X", in, magic, LG_STATS_MAGIC);
+	if (napps < 0 || nevents < 0 || app_size == 0 || event_size == 0 ||
+		(uint64_t) len != LG_STATS_HDR_SIZE + ((uint64_t) napps + 1) * app_size +
+		(uint64_t) nevents * event_size + 4)
+		fail("\"%s\": %ld bytes do not match its header (%d apps of %u bytes, %d events of %u bytes)",
+			 in, len, napps, app_size, nevents, event_size);
+	crc = crc32c_update(0xFFFFFFFF, buf, len - 4) ^ 0xFFFFFFFF;
+	memcpy(&stored, buf + len - 4, 4);
+	if (crc != stored)
+		fail("\"%s\": stored CRC-32C 0x%08X, computed 0x%08X", in, stored, crc);
+	if (nevents < 1)
+		fail("\"%s\" holds no event to copy", in);
+
+	apps_end = LG_STATS_HDR_SIZE + ((size_t) napps + 1) * app_size;
+	event = buf + apps_end + (size_t) (nevents - 1) * event_size;
+
+	if ((f = fopen(out, "wb")) == NULL)
+		fail("could not create \"%s\": %s", out, strerror(errno));
+	crc = 0xFFFFFFFF;
+	n32 = (int32_t) nout;
+	write_or_fail(f, buf, 20, out, &crc);	/* magic .. napps */
+	write_or_fail(f, &n32, 4, out, &crc);	/* nevents */
+	write_or_fail(f, buf + 24, apps_end - 24, out, &crc);	/* stats_reset, apps */
+	for (i = 0; i < nout; i++)
+		write_or_fail(f, event, event_size, out, &crc);
+	crc ^= 0xFFFFFFFF;
+	if (fwrite(&crc, 1, 4, f) != 4 || fclose(f) != 0)
+		fail("could not write \"%s\": %s", out, strerror(errno));
+	note("%s: format %u, %d applications, %lld copies of the newest of %d events (%u bytes each), %.1f MB",
+		 out, format, napps, nout, nevents, event_size,
+		 (apps_end + (double) nout * event_size + 4) / 1e6);
+	free(buf);
 	return 0;
 }
 
@@ -1424,8 +1836,13 @@ usage(void)
 			"                 [--label TEXT] [--fail-early] [--leakguard-history]\n"
 			"       %s scan CONNINFO --apps a=ms [--steps 100,500,1000] [--idle-pct 25]\n"
 			"                 [--settle MS] [--window MS] [--sample MS] [--explain-runs N]\n"
+			"       %s history CONNINFO --apps a=ms [--sessions N] [--stagger MS]\n"
+			"                 [--readers N] [--reader-sql SQL] [--solo-reads N]\n"
+			"                 [--wait-sample MS (10; 0: none)] [--grace MS]\n"
+			"                 [--label TEXT] [--fail-early] [--leakguard-history]\n"
+			"       %s statsfile IN OUT N\n"
 			"Sessions connect as the role named like their application.\n",
-			progname, progname, progname);
+			progname, progname, progname, progname, progname);
 	exit(2);
 }
 
@@ -1441,6 +1858,12 @@ main(int argc, char **argv)
 	if (argc < 3)
 		usage();
 	cmd = argv[1];
+	if (strcmp(cmd, "statsfile") == 0)
+	{
+		if (argc != 5)
+			usage();
+		return cmd_statsfile(argv[2], argv[3], atoll(argv[4]));
+	}
 
 	memset(&o, 0, sizeof(o));
 	o.conninfo = argv[2];
@@ -1456,6 +1879,8 @@ main(int argc, char **argv)
 	o.window_ms = 3000;
 	o.sample_ms = 5;
 	o.explain_runs = 20;
+	o.reader_sql = "SELECT count(*) FROM leakguard.terminations";
+	o.wait_sample_ms = 10;
 
 	for (i = 3; i < argc; i++)
 	{
@@ -1506,13 +1931,24 @@ main(int argc, char **argv)
 			o.sample_ms = atoll(val);
 		else if (strcmp(opt, "--explain-runs") == 0)
 			o.explain_runs = atoi(val);
+		else if (strcmp(opt, "--readers") == 0)
+			o.readers = atoi(val);
+		else if (strcmp(opt, "--reader-sql") == 0)
+			o.reader_sql = val;
+		else if (strcmp(opt, "--solo-reads") == 0)
+			o.solo_reads = atoi(val);
+		else if (strcmp(opt, "--wait-sample") == 0)
+			o.wait_sample_ms = atoll(val);
 		else
 			usage();
 	}
 	if (o.sessions < 1 || o.stagger_ms < 0 || o.grace_ms < 0 ||
 		o.monitor_every_ms < 1 || o.explain_runs < 1 || o.window_ms < 1 ||
-		o.sample_ms < 1 || o.idle_pct < 0 || o.idle_pct > 100 || o.sync_ms < 0)
+		o.sample_ms < 1 || o.idle_pct < 0 || o.idle_pct > 100 || o.sync_ms < 0 ||
+		o.readers < 0 || o.solo_reads < 0 || o.wait_sample_ms < 0)
 		usage();
+	if ((o.readers > 0 || o.solo_reads > 0) && strcmp(cmd, "history") != 0)
+		fail("--readers and --solo-reads are for the history subcommand");
 
 	if (strcmp(cmd, "precision") == 0)
 		return cmd_precision(&o);
@@ -1527,6 +1963,8 @@ main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "scan") == 0)
 		return cmd_scan(&o);
+	if (strcmp(cmd, "history") == 0)
+		return cmd_history(&o);
 	usage();
 	return 2;
 }

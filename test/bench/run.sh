@@ -16,7 +16,11 @@
 #   3. scan cost: leakguard's scan time against one sweep query over
 #      pg_stat_activity, at 100, 500 and 1000 client backends;
 #   4. overhead: pgbench -S with leakguard preloaded and active versus not
-#      loaded, alternating, with restarts in between.
+#      loaded, alternating, with restarts in between;
+#   5. history: enforcement precision with a full leakguard.terminations
+#      (leakguard.history_size = 100000, loaded from a statistics file built
+#      from one real termination), without and then with connections reading
+#      the whole view back to back.
 #
 # Prints progress, then a report of Markdown tables.  Figures only: nothing
 # here passes or fails on time.  Exits non-zero if something breaks (server
@@ -35,8 +39,11 @@
 #   LG_BENCH_PGBENCH_ROUNDS [4]  LG_BENCH_PGBENCH_TIME [10] s
 #   LG_BENCH_PGBENCH_WARMUP [2] s  LG_BENCH_PGBENCH_CLIENTS [8]
 #   LG_BENCH_PGBENCH_SCALE [10]
+#   LG_BENCH_HISTORY_EVENTS [100000]  history size and events loaded
+#   LG_BENCH_HISTORY_SESSIONS [40]  LG_BENCH_HISTORY_READERS [4]
+#   LG_BENCH_HISTORY_STAGGER [2000] ms
 #   LG_BENCH_SKIP            space-separated parts to skip: precision mass
-#                            scan overhead
+#                            scan overhead history
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
 #   LG_BENCH_KEEP [0]        1: keep the scratch directory and server log
@@ -58,6 +65,17 @@ PGB_TIME=${LG_BENCH_PGBENCH_TIME:-10}
 PGB_WARMUP=${LG_BENCH_PGBENCH_WARMUP:-2}
 PGB_CLIENTS=${LG_BENCH_PGBENCH_CLIENTS:-8}
 PGB_SCALE=${LG_BENCH_PGBENCH_SCALE:-10}
+HIST_EVENTS=${LG_BENCH_HISTORY_EVENTS:-100000}
+HIST_SESSIONS=${LG_BENCH_HISTORY_SESSIONS:-40}
+HIST_READERS=${LG_BENCH_HISTORY_READERS:-4}
+HIST_STAGGER=${LG_BENCH_HISTORY_STAGGER:-2000}
+HIST_LIMIT=1000     # ms, = naptime: every deadline is known before it passes
+HIST_SOLO_READS=5
+if [ "$HIST_EVENTS" -lt 1 ] || [ "$HIST_EVENTS" -gt 100000 ] ||
+    [ "$HIST_SESSIONS" -lt 1 ] || [ "$HIST_READERS" -lt 1 ]; then
+    echo "LG_BENCH_HISTORY_EVENTS must be 1..100000 (leakguard.history_size), LG_BENCH_HISTORY_SESSIONS and LG_BENCH_HISTORY_READERS at least 1" >&2
+    exit 2
+fi
 SKIP=" ${LG_BENCH_SKIP:-} "
 NAPTIME=1000        # ms, precision and mass
 SCAN_NAPTIME=10     # ms, scan cost and overhead
@@ -67,7 +85,7 @@ t_begin=$(date +%s)
 
 # Largest of the connection counts, plus room for monitors and pgbench.
 max_sessions=$SESSIONS
-for n in $MASS_SESSIONS ${SCAN_STEPS//,/ }; do
+for n in $MASS_SESSIONS ${SCAN_STEPS//,/ } $((HIST_SESSIONS + HIST_READERS)); do
     [ "$n" -gt "$max_sessions" ] && max_sessions=$n
 done
 MAX_CONNECTIONS=$((max_sessions + 100))
@@ -150,7 +168,9 @@ stop_server() {
 }
 
 # write_conf PRELOAD MODE NAPTIME_MS RULES: the settings that change
-# between parts; generation tells when a reload has taken effect.
+# between parts, plus the lines in conf_extra; generation tells when a
+# reload has taken effect.
+conf_extra=""
 write_conf() {
     generation=$((generation + 1))
     cat >"$data/bench.conf" <<CONF
@@ -159,6 +179,7 @@ leakguard.mode = '$2'
 leakguard.naptime = '$3ms'
 leakguard.application_timeouts = '$4'
 lg_bench.generation = '$generation'
+$conf_extra
 CONF
     [ "$(id -u)" = 0 ] && chown "$LG_USER" "$data/bench.conf"
     return 0
@@ -243,6 +264,7 @@ END
 \$\$;
 CREATE ROLE lgb_mass LOGIN;
 CREATE ROLE lgb_scan LOGIN;
+CREATE ROLE lgb_hist LOGIN;
 SQL
 
 precision_rows="$work/precision.rows"
@@ -367,6 +389,66 @@ if ! skipped overhead; then
     done
 fi
 
+# ---------------------------------------------------------------------------
+hist_rows="$work/history.rows"
+: >"$hist_rows"
+if ! skipped history; then
+    t_hist=$(date +%s)
+    hist_common=(--apps "lgb_hist=$HIST_LIMIT" --sessions "$HIST_SESSIONS"
+        --stagger "$HIST_STAGGER" --grace 5000 --fail-early --leakguard-history)
+    stat="$data/pg_stat/leakguard.stat"
+
+    lg_say "history: one real termination under leakguard.history_size = $HIST_EVENTS, saved at a clean shutdown"
+    stop_server
+    conf_extra="leakguard.history_size = $HIST_EVENTS"
+    write_conf leakguard enforce $NAPTIME "lgb_hist=${HIST_LIMIT}ms"
+    rm -f "$stat"
+    start_server
+    run_lg_bench "$work/history-seed.rows" precision "$CONN" --apps "lgb_hist=$HIST_LIMIT" \
+        --sessions 1 --stagger 0 --grace 5000 --label "history seed" --fail-early
+    stop_server
+    [ -f "$stat" ] || {
+        echo "the server did not write $stat at its clean shutdown" >&2
+        exit 1
+    }
+
+    lg_say "history: a statistics file of $HIST_EVENTS copies of that termination, loaded at start"
+    "$LG_BENCH" statsfile "$stat" "$stat.new" "$HIST_EVENTS" || {
+        echo "lg_bench statsfile failed" >&2
+        exit 1
+    }
+    [ "$(id -u)" = 0 ] && chown "$LG_USER" "$stat.new"
+    mv -f "$stat.new" "$stat"
+    start_server
+    n=$(psql_v "SELECT count(*) FROM leakguard.terminations WHERE application_name = 'lgb_hist' AND action = 'terminated'")
+    [ "$n" = "$HIST_EVENTS" ] || {
+        echo "leakguard.terminations holds $n terminations of lgb_hist, not $HIST_EVENTS: the statistics file was not loaded (see the server log)" >&2
+        exit 1
+    }
+    reload_conf
+
+    lg_say "history: $HIST_SESSIONS sessions, limit ${HIST_LIMIT}ms, naptime ${NAPTIME}ms, no reader"
+    run_lg_bench "$hist_rows" history "$CONN" "${hist_common[@]}" \
+        --label "no reader" --readers 0 --solo-reads "$HIST_SOLO_READS"
+    lg_say "history: the same with $HIST_READERS connections reading leakguard.terminations back to back"
+    run_lg_bench "$hist_rows" history "$CONN" "${hist_common[@]}" \
+        --label "$HIST_READERS readers of the view" --readers "$HIST_READERS"
+
+    # Control: readers as busy, on a query that takes no lock of leakguard's,
+    # sized so that one read alone lasts about as long as one of the view.
+    view_ms=$(rows histread "$hist_rows" | awk -F'|' 'NR == 1 { print $5 + 0 }')
+    gs_ms=$(psql_b -c '\timing on' -c "SELECT count(*) FROM generate_series(1, 1000000)" \
+        -c "SELECT count(*) FROM generate_series(1, 1000000)" \
+        -c "SELECT count(*) FROM generate_series(1, 1000000)" |
+        sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sort -n | head -n 1)
+    ctrl_rows=$(awk -v v="$view_ms" -v g="$gs_ms" 'BEGIN { n = (g > 0 && v > 0) ? int(1000000 * v / g) : 1000000; print (n < 1000 ? 1000 : n) }')
+    lg_say "history, control: $HIST_READERS connections running count(*) over generate_series(1, $ctrl_rows) back to back (no leakguard lock)"
+    run_lg_bench "$hist_rows" history "$CONN" "${hist_common[@]}" \
+        --label "$HIST_READERS readers of generate_series (control)" --readers "$HIST_READERS" \
+        --reader-sql "SELECT count(*) FROM generate_series(1, $ctrl_rows)" --solo-reads "$HIST_SOLO_READS"
+    hist_wall=$(($(date +%s) - t_hist))
+fi
+
 stop_server
 t_end=$(date +%s)
 
@@ -471,6 +553,45 @@ t_end=$(date +%s)
                 if (v["with"] == "" || v["without"] == "") exit
                 printf "\nRatio of medians, with / without: %.3f (%+.1f%%)\n", median(v["with"]) / median(v["without"]), 100 * (median(v["with"]) / median(v["without"]) - 1)
             }' "$pgb_table"
+    fi
+
+    if ! skipped history; then
+        echo
+        echo "### 5. History readers against enforcement"
+        echo
+        echo "leakguard.history_size = $HIST_EVENTS and the history full: loaded at start from a statistics file"
+        echo "holding $HIST_EVENTS copies of one real termination. $HIST_SESSIONS sessions of one application go idle in"
+        echo "transaction spread over ${HIST_STAGGER} ms, limit ${HIST_LIMIT} ms, leakguard.naptime = ${NAPTIME} ms; overshoot as in 1, in"
+        echo "ms. Three arms: no reader; $HIST_READERS connections running \"SELECT count(*) FROM leakguard.terminations\""
+        echo "back to back; and, as a control for CPU competition, $HIST_READERS connections running a count(*) over"
+        echo "generate_series sized to take as long alone as one read of the view, which takes no lock of"
+        echo "leakguard's. Readers run from before the first session goes idle until the last is closed (a"
+        echo "read still running then is cancelled and not counted). \"leakguard signalled\": terminated_at"
+        echo "− deadline, p50 / max. \"worker waiting for the lock\": share of samples of"
+        echo "pg_stat_activity.wait_event, every 10 ms over the same span, in which the worker was waiting for"
+        echo "leakguard's LWLock."
+        echo
+        echo "| arm | readers | reads completed | mean read ms | rows per read | sessions | terminated | early | overshoot p50 ms | p99 ms | max ms | leakguard signalled after deadline, ms | worker waiting for the lock | closed by |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+        rows history "$hist_rows"
+        echo
+        echo "One read alone:"
+        echo
+        echo "| query | reads | rows | mean ms | min ms | max ms |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        rows histread "$hist_rows" | awk -F'|' -v OFS='|' '
+            NR == 1 { $2 = " SELECT count(*) FROM leakguard.terminations " }
+            NR == 2 { $2 = " count(*) over generate_series (control) " }
+            { print }'
+        awk '$1 == "@histnum" { p99[++n] = $3 }
+            END {
+                if (n >= 2 && p99[1] > 0)
+                    printf "\nOvershoot p99 with readers of the view / without readers: %.1f / %.1f ms = %.1f\n", p99[2] / 1000, p99[1] / 1000, p99[2] / p99[1]
+                if (n >= 3 && p99[1] > 0)
+                    printf "Overshoot p99 with control readers / without readers: %.1f / %.1f ms = %.1f\n", p99[3] / 1000, p99[1] / 1000, p99[3] / p99[1]
+            }' "$hist_rows"
+        echo
+        echo "Wall time of this part: ${hist_wall} s."
     fi
 } >"$report"
 
