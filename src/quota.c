@@ -20,8 +20,9 @@
  * that changes its application_name later stays charged to the name it
  * connected with: that is the name the quota judged.
  *
- * Superusers and leakguard.exempt_roles are never refused; neither are
- * replication connections (walsenders).
+ * Sessions of superusers and of leakguard.exempt_roles are outside the
+ * quotas: never refused, and not counted; so are replication connections
+ * (walsenders).
  *
  * Shared state: LeakguardShared->quota and the LeakguardQuotaSlot array
  * under LeakguardShared->quota_lock; statistics and history under
@@ -114,6 +115,7 @@ lg_quota_admit(Port *port)
 	int			mode = lg_backend_mode();
 	int			held = 0;
 	bool		over = false;
+	Oid			roleid;
 	int			i;
 
 	/* The name as the server will store it (see rules.h). */
@@ -121,15 +123,13 @@ lg_quota_admit(Port *port)
 					  LG_NAME_STYLE) >= NAMEDATALEN)
 		appname[NAMEDATALEN - 1] = '\0';
 
-	lg_connection_limit_for(appname, &quota);
-	if (quota.timeout_ms > 0 && mode != LG_MODE_OFF)
-	{
-		Oid			roleid = get_role_oid(port->user_name, true);
+	/* Exempt sessions are outside the quotas: neither refused nor counted. */
+	roleid = get_role_oid(port->user_name, true);
+	if (lg_role_name_exempt(port->user_name) ||
+		(OidIsValid(roleid) && superuser_arg(roleid)))
+		return;
 
-		if (lg_role_name_exempt(port->user_name) ||
-			(OidIsValid(roleid) && superuser_arg(roleid)))
-			quota.timeout_ms = 0;
-	}
+	lg_connection_limit_for(appname, &quota);
 
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	if (quota.timeout_ms > 0 && mode != LG_MODE_OFF)
