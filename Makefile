@@ -37,6 +37,10 @@ include $(PGXS)
 
 override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 
+# PGXS tracks no header dependencies: every object depends on every header,
+# so a changed shared struct can never leave objects of two layouts.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
 .PHONY: test demo bench fuzz unit sanitize
 
 unit:

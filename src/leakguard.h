@@ -27,7 +27,11 @@
  *	  unless a field's comment says otherwise.  The worker takes it exclusive
  *	  once per scan to publish what it found; readers take it shared to copy.
  *	  No other lock is ever acquired while holding it, and no ereport above
- *	  DEBUG happens under it.
+ *	  DEBUG happens under it.  LWLocks let new shared holders in while an
+ *	  exclusive waiter queues, so readers that loop (a long history read
+ *	  in chunks, a monitoring scrape) could keep the worker waiting:
+ *	  readers therefore take it through lg_lock_reader(), which first lets
+ *	  a waiting worker in (worker_waiting, set by lg_lock_worker()).
  *	- LeakguardMark slots belong to the worker (one process at a time):
  *	  no lock.
  *	- Each LeakguardVictim has its own spinlock.  The worker fills a victim
@@ -220,6 +224,7 @@ typedef struct LeakguardShared
 	uint32		format;			/* LG_FORMAT_VERSION; constant */
 	LWLock	   *lock;			/* constant after start */
 	LWLock	   *quota_lock;		/* constant after start */
+	pg_atomic_uint32 worker_waiting;	/* the worker waits for lock (no lock) */
 	bool		worker_registered;	/* constant after start */
 	bool		worker_disabled;	/* the worker cannot run; set once */
 	char		worker_error[LG_CONFIG_ERROR_LEN];	/* why, if disabled */
@@ -301,6 +306,8 @@ extern LeakguardAppStats *lg_stats_entry(const char *appname, TimestampTz now);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);
 extern void lg_history_add(const LeakguardEvent *event);
 extern void lg_stats_reset(TimestampTz now);
+extern void lg_lock_worker(void);
+extern void lg_lock_reader(void);
 
 /* persist.c */
 extern void lg_stats_load(void);

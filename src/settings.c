@@ -362,7 +362,7 @@ lg_config_check(bool reloaded)
 
 	clean = lg_validate_files(errors);
 
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	was_unsafe = lg_shared->config_unsafe;
 	if (clean)
 		lg_shared->config_unsafe = false;

@@ -80,6 +80,7 @@ lg_shmem_startup(void)
 		lg_shared->format = LG_FORMAT_VERSION;
 		lg_shared->lock = &(GetNamedLWLockTranche(LG_NAME))[0].lock;
 		lg_shared->quota_lock = &(GetNamedLWLockTranche(LG_NAME))[1].lock;
+		pg_atomic_init_u32(&lg_shared->worker_waiting, 0);
 		ConditionVariableInit(&lg_shared->check_cv);
 		strlcpy(lg_shared->overflow.name, LG_OVERFLOW_NAME, NAMEDATALEN);
 		lg_shared->worker_mode = LG_MODE_OFF;
@@ -207,6 +208,37 @@ lg_history_add(const LeakguardEvent *event)
 
 	memcpy(&lg_shared->history[slot], event, sizeof(LeakguardEvent));
 	lg_shared->history_count++;
+}
+
+/*
+ * The worker takes the lock exclusive through here: readers arriving while
+ * it waits let it in first (lg_lock_reader).
+ */
+void
+lg_lock_worker(void)
+{
+	pg_atomic_write_u32(&lg_shared->worker_waiting, 1);
+	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	pg_atomic_write_u32(&lg_shared->worker_waiting, 0);
+}
+
+/*
+ * Readers take the lock shared through here, after a worker that waits for
+ * it has had its turn.  The wait is bounded (about a millisecond): the
+ * worker holds the lock for microseconds, and a reader must never hang on
+ * a flag.
+ */
+void
+lg_lock_reader(void)
+{
+	int			i;
+
+	for (i = 0; i < 50 && pg_atomic_read_u32(&lg_shared->worker_waiting) != 0; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(20L);
+	}
+	LWLockAcquire(lg_shared->lock, LW_SHARED);
 }
 
 /* Forget all statistics and history.  Lock held exclusive. */

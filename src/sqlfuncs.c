@@ -196,7 +196,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 
-	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	lg_lock_reader();
 	pid = lg_shared->worker_pid;
 	started_at = lg_shared->worker_started_at;
 	mode = lg_shared->worker_mode;
@@ -282,7 +282,7 @@ lg_check_sql(PG_FUNCTION_ARGS)
 		bool		done;
 		int			pid;
 
-		LWLockAcquire(lg_shared->lock, LW_SHARED);
+		lg_lock_reader();
 		done = lg_shared->check_completed >= ticket;
 		result = lg_shared->check_result;
 		pid = lg_shared->worker_pid;
@@ -529,7 +529,7 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 
 	/* The hash never holds more than max_applications entries. */
 	entries = palloc(sizeof(LeakguardAppStats) * lg_max_applications);
-	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	lg_lock_reader();
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		memcpy(&entries[nentries++], entry, sizeof(LeakguardAppStats));
@@ -589,7 +589,7 @@ lg_history_chunk(uint64 *next, uint64 upto, uint64 generation,
 {
 	int			n = 0;
 
-	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	lg_lock_reader();
 	if (lg_shared->reset_generation == generation)
 	{
 		uint64		oldest = lg_shared->history_count -
@@ -670,7 +670,7 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* The events that exist now, oldest first; later ones are not shown. */
-	LWLockAcquire(lg_shared->lock, LW_SHARED);
+	lg_lock_reader();
 	upto = lg_shared->history_count;
 	next = upto - Min(upto, (uint64) lg_history_size);
 	generation = lg_shared->reset_generation;

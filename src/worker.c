@@ -202,7 +202,7 @@ lg_worker_detach(int code, Datum arg)
 {
 	/* An error may have left our lock held: this callback runs first. */
 	LWLockReleaseAll();
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	lg_shared->worker_pid = 0;
 	lg_shared->worker_latch = NULL;
 	lg_shared->next_wakeup_at = 0;
@@ -452,7 +452,7 @@ lg_publish_batch(LeakguardTermination *items, int n)
 {
 	int			i;
 
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	for (i = 0; i < n; i++)
 	{
 		LeakguardEvent *ev = &items[i].event;
@@ -614,7 +614,7 @@ lg_scan(void)
 	 * count belongs to the scan stamped on it, so it starts from zero the
 	 * first time this scan meets it: one pass, nothing to clear afterwards.
 	 */
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	scan_no = lg_shared->scans + 1;
 	for (i = 0; i < MaxBackends; i++)
 	{
@@ -722,7 +722,7 @@ lg_reload(void)
 	pfree(before.idle_rules);
 	pfree(before.exempt_roles);
 
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	lg_shared->worker_mode = lg_effective_mode();
 	LWLockRelease(lg_shared->lock);
 }
@@ -735,7 +735,7 @@ lg_reload(void)
 static void
 lg_worker_disable(const char *why)
 {
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	lg_shared->worker_disabled = true;
 	strlcpy(lg_shared->worker_error, why, sizeof(lg_shared->worker_error));
 	LWLockRelease(lg_shared->lock);
@@ -785,7 +785,7 @@ lg_worker_main(Datum arg)
 
 	lg_config_unsafe = lg_config_check(false);
 
-	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+	lg_lock_worker();
 	lg_shared->worker_pid = MyProcPid;
 	lg_shared->worker_latch = MyLatch;
 	lg_shared->worker_started_at = GetCurrentTimestamp();
@@ -828,7 +828,7 @@ lg_worker_main(Datum arg)
 		if (nearest != 0 && nearest < wake)
 			wake = nearest;
 
-		LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+		lg_lock_worker();
 		lg_shared->next_wakeup_at = wake;
 		if (requested > lg_shared->check_completed)
 		{
