@@ -4,6 +4,8 @@
 #   make install         install into the PostgreSQL found by pg_config
 #   make test            install missing packages (as root), build with
 #                        -Werror, install, run unit, pg_regress and TAP tests
+#                        against Debian's PostgreSQL 15, or against another
+#                        installation: make test PG_CONFIG=/path/to/pg_config
 #   make demo            a live demonstration on a throwaway server
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)

@@ -8,8 +8,10 @@
 #      with leakguard preloaded (test/regress.conf);
 #   4. TAP tests (test/t/*.pl) on temporary clusters.
 #
-# Servers run as an unprivileged user ("postgres" when run as root), in
-# scratch directories under $TMPDIR, on free ports.  Prints a final
+# Against Debian's PostgreSQL 15, or the installation whose pg_config
+# PG_CONFIG names (make test PG_CONFIG=...; test/pg-build.sh builds 17 and
+# 18).  Servers run as an unprivileged user ("postgres" when run as root),
+# in scratch directories under $TMPDIR, on free ports.  Prints a final
 # "N passed, M failed" line and exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +24,7 @@ if [ -n "${LG_SANITIZE:-}" ]; then
     export LG_EXTRA_COPT
 fi
 lg_prepare
+lg_say "testing against PostgreSQL $LG_PG_VERSION ($PG_CONFIG)"
 
 passed=0
 failed=0
