@@ -6,6 +6,10 @@
 #                        -Werror, install, run unit, pg_regress and TAP tests
 #                        against Debian's PostgreSQL 15, or against another
 #                        installation: make test PG_CONFIG=/path/to/pg_config
+#   make test-all        make test against PostgreSQL 15, 17 and 18 (17 and
+#                        18 built from Debian's source tarballs by
+#                        test/pg-build.sh, cached);
+#                        LG_VERSIONS="17 18" picks versions
 #   make demo            a live demonstration on a throwaway server
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
@@ -38,13 +42,16 @@ include $(PGXS)
 
 override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 
-.PHONY: test demo bench fuzz unit sanitize
+.PHONY: test test-all demo bench fuzz unit sanitize
 
 unit:
 	$(MAKE) -C test/unit run
 
 test:
 	./test/run-tests.sh
+
+test-all:
+	./test/test-all.sh
 
 demo:
 	./test/demo.sh

@@ -13,6 +13,10 @@
 # 18).  Servers run as an unprivileged user ("postgres" when run as root),
 # in scratch directories under $TMPDIR, on free ports.  Prints a final
 # "N passed, M failed" line and exits non-zero on any failure.
+#
+# For make test-all: LG_RESULTS_FILE, if set, gets one "passed NAME" or
+# "failed NAME" line per suite; LG_SUMMARY_LABEL, if set, prefixes the
+# final line ("PostgreSQL 17.6: N passed, M failed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
@@ -32,9 +36,11 @@ failures=""
 record() {	# record NAME RC
     if [ "$2" = 0 ]; then
         passed=$((passed + 1))
+        [ -z "${LG_RESULTS_FILE:-}" ] || echo "passed $1" >>"$LG_RESULTS_FILE"
     else
         failed=$((failed + 1))
         failures="$failures $1"
+        [ -z "${LG_RESULTS_FILE:-}" ] || echo "failed $1" >>"$LG_RESULTS_FILE"
     fi
 }
 
@@ -105,5 +111,5 @@ if [ "$failed" = 0 ]; then
 else
     echo "failed suites:$failures (outputs kept in $work)"
 fi
-echo "$passed passed, $failed failed"
+echo "${LG_SUMMARY_LABEL:+$LG_SUMMARY_LABEL: }$passed passed, $failed failed"
 [ "$failed" = 0 ]
