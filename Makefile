@@ -10,6 +10,8 @@
 #                        18 built from Debian's source tarballs by
 #                        test/pg-build.sh, cached);
 #                        LG_VERSIONS="17 18" picks versions
+#   make deb             build the Debian package postgresql-15-leakguard
+#                        into build/deb/
 #   make demo            a live demonstration on a throwaway server
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
@@ -42,7 +44,7 @@ include $(PGXS)
 
 override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 
-.PHONY: test test-all demo bench fuzz unit sanitize
+.PHONY: test test-all deb demo bench fuzz unit sanitize
 
 unit:
 	$(MAKE) -C test/unit run
@@ -52,6 +54,9 @@ test:
 
 test-all:
 	./test/test-all.sh
+
+deb:
+	./test/deb-build.sh
 
 demo:
 	./test/demo.sh
