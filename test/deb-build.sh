@@ -7,9 +7,11 @@
 #
 #   1. installs missing build dependencies (as root, through apt, saying so):
 #      build-essential, debhelper, postgresql-server-dev-all, dpkg-dev;
-#   2. builds in a scratch directory, regenerating debian/control from
+#   2. checks that leakguard.control, META.json and debian/changelog agree
+#      on the version (test/check-meta.pl);
+#   3. builds in a scratch directory, regenerating debian/control from
 #      debian/control.in for this distribution's PostgreSQL versions;
-#   3. puts the .deb files (and .buildinfo, .changes) in $LG_DEB_DIR,
+#   4. puts the .deb files (and .buildinfo, .changes) in $LG_DEB_DIR,
 #      default build/deb/ (ignored by git), and prints their paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +20,8 @@ cd "$(dirname "$0")/.."
 out=${LG_DEB_DIR:-$PWD/build/deb}
 lg_install_packages build-essential dpkg-dev debhelper postgresql-server-dev-all
 
+lg_say "checking that leakguard.control, META.json and debian/changelog agree"
+perl test/check-meta.pl
 version=$(dpkg-parsechangelog -S Version)
 
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/leakguard-deb.XXXXXX")

@@ -6,7 +6,10 @@
 #      of it (test/fuzz);
 #   3. pg_regress tests (sql/, expected/) on a temporary instance started
 #      with leakguard preloaded (test/regress.conf);
-#   4. TAP tests (test/t/*.pl) on temporary clusters.
+#   4. TAP tests (test/t/*.pl) on temporary clusters;
+#   5. the packaging metadata: META.json against the PGXN Meta Spec, and
+#      its and debian/changelog's versions against leakguard.control
+#      (test/check-meta.pl).
 #
 # Against Debian's PostgreSQL 15, or the installation whose pg_config
 # PG_CONFIG names (make test PG_CONFIG=...; test/pg-build.sh builds 17 and
@@ -97,6 +100,10 @@ if [ $rc != 0 ]; then
     done
 fi
 record tap $rc
+
+lg_say "packaging metadata: META.json, debian/changelog, leakguard.control"
+rc=0; perl test/check-meta.pl || rc=$?
+record meta $rc
 
 if [ -n "${LG_SANITIZE:-}" ]; then
     lg_say "valgrind and UBSan reports on leakguard's code"
