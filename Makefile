@@ -8,10 +8,13 @@
 #                        installation: make test PG_CONFIG=/path/to/pg_config
 #   make test-all        make test against PostgreSQL 15, 17 and 18 (17 and
 #                        18 built from Debian's source tarballs by
-#                        test/pg-build.sh, cached);
+#                        test/pg-build.sh, cached), then make test-deb;
 #                        LG_VERSIONS="17 18" picks versions
 #   make deb             build the Debian package postgresql-15-leakguard
 #                        into build/deb/
+#   make test-deb        build it, install it with dpkg, check it on a
+#                        throwaway server, then remove it and reinstall
+#                        from the working tree (root only)
 #   make demo            a live demonstration on a throwaway server
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
@@ -44,7 +47,7 @@ include $(PGXS)
 
 override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 
-.PHONY: test test-all deb demo bench fuzz unit sanitize
+.PHONY: test test-all deb test-deb demo bench fuzz unit sanitize
 
 unit:
 	$(MAKE) -C test/unit run
@@ -57,6 +60,9 @@ test-all:
 
 deb:
 	./test/deb-build.sh
+
+test-deb:
+	./test/deb-test.sh
 
 demo:
 	./test/demo.sh

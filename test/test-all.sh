@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# make test-all: the whole suite (make test: unit, fuzz, pg_regress, TAP)
-# against each supported PostgreSQL major version in turn.
+# make test-all: the whole suite (make test: unit, fuzz, pg_regress, TAP,
+# meta) against each supported PostgreSQL major version in turn, then the
+# Debian package test (make test-deb).
 #
 #   15   Debian's PostgreSQL 15 (installed through apt if missing);
 #   17   built by test/pg-build.sh from the upstream tarball of Debian's
@@ -9,14 +10,15 @@
 #
 # Builds what is needed first, then runs test/run-tests.sh with PG_CONFIG
 # set for each version (each reinstalls leakguard into that installation).
-# A version whose build fails counts as one failed suite ("build") and the
-# others still run.
+# The package test runs when 15 is among the versions, as root, unless
+# LG_DEB_TEST=0.  A version whose build fails counts as one failed suite
+# ("build") and the others still run.
 #
 # Prints one line per version ("PostgreSQL 17.6: 5 passed, 0 failed, ...")
 # and, last, "N passed, M failed" counting suites across all versions; exits
 # non-zero if anything failed.
 #
-# Environment: LG_VERSIONS (default "15 17 18"), and what
+# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, and what
 # test/run-tests.sh and test/pg-build.sh read (LG_PG_CACHE, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -93,6 +95,24 @@ for v in $versions; do
     [ "$f" = 0 ] || line="$line (failed: ${fails% })"
     summary+=("$line")
 done
+
+if [[ " $versions " == *" 15 "* ]] && [ "${LG_DEB_TEST:-1}" != 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        t0=$SECONDS
+        lg_say "the Debian package: make test-deb"
+        rc=0
+        run_marked ./test/deb-test.sh || rc=$?
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            summary+=("PostgreSQL 15 package postgresql-15-leakguard: 1 passed, 0 failed, $((SECONDS - t0)) s")
+        else
+            failed=$((failed + 1))
+            summary+=("PostgreSQL 15 package postgresql-15-leakguard: 0 passed, 1 failed, $((SECONDS - t0)) s (failed: deb)")
+        fi
+    else
+        summary+=("PostgreSQL 15 package postgresql-15-leakguard: skipped (make test-deb needs root for dpkg -i)")
+    fi
+fi
 
 echo
 lg_say "summary ($((SECONDS - start)) s)"
