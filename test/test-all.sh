@@ -114,6 +114,10 @@ if [[ " $versions " == *" 15 "* ]] && [ "${LG_DEB_TEST:-1}" != 0 ]; then
     fi
 fi
 
+# The objects in the tree are now built for the last version tested: clean
+# them, so that a plain "make install" does not install them into another.
+make -s clean >/dev/null 2>&1 || true
+
 echo
 lg_say "summary ($((SECONDS - start)) s)"
 printf '%s\n' "${summary[@]}"
