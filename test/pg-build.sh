@@ -182,7 +182,7 @@ if [ $rc != 0 ] || grep -q "^E:" "$aptdir/update.log"; then
     exit 1
 fi
 
-# The source package's versions in those suites, newest first, one line each:
+# The source package's versions in those suites, one line each (sorted below):
 # version suite directory dsc-name dsc-sha256 orig-name orig-sha256
 candidates() {
     local pkg=postgresql-$major
@@ -192,7 +192,7 @@ candidates() {
             my ($v) = $p =~ /^Version: (\S+)/m or next;
             my ($d) = $p =~ /^Directory: (\S+)/m or next;
             my ($sums) = $p =~ /^Checksums-Sha256:\n((?: .*\n?)+)/m or next;
-            my (%f, $dsc, $orig);
+            my ($dsc, $orig);
             for (split /\n/, $sums) {
                 my ($h, $s, $n) = split " ";
                 $dsc = [$n, $h] if $n =~ /\.dsc$/;
