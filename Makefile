@@ -4,6 +4,17 @@
 #   make install         install into the PostgreSQL found by pg_config
 #   make test            install missing packages (as root), build with
 #                        -Werror, install, run unit, pg_regress and TAP tests
+#                        against Debian's PostgreSQL 15, or against another
+#                        installation: make test PG_CONFIG=/path/to/pg_config
+#   make test-all        make test against PostgreSQL 15, 17 and 18 (17 and
+#                        18 built from Debian's source tarballs by
+#                        test/pg-build.sh, cached), then make test-deb;
+#                        LG_VERSIONS="17 18" picks versions
+#   make deb             build the Debian package postgresql-15-leakguard
+#                        into build/deb/
+#   make test-deb        build it, install it with dpkg, check it on a
+#                        throwaway server, then remove it and reinstall
+#                        from the working tree (root only)
 #   make demo            a live demonstration on a throwaway server
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
@@ -41,13 +52,22 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test demo bench fuzz unit sanitize
+.PHONY: test test-all deb test-deb demo bench fuzz unit sanitize
 
 unit:
 	$(MAKE) -C test/unit run
 
 test:
 	./test/run-tests.sh
+
+test-all:
+	./test/test-all.sh
+
+deb:
+	./test/deb-build.sh
+
+test-deb:
+	./test/deb-test.sh
 
 demo:
 	./test/demo.sh

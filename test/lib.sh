@@ -1,19 +1,44 @@
-# test/lib.sh: shared by run-tests.sh, demo.sh and bench/run.sh.
+# test/lib.sh: shared by run-tests.sh, demo.sh, bench/run.sh and the
+# scripts of make test-all, make deb and make test-deb.
 #
 # Installs what is missing (as root, through apt, saying so), finds the
-# PostgreSQL 15 installation, and runs commands as an unprivileged user:
-# PostgreSQL refuses to run as root.
+# PostgreSQL installation (Debian's PostgreSQL 15 unless PG_CONFIG names
+# another pg_config, e.g. one built by test/pg-build.sh), and runs commands
+# as an unprivileged user: PostgreSQL refuses to run as root.
 
 LG_PG_MAJOR=${LG_PG_MAJOR:-15}
-LG_PACKAGES="postgresql-$LG_PG_MAJOR postgresql-server-dev-$LG_PG_MAJOR libkrb5-dev postgresql-contrib libipc-run-perl build-essential clang libclang-rt-14-dev"
+LG_PACKAGES="libipc-run-perl build-essential clang libclang-rt-14-dev"
 LG_SANITIZE_PACKAGES="valgrind"
 
 lg_say() { printf '\n==> %s\n' "$*"; }
 
+# The Debian packages of the PostgreSQL installation under test: the server
+# and its headers for Debian's (the default, or a PG_CONFIG under
+# /usr/lib/postgresql/N), none for an installation built from source.
+# Debian's server is built with GSSAPI, so its libpq-be.h, which quota.c
+# includes, needs the Kerberos headers.
+lg_pg_packages() {
+    local major=$LG_PG_MAJOR path
+    if [ -n "${PG_CONFIG:-}" ]; then
+        path=$(readlink -m "$(command -v "$PG_CONFIG" || echo "$PG_CONFIG")")
+        case "$path" in
+            /usr/lib/postgresql/*/bin/pg_config) major=$(echo "$path" | cut -d/ -f5) ;;
+            /usr/bin/pg_config) ;;    # postgresql-common's wrapper
+            *) return 0 ;;
+        esac
+    fi
+    echo "postgresql-$major postgresql-server-dev-$major postgresql-contrib libkrb5-dev"
+}
+
 # Install the Debian packages this project needs, if any is missing.
 lg_ensure_packages() {
+    lg_install_packages $LG_PACKAGES $(lg_pg_packages) "$@"
+}
+
+# Install the given Debian packages, if any is missing.
+lg_install_packages() {
     local missing="" p
-    for p in $LG_PACKAGES "$@"; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
     done
     [ -z "$missing" ] && return 0
@@ -26,13 +51,26 @@ lg_ensure_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 }
 
+# PG_CONFIG (Debian's PostgreSQL $LG_PG_MAJOR unless set), its bin and pgxs
+# directories, and LG_PG_MAJOR / LG_PG_VERSION from it.
 lg_setup_paths() {
-    PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$LG_PG_MAJOR/bin/pg_config}
-    [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+    if [ -n "${PG_CONFIG:-}" ]; then
+        local given=$PG_CONFIG
+        PG_CONFIG=$(command -v "$PG_CONFIG") || {
+            echo "PG_CONFIG=$given: no such program" >&2
+            return 1
+        }
+    else
+        PG_CONFIG=/usr/lib/postgresql/$LG_PG_MAJOR/bin/pg_config
+        [ -x "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config)
+    fi
     PG_BINDIR=$("$PG_CONFIG" --bindir)
     # .../lib/pgxs/src/makefiles/pgxs.mk -> .../lib/pgxs
     PGXS_DIR=$(cd "$(dirname "$("$PG_CONFIG" --pgxs)")/../.." && pwd)
-    export PG_CONFIG PG_BINDIR PGXS_DIR
+    # "PostgreSQL 17.6" -> 17.6 and 17; "PostgreSQL 18beta1" -> 18beta1, 18
+    LG_PG_VERSION=$("$PG_CONFIG" --version | sed 's/^PostgreSQL //; s/ .*//')
+    LG_PG_MAJOR=${LG_PG_VERSION%%[!0-9]*}
+    export PG_CONFIG PG_BINDIR PGXS_DIR LG_PG_VERSION LG_PG_MAJOR
     export PATH="$PG_BINDIR:$PATH"
 }
 

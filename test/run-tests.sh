@@ -6,11 +6,20 @@
 #      of it (test/fuzz);
 #   3. pg_regress tests (sql/, expected/) on a temporary instance started
 #      with leakguard preloaded (test/regress.conf);
-#   4. TAP tests (test/t/*.pl) on temporary clusters.
+#   4. TAP tests (test/t/*.pl) on temporary clusters;
+#   5. the packaging metadata: META.json against the PGXN Meta Spec, and
+#      its and debian/changelog's versions against leakguard.control
+#      (test/check-meta.pl).
 #
-# Servers run as an unprivileged user ("postgres" when run as root), in
-# scratch directories under $TMPDIR, on free ports.  Prints a final
+# Against Debian's PostgreSQL 15, or the installation whose pg_config
+# PG_CONFIG names (make test PG_CONFIG=...; test/pg-build.sh builds 17 and
+# 18).  Servers run as an unprivileged user ("postgres" when run as root),
+# in scratch directories under $TMPDIR, on free ports.  Prints a final
 # "N passed, M failed" line and exits non-zero on any failure.
+#
+# For make test-all: LG_RESULTS_FILE, if set, gets one "passed NAME" or
+# "failed NAME" line per suite; LG_SUMMARY_LABEL, if set, prefixes the
+# final line ("PostgreSQL 17.6: N passed, M failed").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
@@ -22,6 +31,7 @@ if [ -n "${LG_SANITIZE:-}" ]; then
     export LG_EXTRA_COPT
 fi
 lg_prepare
+lg_say "testing against PostgreSQL $LG_PG_VERSION ($PG_CONFIG)"
 
 passed=0
 failed=0
@@ -29,9 +39,11 @@ failures=""
 record() {	# record NAME RC
     if [ "$2" = 0 ]; then
         passed=$((passed + 1))
+        [ -z "${LG_RESULTS_FILE:-}" ] || echo "passed $1" >>"$LG_RESULTS_FILE"
     else
         failed=$((failed + 1))
         failures="$failures $1"
+        [ -z "${LG_RESULTS_FILE:-}" ] || echo "failed $1" >>"$LG_RESULTS_FILE"
     fi
 }
 
@@ -98,6 +110,10 @@ if [ $rc != 0 ]; then
 fi
 record tap $rc
 
+lg_say "packaging metadata: META.json, debian/changelog, leakguard.control"
+rc=0; perl test/check-meta.pl || rc=$?
+record meta $rc
+
 if [ -n "${LG_SANITIZE:-}" ]; then
     lg_say "valgrind and UBSan reports on leakguard's code"
     rc=0
@@ -111,5 +127,5 @@ if [ "$failed" = 0 ]; then
 else
     echo "failed suites:$failures (outputs kept in $work)"
 fi
-echo "$passed passed, $failed failed"
+echo "${LG_SUMMARY_LABEL:+$LG_SUMMARY_LABEL: }$passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# make test-all: the whole suite (make test: unit, fuzz, pg_regress, TAP,
+# meta) against each supported PostgreSQL major version in turn, then the
+# Debian package test (make test-deb).
+#
+#   15   Debian's PostgreSQL 15 (installed through apt if missing);
+#   17   built by test/pg-build.sh from the upstream tarball of Debian's
+#   18   postgresql-17 (trixie) / postgresql-18 (sid) source package, once,
+#        then reused from its cache (/var/cache/leakguard-pg as root).
+#
+# Builds what is needed first, then runs test/run-tests.sh with PG_CONFIG
+# set for each version (each reinstalls leakguard into that installation).
+# The package test runs when 15 is among the versions, as root, unless
+# LG_DEB_TEST=0.  A version whose build fails counts as one failed suite
+# ("build") and the others still run.
+#
+# Prints one line per version ("PostgreSQL 17.6: 5 passed, 0 failed, ...")
+# and, last, "N passed, M failed" counting suites across all versions; exits
+# non-zero if anything failed.
+#
+# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, and what
+# test/run-tests.sh and test/pg-build.sh read (LG_PG_CACHE, ...).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. test/lib.sh
+
+versions=${LG_VERSIONS:-15 17 18}
+start=$SECONDS
+passed=0
+failed=0
+summary=()
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/leakguard-test-all.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+
+# Run a command, its output merged; a bare "N passed, M failed" line in it
+# (make test's last line, the unit tests' total) gets a prefix, so that the
+# last line of make test-all is the only one of that form.
+run_marked() {
+    "$@" 2>&1 | sed -u -E 's/^([0-9]+ passed, [0-9]+ failed)$/(part) \1/'
+    return "${PIPESTATUS[0]}"
+}
+
+# A version's pg_config: Debian's for 15, else built (or found in the cache).
+declare -A pg_config build_failed
+lg_say "PostgreSQL versions to test: $versions"
+for v in $versions; do
+    case "$v" in
+        15) pg_config[$v]=/usr/lib/postgresql/15/bin/pg_config ;;
+        *)
+            lg_say "PostgreSQL $v: test/pg-build.sh $v"
+            t0=$SECONDS
+            if pg_config[$v]=$(test/pg-build.sh "$v" --print-pg-config); then
+                echo "PostgreSQL $v ready in $((SECONDS - t0)) s: ${pg_config[$v]}"
+            else
+                build_failed[$v]=1
+                echo "PostgreSQL $v could not be built; its suites are skipped" >&2
+            fi
+            ;;
+    esac
+done
+
+for v in $versions; do
+    t0=$SECONDS
+    if [ -n "${build_failed[$v]:-}" ]; then
+        failed=$((failed + 1))
+        summary+=("PostgreSQL $v: 0 passed, 1 failed (failed: build of PostgreSQL, see test/pg-build.sh $v)")
+        continue
+    fi
+    results=$scratch/results-$v
+    : >"$results"
+    # "PostgreSQL 17.6"; just "PostgreSQL 15" before Debian's is installed
+    label="PostgreSQL $v"
+    [ ! -x "${pg_config[$v]}" ] || label=$("${pg_config[$v]}" --version)
+    lg_say "$label: make test PG_CONFIG=${pg_config[$v]}"
+    rc=0
+    if [ "$v" = 15 ]; then
+        # Debian's, the default of test/lib.sh (which installs it if missing)
+        run_marked env -u PG_CONFIG LG_RESULTS_FILE="$results" LG_SUMMARY_LABEL="$label" \
+            ./test/run-tests.sh || rc=$?
+    else
+        run_marked env PG_CONFIG="${pg_config[$v]}" LG_RESULTS_FILE="$results" \
+            LG_SUMMARY_LABEL="$label" ./test/run-tests.sh || rc=$?
+    fi
+    [ ! -x "${pg_config[$v]}" ] || label=$("${pg_config[$v]}" --version)
+    p=$(grep -c '^passed ' "$results" || true)
+    f=$(grep -c '^failed ' "$results" || true)
+    fails=$(sed -n 's/^failed //p' "$results" | tr '\n' ' ')
+    if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+        # it stopped before its suites: packages, or leakguard's -Werror build
+        f=1 fails="build of leakguard (make with -Werror, or make install) "
+    fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+    line="$label: $p passed, $f failed, $((SECONDS - t0)) s"
+    [ "$f" = 0 ] || line="$line (failed: ${fails% })"
+    summary+=("$line")
+done
+
+if [[ " $versions " == *" 15 "* ]] && [ "${LG_DEB_TEST:-1}" != 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        t0=$SECONDS
+        lg_say "the Debian package: make test-deb"
+        rc=0
+        run_marked ./test/deb-test.sh || rc=$?
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            summary+=("PostgreSQL 15 package postgresql-15-leakguard: 1 passed, 0 failed, $((SECONDS - t0)) s")
+        else
+            failed=$((failed + 1))
+            summary+=("PostgreSQL 15 package postgresql-15-leakguard: 0 passed, 1 failed, $((SECONDS - t0)) s (failed: deb)")
+        fi
+    else
+        summary+=("PostgreSQL 15 package postgresql-15-leakguard: skipped (make test-deb needs root for dpkg -i)")
+    fi
+fi
+
+# The objects in the tree are now built for the last version tested: clean
+# them, so that a plain "make install" does not install them into another.
+make -s clean >/dev/null 2>&1 || true
+
+echo
+lg_say "summary ($((SECONDS - start)) s)"
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" = 0 ]
