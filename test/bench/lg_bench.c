@@ -22,10 +22,15 @@
  *				idle together rather than as fast as the backends get to
  *				them.
  *	scan		at several numbers of connected client backends (a share of
- *				them idle in transaction under a long limit), leakguard's own
- *				scan time, from leakguard.status() sampled over a window,
- *				against the server-side time of one sweep query over
- *				pg_stat_activity (EXPLAIN ANALYZE, planning + execution).
+ *				them idle in transaction under a long limit, the rest idle),
+ *				leakguard's own scan time, from leakguard.status() sampled
+ *				over a window, against the server-side time of one sweep
+ *				query over pg_stat_activity (EXPLAIN ANALYZE, planning +
+ *				execution).  With --idle-rules, the same backends are also
+ *				measured with leakguard.application_idle_timeouts set to
+ *				those rules (ALTER SYSTEM and a reload, reset afterwards), so
+ *				that every scan follows the idle sessions' deadlines too:
+ *				half a window without, a window with, half a window without.
  *	history		precision with one application, while --readers more
  *				connections run --reader-sql (by default a count(*) of
  *				leakguard.terminations) back to back for the whole span; the
@@ -53,9 +58,9 @@
  * the victim's.
  *
  * Results go to stdout as Markdown table rows, each line prefixed with a
- * tag (@all, @limit, @mass, @scan, @history, @histread; @histnum lines are
- * plain numbers) for run.sh to sort into tables; progress, warnings and
- * errors go to stderr.  Exit status: 0 fine; 1 something broke
+ * tag (@all, @limit, @mass, @scan, @scanidle, @history, @histread; @histnum
+ * lines are plain numbers) for run.sh to sort into tables; progress,
+ * warnings and errors go to stderr.  Exit status: 0 fine; 1 something broke
  * (a connection or query failed, a session was never closed); 3 with
  * --fail-early when some session was closed before its deadline.
  *
@@ -156,6 +161,7 @@ typedef struct Options
 	int64		window_ms;
 	int64		sample_ms;
 	int			explain_runs;
+	const char *idle_rules;		/* second arm: these idle-session rules */
 } Options;
 
 /* What the reader connections of the history subcommand did. */
@@ -1659,6 +1665,154 @@ explain_time(PGconn *conn, const char *sql)
 	return total;
 }
 
+/* Scan times gathered over one or more windows of one arm. */
+typedef struct ScanAcc
+{
+	int64		scans;
+	double		total_ms;
+	double	   *single;			/* times of single scans, us */
+	int			nsingle;
+	int			cap;
+} ScanAcc;
+
+/*
+ * One window: status() every sample_ms.  The mean comes from the two ends;
+ * a sample pair one scan apart gives that scan's time.
+ */
+static void
+scan_window(PGconn *monitor, int64 window_ms, int64 sample_ms, ScanAcc *acc)
+{
+	ScanStat	first;
+	ScanStat	prev;
+	int64		t_end;
+	int64		t_next;
+	int			need = (int) (window_ms / Max(sample_ms, 1)) + 16;
+
+	if (acc->nsingle + need > acc->cap)
+	{
+		acc->cap = acc->nsingle + need;
+		acc->single = realloc(acc->single, sizeof(double) * acc->cap);
+		if (acc->single == NULL)
+			fail("out of memory");
+	}
+	first = prev = read_status(monitor);
+	t_end = now_us() + window_ms * 1000;
+	t_next = now_us();
+	for (;;)
+	{
+		ScanStat	cur;
+
+		t_next += sample_ms * 1000;
+		sleep_us(t_next - now_us());
+		cur = read_status(monitor);
+		if (cur.scans == prev.scans + 1 && acc->nsingle < acc->cap)
+			acc->single[acc->nsingle++] = (cur.total_ms - prev.total_ms) * 1000.0;
+		prev = cur;
+		if (now_us() >= t_end)
+			break;
+	}
+	if (prev.scans <= first.scans)
+		fail("leakguard did not scan during the window (is leakguard.mode enforce and the worker running?)");
+	acc->scans += prev.scans - first.scans;
+	acc->total_ms += prev.total_ms - first.total_ms;
+}
+
+/* Mean, p99 (nearest rank) and max of an arm, us. */
+static void
+scan_figures(ScanAcc *acc, double *mean, double *p99, double *max)
+{
+	*mean = acc->total_ms * 1000.0 / (double) acc->scans;
+	if (acc->nsingle > 0)
+	{
+		int			rank = (int) ceil(0.99 * acc->nsingle);
+
+		qsort(acc->single, acc->nsingle, sizeof(double), cmp_double);
+		*p99 = acc->single[Max(rank, 1) - 1];
+		*max = acc->single[acc->nsingle - 1];
+	}
+	else
+		*p99 = *max = NAN;
+}
+
+/* The idle-session limit that applies to app, in ms, as a backend sees it. */
+static int64
+idle_limit_of(PGconn *conn, const char *app)
+{
+	const char *params[1] = {app};
+	PGresult   *res = PQexecParams(conn,
+								   "SELECT coalesce((extract(epoch FROM idle_timeout) * 1000)::int8, 0)"
+								   " FROM leakguard.limit_for($1)",
+								   1, NULL, params, NULL, NULL, 0);
+	int64		ms;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail("leakguard.limit_for() failed: %s", PQerrorMessage(conn));
+	ms = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	return ms;
+}
+
+/*
+ * Set leakguard.application_idle_timeouts to rules (ALTER SYSTEM), or reset
+ * it (rules NULL), reload, wait until a backend sees the change (the
+ * postmaster has then signalled the worker too), and let the worker scan
+ * once, which it does after reloading.
+ */
+static void
+set_idle_rules(PGconn *monitor, const char *rules, const char *app)
+{
+	char		sql[SQL_LEN];
+	int64		t_end;
+	PGresult   *res;
+
+	if (rules != NULL)
+	{
+		char	   *lit = PQescapeLiteral(monitor, rules, strlen(rules));
+
+		if (lit == NULL)
+			fail("could not quote the idle rules: %s", PQerrorMessage(monitor));
+		snprintf(sql, sizeof(sql),
+				 "ALTER SYSTEM SET leakguard.application_idle_timeouts = %s", lit);
+		PQfreemem(lit);
+	}
+	else
+		snprintf(sql, sizeof(sql),
+				 "ALTER SYSTEM RESET leakguard.application_idle_timeouts");
+	PQclear(exec_ok(monitor, sql));
+	PQclear(exec_ok(monitor, "SELECT pg_reload_conf()"));
+	t_end = now_us() + 10 * 1000000;
+	while ((idle_limit_of(monitor, app) > 0) != (rules != NULL))
+	{
+		if (now_us() > t_end)
+			fail("the idle rules were not in effect 10 s after a reload");
+		sleep_us(20 * 1000);
+	}
+	PQclear(exec_ok(monitor, "SET client_min_messages = warning"));
+	PQclear(exec_ok(monitor, "SELECT leakguard.check()"));
+	res = exec_ok(monitor, "SELECT config_error FROM leakguard.status()");
+	if (PQntuples(res) == 1 && !PQgetisnull(res, 0, 0))
+		fail("leakguard configuration error: %s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+/* Client backends of app that leakguard.sessions gives a deadline. */
+static int
+with_deadline(PGconn *conn, const char *app)
+{
+	const char *params[1] = {app};
+	PGresult   *res = PQexecParams(conn,
+								   "SELECT count(*) FROM leakguard.sessions"
+								   " WHERE application_name = $1 AND terminates_at IS NOT NULL",
+								   1, NULL, params, NULL, NULL, 0);
+	int			n;
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail("reading leakguard.sessions failed: %s", PQerrorMessage(conn));
+	n = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return n;
+}
+
 typedef struct ScanRow
 {
 	int			backends;
@@ -1669,6 +1823,13 @@ typedef struct ScanRow
 	double		lg_max_us;
 	int			nsingle;
 	double		sweep_us;
+	/* with --idle-rules: the same backends with idle-session rules */
+	int			deadlines;		/* sessions with a deadline, first arm */
+	int			deadlines_idle; /* and second */
+	int64		scans_idle;
+	double		idle_mean_us;
+	double		idle_p99_us;
+	double		idle_max_us;
 } ScanRow;
 
 static int
@@ -1713,6 +1874,9 @@ cmd_scan(const Options *o)
 
 	monitor = connect_as(o->conninfo, NULL, "lg_bench_monitor");
 	PQsetNoticeReceiver(monitor, quiet_notice, NULL);
+	if (o->idle_rules != NULL && idle_limit_of(monitor, apps[0].name) > 0)
+		fail("an idle-session limit already applies to %s: the arm without idle limits needs none",
+			 apps[0].name);
 	conns = calloc(maxn, sizeof(PGconn *));
 	idle = calloc(maxn, sizeof(bool));
 	names = calloc(maxn, sizeof(char *));
@@ -1722,13 +1886,8 @@ cmd_scan(const Options *o)
 	for (k = 0; k < nsteps; k++)
 	{
 		int			want_idle = (int) ((int64) steps[k] * o->idle_pct / 100);
-		ScanStat	first;
-		ScanStat	prev;
-		ScanStat	last;
-		int64		t_end;
-		int64		t_next;
-		double	   *single = malloc(sizeof(double) * (o->window_ms / Max(o->sample_ms, 1) + 16));
-		int			nsingle = 0;
+		ScanAcc		base = {0};
+		ScanAcc		with_idle = {0};
 		double	   *sweeps = malloc(sizeof(double) * o->explain_runs);
 		int64		t0 = now_us();
 		int			r;
@@ -1743,51 +1902,42 @@ cmd_scan(const Options *o)
 			idle[r] = true;
 			nidle++;
 		}
-		note("%d client backends (%d idle in transaction), connected in %.1f s",
-			 nconns, nidle, (now_us() - t0) / 1e6);
+		note("%d client backends (%d idle in transaction, %d idle), connected in %.1f s",
+			 nconns, nidle, nconns - nidle, (now_us() - t0) / 1e6);
 		sleep_us(o->settle_ms * 1000);
-
-		/*
-		 * The window: status() every sample_ms.  The mean comes from the
-		 * two ends; a sample pair one scan apart gives that scan's time.
-		 */
-		first = prev = read_status(monitor);
-		t_end = now_us() + o->window_ms * 1000;
-		t_next = now_us();
-		for (;;)
-		{
-			ScanStat	cur;
-
-			t_next += o->sample_ms * 1000;
-			sleep_us(t_next - now_us());
-			cur = read_status(monitor);
-			if (cur.scans == prev.scans + 1 &&
-				nsingle < o->window_ms / Max(o->sample_ms, 1) + 16)
-				single[nsingle++] = (cur.total_ms - prev.total_ms) * 1000.0;
-			prev = cur;
-			if (now_us() >= t_end)
-				break;
-		}
-		last = prev;
-		if (last.scans <= first.scans)
-			fail("leakguard did not scan during the window (is leakguard.mode enforce and the worker running?)");
 
 		rows[k].backends = nconns;
 		rows[k].idle = nidle;
-		rows[k].scans = last.scans - first.scans;
-		rows[k].lg_mean_us = (last.total_ms - first.total_ms) * 1000.0 /
-			(double) (last.scans - first.scans);
-		rows[k].nsingle = nsingle;
-		if (nsingle > 0)
-		{
-			int			rank = (int) ceil(0.99 * nsingle);
-
-			qsort(single, nsingle, sizeof(double), cmp_double);
-			rows[k].lg_p99_us = single[Max(rank, 1) - 1];
-			rows[k].lg_max_us = single[nsingle - 1];
-		}
+		if (o->idle_rules == NULL)
+			scan_window(monitor, o->window_ms, o->sample_ms, &base);
 		else
-			rows[k].lg_p99_us = rows[k].lg_max_us = NAN;
+		{
+			/*
+			 * A half window without idle rules, a whole one with, another
+			 * half without: both arms centred on the same moment, so a
+			 * drift over the step weighs on both alike.
+			 */
+			rows[k].deadlines = with_deadline(monitor, apps[0].name);
+			scan_window(monitor, Max(o->window_ms / 2, 1), o->sample_ms, &base);
+			set_idle_rules(monitor, o->idle_rules, apps[0].name);
+			rows[k].deadlines_idle = with_deadline(monitor, apps[0].name);
+			if (rows[k].deadlines_idle != nconns)
+				fail("with idle rules \"%s\", %d of %d backends of %s have a deadline, not all (do the rules cover %s?)",
+					 o->idle_rules, rows[k].deadlines_idle, nconns,
+					 apps[0].name, apps[0].name);
+			sleep_us(100 * 1000);
+			scan_window(monitor, o->window_ms, o->sample_ms, &with_idle);
+			set_idle_rules(monitor, NULL, apps[0].name);
+			sleep_us(100 * 1000);
+			scan_window(monitor, Max(o->window_ms / 2, 1), o->sample_ms, &base);
+			rows[k].scans_idle = with_idle.scans;
+			scan_figures(&with_idle, &rows[k].idle_mean_us,
+						 &rows[k].idle_p99_us, &rows[k].idle_max_us);
+		}
+		rows[k].scans = base.scans;
+		rows[k].nsingle = base.nsingle;
+		scan_figures(&base, &rows[k].lg_mean_us, &rows[k].lg_p99_us,
+					 &rows[k].lg_max_us);
 
 		/* The sweep, at the same moment: same backends, same server. */
 		for (r = 0; r < o->explain_runs; r++)
@@ -1797,9 +1947,14 @@ cmd_scan(const Options *o)
 			sweeps[o->explain_runs / 2] :
 			(sweeps[o->explain_runs / 2 - 1] + sweeps[o->explain_runs / 2]) / 2;
 		note("%d backends: leakguard %lld scans, mean %.1f us (%d single-scan samples); sweep median %.1f us",
-			 nconns, (long long) rows[k].scans, rows[k].lg_mean_us, nsingle,
+			 nconns, (long long) rows[k].scans, rows[k].lg_mean_us, base.nsingle,
 			 rows[k].sweep_us);
-		free(single);
+		if (o->idle_rules != NULL)
+			note("%d backends, with idle rules '%s': leakguard %lld scans, mean %.1f us (%d single-scan samples)",
+				 nconns, o->idle_rules, (long long) with_idle.scans,
+				 rows[k].idle_mean_us, with_idle.nsingle);
+		free(base.single);
+		free(with_idle.single);
 		free(sweeps);
 	}
 
@@ -1814,6 +1969,23 @@ cmd_scan(const Options *o)
 			   rows[k].sweep_us, rows[k].sweep_us / rows[k].lg_mean_us,
 			   rows[k].lg_mean_us / rows[0].lg_mean_us,
 			   rows[k].sweep_us / rows[0].sweep_us);
+
+	/*
+	 * @scanidle | backends | idle in xact | idle | with a deadline
+	 * without / with | scans without / with | mean without | mean with |
+	 * with/without | p99 without | p99 with | max without | max with
+	 */
+	if (o->idle_rules != NULL)
+		for (k = 0; k < nsteps; k++)
+			printf("@scanidle | %d | %d | %d | %d / %d | %lld / %lld | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f |\n",
+				   rows[k].backends, rows[k].idle,
+				   rows[k].backends - rows[k].idle,
+				   rows[k].deadlines, rows[k].deadlines_idle,
+				   (long long) rows[k].scans, (long long) rows[k].scans_idle,
+				   rows[k].lg_mean_us, rows[k].idle_mean_us,
+				   rows[k].idle_mean_us / rows[k].lg_mean_us,
+				   rows[k].lg_p99_us, rows[k].idle_p99_us,
+				   rows[k].lg_max_us, rows[k].idle_max_us);
 	fflush(stdout);
 
 	for (k = 0; k < nconns; k++)
@@ -1836,6 +2008,7 @@ usage(void)
 			"                 [--label TEXT] [--fail-early] [--leakguard-history]\n"
 			"       %s scan CONNINFO --apps a=ms [--steps 100,500,1000] [--idle-pct 25]\n"
 			"                 [--settle MS] [--window MS] [--sample MS] [--explain-runs N]\n"
+			"                 [--idle-rules RULES]\n"
 			"       %s history CONNINFO --apps a=ms [--sessions N] [--stagger MS]\n"
 			"                 [--readers N] [--reader-sql SQL] [--solo-reads N]\n"
 			"                 [--wait-sample MS (10; 0: none)] [--grace MS]\n"
@@ -1931,6 +2104,8 @@ main(int argc, char **argv)
 			o.sample_ms = atoll(val);
 		else if (strcmp(opt, "--explain-runs") == 0)
 			o.explain_runs = atoi(val);
+		else if (strcmp(opt, "--idle-rules") == 0)
+			o.idle_rules = val;
 		else if (strcmp(opt, "--readers") == 0)
 			o.readers = atoi(val);
 		else if (strcmp(opt, "--reader-sql") == 0)
@@ -1949,6 +2124,8 @@ main(int argc, char **argv)
 		usage();
 	if ((o.readers > 0 || o.solo_reads > 0) && strcmp(cmd, "history") != 0)
 		fail("--readers and --solo-reads are for the history subcommand");
+	if (o.idle_rules != NULL && strcmp(cmd, "scan") != 0)
+		fail("--idle-rules is for the scan subcommand");
 
 	if (strcmp(cmd, "precision") == 0)
 		return cmd_precision(&o);

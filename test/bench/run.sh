@@ -14,10 +14,16 @@
 #      limits shorter than its naptime;
 #   2. mass expiry: many sessions going idle at once under one limit;
 #   3. scan cost: leakguard's scan time against one sweep query over
-#      pg_stat_activity, at 100, 500 and 1000 client backends;
+#      pg_stat_activity, at 100, 500 and 1000 client backends, and on the
+#      same backends with idle-session limits (1 h) that cover the idle ones;
 #   4. overhead: pgbench -S with leakguard preloaded and active versus not
 #      loaded, alternating, with restarts in between;
-#   5. history: enforcement precision with a full leakguard.terminations
+#   5. quota: connection setup, pgbench -C -S (a new connection per
+#      transaction), with leakguard not loaded, loaded without quotas, and
+#      loaded with 20 quota rules of which the last matches the benchmark's
+#      application_name (a quota it never reaches), alternating, with
+#      restarts in between;
+#   6. history: enforcement precision with a full leakguard.terminations
 #      (leakguard.history_size = 100000, loaded from a statistics file built
 #      from one real termination), without and then with connections reading
 #      the whole view back to back.
@@ -35,15 +41,22 @@
 #   LG_BENCH_STAGGER [1000]        ms over which sessions go idle
 #   LG_BENCH_MASS_SESSIONS [1000]  LG_BENCH_MASS_LIMIT [2000] ms
 #   LG_BENCH_SCAN_STEPS [100,500,1000]  LG_BENCH_SCAN_WINDOW [3000] ms
+#   LG_BENCH_SCAN_IDLE_PCT [25]    share of the scan backends idle in
+#                                  transaction (the rest are idle)
 #   LG_BENCH_EXPLAIN_RUNS [20]
 #   LG_BENCH_PGBENCH_ROUNDS [4]  LG_BENCH_PGBENCH_TIME [10] s
 #   LG_BENCH_PGBENCH_WARMUP [2] s  LG_BENCH_PGBENCH_CLIENTS [8]
 #   LG_BENCH_PGBENCH_SCALE [10]
+#   LG_BENCH_QUOTA_ROUNDS [4]      rounds of the three quota arms
+#   LG_BENCH_QUOTA_TIME [5] s      per pgbench -C run
+#   LG_BENCH_QUOTA_WARMUP [1] s    LG_BENCH_QUOTA_CLIENTS [4] (-j 2)
+#   LG_BENCH_QUOTA_RULES [20]      quota rules; only the last matches
+#   LG_BENCH_QUOTA_LIMIT [1000]    the quota of the benchmark's application
 #   LG_BENCH_HISTORY_EVENTS [100000]  history size and events loaded
 #   LG_BENCH_HISTORY_SESSIONS [40]  LG_BENCH_HISTORY_READERS [4]
 #   LG_BENCH_HISTORY_STAGGER [2000] ms
 #   LG_BENCH_SKIP            space-separated parts to skip: precision mass
-#                            scan overhead history
+#                            scan overhead quota history
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
 #   LG_BENCH_KEEP [0]        1: keep the scratch directory and server log
@@ -59,12 +72,26 @@ MASS_SESSIONS=${LG_BENCH_MASS_SESSIONS:-1000}
 MASS_LIMIT=${LG_BENCH_MASS_LIMIT:-2000}
 SCAN_STEPS=${LG_BENCH_SCAN_STEPS:-100,500,1000}
 SCAN_WINDOW=${LG_BENCH_SCAN_WINDOW:-3000}
+SCAN_IDLE_PCT=${LG_BENCH_SCAN_IDLE_PCT:-25}
+SCAN_IDLE_RULES="lgb_scan=1h"   # second scan arm: idle-session limits
 EXPLAIN_RUNS=${LG_BENCH_EXPLAIN_RUNS:-20}
 PGB_ROUNDS=${LG_BENCH_PGBENCH_ROUNDS:-4}
 PGB_TIME=${LG_BENCH_PGBENCH_TIME:-10}
 PGB_WARMUP=${LG_BENCH_PGBENCH_WARMUP:-2}
 PGB_CLIENTS=${LG_BENCH_PGBENCH_CLIENTS:-8}
 PGB_SCALE=${LG_BENCH_PGBENCH_SCALE:-10}
+QUOTA_ROUNDS=${LG_BENCH_QUOTA_ROUNDS:-4}
+QUOTA_TIME=${LG_BENCH_QUOTA_TIME:-5}
+QUOTA_WARMUP=${LG_BENCH_QUOTA_WARMUP:-1}
+QUOTA_CLIENTS=${LG_BENCH_QUOTA_CLIENTS:-4}
+QUOTA_RULES=${LG_BENCH_QUOTA_RULES:-20}
+QUOTA_LIMIT=${LG_BENCH_QUOTA_LIMIT:-1000}
+QUOTA_APP=lgb_quota     # application, role and database of the quota part
+if [ "$QUOTA_RULES" -lt 1 ] || [ "$QUOTA_LIMIT" -lt 1 ] || [ "$QUOTA_ROUNDS" -lt 1 ] ||
+    [ "$QUOTA_TIME" -lt 1 ] || [ "$QUOTA_CLIENTS" -lt 1 ]; then
+    echo "LG_BENCH_QUOTA_RULES, _LIMIT, _ROUNDS, _TIME and _CLIENTS must be at least 1" >&2
+    exit 2
+fi
 HIST_EVENTS=${LG_BENCH_HISTORY_EVENTS:-100000}
 HIST_SESSIONS=${LG_BENCH_HISTORY_SESSIONS:-40}
 HIST_READERS=${LG_BENCH_HISTORY_READERS:-4}
@@ -265,6 +292,7 @@ END
 CREATE ROLE lgb_mass LOGIN;
 CREATE ROLE lgb_scan LOGIN;
 CREATE ROLE lgb_hist LOGIN;
+CREATE ROLE $QUOTA_APP LOGIN;
 SQL
 
 precision_rows="$work/precision.rows"
@@ -329,12 +357,16 @@ fi
 
 # ---------------------------------------------------------------------------
 if ! skipped scan; then
-    lg_say "scan cost at $SCAN_STEPS client backends, naptime ${SCAN_NAPTIME}ms"
+    t_scan=$(date +%s)
+    scan_load0=$(cut -d' ' -f1 /proc/loadavg)
+    lg_say "scan cost at $SCAN_STEPS client backends, naptime ${SCAN_NAPTIME}ms, without and with idle rules '$SCAN_IDLE_RULES'"
     write_conf leakguard enforce $SCAN_NAPTIME "lgb_scan=1h"
     reload_conf
     run_lg_bench "$scan_rows" scan "$CONN" --apps "lgb_scan=3600000" \
-        --steps "$SCAN_STEPS" --idle-pct 25 --window "$SCAN_WINDOW" \
-        --explain-runs "$EXPLAIN_RUNS"
+        --steps "$SCAN_STEPS" --idle-pct "$SCAN_IDLE_PCT" --window "$SCAN_WINDOW" \
+        --explain-runs "$EXPLAIN_RUNS" --idle-rules "$SCAN_IDLE_RULES"
+    scan_wall=$(($(date +%s) - t_scan))
+    scan_load1=$(cut -d' ' -f1 /proc/loadavg)
 fi
 
 # ---------------------------------------------------------------------------
@@ -387,6 +419,113 @@ if ! skipped overhead; then
             printf '  round %s, leakguard %-7s: %s tps\n' "$round" "$arm" "$tps"
         done
     done
+fi
+
+# ---------------------------------------------------------------------------
+# quota_rules N LIMIT APP: N rules of application_connection_limits, of
+# the kinds a real list holds (exact names, prefixes, suffixes, quoted names,
+# percentages, near misses of APP), of which only the last, APP=LIMIT,
+# matches APP.
+quota_rules() {
+    local n=$1 limit=$2 app=$3 i out=""
+    local kinds=('reporting-*=50' 'etl_*=20' '"billing api"=100' 'web-*=30%'
+        "${app}_ro*=10" 'psql=5' 'pg_dump*=2' '*-batch=15' 'metabase*=25'
+        'airflow-worker-?*=40' 'grafana=10' 'django-*=20%' 'sidekiq*=50'
+        "${app}-admin=3" 'tableau*=10' 'pgbouncer-*=0' 'node-app-*=25'
+        '"cron job *"=5' 'jdbc*=30')
+    for ((i = 1; i < n; i++)); do
+        if [ "$i" -le ${#kinds[@]} ]; then
+            out="$out${kinds[i - 1]}, "
+        else
+            out="${out}svc-$i-*=10, "
+        fi
+    done
+    echo "$out$app=$limit"
+}
+
+quota_table="$work/quota.rows"
+: >"$quota_table"
+if ! skipped quota; then
+    t_quota=$(date +%s)
+    quota_load0=$(cut -d' ' -f1 /proc/loadavg)
+    quota_list=$(quota_rules "$QUOTA_RULES" "$QUOTA_LIMIT" "$QUOTA_APP")
+    quota_jobs=$((QUOTA_CLIENTS < 2 ? QUOTA_CLIENTS : 2))
+    lg_say "quota: pgbench -C -S -c $QUOTA_CLIENTS -j $quota_jobs -T $QUOTA_TIME as role and application $QUOTA_APP, $QUOTA_ROUNDS rounds of 3 arms"
+    psql_v "CREATE DATABASE $QUOTA_APP" >/dev/null
+    pgbench -q -i -s 1 -h "$work" -p "$PORT" -U "$LG_USER" "$QUOTA_APP" >/dev/null 2>&1 || {
+        echo "pgbench -i failed" >&2
+        exit 1
+    }
+    psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$PORT" -U "$LG_USER" -d "$QUOTA_APP" \
+        -c "GRANT SELECT ON ALL TABLES IN SCHEMA public TO $QUOTA_APP" >/dev/null
+    # Quotas do not apply to superusers: the role must not be one.
+    [ "$(psql_v "SELECT rolsuper FROM pg_roles WHERE rolname = '$QUOTA_APP'")" = f ] || exit 1
+    for round in $(seq 1 "$QUOTA_ROUNDS"); do
+        if [ $((round % 2)) = 1 ]; then order="off loaded quota"; else order="quota loaded off"; fi
+        for arm in $order; do
+            stop_server
+            case $arm in
+                off)    conf_extra=""
+                        write_conf "" enforce $NAPTIME "" ;;
+                loaded) conf_extra=""
+                        write_conf leakguard enforce $NAPTIME "lgb_*=1min, pgbench=10min" ;;
+                quota)  conf_extra="leakguard.application_connection_limits = '$quota_list'"
+                        write_conf leakguard enforce $NAPTIME "lgb_*=1min, pgbench=10min" ;;
+            esac
+            start_server
+            # Check the arm is what it says.
+            if [ "$arm" = off ]; then
+                [ -z "$(psql_v "SHOW shared_preload_libraries")" ] || exit 1
+            else
+                [ -n "$(psql_v "SELECT pid FROM leakguard.status()")" ] || {
+                    echo "the leakguard worker is not running" >&2
+                    exit 1
+                }
+                err=$(psql_v "SELECT config_error FROM leakguard.status()")
+                [ -z "$err" ] || {
+                    echo "leakguard configuration error: $err" >&2
+                    exit 1
+                }
+                got=$(psql_v "SELECT coalesce(connection_rule, '') || '|' || connection_limit FROM leakguard.limit_for('$QUOTA_APP')")
+                if [ "$arm" = quota ]; then want="$QUOTA_APP=$QUOTA_LIMIT|$QUOTA_LIMIT"; else want="|0"; fi
+                [ "$got" = "$want" ] || {
+                    echo "quota arm $arm: leakguard.limit_for('$QUOTA_APP') gives rule|limit '$got', not '$want'" >&2
+                    exit 1
+                }
+            fi
+            pgb=(pgbench -n -C -S -c "$QUOTA_CLIENTS" -j "$quota_jobs"
+                -h "$work" -p "$PORT" -U "$QUOTA_APP" "$QUOTA_APP")
+            if [ "$QUOTA_WARMUP" -gt 0 ]; then
+                PGAPPNAME=$QUOTA_APP "${pgb[@]}" -T "$QUOTA_WARMUP" >/dev/null 2>&1
+            fi
+            out=$(PGAPPNAME=$QUOTA_APP "${pgb[@]}" -T "$QUOTA_TIME" 2>&1) || {
+                echo "$out" >&2
+                echo "pgbench -C failed (arm $arm)" >&2
+                exit 1
+            }
+            tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
+            conn_ms=$(echo "$out" | sed -n 's/^average connection time = \([0-9.]*\) ms.*/\1/p')
+            lat_ms=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p')
+            [ -n "$tps" ] || {
+                echo "$out" >&2
+                echo "no tps in pgbench's output" >&2
+                exit 1
+            }
+            refused="-"
+            if [ "$arm" != off ]; then
+                refused=$(psql_v "SELECT coalesce(sum(refused + refused_dry_run), 0) FROM leakguard.stats WHERE application_name = '$QUOTA_APP'")
+                [ "$refused" = 0 ] || {
+                    echo "quota arm $arm: leakguard refused $refused connections of $QUOTA_APP" >&2
+                    exit 1
+                }
+            fi
+            echo "$round $arm $tps ${conn_ms:--} ${lat_ms:--} $refused" >>"$quota_table"
+            printf '  round %s, %-6s: %s connections/s, connection time %s ms\n' "$round" "$arm" "$tps" "${conn_ms:--}"
+        done
+    done
+    conf_extra=""
+    quota_wall=$(($(date +%s) - t_quota))
+    quota_load1=$(cut -d' ' -f1 /proc/loadavg)
 fi
 
 # ---------------------------------------------------------------------------
@@ -508,7 +647,7 @@ t_end=$(date +%s)
         echo
         echo "### 3. Scan cost"
         echo
-        echo "Client backends connected, a quarter idle in transaction under a 1 h rule (nobody is"
+        echo "Client backends connected, ${SCAN_IDLE_PCT}% idle in transaction under a 1 h rule, the rest idle (nobody is"
         echo "terminated); leakguard.naptime = ${SCAN_NAPTIME} ms. leakguard: mean scan time over a ${SCAN_WINDOW} ms window from"
         echo "leakguard.status() deltas, p99 and max of single scans (status() sampled every 5 ms). Sweep:"
         echo "median over $EXPLAIN_RUNS runs of planning + execution time of EXPLAIN (ANALYZE, TIMING OFF) of the"
@@ -517,6 +656,19 @@ t_end=$(date +%s)
         echo "| client backends | idle in transaction | leakguard scans | leakguard mean µs | leakguard p99 µs | leakguard max µs | sweep query µs | sweep / leakguard | leakguard growth | sweep growth |"
         echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         rows scan "$scan_rows"
+        echo
+        echo "The same backends with idle-session limits: leakguard.application_idle_timeouts ="
+        echo "'$SCAN_IDLE_RULES' (ALTER SYSTEM and a reload; nobody is terminated), so each scan also follows"
+        echo "the idle sessions' deadlines. On each step: half a window without, a whole window with, half"
+        echo "a window without (${SCAN_WINDOW} ms each arm, both centred on the same moment); the figures above"
+        echo "are those of the arm without. \"with a deadline\": client backends leakguard.sessions gives a"
+        echo "terminates_at. µs as above; with / without is the ratio of the means."
+        echo
+        echo "| client backends | idle in transaction | idle | with a deadline, without / with | scans, without / with | mean µs without idle limits | mean µs with | with / without | p99 µs without | p99 µs with | max µs without | max µs with |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        rows scanidle "$scan_rows"
+        echo
+        echo "Wall time of this part: ${scan_wall} s; load average (1 min) at its start and end: $scan_load0, $scan_load1 on $(nproc) CPUs."
     fi
 
     if ! skipped overhead; then
@@ -555,9 +707,71 @@ t_end=$(date +%s)
             }' "$pgb_table"
     fi
 
+    if ! skipped quota; then
+        echo
+        echo "### 5. Connection setup with quotas: pgbench -C -S"
+        echo
+        echo "pgbench -n -C -S -c $QUOTA_CLIENTS -j $quota_jobs -T $QUOTA_TIME (a new connection for every transaction; scale 1;"
+        echo "after a ${QUOTA_WARMUP} s warm-up), role, database and application_name (PGAPPNAME) $QUOTA_APP, not a"
+        echo "superuser, over the Unix socket; server restarted before each run; arms alternate (ABC CBA)."
+        echo "\"not loaded\": leakguard not in shared_preload_libraries. \"loaded, no quota\": preloaded, enforce,"
+        echo "naptime ${NAPTIME} ms, application_timeouts set, application_connection_limits empty (every connection"
+        echo "is still charged to its application under leakguard's quota lock). \"$QUOTA_RULES quota rules\": the same"
+        echo "with application_connection_limits = $QUOTA_RULES rules of which only the last, $QUOTA_APP=$QUOTA_LIMIT,"
+        echo "matches, so each connection also matches the list and counts its application's connections"
+        echo "(one pass over MaxBackends slots; max_connections $MAX_CONNECTIONS); never refused (checked). tps = connections per second;"
+        echo "connection time is pgbench's average per connection, as the client sees it."
+        echo
+        echo "Rules: \`$quota_list\`"
+        echo
+        echo "| run | round | arm | connections/s | average connection time ms |"
+        echo "|---:|---:|---|---:|---:|"
+        awk '{ a = ($2 == "off") ? "not loaded" : ($2 == "loaded") ? "loaded, no quota" : "'"$QUOTA_RULES"' quota rules"
+               printf "| %d | %d | %s | %.1f | %s |\n", NR, $1, a, $3, $4 }' "$quota_table"
+        echo
+        echo "| arm | runs | mean connections/s | sd | min | max | spread (max−min)/mean | mean connection time ms |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        for arm in off loaded quota; do
+            awk -v arm="$arm" -v nr="$QUOTA_RULES" '
+                $2 == arm { n++; s += $3; ss += $3 * $3; if (n == 1 || $3 < lo) lo = $3; if (n == 1 || $3 > hi) hi = $3; if ($4 != "-") { c += $4; nc++ } }
+                END {
+                    if (n == 0) exit
+                    m = s / n; sd = (n > 1) ? sqrt((ss - n * m * m) / (n - 1)) : 0
+                    a = (arm == "off") ? "not loaded" : (arm == "loaded") ? "loaded, no quota" : nr " quota rules"
+                    printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f%% | %s |\n", a, n, m, sd, lo, hi, 100 * (hi - lo) / m, nc ? sprintf("%.3f", c / nc) : "-"
+                }' "$quota_table"
+        done
+        echo
+        echo "Ratios of connections/s, with / without: of the means over all runs, and per round (the arms of"
+        echo "one round ran back to back), median, mean and range of the per-round ratios."
+        echo
+        echo "| comparison | ratio of means | per round: median | mean | min | max |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        awk -v nr="$QUOTA_RULES" '
+            { v[$1, $2] = $3; s[$2] += $3; n[$2]++; if ($1 > rounds) rounds = $1 }
+            function row(label, a, b,   r, k, i, j, t, x, sum, med) {
+                if (!n[a] || !n[b]) return
+                k = 0
+                for (r = 1; r <= rounds; r++)
+                    if (((r, a) in v) && ((r, b) in v) && v[r, b] > 0) {
+                        x[++k] = v[r, a] / v[r, b]; sum += x[k]
+                    }
+                for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+                med = (k % 2) ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2
+                printf "| %s | %.3f (%+.1f%%) | %.3f | %.3f | %.3f | %.3f |\n", label, (s[a] / n[a]) / (s[b] / n[b]), 100 * ((s[a] / n[a]) / (s[b] / n[b]) - 1), med, sum / k, x[1], x[k]
+            }
+            END {
+                row(nr " quota rules / loaded, no quota (the cost of quotas)", "quota", "loaded")
+                row("loaded, no quota / not loaded", "loaded", "off")
+                row(nr " quota rules / not loaded", "quota", "off")
+            }' "$quota_table"
+        echo
+        echo "Wall time of this part: ${quota_wall} s; load average (1 min) at its start and end: $quota_load0, $quota_load1 on $(nproc) CPUs."
+    fi
+
     if ! skipped history; then
         echo
-        echo "### 5. History readers against enforcement"
+        echo "### 6. History readers against enforcement"
         echo
         echo "leakguard.history_size = $HIST_EVENTS and the history full: loaded at start from a statistics file"
         echo "holding $HIST_EVENTS copies of one real termination. $HIST_SESSIONS sessions of one application go idle in"
