@@ -72,6 +72,8 @@
 #define LG_CONFIG_ERROR_LEN		1024
 /* Stored length of the rules the worker uses, as status() shows them. */
 #define LG_RULES_TEXT_LEN		(128 * 1024)
+/* The shortest interval between two scans, whatever the limits. */
+#define LG_MIN_SCAN_INTERVAL_MS	10
 /* Seconds the postmaster waits before restarting a failed worker. */
 #define LG_RESTART_SECONDS		1
 /* application_name of the row that collects applications beyond the cap. */
@@ -342,6 +344,7 @@ extern void lg_limit_for(const char *appname, LeakguardLimit *limit);
 extern void lg_idle_limit_for(const char *appname, LeakguardLimit *limit);
 extern void lg_connection_limit_for(const char *appname, LeakguardLimit *limit);
 extern const char *lg_kind_name(int kind);
+extern int64 lg_shortest_limit_ms(void);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);

@@ -83,6 +83,34 @@ lg_connection_limit_for(const char *appname, LeakguardLimit *limit)
 		limit->timeout_ms = Max(1, limit->timeout_ms * MaxConnections / 100);
 }
 
+/* The shorter of two limits, where 0 is no limit. */
+static int64
+lg_shorter(int64 shortest, int64 limit)
+{
+	return (limit > 0 && (shortest == 0 || limit < shortest)) ? limit : shortest;
+}
+
+/*
+ * The shortest limit of every duration rule and default, in a transaction
+ * and outside one; 0 when there is none.  The worker scans at least twice
+ * within it.
+ */
+int64
+lg_shortest_limit_ms(void)
+{
+	const LeakguardRuleSet *sets[] = {lg_rules, lg_idle_rules};
+	int64		shortest = 0;
+	int			k;
+	int			i;
+
+	shortest = lg_shorter(shortest, lg_default_timeout_ms);
+	shortest = lg_shorter(shortest, lg_idle_timeout_ms);
+	for (k = 0; k < lengthof(sets); k++)
+		for (i = 0; sets[k] != NULL && i < sets[k]->nrules; i++)
+			shortest = lg_shorter(shortest, sets[k]->rules[i].value);
+	return shortest;
+}
+
 const char *
 lg_kind_name(int kind)
 {

@@ -14,18 +14,23 @@
  *	   transaction, or idle outside one), compute each idle session's
  *	   deadline, state_change + the limit of that kind of period, and
  *	   collect the sessions whose deadline has passed;
- *	3. act on those (terminate.c): re-check and signal them all under one
- *	   ProcArrayLock acquisition, inside one transaction for the catalog
- *	   look-ups the exemptions and log lines need;
- *	4. publish counters and statistics under LeakguardShared->lock, once;
- *	5. sleep on the latch until the nearest deadline or naptime, whichever
- *	   comes first.
+ *	3. signal those first (terminate.c): decide exemptions, then re-check
+ *	   and signal them all under one ProcArrayLock acquisition, inside one
+ *	   transaction for the catalog look-ups, with no leakguard lock taken
+ *	   and nothing logged in between;
+ *	4. only then publish counters, statistics and history under
+ *	   LeakguardShared->lock, once, and write the log lines;
+ *	5. sleep on the latch until the nearest deadline, or the scan interval,
+ *	   whichever comes first.
  *
- * Because it wakes at the nearest known deadline, a session whose limit is
- * at least naptime is handled within the scheduling latency of its deadline:
- * it was seen idle at some scan before its deadline, so the deadline is
- * known.  A shorter limit can be overshot by up to naptime.  A deadline is
- * never acted on before it has passed by the clock.
+ * The scan interval is naptime, but never more than half the shortest
+ * limit in force (every rule and default, of both kinds), nor less than
+ * LG_MIN_SCAN_INTERVAL_MS.  So every idle period is seen by a scan before
+ * its deadline, whatever its limit, and the worker then wakes at exactly
+ * that deadline: a session is handled within the scheduling latency of its
+ * deadline.  naptime bounds only how fast a session is noticed when no
+ * short limit is configured.  A deadline is never acted on before it has
+ * passed by the clock.
  *
  * All memory the scan needs is allocated once at start: no allocation per
  * scan, no SQL, no catalog access unless a deadline has passed.
@@ -119,6 +124,9 @@ static bool lg_connection_warned = false;
 
 /* Sessions acted on during the current scan (for check()). */
 static int64 lg_scan_acted;
+
+/* The longest sleep between two scans, from naptime and the limits. */
+static int	lg_scan_interval_ms;
 
 /* The settings the server started with were invalid: report only. */
 static bool lg_config_unsafe = false;
@@ -443,16 +451,16 @@ lg_log_event(const LeakguardEvent *ev)
 }
 
 /*
- * Record one batch in statistics and history, and update the slots.  A
- * reload re-examines reported sessions; when that ends as before (still a
- * superuser, still a dry run) nothing new is recorded or logged.
+ * Record one batch in statistics and history, and update the slots; the
+ * caller holds LeakguardShared->lock exclusive.  A reload re-examines
+ * reported sessions; when that ends as before (still a superuser, still a
+ * dry run) nothing new is recorded or logged.
  */
 static void
-lg_publish_batch(LeakguardTermination *items, int n)
+lg_record_batch(LeakguardTermination *items, int n)
 {
 	int			i;
 
-	lg_lock_worker();
 	for (i = 0; i < n; i++)
 	{
 		LeakguardEvent *ev = &items[i].event;
@@ -513,24 +521,22 @@ lg_publish_batch(LeakguardTermination *items, int n)
 				break;
 		}
 	}
-	LWLockRelease(lg_shared->lock);
 }
 
 /*
- * Act on the sessions whose deadline has passed: first decide who is
+ * Signal the sessions whose deadline has passed: first decide who is
  * exempt (catalog look-ups), then re-check and signal them all under one
- * acquisition of ProcArrayLock, and only then publish and log.  When many
- * sessions expire together, the signals go out at once rather than
- * queueing behind the exits of the sessions signalled first.
+ * acquisition of ProcArrayLock.  Publishing and logging come after, so
+ * that when many sessions expire together the signals go out at once,
+ * rather than queueing behind bookkeeping or the exits of the sessions
+ * signalled first.  Runs inside the transaction lg_scan() opened; returns
+ * the number of events in lg_batch.
  */
-static void
-lg_act(int ncand)
+static int
+lg_signal_due(int ncand)
 {
 	int			n = 0;
 	int			i;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
 
 	for (i = 0; i < ncand; i++)
 	{
@@ -563,15 +569,8 @@ lg_act(int ncand)
 	}
 
 	if (n > 0)
-	{
 		lg_terminate_batch(lg_batch, n, lg_effective_mode());
-		lg_publish_batch(lg_batch, n);
-		for (i = 0; i < n; i++)
-			if (!lg_batch[i].repeat)
-				lg_log_event(&lg_batch[i].event);
-	}
-
-	CommitTransactionCommand();
+	return n;
 }
 
 static void
@@ -603,16 +602,28 @@ lg_scan(void)
 	instr_time	elapsed;
 	int			nclients;
 	int			ncand;
+	int			nevents = 0;
 	uint64		scan_no;
 	int			i;
 
 	INSTR_TIME_SET_CURRENT(start);
 	ncand = lg_scan_backends(now, &nearest, &nclients);
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+
+	/* Signals first, bookkeeping after. */
+	if (ncand > 0)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		nevents = lg_signal_due(ncand);
+	}
 
 	/*
-	 * Publish connection counts and ended episodes in one go.  An entry's
-	 * count belongs to the scan stamped on it, so it starts from zero the
-	 * first time this scan meets it: one pass, nothing to clear afterwards.
+	 * Publish connection counts, ended episodes and the events in one go.
+	 * An entry's count belongs to the scan stamped on it, so it starts from
+	 * zero the first time this scan meets it: one pass, nothing to clear
+	 * afterwards.
 	 */
 	lg_lock_worker();
 	scan_no = lg_shared->scans + 1;
@@ -642,9 +653,8 @@ lg_scan(void)
 	for (i = 0; i < lg_nended; i++)
 		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
 							 lg_ended[i].idle_us);
+	lg_record_batch(lg_batch, nevents);
 
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, start);
 	lg_shared->scans = scan_no;
 	lg_shared->last_scan_at = now;
 	lg_shared->scan_time_total_ms += INSTR_TIME_GET_MILLISEC(elapsed);
@@ -652,11 +662,31 @@ lg_scan(void)
 									  INSTR_TIME_GET_MILLISEC(elapsed));
 	LWLockRelease(lg_shared->lock);
 
-	lg_check_connections(nclients);
-
 	if (ncand > 0)
-		lg_act(ncand);
+	{
+		for (i = 0; i < nevents; i++)
+			if (!lg_batch[i].repeat)
+				lg_log_event(&lg_batch[i].event);
+		CommitTransactionCommand();
+	}
+
+	lg_check_connections(nclients);
 	return nearest;
+}
+
+/*
+ * The longest sleep between scans: naptime, but at most half the shortest
+ * limit in force, so that every idle period is seen before its deadline;
+ * at least LG_MIN_SCAN_INTERVAL_MS, which bounds the scan rate.
+ */
+static void
+lg_set_scan_interval(void)
+{
+	int64		shortest = lg_shortest_limit_ms();
+
+	lg_scan_interval_ms = lg_naptime_ms;
+	if (shortest > 0 && shortest / 2 < lg_scan_interval_ms)
+		lg_scan_interval_ms = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
 }
 
 /* What a reload must change for sessions already reported to be re-examined. */
@@ -704,6 +734,7 @@ lg_reload(void)
 	lg_policy_save(&before);
 	ProcessConfigFile(PGC_SIGHUP);
 	lg_config_unsafe = lg_config_check(true);
+	lg_set_scan_interval();
 
 	if (lg_policy_changed(&before))
 	{
@@ -784,6 +815,7 @@ lg_worker_main(Datum arg)
 										 ALLOCSET_DEFAULT_SIZES);
 
 	lg_config_unsafe = lg_config_check(false);
+	lg_set_scan_interval();
 
 	lg_lock_worker();
 	lg_shared->worker_pid = MyProcPid;
@@ -824,7 +856,7 @@ lg_worker_main(Datum arg)
 		MemoryContextReset(scan_context);
 
 		now = GetCurrentTimestamp();
-		wake = TimestampTzPlusMilliseconds(now, lg_naptime_ms);
+		wake = TimestampTzPlusMilliseconds(now, lg_scan_interval_ms);
 		if (nearest != 0 && nearest < wake)
 			wake = nearest;
 
