@@ -1717,21 +1717,24 @@ scan_window(PGconn *monitor, int64 window_ms, int64 sample_ms, ScanAcc *acc)
 	acc->total_ms += prev.total_ms - first.total_ms;
 }
 
-/* Mean, p99 (nearest rank) and max of an arm, us. */
+/* Mean, median, p99 (nearest rank) and max of an arm, us. */
 static void
-scan_figures(ScanAcc *acc, double *mean, double *p99, double *max)
+scan_figures(ScanAcc *acc, double *mean, double *median, double *p99, double *max)
 {
 	*mean = acc->total_ms * 1000.0 / (double) acc->scans;
 	if (acc->nsingle > 0)
 	{
 		int			rank = (int) ceil(0.99 * acc->nsingle);
+		int			n = acc->nsingle;
 
-		qsort(acc->single, acc->nsingle, sizeof(double), cmp_double);
+		qsort(acc->single, n, sizeof(double), cmp_double);
+		*median = (n % 2) ? acc->single[n / 2] :
+			(acc->single[n / 2 - 1] + acc->single[n / 2]) / 2;
 		*p99 = acc->single[Max(rank, 1) - 1];
-		*max = acc->single[acc->nsingle - 1];
+		*max = acc->single[n - 1];
 	}
 	else
-		*p99 = *max = NAN;
+		*median = *p99 = *max = NAN;
 }
 
 /* The idle-session limit that applies to app, in ms, as a backend sees it. */
@@ -1819,6 +1822,7 @@ typedef struct ScanRow
 	int			idle;
 	int64		scans;
 	double		lg_mean_us;
+	double		lg_median_us;
 	double		lg_p99_us;
 	double		lg_max_us;
 	int			nsingle;
@@ -1828,6 +1832,7 @@ typedef struct ScanRow
 	int			deadlines_idle; /* and second */
 	int64		scans_idle;
 	double		idle_mean_us;
+	double		idle_median_us;
 	double		idle_p99_us;
 	double		idle_max_us;
 } ScanRow;
@@ -1931,13 +1936,13 @@ cmd_scan(const Options *o)
 			sleep_us(100 * 1000);
 			scan_window(monitor, Max(o->window_ms / 2, 1), o->sample_ms, &base);
 			rows[k].scans_idle = with_idle.scans;
-			scan_figures(&with_idle, &rows[k].idle_mean_us,
+			scan_figures(&with_idle, &rows[k].idle_mean_us, &rows[k].idle_median_us,
 						 &rows[k].idle_p99_us, &rows[k].idle_max_us);
 		}
 		rows[k].scans = base.scans;
 		rows[k].nsingle = base.nsingle;
-		scan_figures(&base, &rows[k].lg_mean_us, &rows[k].lg_p99_us,
-					 &rows[k].lg_max_us);
+		scan_figures(&base, &rows[k].lg_mean_us, &rows[k].lg_median_us,
+					 &rows[k].lg_p99_us, &rows[k].lg_max_us);
 
 		/* The sweep, at the same moment: same backends, same server. */
 		for (r = 0; r < o->explain_runs; r++)
@@ -1971,19 +1976,20 @@ cmd_scan(const Options *o)
 			   rows[k].sweep_us / rows[0].sweep_us);
 
 	/*
-	 * @scanidle | backends | idle in xact | idle | with a deadline
-	 * without / with | scans without / with | mean without | mean with |
-	 * with/without | p99 without | p99 with | max without | max with
+	 * @scanidle | backends | idle in xact | idle | with a deadline | scans |
+	 * mean | ratio | median | ratio | p99 | max, each "without / with"
 	 */
 	if (o->idle_rules != NULL)
 		for (k = 0; k < nsteps; k++)
-			printf("@scanidle | %d | %d | %d | %d / %d | %lld / %lld | %.1f | %.1f | %.2f | %.1f | %.1f | %.1f | %.1f |\n",
+			printf("@scanidle | %d | %d | %d | %d / %d | %lld / %lld | %.1f / %.1f | %.2f | %.1f / %.1f | %.2f | %.1f / %.1f | %.1f / %.1f |\n",
 				   rows[k].backends, rows[k].idle,
 				   rows[k].backends - rows[k].idle,
 				   rows[k].deadlines, rows[k].deadlines_idle,
 				   (long long) rows[k].scans, (long long) rows[k].scans_idle,
 				   rows[k].lg_mean_us, rows[k].idle_mean_us,
 				   rows[k].idle_mean_us / rows[k].lg_mean_us,
+				   rows[k].lg_median_us, rows[k].idle_median_us,
+				   rows[k].idle_median_us / rows[k].lg_median_us,
 				   rows[k].lg_p99_us, rows[k].idle_p99_us,
 				   rows[k].lg_max_us, rows[k].idle_max_us);
 	fflush(stdout);

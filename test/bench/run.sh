@@ -443,6 +443,15 @@ quota_rules() {
     echo "$out$app=$limit"
 }
 
+# CPU time of the postmaster and of its exited children (every backend
+# that has ended), in clock ticks: /proc/PID/stat utime stime cutime cstime.
+clk_tck=$(getconf CLK_TCK)
+postmaster_cpu_ticks() {
+    local pid
+    pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null) || { echo -1; return; }
+    sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }' || echo -1
+}
+
 quota_table="$work/quota.rows"
 : >"$quota_table"
 if ! skipped quota; then
@@ -498,11 +507,18 @@ if ! skipped quota; then
             if [ "$QUOTA_WARMUP" -gt 0 ]; then
                 PGAPPNAME=$QUOTA_APP "${pgb[@]}" -T "$QUOTA_WARMUP" >/dev/null 2>&1
             fi
+            sleep 0.2   # the warm-up's backends have exited and been reaped
+            cpu0=$(postmaster_cpu_ticks)
             out=$(PGAPPNAME=$QUOTA_APP "${pgb[@]}" -T "$QUOTA_TIME" 2>&1) || {
                 echo "$out" >&2
                 echo "pgbench -C failed (arm $arm)" >&2
                 exit 1
             }
+            sleep 0.2
+            cpu1=$(postmaster_cpu_ticks)
+            nconn=$(echo "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
+            cpu_ms=$(awk -v a="$cpu0" -v b="$cpu1" -v n="${nconn:-0}" -v hz="$clk_tck" \
+                'BEGIN { if (n > 0 && a >= 0 && b >= a) printf "%.3f", (b - a) * 1000 / hz / n; else print "-" }')
             tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
             conn_ms=$(echo "$out" | sed -n 's/^average connection time = \([0-9.]*\) ms.*/\1/p')
             lat_ms=$(echo "$out" | sed -n 's/^latency average = \([0-9.]*\) ms.*/\1/p')
@@ -519,8 +535,9 @@ if ! skipped quota; then
                     exit 1
                 }
             fi
-            echo "$round $arm $tps ${conn_ms:--} ${lat_ms:--} $refused" >>"$quota_table"
-            printf '  round %s, %-6s: %s connections/s, connection time %s ms\n' "$round" "$arm" "$tps" "${conn_ms:--}"
+            echo "$round $arm $tps ${conn_ms:--} ${lat_ms:--} $refused $cpu_ms" >>"$quota_table"
+            printf '  round %s, %-6s: %s connections/s, connection time %s ms, server CPU %s ms per connection\n' \
+                "$round" "$arm" "$tps" "${conn_ms:--}" "$cpu_ms"
         done
     done
     conf_extra=""
@@ -662,10 +679,12 @@ t_end=$(date +%s)
         echo "the idle sessions' deadlines. On each step: half a window without, a whole window with, half"
         echo "a window without (${SCAN_WINDOW} ms each arm, both centred on the same moment); the figures above"
         echo "are those of the arm without. \"with a deadline\": client backends leakguard.sessions gives a"
-        echo "terminates_at. µs as above; with / without is the ratio of the means."
+        echo "terminates_at. Each cell \"without / with\"; µs as above, plus the median of the single scans,"
+        echo "which a scan delayed by another load on the machine moves less than the mean; the ratios are"
+        echo "with / without."
         echo
-        echo "| client backends | idle in transaction | idle | with a deadline, without / with | scans, without / with | mean µs without idle limits | mean µs with | with / without | p99 µs without | p99 µs with | max µs without | max µs with |"
-        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| client backends | idle in transaction | idle | with a deadline | leakguard scans | mean µs | mean, with / without | median µs | median, with / without | p99 µs | max µs |"
+        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         rows scanidle "$scan_rows"
         echo
         echo "Wall time of this part: ${scan_wall} s; load average (1 min) at its start and end: $scan_load0, $scan_load1 on $(nproc) CPUs."
@@ -720,50 +739,66 @@ t_end=$(date +%s)
         echo "with application_connection_limits = $QUOTA_RULES rules of which only the last, $QUOTA_APP=$QUOTA_LIMIT,"
         echo "matches, so each connection also matches the list and counts its application's connections"
         echo "(one pass over MaxBackends slots; max_connections $MAX_CONNECTIONS); never refused (checked). tps = connections per second;"
-        echo "connection time is pgbench's average per connection, as the client sees it."
+        echo "connection time is pgbench's average per connection, as the client sees it. Server CPU per"
+        echo "connection: CPU time (user + system) of the postmaster and its exited children, i.e. every"
+        echo "backend that ended, during the run, over the connections made (clock ticks of $((1000 / clk_tck)) ms); it"
+        echo "leaves out the client and the waits, so another load on the machine disturbs it less."
         echo
         echo "Rules: \`$quota_list\`"
         echo
-        echo "| run | round | arm | connections/s | average connection time ms |"
-        echo "|---:|---:|---|---:|---:|"
+        echo "| run | round | arm | connections/s | average connection time ms | server CPU ms per connection |"
+        echo "|---:|---:|---|---:|---:|---:|"
         awk '{ a = ($2 == "off") ? "not loaded" : ($2 == "loaded") ? "loaded, no quota" : "'"$QUOTA_RULES"' quota rules"
-               printf "| %d | %d | %s | %.1f | %s |\n", NR, $1, a, $3, $4 }' "$quota_table"
+               printf "| %d | %d | %s | %.1f | %s | %s |\n", NR, $1, a, $3, $4, $7 }' "$quota_table"
         echo
-        echo "| arm | runs | mean connections/s | sd | min | max | spread (max−min)/mean | mean connection time ms |"
-        echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| arm | runs | mean connections/s | sd | min | max | spread (max−min)/mean | mean connection time ms | mean server CPU ms per connection | its spread |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         for arm in off loaded quota; do
             awk -v arm="$arm" -v nr="$QUOTA_RULES" '
-                $2 == arm { n++; s += $3; ss += $3 * $3; if (n == 1 || $3 < lo) lo = $3; if (n == 1 || $3 > hi) hi = $3; if ($4 != "-") { c += $4; nc++ } }
+                $2 == arm {
+                    n++; s += $3; ss += $3 * $3; if (n == 1 || $3 < lo) lo = $3; if (n == 1 || $3 > hi) hi = $3
+                    if ($4 != "-") { c += $4; nc++ }
+                    if ($7 != "-") { u += $7; nu++; if (nu == 1 || $7 < ulo) ulo = $7; if (nu == 1 || $7 > uhi) uhi = $7 }
+                }
                 END {
                     if (n == 0) exit
                     m = s / n; sd = (n > 1) ? sqrt((ss - n * m * m) / (n - 1)) : 0
                     a = (arm == "off") ? "not loaded" : (arm == "loaded") ? "loaded, no quota" : nr " quota rules"
-                    printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f%% | %s |\n", a, n, m, sd, lo, hi, 100 * (hi - lo) / m, nc ? sprintf("%.3f", c / nc) : "-"
+                    printf "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f%% | %s | %s | %s |\n", a, n, m, sd, lo, hi, 100 * (hi - lo) / m,
+                        nc ? sprintf("%.3f", c / nc) : "-", nu ? sprintf("%.3f", u / nu) : "-",
+                        (nu && u > 0) ? sprintf("%.1f%%", 100 * (uhi - ulo) / (u / nu)) : "-"
                 }' "$quota_table"
         done
         echo
-        echo "Ratios of connections/s, with / without: of the means over all runs, and per round (the arms of"
-        echo "one round ran back to back), median, mean and range of the per-round ratios."
+        echo "Ratios, with / without: of the means over all runs, and per round (the arms of one round ran"
+        echo "back to back), median, mean and range of the per-round ratios. Connections/s: below 1 is slower;"
+        echo "server CPU per connection: above 1 costs more."
         echo
-        echo "| comparison | ratio of means | per round: median | mean | min | max |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| comparison | measure | ratio of means | per round: median | mean | min | max |"
+        echo "|---|---|---:|---:|---:|---:|---:|"
         awk -v nr="$QUOTA_RULES" '
-            { v[$1, $2] = $3; s[$2] += $3; n[$2]++; if ($1 > rounds) rounds = $1 }
-            function row(label, a, b,   r, k, i, j, t, x, sum, med) {
-                if (!n[a] || !n[b]) return
+            { for (f = 3; f <= 7; f += 4) if ($f != "-") { v[$1, $2, f] = $f; s[$2, f] += $f; n[$2, f]++ }
+              if ($1 > rounds) rounds = $1 }
+            function row(label, a, b, f, what,   r, k, i, j, t, x, sum, med, ma, mb) {
+                if (!n[a, f] || !n[b, f]) return
                 k = 0
                 for (r = 1; r <= rounds; r++)
-                    if (((r, a) in v) && ((r, b) in v) && v[r, b] > 0) {
-                        x[++k] = v[r, a] / v[r, b]; sum += x[k]
+                    if (((r, a, f) in v) && ((r, b, f) in v) && v[r, b, f] > 0) {
+                        x[++k] = v[r, a, f] / v[r, b, f]; sum += x[k]
                     }
+                if (k == 0) return
                 for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
                 med = (k % 2) ? x[(k + 1) / 2] : (x[k / 2] + x[k / 2 + 1]) / 2
-                printf "| %s | %.3f (%+.1f%%) | %.3f | %.3f | %.3f | %.3f |\n", label, (s[a] / n[a]) / (s[b] / n[b]), 100 * ((s[a] / n[a]) / (s[b] / n[b]) - 1), med, sum / k, x[1], x[k]
+                ma = s[a, f] / n[a, f]; mb = s[b, f] / n[b, f]
+                printf "| %s | %s | %.3f (%+.1f%%) | %.3f | %.3f | %.3f | %.3f |\n", label, what, ma / mb, 100 * (ma / mb - 1), med, sum / k, x[1], x[k]
             }
             END {
-                row(nr " quota rules / loaded, no quota (the cost of quotas)", "quota", "loaded")
-                row("loaded, no quota / not loaded", "loaded", "off")
-                row(nr " quota rules / not loaded", "quota", "off")
+                for (f = 3; f <= 7; f += 4) {
+                    w = (f == 3) ? "connections/s" : "server CPU per connection"
+                    row(nr " quota rules / loaded, no quota (the cost of quotas)", "quota", "loaded", f, w)
+                    row("loaded, no quota / not loaded", "loaded", "off", f, w)
+                    row(nr " quota rules / not loaded", "quota", "off", f, w)
+                }
             }' "$quota_table"
         echo
         echo "Wall time of this part: ${quota_wall} s; load average (1 min) at its start and end: $quota_load0, $quota_load1 on $(nproc) CPUs."
