@@ -91,17 +91,24 @@ is( $node->safe_psql('postgres',
 	'63|"' . ('a' x 63) . '"=1s', 'a name longer than 63 bytes matches as stored');
 ok(lg_wait_gone($node, $s->pid), 'and is enforced');
 
-# the longest naptime: a limit shorter than it is noticed at the next scan,
-# which check() requests at once
+# the longest naptime: a limit shorter than it is still met on time, since
+# the worker scans within half the shortest limit in force
 alter(naptime => "'1h'", application_timeouts => "'nap=1s'");
 wait_for(q{SELECT rules = 'nap=1s' FROM leakguard.status()}, 'the rules');
 wait_for(q{SELECT setting = '3600000' FROM pg_settings WHERE name = 'leakguard.naptime'}, 'naptime');
 $s = lg_session($node, app => 'nap');
-wait_for("SELECT idle_in_transaction > interval '1 s' FROM leakguard.sessions WHERE pid = " . $s->pid,
-	'the session to be overdue');
-is($node->safe_psql('postgres', 'SELECT leakguard.check()'), '1',
-	'with naptime = 1h, check() scans at once and terminates the overdue session');
-ok(lg_wait_gone($node, $s->pid), 'it is gone');
+ok(lg_wait_gone($node, $s->pid), 'with naptime = 1h, a 1 s limit is enforced');
+is($node->safe_psql('postgres', 'SELECT idle_time < interval \'1.5 s\' FROM leakguard.terminations WHERE pid = ' . $s->pid),
+	't', 'on time');
+
+# with no limit shorter than naptime = 1h, the worker sleeps; check() makes
+# it scan at once
+alter(application_timeouts => "'nap=2h'");
+wait_for(q{SELECT rules = 'nap=2h' FROM leakguard.status()}, 'the rules');
+my $scans = $node->safe_psql('postgres', 'SELECT scans FROM leakguard.status()');
+is($node->safe_psql('postgres', 'SELECT leakguard.check()'), '0', 'check() returns at once');
+ok($node->safe_psql('postgres', 'SELECT scans FROM leakguard.status()') > $scans,
+	'after a scan made for it');
 
 # the longest timeouts
 alter(naptime => "'10ms'", idle_in_transaction_timeout => 2147483647,
