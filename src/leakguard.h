@@ -359,7 +359,8 @@ extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 extern bool lg_state_idle_in_xact(BackendState state);
 
 /* terminate.c */
-extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode);
+extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
+							   double *lock_wait_ms);
 extern bool lg_victim_take(LeakguardVictim *out);
 
 /* worker.c */

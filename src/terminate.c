@@ -33,6 +33,7 @@
 
 #include <signal.h>
 
+#include "portability/instr_time.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
 #include "utils/timestamp.h"
@@ -67,14 +68,22 @@ lg_victim_clear(int slot)
 /*
  * Decide and, in enforce mode, signal each of the n candidates, whose event
  * identity fields the caller filled; complete each event.  Called by the
- * worker outside LeakguardShared->lock.
+ * worker outside LeakguardShared->lock.  *lock_wait_ms gets the time spent
+ * waiting for ProcArrayLock.
  */
 void
-lg_terminate_batch(LeakguardTermination *items, int n, int mode)
+lg_terminate_batch(LeakguardTermination *items, int n, int mode,
+				   double *lock_wait_ms)
 {
+	instr_time	before;
+	instr_time	after;
 	int			i;
 
+	INSTR_TIME_SET_CURRENT(before);
 	LWLockAcquire(ProcArrayLock, LW_SHARED);
+	INSTR_TIME_SET_CURRENT(after);
+	INSTR_TIME_SUBTRACT(after, before);
+	*lock_wait_ms = INSTR_TIME_GET_MILLISEC(after);
 	for (i = 0; i < n; i++)
 	{
 		LeakguardTermination *t = &items[i];
