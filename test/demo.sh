@@ -5,7 +5,9 @@
 # directory, private Unix socket, no TCP port, run as an unprivileged user)
 # with leakguard preloaded and short limits, leaks a transaction as the
 # application "billing-api", shows it counting down in leakguard.sessions,
-# its termination as the client and the log see it, and the statistics.
+# its termination as the client and the log see it, and the statistics;
+# then (1.1) a connection quota refusing a third connection of an
+# application, and its idle limit ending the two it holds.
 # Everything is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -92,5 +94,33 @@ psql_demo -x -c "SELECT pid, mode, scans, terminated, round(mean_scan_time::nume
 
 lg_say "the update of the leaked transaction was rolled back; the row is free again"
 psql_demo -c "UPDATE invoices SET paid = false WHERE id = 1 RETURNING *"
+
+lg_say "1.1: route_builder may hold 2 connections, and its idle ones end after 3 s"
+cat >> "$data/postgresql.conf" <<CONF
+leakguard.application_connection_limits = 'route_builder=2'
+leakguard.application_idle_timeouts = 'route_builder=3s'
+CONF
+psql_demo -qAtc "SELECT pg_reload_conf()" >/dev/null
+until [ "$(psql_demo -Atc "SELECT connection_limit FROM leakguard.limit_for('route_builder')")" = 2 ]; do
+    sleep 0.1
+done
+for i in 1 2; do
+    (printf "SELECT 'pooled connection $i';\n"; sleep 6) |
+        PGAPPNAME=route_builder lg_as_user psql -X -h "$work" -p 5432 -d postgres -U demo_app \
+        >/dev/null 2>"$work/pool$i.err" &
+done
+until [ "$(psql_demo -Atc "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'route_builder'")" = 2 ]; do
+    sleep 0.1
+done
+lg_say "a third connection of route_builder is refused"
+PGAPPNAME=route_builder lg_as_user psql -X -h "$work" -p 5432 -d postgres -U demo_app -c "SELECT 1" 2>&1 |
+    sed 's/^/  /' || true
+lg_say "the two idle connections are ended by the idle limit"
+wait
+sed 's/^/  /' "$work/pool1.err"
+psql_demo -c "SELECT application_name, kind, action, rule, idle_time FROM leakguard.terminations
+               WHERE application_name = 'route_builder' ORDER BY terminated_at"
+psql_demo -c "SELECT application_name, idle_terminated, refused FROM leakguard.stats
+               WHERE application_name = 'route_builder'"
 
 lg_say "demo finished; the server and its files are removed"
