@@ -105,7 +105,7 @@ until [ "$(psql_demo -Atc "SELECT connection_limit FROM leakguard.limit_for('rou
     sleep 0.1
 done
 for i in 1 2; do
-    (printf "SELECT 'pooled connection $i';\n"; sleep 6) |
+    (printf "SELECT 'pooled connection $i';\n"; sleep 6; printf "SELECT 'the pool uses it again';\n") |
         PGAPPNAME=route_builder lg_as_user psql -X -h "$work" -p 5432 -d postgres -U demo_app \
         >/dev/null 2>"$work/pool$i.err" &
 done
@@ -115,7 +115,7 @@ done
 lg_say "a third connection of route_builder is refused"
 PGAPPNAME=route_builder lg_as_user psql -X -h "$work" -p 5432 -d postgres -U demo_app -c "SELECT 1" 2>&1 |
     sed 's/^/  /' || true
-lg_say "the two idle connections are ended by the idle limit"
+lg_say "the two idle connections are ended by the idle limit; what the pool hears when it uses one again"
 wait
 sed 's/^/  /' "$work/pool1.err"
 psql_demo -c "SELECT application_name, kind, action, rule, idle_time FROM leakguard.terminations
