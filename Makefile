@@ -1,4 +1,4 @@
-# leakguard: terminate sessions left idle in transaction, per application.
+# leakguard: end leaked sessions and connections, per application.
 #
 #   make                 build (PGXS)
 #   make install         install into the PostgreSQL found by pg_config

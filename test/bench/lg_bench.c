@@ -58,8 +58,9 @@
  * the victim's.
  *
  * Results go to stdout as Markdown table rows, each line prefixed with a
- * tag (@all, @limit, @mass, @scan, @scanidle, @history, @histread; @histnum
- * lines are plain numbers) for run.sh to sort into tables; progress,
+ * tag (@all, @limit, @mass, @scan, @scanidle, @history, @histread; @precnum,
+ * @massnum and @histnum lines are plain numbers, followed on @precnum and
+ * @massnum by the label) for run.sh to sort into tables; progress,
  * warnings and errors go to stderr.  Exit status: 0 fine; 1 something broke
  * (a connection or query failed, a session was never closed); 3 with
  * --fail-early when some session was closed before its deadline.
@@ -1285,6 +1286,12 @@ cmd_precision(const Options *o)
 	print_p50_max(all.lag, all.nlag);	/* FATAL to end of connection */
 	print_closed_by(&all);
 	printf("\n");
+	/* For run.sh's comparisons: @precnum nover p50_us p99_us max_us label */
+	if (all.nover > 0)
+		printf("@precnum %d %lld %lld %lld %s\n", all.nover,
+			   (long long) percentile(all.over, all.nover, 50),
+			   (long long) percentile(all.over, all.nover, 99),
+			   (long long) all.over[all.nover - 1], o->label);
 
 	for (a = 0; a < napps; a++)
 	{
@@ -1361,6 +1368,20 @@ cmd_mass(const Options *o)
 	printf(" %d | %d |", all.early, all.closed);
 	print_closed_by(&all);
 	printf("\n");
+
+	/*
+	 * For run.sh's comparisons and the worker's batches: @massnum nover
+	 * first_deadline last_deadline last_close last_eof p50 p99 max label,
+	 * deadlines and moments in us since the epoch (CLOCK_REALTIME), the rest
+	 * in us.
+	 */
+	if (all.nover > 0)
+		printf("@massnum %d %lld %lld %lld %lld %lld %lld %lld %s\n", all.nover,
+			   (long long) first_deadline, (long long) last_deadline,
+			   (long long) all.last_close, (long long) all.last_eof,
+			   (long long) percentile(all.over, all.nover, 50),
+			   (long long) percentile(all.over, all.nover, 99),
+			   (long long) all.over[all.nover - 1], o->label);
 	fflush(stdout);
 	free_summary(&all);
 	free(s);

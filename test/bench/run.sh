@@ -10,9 +10,18 @@
 #      (state_change + limit) when sessions of 4 applications with 4 limits
 #      leave transactions open, for leakguard, for the built-in
 #      idle_in_transaction_session_timeout set per role, and for a sweeper
-#      running pg_terminate_backend() every second; plus leakguard with
-#      limits shorter than its naptime;
-#   2. mass expiry: many sessions going idle at once under one limit;
+#      running pg_terminate_backend() every second; plus leakguard and the
+#      built-in timeout (per role again) at limits shorter than leakguard's
+#      naptime, side by side in the tables (the per-limit table is ordered
+#      by limit), with a line comparing their overshoot p99 and max;
+#   2. mass expiry: many sessions going idle at once under one limit, with
+#      leakguard and with the built-in timeout (ratio of the times from the
+#      last deadline to the last FATAL, difference of the p99 overshoots);
+#      in leakguard's arm log_min_messages = debug1 (server-wide: the
+#      worker, bound to no database, takes no per-role setting), and the
+#      worker's "leakguard batch" lines are read back from the server log:
+#      batches, sessions per batch, where the worker's time went (sums and
+#      maxima per component) and its span from first wake to last batch;
 #   3. scan cost: leakguard's scan time against one sweep query over
 #      pg_stat_activity, at 100, 500 and 1000 client backends, and on the
 #      same backends with idle-session limits (1 h) that cover the idle ones;
@@ -38,6 +47,7 @@
 #   LG_BENCH_SESSIONS [200]        precision sessions (up to 1000)
 #   LG_BENCH_LIMITS [1000,1500,2000,2500]   precision limits, ms, one app each
 #   LG_BENCH_SHORT_LIMITS [200,300,400,500] limits below naptime, ms
+#                                  (a leakguard and a built-in arm)
 #   LG_BENCH_STAGGER [1000]        ms over which sessions go idle
 #   LG_BENCH_MASS_SESSIONS [1000]  LG_BENCH_MASS_LIMIT [2000] ms
 #   LG_BENCH_SCAN_STEPS [100,500,1000]  LG_BENCH_SCAN_WINDOW [3000] ms
@@ -261,6 +271,39 @@ early_failure=0
 
 rows() { sed -n "s/^@$1 //p" "$2"; }	# the rows of one tag, as table lines
 
+# The @limit rows ordered by limit, arms in the order they ran within a
+# limit, so that the arms at one limit stand next to each other.
+limit_rows() {
+    rows limit "$1" | awk -F'|' '{
+        split($3, w, " "); ms = w[1] * ((w[2] == "h") ? 3600000 : (w[2] == "s") ? 1000 : 1)
+        printf "%012.1f %06d %s\n", ms, NR, $0 }' | sort | cut -d' ' -f3-
+}
+
+# mass_batches < SERVER_LOG: the worker's DEBUG1 "leakguard batch" lines
+# (src/worker.c) as "end_ms due acted read exempt lock signals publish
+# logging": end_ms is the line's time (log_line_prefix %m, in UTC) in ms
+# since the epoch, the rest the line's figures.
+mass_batches() {
+    awk '
+        # days since 1970-01-01 of a proleptic Gregorian date
+        function days(y, m, d,   era, yoe, doy, doe) {
+            y -= (m <= 2); era = int(y / 400); yoe = y - era * 400
+            doy = int((153 * (m + ((m > 2) ? -3 : 9)) + 2) / 5) + d - 1
+            doe = yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy
+            return era * 146097 + doe - 719468
+        }
+        /leakguard batch: [0-9]+ due, [0-9]+ acted on;/ {
+            split($1, dt, "-"); split($2, tm, ":")
+            ms = (days(dt[1] + 0, dt[2] + 0, dt[3] + 0) * 86400 + tm[1] * 3600 + tm[2] * 60) * 1000 + tm[3] * 1000
+            line = $0; sub(/.*leakguard batch: /, "", line); gsub(/[^0-9.]+/, " ", line)
+            n = split(line, v, " ")
+            if (n != 8) next
+            printf "%.0f", ms
+            for (i = 1; i <= 8; i++) printf " %s", v[i]
+            printf "\n"
+        }'
+}
+
 # ---------------------------------------------------------------------------
 lg_say "creating a scratch cluster in $work"
 lg_as_user initdb -D "$data" -A trust -E UTF8 --locale=C >/dev/null
@@ -274,6 +317,7 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 log_line_prefix = '%m [%p] '
+log_timezone = 'UTC'
 include_if_exists = 'bench.conf'
 CONF
 write_conf leakguard enforce $NAPTIME ""
@@ -296,14 +340,19 @@ CREATE ROLE $QUOTA_APP LOGIN;
 SQL
 
 precision_rows="$work/precision.rows"
+SHORT_LG="leakguard, limits < naptime"          # labels of the short-limit arms
+SHORT_BI="built-in timeout, limits < naptime"
 mass_rows="$work/mass.rows"
 scan_rows="$work/scan.rows"
+mass_batch_rows="$work/mass-batches.rows"
+: >"$mass_batch_rows"
 : >"$precision_rows"
 : >"$mass_rows"
 : >"$scan_rows"
 
 # ---------------------------------------------------------------------------
 if ! skipped precision; then
+    t_prec=$(date +%s)
     apps=$(apps_of "$LIMITS")
     short_apps=$(apps_of "$SHORT_LIMITS")
     common=(--sessions "$SESSIONS" --stagger "$STAGGER" --grace 5000)
@@ -334,17 +383,44 @@ if ! skipped precision; then
     write_conf leakguard enforce $NAPTIME "$(rules_of "$short_apps")"
     reload_conf
     run_lg_bench "$precision_rows" precision "$CONN" --apps "$short_apps" "${common[@]}" \
-        --label "leakguard, limits < naptime" --leakguard-history
+        --label "$SHORT_LG" --leakguard-history
+
+    lg_say "precision, built-in idle_in_transaction_session_timeout per role at the same limits below naptime (leakguard.mode off)"
+    write_conf leakguard off $NAPTIME "$(rules_of "$short_apps")"
+    reload_conf
+    for a in ${short_apps//,/ }; do
+        psql_v "ALTER ROLE ${a%%=*} SET idle_in_transaction_session_timeout = ${a#*=}"
+    done
+    run_lg_bench "$precision_rows" precision "$CONN" --apps "$short_apps" "${common[@]}" \
+        --label "$SHORT_BI"
+    for a in ${short_apps//,/ }; do
+        psql_v "ALTER ROLE ${a%%=*} RESET idle_in_transaction_session_timeout"
+    done
+    prec_wall=$(($(date +%s) - t_prec))
 fi
 
 # ---------------------------------------------------------------------------
 if ! skipped mass; then
-    lg_say "mass expiry, leakguard: $MASS_SESSIONS sessions idle at once, limit ${MASS_LIMIT}ms, naptime ${NAPTIME}ms"
+    t_mass=$(date +%s)
+    # The worker's DEBUG1 "leakguard batch" lines say where its time went.
+    # A background worker bound to no database takes no per-role or
+    # per-database setting, so log_min_messages is set server-wide, for this
+    # arm only.
+    lg_say "mass expiry, leakguard: $MASS_SESSIONS sessions idle at once, limit ${MASS_LIMIT}ms, naptime ${NAPTIME}ms (log_min_messages = debug1)"
+    conf_extra="log_min_messages = debug1"
     write_conf leakguard enforce $NAPTIME "lgb_mass=${MASS_LIMIT}ms"
     reload_conf
+    log_at=$(stat -c %s "$log")
     run_lg_bench "$mass_rows" mass "$CONN" --apps "lgb_mass=$MASS_LIMIT" \
         --sessions "$MASS_SESSIONS" --grace 30000 \
         --label "leakguard, naptime $((NAPTIME / 1000)) s" --fail-early --leakguard-history
+    tail -c +$((log_at + 1)) "$log" >"$work/mass-arm.log"
+    conf_extra=""       # the next arm's reload sets log_min_messages back
+    mass_batches <"$work/mass-arm.log" >"$mass_batch_rows"
+    mass_log_lines=$(wc -l <"$work/mass-arm.log")
+    mass_log_kb=$(($(wc -c <"$work/mass-arm.log") / 1024))
+    rm -f "$work/mass-arm.log"
+    echo "  server log during the arm: $mass_log_lines lines, $mass_log_kb kB; $(wc -l <"$mass_batch_rows") \"leakguard batch\" lines"
 
     lg_say "mass expiry, built-in idle_in_transaction_session_timeout for comparison (leakguard.mode off)"
     write_conf leakguard off $NAPTIME "lgb_mass=${MASS_LIMIT}ms"
@@ -353,6 +429,7 @@ if ! skipped mass; then
     run_lg_bench "$mass_rows" mass "$CONN" --apps "lgb_mass=$MASS_LIMIT" \
         --sessions "$MASS_SESSIONS" --grace 30000 --label "built-in timeout"
     psql_v "ALTER ROLE lgb_mass RESET idle_in_transaction_session_timeout"
+    mass_wall=$(($(date +%s) - t_mass))
 fi
 
 # ---------------------------------------------------------------------------
@@ -631,16 +708,32 @@ t_end=$(date +%s)
         echo "\"leakguard signalled\": when the worker sent SIGTERM (leakguard.terminations.terminated_at)"
         echo "− deadline, p50 / max. The backend then exits: \"connection end\" is the time from the FATAL"
         echo "message to the end of the socket, p50 / max. \"closed by\" is read from the FATAL message."
+        echo "Arms: leakguard, the built-in idle_in_transaction_session_timeout set per role (ALTER ROLE,"
+        echo "leakguard.mode off) and a sweeper every 1 s, at limits ${LIMITS//,/, } ms; then leakguard and the built-in"
+        echo "timeout, the same way, at limits ${SHORT_LIMITS//,/, } ms, below naptime."
         echo
         echo "| arm | sessions | limits | terminated | early | p50 ms | p95 ms | p99 ms | max ms | leakguard signalled after deadline, ms | connection end after FATAL, ms | closed by |"
         echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         rows all "$precision_rows"
         echo
-        echo "Per limit:"
+        echo "Per limit (ordered by limit; at each limit the arms in the order above):"
         echo
         echo "| arm | limit | sessions | terminated | early | p50 ms | p95 ms | p99 ms | max ms |"
         echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
-        rows limit "$precision_rows"
+        limit_rows "$precision_rows"
+        awk -v a="$SHORT_LG" -v b="$SHORT_BI" -v lims="$SHORT_LIMITS" '
+            $1 == "@precnum" {
+                label = $0; sub(/^@precnum [-0-9]+ [-0-9]+ [-0-9]+ [-0-9]+ /, "", label)
+                p99[label] = $4 / 1000; mx[label] = $5 / 1000; n[label] = $2
+            }
+            END {
+                if (!(a in p99) || !(b in p99)) exit
+                gsub(/,/, ", ", lims)
+                printf "\nLimits below naptime (%s ms), all sessions: overshoot p99 leakguard %.1f ms vs built-in %.1f ms (difference %+.1f ms); max %.1f ms vs %.1f ms (difference %+.1f ms).\n",
+                    lims, p99[a], p99[b], p99[a] - p99[b], mx[a], mx[b], mx[a] - mx[b]
+            }' "$precision_rows"
+        echo
+        echo "Wall time of this part: ${prec_wall} s."
     fi
 
     if ! skipped mass; then
@@ -658,6 +751,69 @@ t_end=$(date +%s)
         echo "| case | sessions | limit | went idle within | last terminated after first deadline | after last deadline | last connection end after last deadline | overshoot p50 | p99 | max | leakguard signalled after deadline | early | terminated | closed by |"
         echo "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
         rows mass "$mass_rows"
+        # @massnum nover first_dl last_dl last_close last_eof p50 p99 max label
+        awk '$1 == "@massnum" { k++; after[k] = ($5 - $4) / 1000; p99[k] = $8 / 1000 }
+            END {
+                if (k < 2) exit
+                printf "\nleakguard / built-in: last FATAL after the last deadline %.1f / %.1f ms = %s; overshoot p99 %.1f vs %.1f ms (difference %+.1f ms).\n",
+                    after[1], after[2], (after[2] > 0) ? sprintf("%.2f", after[1] / after[2]) : "-",
+                    p99[1], p99[2], p99[1] - p99[2]
+            }' "$mass_rows"
+        echo
+        echo "Where the worker's time went during the mass expiry (leakguard arm), from its DEBUG1 lines"
+        echo "\"leakguard batch: ...\" (src/worker.c), one per scan that found sessions due: log_min_messages ="
+        echo "debug1, server-wide, for that arm only (the server log grew by ${mass_log_lines:-?} lines, ${mass_log_kb:-?} kB over the"
+        echo "arm, mostly the sessions' FATAL messages and leakguard's LOG line per termination). A batch ends"
+        echo "at its line's time (log_line_prefix %m, 1 ms resolution) and starts that time minus the sum of its"
+        echo "components. \"span\": from the start of the first batch to the end of the last, about the"
+        echo "worker's first wake with work to its last signal and bookkeeping; \"between batches\": the rest"
+        echo "of the span (the worker asleep until the next deadline, or waiting for a CPU). Times in ms."
+        echo
+        if [ ! -s "$mass_batch_rows" ]; then
+            echo "No \"leakguard batch\" line in the server log: the installed leakguard may predate them."
+        else
+            # rows: end_ms due acted read exempt lock signals publish logging
+            awk -v massnum="$(grep -m 1 '^@massnum' "$mass_rows")" -v sessions="$MASS_SESSIONS" '
+                { k++; due[k] = $2; dues[k] = $2; acted[k] = $3; tacted += $3; tot = 0
+                  for (c = 4; c <= 9; c++) { v[k, c] = $c; sum[c] += $c; if ($c > mx[c]) mx[c] = $c; tot += $c }
+                  end[k] = $1; start[k] = $1 - tot; total[k] = tot
+                  signalled[k] = start[k] + $4 + $5 + $6 + $7
+                  if (tot > mxt) mxt = tot; all += tot }
+                END {
+                    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (dues[j] < dues[i]) { t = dues[i]; dues[i] = dues[j]; dues[j] = t }
+                    first = start[1]; last = end[1]; gap = 0
+                    for (i = 1; i <= k; i++) {
+                        if (start[i] < first) first = start[i]; if (end[i] > last) last = end[i]
+                        if (i > 1 && start[i] - end[i - 1] > gap) gap = start[i] - end[i - 1]
+                    }
+                    span = last - first
+                    between = span - all; if (between < 0) between = 0     # rounding of %m
+                    n = split(massnum, m, " ")
+                    fd = (n >= 9) ? m[3] / 1000 : 0
+                    printf "- batches (wakes with work): %d; sessions due per batch, min / median / max: %d / %d / %d; acted on in all: %d of %d\n",
+                        k, dues[1], dues[int((k + 1) / 2)], dues[k], tacted, sessions
+                    printf "- span: %.1f ms", span
+                    if (n >= 9)
+                        printf "; the first batch started %+.1f ms after the first deadline; the last batch'"'"'s signals were sent by %+.1f ms and it ended %+.1f ms after the last deadline",
+                            first - fd, signalled[k] - m[4] / 1000, last - m[4] / 1000
+                    printf "\n\n| component | total ms | share of the span | max in one batch, ms |\n|---|---:|---:|---:|\n"
+                    split("reading the sessions (proc array)|exemptions (role look-ups)|ProcArrayLock wait|re-checks and signals|publishing (statistics, history, under leakguard'"'"'s lock)|logging (a LOG line per session)", name, "|")
+                    for (c = 4; c <= 9; c++)
+                        printf "| %s | %.1f | %s | %.1f |\n", name[c - 3], sum[c], (span > 0) ? sprintf("%.1f%%", 100 * sum[c] / span) : "-", mx[c]
+                    printf "| **all batches** | %.1f | %s | %.1f |\n", all, (span > 0) ? sprintf("%.1f%%", 100 * all / span) : "-", mxt
+                    printf "| between batches | %.1f | %s | %s (longest gap) |\n", between, (span > 0) ? sprintf("%.1f%%", 100 * between / span) : "-", (k > 1) ? sprintf("%.1f", (gap > 0) ? gap : 0) : "-"
+                    if (k > 20 || n < 9)
+                        exit
+                    printf "\nPer batch (start: ms after the first deadline):\n\n"
+                    printf "| batch | start | due | acted on | read | exemptions | lock wait | re-checks and signals | publishing | logging | total |\n"
+                    printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                    for (i = 1; i <= k; i++)
+                        printf "| %d | %+.1f | %d | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", i, start[i] - fd, due[i], acted[i],
+                            v[i, 4], v[i, 5], v[i, 6], v[i, 7], v[i, 8], v[i, 9], total[i]
+                }' "$mass_batch_rows"
+        fi
+        echo
+        echo "Wall time of this part: ${mass_wall} s."
     fi
 
     if ! skipped scan; then
