@@ -537,6 +537,8 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 {
 	instr_time	start;
 	instr_time	elapsed;
+	Oid			last_userid = InvalidOid;
+	LeakguardExempt last_exempt = LG_EXEMPT_NONE;
 	int			n = 0;
 	int			i;
 
@@ -545,9 +547,20 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 	{
 		int			slot = lg_candidates[i];
 		LgSlot	   *s = &lg_slots[slot];
-		LeakguardExempt exempt = lg_role_exemption(s->userid);
+		LeakguardExempt exempt;
 		LeakguardTermination *t;
 		const LeakguardLimit *limit;
+
+		/*
+		 * Sessions due together are mostly of one role (one application's
+		 * pool): look each role up once per run of equal roles.
+		 */
+		if (s->userid != last_userid || !OidIsValid(last_userid))
+		{
+			last_userid = s->userid;
+			last_exempt = lg_role_exemption(s->userid);
+		}
+		exempt = last_exempt;
 
 		if (exempt == LG_EXEMPT_ROLE)
 		{
