@@ -10,6 +10,30 @@
 -- made again in any case: a 1.0 installed before its install script was
 -- hardened has a connections view bound to whatever operators its schema
 -- held, and this replaces it with one bound to pg_catalog.
+-- The schema must still be one only superusers control: objects another
+-- role could have put in it would capture the names below.
+DO $guard$
+DECLARE
+    nsp pg_catalog.oid := pg_catalog.to_regnamespace('@extschema@');
+BEGIN
+    IF NOT (SELECT r.rolsuper
+              FROM pg_catalog.pg_namespace n
+              JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+             WHERE n.oid OPERATOR(pg_catalog.=) nsp)
+       OR EXISTS (SELECT 1
+                    FROM pg_catalog.pg_namespace n
+                   CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+                    LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+                   WHERE n.oid OPERATOR(pg_catalog.=) nsp
+                     AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+                     AND NOT coalesce(r.rolsuper, false)) THEN
+        RAISE EXCEPTION 'schema "leakguard" is not controlled by superusers only'
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Make a superuser its owner and revoke CREATE on it from every other role, then update again.';
+    END IF;
+END
+$guard$;
+
 DROP VIEW @extschema@.connections;
 DROP VIEW @extschema@.sessions;
 DROP VIEW @extschema@.stats;

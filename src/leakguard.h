@@ -336,7 +336,8 @@ extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern void lg_define_settings(void);
 extern bool lg_role_name_exempt(const char *rolname);
 extern const char *lg_mode_name(int mode);
-extern bool lg_config_check(bool reloaded);
+extern char **lg_settings_save(void);
+extern bool lg_config_check(char **saved);
 extern void lg_copy_published_rules(char *dst, const char *src);
 
 /* limits.c */

@@ -131,6 +131,9 @@ lg_quota_admit(Port *port)
 
 	lg_connection_limit_for(appname, &quota);
 
+	/* Registered before the charge, so that a charge is always released. */
+	before_shmem_exit(lg_quota_release, (Datum) 0);
+
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	if (quota.timeout_ms > 0 && mode != LG_MODE_OFF)
 	{
@@ -148,8 +151,6 @@ lg_quota_admit(Port *port)
 	}
 	LWLockRelease(lg_shared->quota_lock);
 
-	if (lg_charged)
-		before_shmem_exit(lg_quota_release, (Datum) 0);
 	if (!over)
 		return;
 

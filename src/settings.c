@@ -23,8 +23,13 @@
  *	- in the worker, at its start and after every reload: the configuration
  *	  files are parsed and each leakguard.* entry validated without being
  *	  applied, which also catches misspelled names; the findings are
- *	  published in status().config_error, and a clean result ends the
- *	  report-only state (lg_config_check()).
+ *	  published in status().config_error (lg_config_check()).  A clean
+ *	  reload ends the report-only state.  A reload with any bad leakguard
+ *	  value changes nothing in the worker: PostgreSQL applies the good
+ *	  values of a reload and keeps the bad one's previous value, which
+ *	  would half-apply a policy (a lowered limit without the exemption
+ *	  written next to it), so the worker puts back every leakguard value it
+ *	  had before the reload (lg_settings_save()).
  *
  * Validation runs the same parse, range checks and check hooks as a real
  * assignment (set_config_option() with changeVal = false); the check hooks
@@ -297,6 +302,42 @@ lg_role_name_exempt(const char *rolname)
 	return false;
 }
 
+/*
+ * In the worker, before a reload: every leakguard setting's value, to put
+ * back if the reload brings a bad one.  Allocated in the current context.
+ */
+char	  **
+lg_settings_save(void)
+{
+	char	  **saved = palloc(sizeof(char *) * LG_NUM_SETTINGS);
+	int			i;
+
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		const char *value = GetConfigOption(lg_setting_names[i], true, false);
+
+		saved[i] = value ? pstrdup(value) : NULL;
+	}
+	return saved;
+}
+
+/* Put back, in this process, the values lg_settings_save() saw. */
+static void
+lg_settings_restore(char **saved)
+{
+	int			i;
+
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		const char *now = GetConfigOption(lg_setting_names[i], true, false);
+
+		if (saved[i] != NULL && now != NULL && strcmp(now, saved[i]) != 0)
+			(void) set_config_option(lg_setting_names[i], saved[i], PGC_SIGHUP,
+									 PGC_S_FILE, GUC_ACTION_SET, true,
+									 WARNING, false);
+	}
+}
+
 /* Whether name is in leakguard's GUC namespace, in any case. */
 static bool
 lg_is_leakguard_name(const char *name)
@@ -316,7 +357,13 @@ lg_validate_files(char *errors)
 	ConfigVariable *tail = NULL;
 	ConfigVariable *item;
 	ConfigVariable *later;
+	MemoryContext context;
+	MemoryContext old;
 
+	/* The parser leaves allocations behind (include_dir's file lists). */
+	context = AllocSetContextCreate(CurrentMemoryContext, "leakguard validation",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
 	lg_collecting_errors = true;
 	lg_collected_errors[0] = '\0';
 
@@ -341,32 +388,40 @@ lg_validate_files(char *errors)
 
 	lg_collecting_errors = false;
 	strlcpy(errors, lg_collected_errors, LG_CONFIG_ERROR_LEN);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
 	return errors[0] == '\0';
 }
 
 /*
- * In the worker, at its start and after each reload: publish the rules in
- * force and what the configuration files hold that is wrong.  A clean
- * result ends the report-only state a bad start put leakguard in; a bad
- * result at the first check after the server started begins it, since
- * there were no previous values to keep then.  Returns whether the worker
- * must only report.
+ * In the worker, at its start (saved NULL) and after each reload (saved:
+ * the values before it): publish the rules in force and what the
+ * configuration files hold that is wrong.  A bad reload puts every
+ * leakguard value back.  A clean reload ends the report-only state a bad
+ * start put leakguard in; a clean check at the worker's start does not,
+ * since the files may have been mended without a reload, the values in
+ * force still being the defaults PostgreSQL put in place of the bad ones.
+ * A bad result at the first check after the server started begins it.
+ * Returns whether the worker must only report.
  */
 bool
-lg_config_check(bool reloaded)
+lg_config_check(char **saved)
 {
 	char		errors[LG_CONFIG_ERROR_LEN];
+	bool		reloaded = (saved != NULL);
 	bool		clean;
 	bool		was_unsafe;
 	bool		unsafe;
 
 	clean = lg_validate_files(errors);
+	if (reloaded && !clean)
+		lg_settings_restore(saved);
 
 	lg_lock_worker();
 	was_unsafe = lg_shared->config_unsafe;
-	if (clean)
+	if (clean && reloaded)
 		lg_shared->config_unsafe = false;
-	else if (!lg_shared->config_checked)
+	else if (!clean && !lg_shared->config_checked)
 		lg_shared->config_unsafe = true;
 	lg_shared->config_checked = true;
 	unsafe = lg_shared->config_unsafe;

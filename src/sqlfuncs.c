@@ -358,7 +358,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		 * for an idle session (1.1), the transaction rules otherwise.
 		 */
 		idle = lg_state_idle_in_xact(be->st_state);
-		idle_session = v11 && be->st_state == STATE_IDLE;
+		idle_session = v11 && be->st_state == STATE_IDLE &&
+			lg_can_see(be->st_userid);	/* else the rule would tell the state */
 		if (idle_session)
 			lg_idle_limit_for(be->st_appname, &limit);
 		else

@@ -769,12 +769,20 @@ lg_policy_changed(const LgPolicy *p)
 static void
 lg_reload(void)
 {
+	MemoryContext context;
+	MemoryContext old;
 	LgPolicy	before;
+	char	  **saved;
+
+	context = AllocSetContextCreate(CurrentMemoryContext, "leakguard reload",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(context);
 
 	ConfigReloadPending = false;
 	lg_policy_save(&before);
+	saved = lg_settings_save();
 	ProcessConfigFile(PGC_SIGHUP);
-	lg_config_unsafe = lg_config_check(true);
+	lg_config_unsafe = lg_config_check(saved);
 	lg_set_scan_interval();
 
 	if (lg_policy_changed(&before))
@@ -790,9 +798,8 @@ lg_reload(void)
 		for (int i = 0; i < MaxBackends; i++)
 			lg_slots[i].reported = false;
 	}
-	pfree(before.rules);
-	pfree(before.idle_rules);
-	pfree(before.exempt_roles);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
 
 	lg_lock_worker();
 	lg_shared->worker_mode = lg_effective_mode();
@@ -855,7 +862,7 @@ lg_worker_main(Datum arg)
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
 										 ALLOCSET_DEFAULT_SIZES);
 
-	lg_config_unsafe = lg_config_check(false);
+	lg_config_unsafe = lg_config_check(NULL);
 	lg_set_scan_interval();
 
 	lg_lock_worker();

@@ -71,7 +71,29 @@ ok( $node->poll_query_until('postgres',
 	'a bad reload is reported');
 is($node->safe_psql('postgres', 'SELECT mode, rules FROM leakguard.status()'),
 	'enforce|short=2s', 'and the previous rules stay in force, enforced');
-lg_set_conf($node, "leakguard.application_timeouts = 'short=2s'\n");
+lg_set_conf($node, "leakguard.application_timeouts = 'short=2s, slowish=10s'\n");
+$node->poll_query_until('postgres', q{SELECT config_error IS NULL FROM leakguard.status()})
+  or die 'the configuration did not become clean';
+
+# A reload with a good change and a bad one changes nothing in the worker:
+# PostgreSQL would apply the new rules and keep the old exemptions, a
+# policy nobody wrote.
+lg_set_conf($node, "leakguard.application_timeouts = 'short=2s, slowish=1s'\nleakguard.exempt_roles = 'etl, \"oops'\n");
+ok( $node->poll_query_until('postgres',
+		q{SELECT config_error LIKE '%leakguard.exempt_roles%' FROM leakguard.status()}),
+	'a reload with a bad role list is reported');
+is($node->safe_psql('postgres', 'SELECT mode, rules FROM leakguard.status()'),
+	'enforce|short=2s, slowish=10s', 'and the worker keeps all its previous values, the good new rules too');
+my $other2 = lg_session($node, app => 'slowish');
+ok( $node->poll_query_until('postgres',
+		'SELECT idle_in_transaction > interval \'1.5 s\' FROM leakguard.sessions WHERE pid = ' . $other2->pid),
+	'a session past the new, lower 1 s rule ...');
+$node->safe_psql('postgres', 'SELECT leakguard.check()');
+ok(lg_alive($node, $other2->pid), '... is not terminated under it: the worker still applies 10 s');
+lg_set_conf($node, "leakguard.application_timeouts = 'short=2s'\nleakguard.exempt_roles = 'etl'\n");
+$node->poll_query_until('postgres', q{SELECT config_error IS NULL FROM leakguard.status()})
+  or die 'the configuration did not become clean';
+$other2->close;
 
 # status().rules is what the worker uses, even before the caller reloads:
 # within one statement a backend does not process a reload.
