@@ -338,7 +338,6 @@ extern bool lg_role_name_exempt(const char *rolname);
 extern const char *lg_mode_name(int mode);
 extern char **lg_settings_save(void);
 extern bool lg_config_check(char **saved);
-extern void lg_copy_published_rules(char *dst, const char *src);
 
 /* limits.c */
 extern void lg_limit_for(const char *appname, LeakguardLimit *limit);
@@ -351,6 +350,7 @@ extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);
 extern char *lg_format_duration_ms(int64 ms);
 extern void lg_copy_rule_text(char *dst, const char *src);
+extern void lg_copy_cut(char *dst, const char *src, size_t size);
 
 /* scan.c */
 extern bool lg_status_attach(void);

@@ -45,7 +45,6 @@
 
 #include <ctype.h>
 
-#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
@@ -426,7 +425,8 @@ lg_config_check(char **saved)
 	lg_shared->config_checked = true;
 	unsafe = lg_shared->config_unsafe;
 	strlcpy(lg_shared->config_error, errors, sizeof(lg_shared->config_error));
-	lg_copy_published_rules(lg_shared->rules, lg_application_timeouts);
+	lg_copy_cut(lg_shared->rules, lg_application_timeouts ? lg_application_timeouts : "",
+				LG_RULES_TEXT_LEN);
 	LWLockRelease(lg_shared->lock);
 
 	if (unsafe)
@@ -487,25 +487,6 @@ lg_start_checks(void)
 				 errmsg("leakguard only reports, and terminates no session, until valid settings are loaded"),
 				 errdetail("%s.", lg_start_errors),
 				 errhint("Correct the configuration file and reload it.")));
-}
-
-/* Copy a rule string into a LG_RULES_TEXT_LEN buffer, marking a cut. */
-void
-lg_copy_published_rules(char *dst, const char *src)
-{
-	size_t		len;
-
-	if (src == NULL)
-		src = "";
-	len = strlen(src);
-	if (len < LG_RULES_TEXT_LEN)
-		memcpy(dst, src, len + 1);
-	else
-	{
-		len = pg_mbcliplen(src, len, LG_RULES_TEXT_LEN - 4);
-		memcpy(dst, src, len);
-		strcpy(dst + len, "...");
-	}
 }
 
 void
