@@ -16,7 +16,6 @@ use LeakguardTest;
 my $node = lg_node('incident', conf => q{
 max_connections = 50
 leakguard.application_connection_limits = 'route_builder=20'
-leakguard.application_idle_timeouts = 'route_builder=3s'
 });
 
 # 25 processes, 2 leaked connections each: a client that connects, runs a
@@ -55,7 +54,10 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) < 40 FROM pg_stat_activity WHERE backend_type = 'client backend'}),
 	't', 'and the server keeps free slots');
 
-# The idle limit reclaims the leaked connections.
+# The DBA gives the application an idle limit: a reload reclaims the
+# leaked connections.  (Set only now, so that however slowly the leak
+# builds up, none of it is reclaimed before it is measured.)
+lg_set_conf($node, "leakguard.application_idle_timeouts = 'route_builder=3s'\n");
 ok( $node->poll_query_until('postgres', q{
 		SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = 'route_builder'}),
 	'the leaked connections are reclaimed by the idle limit');
