@@ -294,6 +294,10 @@ step() {	# step WHAT COMMAND...: run, logging; on failure show the log's end
     fi
     echo " ($((SECONDS - t0)) s)"
 }
+# Run from make (make test-all), this script inherits MAKELEVEL and
+# MAKEFLAGS; PostgreSQL's makefiles build their generated headers only at
+# make level 0, so a parallel build would then fail on a missing header.
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 : >"$log"
 step "unpacking $orig" tar -xf "$dl/$orig" -C "$build" --strip-components=1
 here=$PWD
