@@ -10,6 +10,8 @@
 #                        18 built from Debian's source tarballs by
 #                        test/pg-build.sh, cached), then make test-deb;
 #                        LG_VERSIONS="17 18" picks versions
+#   make test-pg-build   how test/pg-build.sh chooses a verified tarball,
+#                        against a local signed mirror (no network)
 #   make deb             build the Debian package postgresql-15-leakguard
 #                        into build/deb/
 #   make test-deb        build it, install it with dpkg, check it on a
@@ -52,7 +54,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all deb test-deb demo bench fuzz unit sanitize
+.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize
 
 unit:
 	$(MAKE) -C test/unit run
@@ -62,6 +64,9 @@ test:
 
 test-all:
 	./test/test-all.sh
+
+test-pg-build:
+	./test/pg-build-test.sh
 
 deb:
 	./test/deb-build.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make test-all: the whole suite (make test: unit, fuzz, pg_regress, TAP,
-# meta) against each supported PostgreSQL major version in turn, then the
-# Debian package test (make test-deb).
+# make test-all: the test of test/pg-build.sh's choice of tarball
+# (test/pg-build-test.sh), then the whole suite (make test: unit, fuzz,
+# pg_regress, TAP, meta) against each supported PostgreSQL major version in
+# turn, then the Debian package test (make test-deb).
 #
 #   15   Debian's PostgreSQL 15 (installed through apt if missing);
 #   17   built by test/pg-build.sh from the upstream tarball of Debian's
@@ -39,6 +40,17 @@ run_marked() {
     "$@" 2>&1 | sed -u -E 's/^([0-9]+ passed, [0-9]+ failed)$/(part) \1/'
     return "${PIPESTATUS[0]}"
 }
+
+# How test/pg-build.sh chooses a tarball, against a local signed mirror.
+t0=$SECONDS
+lg_say "test/pg-build-test.sh: how test/pg-build.sh chooses a verified tarball (no network)"
+if run_marked ./test/pg-build-test.sh; then
+    passed=$((passed + 1))
+    summary+=("test/pg-build.sh selection: 1 passed, 0 failed, $((SECONDS - t0)) s")
+else
+    failed=$((failed + 1))
+    summary+=("test/pg-build.sh selection: 0 passed, 1 failed, $((SECONDS - t0)) s (failed: pg-build-test)")
+fi
 
 # A version's pg_config: Debian's for 15, else built (or found in the cache).
 declare -A pg_config build_failed
