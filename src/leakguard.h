@@ -23,7 +23,7 @@
  * Locking, in one place:
  *
  *	- LeakguardShared->lock (one LWLock, tranche "leakguard") protects every
- *	  field of LeakguardShared and the statistics hash table and history ring
+ *	  field of LeakguardShared and the statistics hash table and history rings
  *	  unless a field's comment says otherwise.  The worker takes it exclusive
  *	  once per scan to publish what it found; readers take it shared to copy.
  *	  No other lock is ever acquired while holding it, and no ereport above
@@ -158,7 +158,10 @@ typedef struct LeakguardAppStats
 	int32		scan_connections;	/* connections seen in that scan */
 } LeakguardAppStats;
 
-/* One row of leakguard.terminations, in the history ring. */
+/*
+ * One row of leakguard.terminations.  The history ring keeps terminations
+ * as such; refused connections are kept as LeakguardRefusal.
+ */
 typedef struct LeakguardEvent
 {
 	TimestampTz at;
@@ -177,6 +180,25 @@ typedef struct LeakguardEvent
 	char		rule[LG_RULE_TEXT_LEN];
 	char		query[LG_QUERY_TEXT_LEN];
 } LeakguardEvent;
+
+/*
+ * A connection refused by its quota (or that dry_run would have refused):
+ * the fields of its LeakguardEvent that apply to it, in a history ring of
+ * its own, so that refusals can push out only older refusals, never a
+ * termination.  lg_refusal_event() turns it back into the event.
+ */
+typedef struct LeakguardRefusal
+{
+	TimestampTz at;
+	TimestampTz backend_start;
+	int			pid;
+	int			action;			/* LG_ACTION_REFUSED or LG_ACTION_DRY_RUN */
+	Oid			datid;
+	Oid			userid;
+	SockAddr	client_addr;
+	char		appname[NAMEDATALEN];
+	char		rule[LG_RULE_TEXT_LEN];
+} LeakguardRefusal;
 
 /*
  * What the worker recorded for the idle period of the backend in one slot:
@@ -259,14 +281,18 @@ typedef struct LeakguardShared
 	TimestampTz stats_reset;
 	uint64		reset_generation;	/* bumped by reset() */
 	LeakguardAppStats overflow;
-	uint64		history_count;	/* events ever written; next slot is
-								 * history_count % history_size */
+	uint64		history_count;	/* events ever written to history, refusals
+								 * aside; next slot is history_count %
+								 * history_size */
+	uint64		refusal_count;	/* refusals ever written; next slot is
+								 * refusal_count % history_size */
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
 	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
 	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
+	LeakguardRefusal *refusals; /* [history_size], constant pointer */
 } LeakguardShared;
 
 /* One consistent read of a backend status slot (scan.c). */
@@ -307,6 +333,8 @@ extern void lg_require_shmem(void);
 extern LeakguardAppStats *lg_stats_entry(const char *appname, TimestampTz now);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);
 extern void lg_history_add(const LeakguardEvent *event);
+extern void lg_refusal_event(const LeakguardRefusal *refusal,
+							 LeakguardEvent *event);
 extern void lg_stats_reset(TimestampTz now);
 extern void lg_lock_worker(void);
 extern void lg_lock_reader(void);

@@ -15,9 +15,15 @@
  * counter, an address length beyond its buffer): nothing in it is trusted
  * further than it is checked, since readers print its strings.
  *
+ * The history's two rings (terminations, and refused connections) are
+ * written as one list of LeakguardEvent, oldest first, as leakguard 1.1
+ * wrote its single ring: the layout is the same, so a file written by 1.1
+ * is read too, and the loader puts each event back into its ring by kind.
+ *
  * When max_applications shrank since the file was written, the applications
  * that no longer fit are added to the overflow row; when history_size
- * shrank, the newest events are kept.  No total is lost either way.
+ * shrank, the newest events of each ring are kept.  No total is lost either
+ * way.
  *
  * Shared state: runs in the postmaster while no other process is attached
  * (before any child is started, or after all have exited), so it takes no
@@ -117,6 +123,9 @@ lg_event_invalid(const LeakguardEvent *e)
 		return "a client address longer than its buffer";
 	if (e->idle_us < 0 || e->timeout_ms < 0 || e->pid < 0)
 		return "a negative time or pid";
+	if (e->kind == LG_KIND_QUOTA &&
+		e->action != LG_ACTION_REFUSED && e->action != LG_ACTION_DRY_RUN)
+		return "a refused connection with another action";
 	return NULL;
 }
 
@@ -177,7 +186,9 @@ lg_stats_load(void)
 	pg_crc32c	stored;
 	const char *p;
 	int			i;
-	int			first_event;
+	int			nrefusals = 0;
+	int			skip_events;
+	int			skip_refusals;
 	const char *invalid = NULL;
 
 	lg_shared->stats_reset = GetCurrentTimestamp();
@@ -232,6 +243,8 @@ lg_stats_load(void)
 
 		memcpy(&saved, p, sizeof(saved));
 		invalid = lg_event_invalid(&saved);
+		if (saved.kind == LG_KIND_QUOTA)
+			nrefusals++;
 	}
 	if (invalid != NULL)
 	{
@@ -263,14 +276,20 @@ lg_stats_load(void)
 		entry->scan_no = 0;
 	}
 
-	first_event = Max(0, hdr.nevents - lg_history_size);
-	p += (Size) first_event * sizeof(LeakguardEvent);
-	for (i = first_event; i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
+	/* The newest history_size events of each ring. */
+	skip_events = Max(0, hdr.nevents - nrefusals - lg_history_size);
+	skip_refusals = Max(0, nrefusals - lg_history_size);
+	for (i = 0; i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
 	{
 		LeakguardEvent event;
 
 		memcpy(&event, p, sizeof(event));
-		lg_history_add(&event);
+		if (event.kind == LG_KIND_QUOTA && skip_refusals > 0)
+			skip_refusals--;
+		else if (event.kind != LG_KIND_QUOTA && skip_events > 0)
+			skip_events--;
+		else
+			lg_history_add(&event);
 	}
 
 	lg_shared->stats_reset = hdr.stats_reset;
@@ -338,15 +357,19 @@ lg_stats_save(int code, Datum arg)
 	HASH_SEQ_STATUS seq;
 	LeakguardAppStats *entry;
 	pg_crc32c	crc;
-	uint64		nevents;
-	uint64		i;
+	uint64		next;
+	uint64		refusal_next;
+	LeakguardEvent refusal;
 	bool		ok = true;
 
 	if (code != 0 || !lg_save_stats || lg_shared == NULL ||
 		!lg_shutdown_was_clean())
 		return;
 
-	nevents = Min(lg_shared->history_count, (uint64) lg_history_size);
+	next = lg_shared->history_count -
+		Min(lg_shared->history_count, (uint64) lg_history_size);
+	refusal_next = lg_shared->refusal_count -
+		Min(lg_shared->refusal_count, (uint64) lg_history_size);
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = LG_STATS_MAGIC;
@@ -354,7 +377,8 @@ lg_stats_save(int code, Datum arg)
 	hdr.app_size = sizeof(LeakguardAppStats);
 	hdr.event_size = sizeof(LeakguardEvent);
 	hdr.napps = (int32) hash_get_num_entries(lg_app_hash);
-	hdr.nevents = (int32) nevents;
+	hdr.nevents = (int32) (lg_shared->history_count - next +
+						   lg_shared->refusal_count - refusal_next);
 	hdr.stats_reset = lg_shared->stats_reset;
 
 	file = AllocateFile(tmpfile, PG_BINARY_W);
@@ -377,10 +401,27 @@ lg_stats_save(int code, Datum arg)
 			ok = lg_write(file, entry, sizeof(LeakguardAppStats), &crc);
 	}
 
-	for (i = lg_shared->history_count - nevents;
-		 ok && i < lg_shared->history_count; i++)
-		ok = lg_write(file, &lg_shared->history[i % (uint64) lg_history_size],
-					  sizeof(LeakguardEvent), &crc);
+	/* Both rings, merged by time, oldest first. */
+	while (ok && (next < lg_shared->history_count ||
+				  refusal_next < lg_shared->refusal_count))
+	{
+		const LeakguardEvent *event = NULL;
+		const LeakguardRefusal *r = NULL;
+
+		if (next < lg_shared->history_count)
+			event = &lg_shared->history[next % (uint64) lg_history_size];
+		if (refusal_next < lg_shared->refusal_count)
+			r = &lg_shared->refusals[refusal_next % (uint64) lg_history_size];
+		if (r != NULL && (event == NULL || r->at <= event->at))
+		{
+			lg_refusal_event(r, &refusal);
+			event = &refusal;
+			refusal_next++;
+		}
+		else
+			next++;
+		ok = lg_write(file, event, sizeof(LeakguardEvent), &crc);
+	}
 
 	FIN_CRC32C(crc);
 	if (ok)

@@ -24,6 +24,18 @@
  * quotas: never refused, and not counted; so are replication connections
  * (walsenders).
  *
+ * Catalog access: the hook runs inside InitPostgres() before a database is
+ * selected, and possibly before the shared relcache entries of the shared
+ * catalogs' indexes exist (the backend started without
+ * global/pg_internal.init, which is removed at every server start).  It
+ * therefore reads only what core's own startup reads at that point, the
+ * way core reads it: pg_authid through the syscache, as the password check
+ * before the hook and InitializeSessionUserId() after it do (catcache reads
+ * pg_authid's heap until criticalSharedRelcachesBuilt, checked in 15 and
+ * 18), and, for a refusal only, pg_database as GetDatabaseTuple() in
+ * postinit.c does next.  Nothing here resolves a name through a function
+ * that opens a catalog index unconditionally (get_database_oid() does).
+ *
  * Shared state: LeakguardShared->quota and the LeakguardQuotaSlot array
  * under LeakguardShared->quota_lock; statistics and history under
  * LeakguardShared->lock, taken after quota_lock is released.
@@ -32,13 +44,17 @@
  */
 #include "leakguard.h"
 
-#include "catalog/namespace.h"
-#include "commands/dbcommands.h"
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_database.h"
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "utils/acl.h"
+#include "utils/fmgroids.h"
+#include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
@@ -71,10 +87,44 @@ lg_quota_release(int code, Datum arg)
 	lg_charged = false;
 }
 
-/* Record a refusal (or a dry-run one) in statistics and history. */
+/*
+ * The OID of a database by name, InvalidOid if there is none, read as
+ * GetDatabaseTuple() in postinit.c reads it at the same stage of backend
+ * startup: through pg_database's name index only once the shared relcache
+ * entries are built, else by a heap scan of pg_database (whose descriptor
+ * relcache.c hard-wires).  get_database_oid() would open the index in any
+ * case, which without global/pg_internal.init needs pg_class, and fails
+ * with "cannot read pg_class without having selected a database".
+ */
+static Oid
+lg_database_oid(const char *dbname)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tuple;
+	Oid			dbid = InvalidOid;
+
+	ScanKeyInit(&key, Anum_pg_database_datname, BTEqualStrategyNumber,
+				F_NAMEEQ, CStringGetDatum(dbname));
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = systable_beginscan(rel, DatabaseNameIndexId,
+							  criticalSharedRelcachesBuilt, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		dbid = ((Form_pg_database) GETSTRUCT(tuple))->oid;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return dbid;
+}
+
+/*
+ * Record a refusal (or a dry-run one) in statistics and history.  roleid is
+ * the connecting role's (InvalidOid if it has none).
+ */
 static void
-lg_quota_record(Port *port, const char *appname, const LeakguardLimit *quota,
-				int action)
+lg_quota_record(Port *port, Oid roleid, const char *appname,
+				const LeakguardLimit *quota, int action)
 {
 	LeakguardEvent *ev = palloc0(sizeof(LeakguardEvent));
 	LeakguardAppStats *entry;
@@ -83,8 +133,8 @@ lg_quota_record(Port *port, const char *appname, const LeakguardLimit *quota,
 	ev->pid = MyProcPid;
 	ev->action = action;
 	ev->kind = LG_KIND_QUOTA;
-	ev->datid = get_database_oid(port->database_name, true);
-	ev->userid = get_role_oid(port->user_name, true);
+	ev->datid = lg_database_oid(port->database_name);
+	ev->userid = roleid;
 	ev->backend_start = MyStartTimestamp;
 	memcpy(&ev->client_addr, &port->raddr, sizeof(SockAddr));
 	strlcpy(ev->appname, appname, NAMEDATALEN);
@@ -123,7 +173,11 @@ lg_quota_admit(Port *port)
 					  LG_NAME_STYLE) >= NAMEDATALEN)
 		appname[NAMEDATALEN - 1] = '\0';
 
-	/* Exempt sessions are outside the quotas: neither refused nor counted. */
+	/*
+	 * Exempt sessions are outside the quotas: neither refused nor counted.
+	 * get_role_oid() and superuser_arg() read pg_authid through the
+	 * syscache, which is safe here (see the header comment).
+	 */
 	roleid = get_role_oid(port->user_name, true);
 	if (lg_role_name_exempt(port->user_name) ||
 		(OidIsValid(roleid) && superuser_arg(roleid)))
@@ -156,7 +210,7 @@ lg_quota_admit(Port *port)
 
 	if (mode == LG_MODE_DRY_RUN)
 	{
-		lg_quota_record(port, appname, &quota, LG_ACTION_DRY_RUN);
+		lg_quota_record(port, roleid, appname, &quota, LG_ACTION_DRY_RUN);
 		ereport(LOG,
 				(errmsg("leakguard (dry run) would have refused a connection of application \"%s\" (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
 						appname, port->user_name, port->database_name,
@@ -164,7 +218,7 @@ lg_quota_admit(Port *port)
 		return;
 	}
 
-	lg_quota_record(port, appname, &quota, LG_ACTION_REFUSED);
+	lg_quota_record(port, roleid, appname, &quota, LG_ACTION_REFUSED);
 	ereport(FATAL,
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many connections for application \"%s\"", appname),

@@ -626,7 +626,7 @@ lg_define_settings(void)
 
 	DefineCustomIntVariable("leakguard.history_size",
 							"Number of terminations kept in leakguard.terminations.",
-							NULL,
+							"Refused connections are kept in a ring of the same size of their own.",
 							&lg_history_size,
 							1000,
 							1, 100000,

@@ -11,6 +11,7 @@
  *		LeakguardMark[]			one per backend slot (see worker.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
+ *		LeakguardRefusal[]		its second ring, for refused connections
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
  *								at most max_applications entries; further
  *								applications share LeakguardShared->overflow
@@ -40,7 +41,8 @@ lg_struct_size(void)
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot))));
-	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardEvent)));
+	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
+	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardRefusal)));
 }
 
 static Size
@@ -106,6 +108,8 @@ lg_shmem_startup(void)
 		memset(lg_shared->quota, 0, mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		lg_shared->history = (LeakguardEvent *) p;
+		p += MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent)));
+		lg_shared->refusals = (LeakguardRefusal *) p;
 	}
 
 	memset(&info, 0, sizeof(info));
@@ -200,14 +204,55 @@ lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us)
 		entry->max_idle_us = idle_us;
 }
 
-/* Append to the history ring, overwriting the oldest.  Lock held exclusive. */
+/*
+ * Append to the history, overwriting the oldest event of its ring.  A
+ * refused connection goes to the ring of refusals: anyone who can log in
+ * can be refused as often as it likes, and must not be able to push the
+ * terminations out of the history.  Lock held exclusive.
+ */
 void
 lg_history_add(const LeakguardEvent *event)
 {
-	uint64		slot = lg_shared->history_count % (uint64) lg_history_size;
+	uint64		slot;
+	LeakguardRefusal *r;
 
-	memcpy(&lg_shared->history[slot], event, sizeof(LeakguardEvent));
-	lg_shared->history_count++;
+	if (event->kind != LG_KIND_QUOTA)
+	{
+		slot = lg_shared->history_count % (uint64) lg_history_size;
+		memcpy(&lg_shared->history[slot], event, sizeof(LeakguardEvent));
+		lg_shared->history_count++;
+		return;
+	}
+
+	slot = lg_shared->refusal_count % (uint64) lg_history_size;
+	r = &lg_shared->refusals[slot];
+	r->at = event->at;
+	r->backend_start = event->backend_start;
+	r->pid = event->pid;
+	r->action = event->action;
+	r->datid = event->datid;
+	r->userid = event->userid;
+	memcpy(&r->client_addr, &event->client_addr, sizeof(SockAddr));
+	memcpy(r->appname, event->appname, NAMEDATALEN);
+	memcpy(r->rule, event->rule, LG_RULE_TEXT_LEN);
+	lg_shared->refusal_count++;
+}
+
+/* The history event a refusal was made from (no lock: works on copies). */
+void
+lg_refusal_event(const LeakguardRefusal *refusal, LeakguardEvent *event)
+{
+	memset(event, 0, sizeof(LeakguardEvent));
+	event->at = refusal->at;
+	event->pid = refusal->pid;
+	event->action = refusal->action;
+	event->kind = LG_KIND_QUOTA;
+	event->datid = refusal->datid;
+	event->userid = refusal->userid;
+	event->backend_start = refusal->backend_start;
+	memcpy(&event->client_addr, &refusal->client_addr, sizeof(SockAddr));
+	memcpy(event->appname, refusal->appname, NAMEDATALEN);
+	memcpy(event->rule, refusal->rule, LG_RULE_TEXT_LEN);
 }
 
 /*
@@ -255,6 +300,7 @@ lg_stats_reset(TimestampTz now)
 	memset((char *) &lg_shared->overflow + NAMEDATALEN, 0,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);
 	lg_shared->history_count = 0;
+	lg_shared->refusal_count = 0;
 	lg_shared->stats_reset = now;
 	lg_shared->reset_generation++;
 }

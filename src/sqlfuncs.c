@@ -26,7 +26,9 @@
  *
  * The history is copied in chunks of LG_HISTORY_CHUNK events, the lock
  * released between them, so that a reader of a long history never keeps
- * the worker waiting for more than one chunk's copy.
+ * the worker waiting for more than one chunk's copy.  Its two rings, the
+ * terminations' and the refused connections', are shown as one, oldest
+ * first.
  *
  * Shared state: LeakguardShared and the statistics hash, under
  * LeakguardShared->lock (shared to read, exclusive for reset() and to post
@@ -579,29 +581,34 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * Copy the events from number *next on (oldest first) into out, at most
- * LG_HISTORY_CHUNK, under the lock; skip what was overwritten meanwhile.
- * Returns how many were copied; 0 when there are no more, or when reset()
- * ran (the generation changed).
+ * Copy the events from number *next on (oldest first) of one history ring,
+ * the terminations' (into an array of LeakguardEvent) or the refusals' (of
+ * LeakguardRefusal), into out, at most LG_HISTORY_CHUNK, under the lock;
+ * skip what was overwritten meanwhile.  Returns how many were copied; 0
+ * when there are no more, or when reset() ran (the generation changed).
  */
 static int
-lg_history_chunk(uint64 *next, uint64 upto, uint64 generation,
-				 LeakguardEvent *out)
+lg_history_chunk(bool refusals, uint64 *next, uint64 upto, uint64 generation,
+				 void *out)
 {
+	Size		size = refusals ? sizeof(LeakguardRefusal) :
+		sizeof(LeakguardEvent);
 	int			n = 0;
 
 	lg_lock_reader();
 	if (lg_shared->reset_generation == generation)
 	{
-		uint64		oldest = lg_shared->history_count -
-			Min(lg_shared->history_count, (uint64) lg_history_size);
+		const char *ring = refusals ? (const char *) lg_shared->refusals :
+			(const char *) lg_shared->history;
+		uint64		count = refusals ? lg_shared->refusal_count :
+			lg_shared->history_count;
+		uint64		oldest = count - Min(count, (uint64) lg_history_size);
 
 		if (*next < oldest)
 			*next = oldest;
 		for (; *next < upto && n < LG_HISTORY_CHUNK; (*next)++, n++)
-			memcpy(&out[n],
-				   &lg_shared->history[*next % (uint64) lg_history_size],
-				   sizeof(LeakguardEvent));
+			memcpy((char *) out + n * size,
+				   ring + (*next % (uint64) lg_history_size) * size, size);
 	}
 	LWLockRelease(lg_shared->lock);
 	return n;
@@ -656,14 +663,33 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/* Put the refusals up to time "until" (all: DT_NOEND), oldest first. */
+static void
+lg_put_refusals(ReturnSetInfo *rsinfo, const LeakguardRefusal *refusals,
+				int count, int *next, TimestampTz until)
+{
+	LeakguardEvent ev;
+
+	for (; *next < count && refusals[*next].at <= until; (*next)++)
+	{
+		lg_refusal_event(&refusals[*next], &ev);
+		lg_put_event(rsinfo, &ev);
+	}
+}
+
 Datum
 lg_terminations_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	LeakguardEvent *chunk;
+	LeakguardRefusal *refusals;
 	uint64		next;
 	uint64		upto;
+	uint64		refusal_next;
+	uint64		refusal_upto;
 	uint64		generation;
+	int			nrefusals = 0;
+	int			put = 0;
 	int			n;
 	int			i;
 
@@ -674,15 +700,30 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 	lg_lock_reader();
 	upto = lg_shared->history_count;
 	next = upto - Min(upto, (uint64) lg_history_size);
+	refusal_upto = lg_shared->refusal_count;
+	refusal_next = refusal_upto - Min(refusal_upto, (uint64) lg_history_size);
 	generation = lg_shared->reset_generation;
 	LWLockRelease(lg_shared->lock);
 
-	chunk = palloc(sizeof(LeakguardEvent) * LG_HISTORY_CHUNK);
-	while ((n = lg_history_chunk(&next, upto, generation, chunk)) > 0)
+	/* The refusals first, to be merged by time into the terminations. */
+	refusals = palloc(sizeof(LeakguardRefusal) * (refusal_upto - refusal_next));
+	while ((n = lg_history_chunk(true, &refusal_next, refusal_upto, generation,
+								 &refusals[nrefusals])) > 0)
 	{
-		for (i = 0; i < n; i++)
-			lg_put_event(rsinfo, &chunk[i]);
+		nrefusals += n;
 		CHECK_FOR_INTERRUPTS();
 	}
+
+	chunk = palloc(sizeof(LeakguardEvent) * LG_HISTORY_CHUNK);
+	while ((n = lg_history_chunk(false, &next, upto, generation, chunk)) > 0)
+	{
+		for (i = 0; i < n; i++)
+		{
+			lg_put_refusals(rsinfo, refusals, nrefusals, &put, chunk[i].at);
+			lg_put_event(rsinfo, &chunk[i]);
+		}
+		CHECK_FOR_INTERRUPTS();
+	}
+	lg_put_refusals(rsinfo, refusals, nrefusals, &put, DT_NOEND);
 	return (Datum) 0;
 }
