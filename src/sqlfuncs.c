@@ -22,6 +22,11 @@
  * per-session rows show pid, database, user and application name only;
  * state, timestamps, idle times and client address are NULL and the last
  * statement reads "<insufficient privilege>", as in pg_stat_activity.
+ * In stats, the present-tense columns that tell a session's state
+ * (idle_in_transaction, longest_idle) count only the sessions the reader
+ * may see the state of; connections counts every session, as the
+ * connections view does, and the accumulated counters are visible to all,
+ * as pg_stat_database's are.
  * Role and database names are resolved in the views' SQL, by the reader.
  *
  * The history is copied in chunks of LG_HISTORY_CHUNK events, the lock
@@ -76,9 +81,9 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 typedef struct LgAppNow
 {
 	char		name[NAMEDATALEN];	/* hash key */
-	int32		connections;
-	int32		idle;
-	int64		longest_us;
+	int32		connections;	/* every session */
+	int32		idle;			/* sessions whose state the reader may see */
+	int64		longest_us;		/* of those */
 	bool		shown;
 } LgAppNow;
 
@@ -420,7 +425,10 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Count the current connections per application from the reader's snapshot. */
+/*
+ * Count the current connections per application from the reader's snapshot;
+ * idle in transaction only where the reader may see the session's state.
+ */
 static HTAB *
 lg_apps_now(TimestampTz now)
 {
@@ -461,7 +469,7 @@ lg_apps_now(TimestampTz now)
 			app->shown = false;
 		}
 		app->connections++;
-		if (lg_state_idle_in_xact(be->st_state))
+		if (lg_state_idle_in_xact(be->st_state) && lg_can_see(be->st_userid))
 		{
 			app->idle++;
 			app->longest_us = Max(app->longest_us,
