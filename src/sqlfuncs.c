@@ -12,10 +12,13 @@
  * formatted after it is released.  The rule, timeout and exemption of each
  * session are decided by limits.c, the code the worker uses.
  *
- * One library serves both versions of the SQL interface: each function
+ * One library serves every version of the SQL interface: each function
  * fills the columns of 1.0, and those 1.1 appended when the result type the
  * caller's installed version declares has them (so a server whose library
- * is newer than its ALTER EXTENSION ... UPDATE keeps working).
+ * is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2 declares
+ * the same columns as 1.1.  A result type with more columns than this
+ * library knows (scripts installed and applied while the server still runs
+ * an older library) is refused with an error, never filled with garbage.
  *
  * Privileges follow pg_stat_activity: for a session of a role the reader is
  * neither a member of nor allowed to read through pg_read_all_stats, the
@@ -63,7 +66,7 @@ PG_FUNCTION_INFO_V1(lg_sessions_sql);
 PG_FUNCTION_INFO_V1(lg_stats_sql);
 PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
-/* Result columns in 1.0, and in 1.1 */
+/* Result columns in 1.0, and in 1.1 and 1.2 */
 #define LG_SESSIONS_COLS_10		14
 #define LG_SESSIONS_COLS		15
 #define LG_STATS_COLS_10		18
@@ -120,6 +123,19 @@ lg_client_addr(const SockAddr *addr, Datum *out)
 	return true;
 }
 
+/* Refuse a result type with more columns than this library fills. */
+static void
+lg_check_result_columns(TupleDesc desc, int known)
+{
+	if (desc->natts > known)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the leakguard library is older than the extension's SQL definitions"),
+				 errdetail("The function is declared with %d result columns; the library in use fills %d.",
+						   desc->natts, known),
+				 errhint("Restart the server to load the installed library.")));
+}
+
 static Datum
 lg_timestamp_or_null(TimestampTz ts, bool *isnull)
 {
@@ -142,6 +158,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS);
 
 	/*
 	 * Look the name up as the server would store it: cleaned to printable
@@ -200,6 +217,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS);
 
 	lg_lock_reader();
 	pid = lg_shared->worker_pid;
@@ -335,6 +353,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_SESSIONS_COLS);
 	v11 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
 
 	n = pgstat_fetch_stat_numbackends();
@@ -534,6 +553,7 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_STATS_COLS);
 	apps = lg_apps_now(now);
 
 	/* The hash never holds more than max_applications entries. */
@@ -677,6 +697,7 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_TERMINATIONS_COLS);
 
 	/* The events that exist now, oldest first; later ones are not shown. */
 	lg_lock_reader();
