@@ -32,13 +32,15 @@
  * as pg_stat_database's are.
  * Role and database names are resolved in the views' SQL, by the reader.
  *
- * The history is copied in chunks of LG_HISTORY_CHUNK events, the lock
- * released between them, so that a reader of a long history never keeps
- * the worker waiting for more than one chunk's copy.
+ * The history is copied in chunks of LG_HISTORY_CHUNK events, and the
+ * statistics in chunks of LG_STATS_CHUNK entries, the lock released between
+ * them, so that a reader of a long history or of many applications never
+ * keeps the worker waiting for more than one chunk's copy.  Each row is
+ * then as the worker left it at one moment, not all rows at the same one.
  *
- * Shared state: LeakguardShared and the statistics hash, under
- * LeakguardShared->lock (shared to read, exclusive for reset() and to post
- * a check() request).
+ * Shared state: LeakguardShared, the statistics entries (through
+ * LeakguardShared->apps) and the history, under LeakguardShared->lock
+ * (shared to read, exclusive for reset() and to post a check() request).
  *
  *-------------------------------------------------------------------------
  */
@@ -79,6 +81,8 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
+/* Statistics entries copied per acquisition of the lock by stats(). */
+#define LG_STATS_CHUNK			64
 
 /* Current counts of one application, in the reader. */
 typedef struct LgAppNow
@@ -534,6 +538,47 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/*
+ * Copy the statistics entries into entries (room for max_applications), in
+ * chunks of LG_STATS_CHUNK under the lock, and with the last chunk the
+ * overflow entry and stats_reset.  Between two reset()s entries are only
+ * appended to lg_shared->apps, so what was copied stays in place; if reset()
+ * runs meanwhile, the copy starts over.  Returns the number of entries.
+ */
+static long
+lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
+			  TimestampTz *stats_reset)
+{
+	uint64		generation = 0;
+	long		n = -1;			/* -1: nothing copied yet */
+
+	for (;;)
+	{
+		long		upto;
+		bool		done;
+
+		lg_lock_reader();
+		if (n < 0 || lg_shared->reset_generation != generation)
+		{
+			generation = lg_shared->reset_generation;
+			n = 0;
+		}
+		upto = Min(lg_shared->app_count, n + LG_STATS_CHUNK);
+		for (; n < upto; n++)
+			memcpy(&entries[n], lg_shared->apps[n], sizeof(LeakguardAppStats));
+		done = (n >= lg_shared->app_count);
+		if (done)
+		{
+			memcpy(overflow, &lg_shared->overflow, sizeof(LeakguardAppStats));
+			*stats_reset = lg_shared->stats_reset;
+		}
+		LWLockRelease(lg_shared->lock);
+		if (done)
+			return n;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 Datum
 lg_stats_sql(PG_FUNCTION_ARGS)
 {
@@ -544,10 +589,9 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 	LgAppNow	overflow_now;
 	TimestampTz stats_reset;
 	HASH_SEQ_STATUS seq;
-	LeakguardAppStats *entry;
 	LgAppNow   *cur;
 	HTAB	   *apps;
-	long		nentries = 0;
+	long		nentries;
 	long		room;
 	long		i;
 
@@ -558,13 +602,7 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 
 	/* The hash never holds more than max_applications entries. */
 	entries = palloc(sizeof(LeakguardAppStats) * lg_max_applications);
-	lg_lock_reader();
-	hash_seq_init(&seq, lg_app_hash);
-	while ((entry = hash_seq_search(&seq)) != NULL)
-		memcpy(&entries[nentries++], entry, sizeof(LeakguardAppStats));
-	memcpy(&overflow, &lg_shared->overflow, sizeof(overflow));
-	stats_reset = lg_shared->stats_reset;
-	LWLockRelease(lg_shared->lock);
+	nentries = lg_stats_copy(entries, &overflow, &stats_reset);
 
 	for (i = 0; i < nentries; i++)
 	{
