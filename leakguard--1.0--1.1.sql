@@ -9,7 +9,11 @@
 -- an updated installation and a fresh one are the same.  The views are
 -- made again in any case: a 1.0 installed before its install script was
 -- hardened has a connections view bound to whatever operators its schema
--- held, and this replaces it with one bound to pg_catalog.
+-- held, and this replaces it with one bound to pg_catalog.  Privileges a
+-- DBA granted or revoked on what is dropped are carried over to what
+-- replaces it (the end of this script); a view a DBA built on leakguard's
+-- views makes the update fail, and must be dropped before it and made
+-- again after it (README, "Upgrading").
 -- The schema must still be one only superusers control: objects another
 -- role could have put in it would capture the names below.
 DO $guard$
@@ -33,6 +37,22 @@ BEGIN
     END IF;
 END
 $guard$;
+
+-- The privileges on what is dropped below, as a DBA may have changed them
+-- (a REVOKE from PUBLIC, a GRANT to a monitoring role), are kept for the
+-- end of this script, which gives them to the objects that replace these.
+SELECT pg_catalog.set_config('leakguard_update.acls', pg_catalog.jsonb_agg(o.acl)::pg_catalog.text, true)
+  FROM (SELECT pg_catalog.jsonb_build_array('TABLE', c.relname, c.relowner,
+                   coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner))::pg_catalog.text) AS acl
+          FROM pg_catalog.pg_class c
+         WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('@extschema@')
+           AND c.relname OPERATOR(pg_catalog.=) ANY ('{connections,sessions,stats,terminations}'::pg_catalog.name[])
+        UNION ALL
+        SELECT pg_catalog.jsonb_build_array('FUNCTION', p.proname, p.proowner,
+                   coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text)
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('@extschema@')
+           AND p.proname OPERATOR(pg_catalog.=) ANY ('{sessions,stats,terminations,limit_for}'::pg_catalog.name[])) o;
 
 DROP VIEW @extschema@.connections;
 DROP VIEW @extschema@.sessions;
@@ -186,3 +206,105 @@ COMMENT ON VIEW connections IS
 'client connections now by database, application and state, with their share of max_connections';
 
 GRANT SELECT ON sessions, stats, terminations, connections TO PUBLIC;
+
+-- The privileges kept at the start, given to the objects that replace
+-- those dropped: what the old object granted and the new one does not is
+-- granted, what the new one grants and the old one did not is revoked (the
+-- owner's own privileges are left as they are).  PostgreSQL records every
+-- change of privileges made by an extension script as the object's initial
+-- privileges (pg_init_privs), which pg_dump leaves out; the DBA's changes
+-- are not the extension's, so the initial privileges are set back to what
+-- this script made, and pg_dump goes on dumping the DBA's changes.
+DO $acl$
+DECLARE
+    nsp pg_catalog.oid := pg_catalog.to_regnamespace('@extschema@');
+    o record;
+    g record;
+    obj pg_catalog.oid;
+    cls pg_catalog.oid;
+    obj_owner pg_catalog.oid;
+    new_acl pg_catalog.aclitem[];
+    old_acl pg_catalog.aclitem[];
+    target pg_catalog.text;
+    init pg_catalog.aclitem[];
+    changed pg_catalog.bool;
+BEGIN
+    FOR o IN SELECT x OPERATOR(pg_catalog.->>) 0 AS kind,
+                    x OPERATOR(pg_catalog.->>) 1 AS name,
+                    (x OPERATOR(pg_catalog.->>) 2)::pg_catalog.oid AS old_owner,
+                    (x OPERATOR(pg_catalog.->>) 3)::pg_catalog.aclitem[] AS old_acl
+               FROM pg_catalog.jsonb_array_elements(
+                        pg_catalog.current_setting('leakguard_update.acls')::pg_catalog.jsonb) x
+    LOOP
+        IF o.kind OPERATOR(pg_catalog.=) 'TABLE' THEN
+            cls := 'pg_catalog.pg_class'::pg_catalog.regclass;
+            SELECT c.oid, c.relowner, coalesce(c.relacl, pg_catalog.acldefault('r', c.relowner)),
+                   pg_catalog.format('TABLE %I.%I', n.nspname, c.relname)
+              INTO obj, obj_owner, new_acl, target
+              FROM pg_catalog.pg_class c
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+             WHERE c.relnamespace OPERATOR(pg_catalog.=) nsp
+               AND c.relname OPERATOR(pg_catalog.=) o.name;
+        ELSE
+            cls := 'pg_catalog.pg_proc'::pg_catalog.regclass;
+            SELECT p.oid, p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)),
+                   pg_catalog.format('FUNCTION %I.%I(%s)', n.nspname, p.proname,
+                                     pg_catalog.pg_get_function_identity_arguments(p.oid))
+              INTO obj, obj_owner, new_acl, target
+              FROM pg_catalog.pg_proc p
+              JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) p.pronamespace
+             WHERE p.pronamespace OPERATOR(pg_catalog.=) nsp
+               AND p.proname OPERATOR(pg_catalog.=) o.name;
+        END IF;
+        old_acl := o.old_acl;
+        SELECT i.initprivs INTO init
+          FROM pg_catalog.pg_init_privs i
+         WHERE i.objoid OPERATOR(pg_catalog.=) obj
+           AND i.classoid OPERATOR(pg_catalog.=) cls
+           AND i.objsubid OPERATOR(pg_catalog.=) 0;
+        changed := false;
+
+        FOR g IN SELECT a.grantee, a.privilege_type
+                   FROM pg_catalog.aclexplode(new_acl) a
+                  WHERE a.grantee OPERATOR(pg_catalog.<>) obj_owner
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(old_acl) b
+                                     WHERE b.grantee OPERATOR(pg_catalog.=) a.grantee
+                                       AND b.privilege_type OPERATOR(pg_catalog.=) a.privilege_type)
+        LOOP
+            EXECUTE pg_catalog.format('REVOKE %s ON %s FROM %s', g.privilege_type, target,
+                                      CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                           THEN 'PUBLIC'
+                                           ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END);
+            changed := true;
+        END LOOP;
+
+        FOR g IN SELECT b.grantee, b.privilege_type, b.is_grantable
+                   FROM pg_catalog.aclexplode(old_acl) b
+                  WHERE b.grantee OPERATOR(pg_catalog.<>) o.old_owner
+                    AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(new_acl) a
+                                     WHERE a.grantee OPERATOR(pg_catalog.=) b.grantee
+                                       AND a.privilege_type OPERATOR(pg_catalog.=) b.privilege_type
+                                       AND (a.is_grantable OR NOT b.is_grantable))
+        LOOP
+            EXECUTE pg_catalog.format('GRANT %s ON %s TO %s%s', g.privilege_type, target,
+                                      CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                           THEN 'PUBLIC'
+                                           ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
+                                      CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+            changed := true;
+        END LOOP;
+
+        IF changed AND init IS NULL THEN
+            DELETE FROM pg_catalog.pg_init_privs i
+             WHERE i.objoid OPERATOR(pg_catalog.=) obj
+               AND i.classoid OPERATOR(pg_catalog.=) cls
+               AND i.objsubid OPERATOR(pg_catalog.=) 0;
+        ELSIF changed THEN
+            UPDATE pg_catalog.pg_init_privs i SET initprivs = init
+             WHERE i.objoid OPERATOR(pg_catalog.=) obj
+               AND i.classoid OPERATOR(pg_catalog.=) cls
+               AND i.objsubid OPERATOR(pg_catalog.=) 0;
+        END IF;
+    END LOOP;
+END
+$acl$;

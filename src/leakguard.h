@@ -23,15 +23,17 @@
  * Locking, in one place:
  *
  *	- LeakguardShared->lock (one LWLock, tranche "leakguard") protects every
- *	  field of LeakguardShared and the statistics hash table and history rings
- *	  unless a field's comment says otherwise.  The worker takes it exclusive
- *	  once per scan to publish what it found; readers take it shared to copy.
- *	  No other lock is ever acquired while holding it, and no ereport above
- *	  DEBUG happens under it.  LWLocks let new shared holders in while an
- *	  exclusive waiter queues, so readers that loop (a long history read
- *	  in chunks, a monitoring scrape) could keep the worker waiting:
- *	  readers therefore take it through lg_lock_reader(), which first lets
- *	  a waiting worker in (worker_waiting, set by lg_lock_worker()).
+ *	  field of LeakguardShared, the statistics hash table with its list
+ *	  (apps) and the history rings unless a field's comment says otherwise.
+ *	  The worker takes it exclusive once per scan to publish what it found;
+ *	  readers take it shared to copy.  No other lock is ever acquired while
+ *	  holding it, and no ereport above DEBUG happens under it.  LWLocks let
+ *	  new shared holders in while an exclusive waiter queues, so readers
+ *	  that loop (a long history or many applications read in chunks, a
+ *	  monitoring scrape) could keep the worker waiting: readers therefore
+ *	  take it through lg_lock_reader(), which first lets a waiting worker
+ *	  in (worker_waiting, set by lg_lock_worker()) for at most
+ *	  LG_READER_YIELD_US.
  *	- LeakguardMark slots belong to the worker (one process at a time):
  *	  no lock.
  *	- Each LeakguardVictim has its own spinlock.  The worker fills a victim
@@ -74,6 +76,8 @@
 #define LG_RULES_TEXT_LEN		(128 * 1024)
 /* The shortest interval between two scans, whatever the limits. */
 #define LG_MIN_SCAN_INTERVAL_MS	10
+/* The longest a reader lets a waiting worker go first (lg_lock_reader). */
+#define LG_READER_YIELD_US		1000
 /* Seconds the postmaster waits before restarting a failed worker. */
 #define LG_RESTART_SECONDS		1
 /* application_name of the row that collects applications beyond the cap. */
@@ -286,6 +290,8 @@ typedef struct LeakguardShared
 								 * history_size */
 	uint64		refusal_count;	/* refusals ever written; next slot is
 								 * refusal_count % history_size */
+	int			app_count;		/* entries of the statistics hash, listed
+								 * in apps[0 .. app_count - 1] */
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
@@ -293,6 +299,9 @@ typedef struct LeakguardShared
 	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 	LeakguardRefusal *refusals; /* [history_size], constant pointer */
+	LeakguardAppStats **apps;	/* [max_applications], constant pointer: the
+								 * hash's entries in the order they were
+								 * made, so readers can copy them in chunks */
 } LeakguardShared;
 
 /* One consistent read of a backend status slot (scan.c). */

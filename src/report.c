@@ -12,8 +12,17 @@
  * session idle in transaction, idle_in_transaction_session_timeout's
  * SQLSTATE 25P03; for an idle session, idle_session_timeout's 57P05.
  * Drivers and pools already handle both.  The detail names leakguard, the
- * application, the idle time and the limit.  Any other termination, such as pg_terminate_backend() by a
- * person or a server shutdown, finds no mark and keeps its message.
+ * application, the idle time and the limit.  Any other termination, such
+ * as pg_terminate_backend() by a person or a server shutdown, finds no mark
+ * and keeps its message.
+ *
+ * PostgreSQL calls emit_log_hook only for a message the server log takes:
+ * with log_min_messages = panic in the victim, the hook never runs, the
+ * client is told 57P01, and the mark stays in the slot.  Such a stale mark
+ * (also left when the victim exits on its own before the signal) is
+ * harmless: it names one process by pid and start time, which no later
+ * backend of that slot shares, and the worker overwrites it when it marks
+ * the slot's next victim.
  *
  * Shared state: this backend's LeakguardVictim slot, under its spinlock
  * (terminate.c); no LWLock is taken while an error is being reported.

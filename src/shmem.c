@@ -10,6 +10,8 @@
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot (see worker.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
+ *		LeakguardAppStats *[]	the entries of the hash below, in the order
+ *								they were made (max_applications)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
  *		LeakguardRefusal[]		its second ring, for refused connections
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
@@ -24,6 +26,7 @@
  */
 #include "leakguard.h"
 
+#include "portability/instr_time.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
@@ -41,6 +44,7 @@ lg_struct_size(void)
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot))));
+	size = add_size(size, MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
 	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardRefusal)));
 }
@@ -107,6 +111,8 @@ lg_shmem_startup(void)
 		lg_shared->quota = (LeakguardQuotaSlot *) p;
 		memset(lg_shared->quota, 0, mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
+		lg_shared->apps = (LeakguardAppStats **) p;
+		p += MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *)));
 		lg_shared->history = (LeakguardEvent *) p;
 		p += MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent)));
 		lg_shared->refusals = (LeakguardRefusal *) p;
@@ -174,6 +180,8 @@ lg_stats_entry(const char *appname, TimestampTz now)
 		memset((char *) entry + NAMEDATALEN, 0,
 			   sizeof(LeakguardAppStats) - NAMEDATALEN);
 		entry->first_seen = now;
+		Assert(lg_shared->app_count < lg_max_applications);
+		lg_shared->apps[lg_shared->app_count++] = entry;
 	}
 	return entry;
 }
@@ -269,19 +277,28 @@ lg_lock_worker(void)
 
 /*
  * Readers take the lock shared through here, after a worker that waits for
- * it has had its turn.  The wait is bounded (about a millisecond): the
- * worker holds the lock for microseconds, and a reader must never hang on
- * a flag.
+ * it has had its turn.  The wait is bounded by the clock, at
+ * LG_READER_YIELD_US: the worker holds the lock for microseconds, and a
+ * reader must never hang on a flag.  (Counting sleeps would not bound it:
+ * the kernel's timer slack makes each short sleep several times longer.)
  */
 void
 lg_lock_reader(void)
 {
-	int			i;
-
-	for (i = 0; i < 50 && pg_atomic_read_u32(&lg_shared->worker_waiting) != 0; i++)
+	if (pg_atomic_read_u32(&lg_shared->worker_waiting) != 0)
 	{
-		CHECK_FOR_INTERRUPTS();
-		pg_usleep(20L);
+		instr_time	start;
+		instr_time	elapsed;
+
+		INSTR_TIME_SET_CURRENT(start);
+		do
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(20L);
+			INSTR_TIME_SET_CURRENT(elapsed);
+			INSTR_TIME_SUBTRACT(elapsed, start);
+		} while (pg_atomic_read_u32(&lg_shared->worker_waiting) != 0 &&
+				 INSTR_TIME_GET_MICROSEC(elapsed) < LG_READER_YIELD_US);
 	}
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
 }
@@ -296,6 +313,7 @@ lg_stats_reset(TimestampTz now)
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		hash_search(lg_app_hash, entry->name, HASH_REMOVE, NULL);
+	lg_shared->app_count = 0;
 
 	memset((char *) &lg_shared->overflow + NAMEDATALEN, 0,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);

@@ -12,27 +12,37 @@
  * formatted after it is released.  The rule, timeout and exemption of each
  * session are decided by limits.c, the code the worker uses.
  *
- * One library serves both versions of the SQL interface: each function
+ * One library serves every version of the SQL interface: each function
  * fills the columns of 1.0, and those 1.1 appended when the result type the
  * caller's installed version declares has them (so a server whose library
- * is newer than its ALTER EXTENSION ... UPDATE keeps working).
+ * is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2 declares
+ * the same columns as 1.1.  A result type with more columns than this
+ * library knows (scripts installed and applied while the server still runs
+ * an older library) is refused with an error, never filled with garbage.
  *
  * Privileges follow pg_stat_activity: for a session of a role the reader is
  * neither a member of nor allowed to read through pg_read_all_stats, the
  * per-session rows show pid, database, user and application name only;
  * state, timestamps, idle times and client address are NULL and the last
  * statement reads "<insufficient privilege>", as in pg_stat_activity.
+ * In stats, the present-tense columns that tell a session's state
+ * (idle_in_transaction, longest_idle) count only the sessions the reader
+ * may see the state of; connections counts every session, as the
+ * connections view does, and the accumulated counters are visible to all,
+ * as pg_stat_database's are.
  * Role and database names are resolved in the views' SQL, by the reader.
  *
- * The history is copied in chunks of LG_HISTORY_CHUNK events, the lock
- * released between them, so that a reader of a long history never keeps
- * the worker waiting for more than one chunk's copy.  Its two rings, the
- * terminations' and the refused connections', are shown as one, oldest
- * first.
+ * The history is copied in chunks of LG_HISTORY_CHUNK events, and the
+ * statistics in chunks of LG_STATS_CHUNK entries, the lock released between
+ * them, so that a reader of a long history or of many applications never
+ * keeps the worker waiting for more than one chunk's copy.  Each row is
+ * then as the worker left it at one moment, not all rows at the same one.
+ * The history's two rings, the terminations' and the refused connections',
+ * are shown as one, oldest first.
  *
- * Shared state: LeakguardShared and the statistics hash, under
- * LeakguardShared->lock (shared to read, exclusive for reset() and to post
- * a check() request).
+ * Shared state: LeakguardShared, the statistics entries (through
+ * LeakguardShared->apps) and the history, under LeakguardShared->lock
+ * (shared to read, exclusive for reset() and to post a check() request).
  *
  *-------------------------------------------------------------------------
  */
@@ -60,7 +70,7 @@ PG_FUNCTION_INFO_V1(lg_sessions_sql);
 PG_FUNCTION_INFO_V1(lg_stats_sql);
 PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
-/* Result columns in 1.0, and in 1.1 */
+/* Result columns in 1.0, and in 1.1 and 1.2 */
 #define LG_SESSIONS_COLS_10		14
 #define LG_SESSIONS_COLS		15
 #define LG_STATS_COLS_10		18
@@ -73,14 +83,16 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
+/* Statistics entries copied per acquisition of the lock by stats(). */
+#define LG_STATS_CHUNK			64
 
 /* Current counts of one application, in the reader. */
 typedef struct LgAppNow
 {
 	char		name[NAMEDATALEN];	/* hash key */
-	int32		connections;
-	int32		idle;
-	int64		longest_us;
+	int32		connections;	/* every session */
+	int32		idle;			/* sessions whose state the reader may see */
+	int64		longest_us;		/* of those */
 	bool		shown;
 } LgAppNow;
 
@@ -117,6 +129,19 @@ lg_client_addr(const SockAddr *addr, Datum *out)
 	return true;
 }
 
+/* Refuse a result type with more columns than this library fills. */
+static void
+lg_check_result_columns(TupleDesc desc, int known)
+{
+	if (desc->natts > known)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the leakguard library is older than the extension's SQL definitions"),
+				 errdetail("The function is declared with %d result columns; the library in use fills %d.",
+						   desc->natts, known),
+				 errhint("Restart the server to load the installed library.")));
+}
+
 static Datum
 lg_timestamp_or_null(TimestampTz ts, bool *isnull)
 {
@@ -139,6 +164,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS);
 
 	/*
 	 * Look the name up as the server would store it: cleaned to printable
@@ -197,6 +223,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS);
 
 	lg_lock_reader();
 	pid = lg_shared->worker_pid;
@@ -332,6 +359,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_SESSIONS_COLS);
 	v11 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
 
 	n = pgstat_fetch_stat_numbackends();
@@ -422,7 +450,10 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* Count the current connections per application from the reader's snapshot. */
+/*
+ * Count the current connections per application from the reader's snapshot;
+ * idle in transaction only where the reader may see the session's state.
+ */
 static HTAB *
 lg_apps_now(TimestampTz now)
 {
@@ -463,7 +494,7 @@ lg_apps_now(TimestampTz now)
 			app->shown = false;
 		}
 		app->connections++;
-		if (lg_state_idle_in_xact(be->st_state))
+		if (lg_state_idle_in_xact(be->st_state) && lg_can_see(be->st_userid))
 		{
 			app->idle++;
 			app->longest_us = Max(app->longest_us,
@@ -509,6 +540,47 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
+/*
+ * Copy the statistics entries into entries (room for max_applications), in
+ * chunks of LG_STATS_CHUNK under the lock, and with the last chunk the
+ * overflow entry and stats_reset.  Between two reset()s entries are only
+ * appended to lg_shared->apps, so what was copied stays in place; if reset()
+ * runs meanwhile, the copy starts over.  Returns the number of entries.
+ */
+static long
+lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
+			  TimestampTz *stats_reset)
+{
+	uint64		generation = 0;
+	long		n = -1;			/* -1: nothing copied yet */
+
+	for (;;)
+	{
+		long		upto;
+		bool		done;
+
+		lg_lock_reader();
+		if (n < 0 || lg_shared->reset_generation != generation)
+		{
+			generation = lg_shared->reset_generation;
+			n = 0;
+		}
+		upto = Min(lg_shared->app_count, n + LG_STATS_CHUNK);
+		for (; n < upto; n++)
+			memcpy(&entries[n], lg_shared->apps[n], sizeof(LeakguardAppStats));
+		done = (n >= lg_shared->app_count);
+		if (done)
+		{
+			memcpy(overflow, &lg_shared->overflow, sizeof(LeakguardAppStats));
+			*stats_reset = lg_shared->stats_reset;
+		}
+		LWLockRelease(lg_shared->lock);
+		if (done)
+			return n;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
 Datum
 lg_stats_sql(PG_FUNCTION_ARGS)
 {
@@ -519,26 +591,20 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 	LgAppNow	overflow_now;
 	TimestampTz stats_reset;
 	HASH_SEQ_STATUS seq;
-	LeakguardAppStats *entry;
 	LgAppNow   *cur;
 	HTAB	   *apps;
-	long		nentries = 0;
+	long		nentries;
 	long		room;
 	long		i;
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_STATS_COLS);
 	apps = lg_apps_now(now);
 
 	/* The hash never holds more than max_applications entries. */
 	entries = palloc(sizeof(LeakguardAppStats) * lg_max_applications);
-	lg_lock_reader();
-	hash_seq_init(&seq, lg_app_hash);
-	while ((entry = hash_seq_search(&seq)) != NULL)
-		memcpy(&entries[nentries++], entry, sizeof(LeakguardAppStats));
-	memcpy(&overflow, &lg_shared->overflow, sizeof(overflow));
-	stats_reset = lg_shared->stats_reset;
-	LWLockRelease(lg_shared->lock);
+	nentries = lg_stats_copy(entries, &overflow, &stats_reset);
 
 	for (i = 0; i < nentries; i++)
 	{
@@ -695,6 +761,7 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_TERMINATIONS_COLS);
 
 	/* The events that exist now, oldest first; later ones are not shown. */
 	lg_lock_reader();

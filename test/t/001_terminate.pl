@@ -121,6 +121,29 @@ is( $node->safe_psql('postgres', 'SELECT action, idle_time >= interval \'1 s\', 
 	'terminated|t|t|t',
 	'its idle time was counted from the end of the statement');
 
+# With log_min_messages = panic the victim's FATAL is not for the server
+# log, and PostgreSQL calls no emit_log_hook: the client is told 57P01, and
+# the mark leakguard left for that process stays.  It names that process
+# alone (pid and start time), so it never relabels another termination.
+$node->safe_psql('postgres', 'ALTER ROLE app SET log_min_messages = panic');
+my $quiet = lg_session($node, app => 'fast');
+ok(lg_wait_gone($node, $quiet->pid), 'with log_min_messages = panic, a leak is terminated');
+like($quiet->client_error, qr/FATAL:  57P01: terminating connection due to administrator command/,
+	'its client is told 57P01: PostgreSQL skips the hook that would rewrite it');
+is($node->safe_psql('postgres', 'SELECT action FROM leakguard.terminations WHERE pid = ' . $quiet->pid),
+	'terminated', 'the termination is recorded all the same');
+$node->safe_psql('postgres', 'ALTER ROLE app RESET log_min_messages');
+$victim = lg_session($node, app => 'unmatched');
+$node->safe_psql('postgres', 'SELECT pg_terminate_backend(' . $victim->pid . ')');
+$err = $victim->client_error;
+like($err, qr/FATAL:  57P01: terminating connection due to administrator command/,
+	'a later termination by a person keeps 57P01');
+unlike($err, qr/leakguard/, 'the mark left behind is not taken for it');
+$quiet = lg_session($node, app => 'fast');
+ok(lg_wait_gone($node, $quiet->pid), 'a later leak is terminated');
+like($quiet->client_error, qr/FATAL:  25P03: .*\n.*application "fast"/,
+	'and its client is told 25P03, with the detail');
+
 $s{$_}->close for qw(unmatched globmiss);
 $node->stop;
 done_testing();

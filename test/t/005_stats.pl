@@ -121,6 +121,15 @@ is( $node->safe_psql('postgres', qq{
 	       (SELECT count(*) FROM leakguard.terminations),
 	       (SELECT bool_and(stats_reset > '$reset_before') FROM leakguard.stats)}),
 	'0|0|t', 'reset() zeroes statistics and history and sets stats_reset');
+
+# stats copies the applications a chunk at a time: with several chunks'
+# worth, every application is there, once
+$node->safe_psql('postgres', join('', map {
+	"SET application_name = 'chunk-$_'; SELECT leakguard.check();\n" } 1 .. 150));
+is( $node->safe_psql('postgres', q{
+	SELECT count(*), count(DISTINCT application_name), min(peak_connections)
+	  FROM leakguard.stats WHERE application_name LIKE 'chunk-%'}),
+	'150|150|1', 'stats shows each of 150 applications once');
 $node->stop;
 
 # More applications than max_applications, a history of 3, a warning at

@@ -159,5 +159,36 @@ is( $node->safe_psql('attackdb', q{
 		 WHERE p.pronamespace NOT IN ('pg_catalog'::regnamespace, 'leakguard'::regnamespace)}),
 	'0', 'every function the views use is in pg_catalog or leakguard');
 
+# 5. Updates are held to the same standard.  With the attacker's
+# look-alikes first on the updater's search_path, updating 1.0 -> 1.1 ->
+# 1.2 (which carries privileges over with dynamic SQL) grants it nothing;
+# and an update refuses a schema others may create objects in.
+$node->safe_psql('postgres', 'CREATE DATABASE updatedb OWNER attacker');
+$node->safe_psql('updatedb', q{CREATE EXTENSION leakguard VERSION '1.0'});
+$node->safe_psql('updatedb', $plant_public, extra_params => [ '-U', 'attacker' ]);
+$node->safe_psql('updatedb', q{
+	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
+	GRANT SELECT ON leakguard.terminations TO attacker;
+	SET search_path = public, pg_catalog;
+	ALTER EXTENSION leakguard UPDATE TO '1.1';
+	ALTER EXTENSION leakguard UPDATE TO '1.2';
+});
+$node->safe_psql('updatedb', $_ . ';') for
+  map { "SET search_path = public, pg_catalog; $_" } @reads;
+ok(!attacker_is_superuser(), 'updating with planted look-alikes on the path grants nothing');
+is($node->safe_psql('updatedb', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
+	'1.2', 'and the updates went through');
+
+$node->safe_psql('updatedb', q{
+	DROP EXTENSION leakguard;
+	CREATE EXTENSION leakguard VERSION '1.1';
+	GRANT CREATE ON SCHEMA leakguard TO attacker;
+});
+($ret, $out, $err) = $node->psql('updatedb', 'ALTER EXTENSION leakguard UPDATE');
+like($err, qr/ERROR:  schema "leakguard" is not controlled by superusers only/,
+	'the update to 1.2 refuses a schema others may create objects in');
+is($node->safe_psql('updatedb', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
+	'1.1', 'and changes nothing');
+
 $node->stop;
 done_testing();

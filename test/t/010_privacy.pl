@@ -5,7 +5,9 @@
 # and application name, and hides state, timestamps, client address and the
 # statement.  leakguard.sessions and leakguard.terminations must hide the
 # same, and what they add about time (idle_in_transaction, terminates_at,
-# idle_time) too.  Aggregates (stats, connections) stay visible to all.
+# idle_time) too.  Aggregates (stats, connections) stay visible to all,
+# except what they say about the state of sessions now: stats counts a
+# session idle in transaction only for readers allowed to see its state.
 use strict;
 use warnings;
 
@@ -61,11 +63,35 @@ is(as('app_member', "$hidden_sessions$pid"), 'f f f f f f f app',
 is(as('app', "$hidden_sessions$pid"), 'f f f f f f f app',
 	'the role itself sees everything');
 
-# aggregates: visible to all
-is(as('stranger', q{SELECT connections, idle_in_transaction FROM leakguard.stats WHERE application_name = 'victim'}),
-	'1|1', 'stats counts every session for everybody');
+# aggregates: visible to all, but not the state of hidden sessions
+is(as('stranger', q{SELECT connections, idle_in_transaction, longest_idle IS NULL FROM leakguard.stats WHERE application_name = 'victim'}),
+	'1|0|t', 'stats counts the connection for everybody, not its state');
 is(as('stranger', q{SELECT sum(count) FROM leakguard.connections WHERE application_name = 'victim'}),
 	'1', 'connections counts every session for everybody');
+
+# stats, per reader: two sessions idle in transaction under an application
+# no rule limits, one of role app and one of role stranger
+my $mine = lg_session($node, app => 'lg-private-app', user => 'stranger');
+my $theirs = lg_session($node, app => 'lg-private-app');
+$node->poll_query_until('postgres', q{
+	SELECT count(*) = 2 FROM pg_stat_activity
+	 WHERE application_name = 'lg-private-app' AND state = 'idle in transaction'})
+  or die 'the sessions did not go idle';
+my $stats_now = q{
+	SELECT format('%s %s %s', connections, idle_in_transaction, longest_idle IS NOT NULL)
+	  FROM leakguard.stats WHERE application_name = 'lg-private-app'};
+is(as('reader', $stats_now), '2 0 f',
+	'stats: a reader with no right to see either session counts them, but none idle');
+is(as('stranger', $stats_now), '2 1 t',
+	'stats: a reader counts as idle in transaction only the session it may see');
+is(as('app', $stats_now), '2 1 t', 'the same for the other role');
+is(as('monitor', $stats_now), '2 2 t', 'pg_read_all_stats sees both idle');
+is(as('reader', q{
+	SELECT string_agg(format('%s:%s', coalesce(state, 'hidden'), count), ' ' ORDER BY state)
+	  FROM leakguard.connections WHERE application_name = 'lg-private-app'}),
+	'hidden:2', 'as leakguard.connections hides the state of both from that reader');
+$mine->close;
+$theirs->close;
 
 # history rows, after the termination
 ok(lg_wait_gone($node, $pid), 'the session is terminated');

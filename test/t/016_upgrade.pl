@@ -1,10 +1,15 @@
-# ALTER EXTENSION leakguard UPDATE from 1.0 to 1.1.
+# ALTER EXTENSION leakguard UPDATE: 1.0 -> 1.1 -> 1.2, and 1.1 -> 1.2.
 #
 # An installation of 1.0 with statistics and history in shared memory is
 # updated in place: the views work, the old data is intact and shown with
-# the new columns, and every object is defined exactly as a fresh 1.1
-# install defines it.  Before the update, the same library serves the 1.0
-# definitions.
+# the new columns, and every object is defined exactly as a fresh install
+# of that version defines it.  Before the update, the same library serves
+# the 1.0 definitions.
+#
+# From 1.2 on an update keeps what a DBA did with leakguard's objects: on
+# 1.1, PUBLIC's SELECT on terminations is revoked, a monitoring role is
+# granted it, and views are built on stats and sessions; the update to 1.2
+# succeeds and all of that still holds.
 use strict;
 use warnings;
 
@@ -40,9 +45,9 @@ my $before = $node->safe_psql('postgres', q{
 is($before, '1|1|1', 'the statistics count it');
 
 # the update
-$node->safe_psql('postgres', 'ALTER EXTENSION leakguard UPDATE');
+$node->safe_psql('postgres', q{ALTER EXTENSION leakguard UPDATE TO '1.1'});
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
-	'1.1', 'ALTER EXTENSION UPDATE brings 1.1');
+	'1.1', 'ALTER EXTENSION UPDATE TO 1.1 brings 1.1');
 is( $node->safe_psql('postgres', q{
 		SELECT terminated, episodes, peak_connections FROM leakguard.stats WHERE application_name = 'old'}),
 	$before, 'the statistics are intact');
@@ -66,9 +71,6 @@ ok(lg_wait_gone($node, $s->pid), 'and the worker goes on terminating');
 is($node->safe_psql('postgres', q{SELECT terminated FROM leakguard.stats WHERE application_name = 'old'}),
 	'2', 'counting on from the old data');
 
-# a fresh 1.1 install, in another database, defines everything alike
-$node->safe_psql('postgres', 'CREATE DATABASE fresh');
-$node->safe_psql('fresh', 'CREATE EXTENSION leakguard');
 my $catalog = q{
 	SELECT string_agg(def, E'\n' ORDER BY def COLLATE "C") FROM (
 		SELECT format('view %s %s acl=%s comment=%s', c.relname, pg_get_viewdef(c.oid),
@@ -90,11 +92,185 @@ my $catalog = q{
 		   AND e.extname = 'leakguard'
 		UNION ALL
 		SELECT format('schema acl=%s', n.nspacl) FROM pg_namespace n WHERE n.nspname = 'leakguard'
+		UNION ALL
+		SELECT def FROM leakguard_initprivs
 	) defs};
-my $updated = $node->safe_psql('postgres', $catalog);
-my $fresh = $node->safe_psql('fresh', $catalog);
-ok(length($fresh) > 1000, 'the catalog description is substantial');
-is($updated, $fresh, 'an updated installation and a fresh one have identical definitions');
+# the initial privileges, what pg_dump leaves out of a dump
+my $initprivs_cte = q{
+	WITH leakguard_initprivs AS (
+		SELECT format('initprivs %s %s', pg_describe_object(i.classoid, i.objoid, i.objsubid),
+		              i.initprivs) AS def
+		  FROM pg_init_privs i
+		 WHERE (i.classoid = 'pg_namespace'::regclass AND i.objoid = 'leakguard'::regnamespace)
+		    OR EXISTS (SELECT 1 FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
+		                WHERE d.classid = i.classoid AND d.objid = i.objoid
+		                  AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+		                  AND e.extname = 'leakguard'))};
+$catalog = $initprivs_cte . $catalog;
+my $initprivs = $initprivs_cte
+  . q{ SELECT string_agg(def, E'\n' ORDER BY def COLLATE "C") FROM leakguard_initprivs};
+
+# Whether database $db has the same definitions as a fresh install of
+# version $version in a database of its own.
+my $fresh_n = 0;
+sub same_as_fresh
+{
+	my ($db, $version, $name, $query) = @_;
+	my $fresh = 'fresh' . ++$fresh_n;
+	$query //= $catalog;
+	$node->safe_psql('postgres', "CREATE DATABASE $fresh");
+	$node->safe_psql($fresh, "CREATE EXTENSION leakguard VERSION '$version'");
+	my $expected = $node->safe_psql($fresh, $query);
+	ok(length($expected) > 100, 'the catalog description is substantial');
+	is($node->safe_psql($db, $query), $expected, $name);
+	return;
+}
+
+# a fresh 1.1 install, in another database, defines everything alike
+same_as_fresh('postgres', '1.1',
+	'an installation updated to 1.1 and a fresh one have identical definitions');
+
+# 1.1 -> 1.2 on the database just updated: the views name roles through
+# pg_roles, nothing else changes
+$node->safe_psql('postgres', 'ALTER EXTENSION leakguard UPDATE');
+is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
+	'1.2', 'ALTER EXTENSION UPDATE brings 1.2');
+is( $node->safe_psql('postgres', q{
+		SELECT application_name, action, usename, kind FROM leakguard.terminations ORDER BY terminated_at}),
+	"old|terminated|app|idle in transaction\nold|terminated|app|idle in transaction",
+	'the history is intact, with role names');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM leakguard.sessions WHERE pid = pg_backend_pid() AND usename = current_user}),
+	'1', 'sessions names the role');
+same_as_fresh('postgres', '1.2',
+	'an installation updated 1.0 -> 1.1 -> 1.2 and a fresh 1.2 have identical definitions');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM pg_depend d
+		  JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+		 WHERE r.ev_class IN ('leakguard.sessions'::regclass, 'leakguard.terminations'::regclass)
+		   AND d.refobjid = 'pg_catalog.pg_authid'::regclass}),
+	'0', 'no view reads pg_authid');
+
+# What a DBA does on 1.1 survives the update to 1.2.
+$node->safe_psql('postgres', q{
+	CREATE ROLE monitor LOGIN;
+	CREATE ROLE reader LOGIN;
+	CREATE DATABASE dba;
+});
+$node->safe_psql('dba', q{
+	CREATE EXTENSION leakguard VERSION '1.1';
+	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
+	GRANT SELECT ON leakguard.terminations TO monitor;
+	CREATE VIEW public.app_terminations AS
+		SELECT application_name, terminated, idle_terminated FROM leakguard.stats;
+	CREATE VIEW public.my_sessions AS
+		SELECT pid, usename FROM leakguard.sessions WHERE pid = pg_backend_pid();
+	GRANT SELECT ON public.app_terminations, public.my_sessions TO monitor;
+});
+
+sub can_read
+{
+	my ($user, $db, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql($db, $sql,
+		connstr => $node->connstr($db) . " user=$user");
+	return $ret == 0 ? 'yes' : $err =~ /permission denied/ ? 'denied' : "error: $err";
+}
+is(can_read('reader', 'dba', 'SELECT * FROM leakguard.terminations'), 'denied',
+	'on 1.1, PUBLIC may not read terminations after the REVOKE');
+
+my ($ret, $out, $err) = $node->psql('dba', 'ALTER EXTENSION leakguard UPDATE');
+is($ret, 0, 'the update to 1.2 succeeds with views built on leakguard\'s views')
+  or diag($err);
+is($node->safe_psql('dba', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
+	'1.2', 'the update brought 1.2');
+is(can_read('reader', 'dba', 'SELECT * FROM leakguard.terminations'), 'denied',
+	'PUBLIC still may not read terminations');
+is(can_read('monitor', 'dba', 'SELECT * FROM leakguard.terminations'), 'yes',
+	'the monitoring role still may');
+is(can_read('reader', 'dba', 'SELECT * FROM leakguard.stats'), 'yes',
+	'what was not revoked stays granted to PUBLIC');
+is( $node->safe_psql('dba', q{
+		SELECT terminated FROM public.app_terminations WHERE application_name = 'old'}),
+	'2', 'the view built on stats still works');
+is( $node->safe_psql('dba', 'SELECT usename FROM public.my_sessions',
+		connstr => $node->connstr('dba') . ' user=monitor'),
+	'monitor', 'the view built on sessions still works, with role names');
+
+# On 1.0 the update to 1.1 has to drop and make again the views and the
+# functions whose results gained columns: it carries the DBA's privileges
+# over to them, and refuses to drop a view a DBA built on them.
+$node->safe_psql('postgres', 'CREATE DATABASE dba10');
+$node->safe_psql('dba10', q{
+	CREATE EXTENSION leakguard VERSION '1.0';
+	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
+	GRANT SELECT ON leakguard.terminations TO monitor;
+	REVOKE EXECUTE ON FUNCTION leakguard.terminations() FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION leakguard.terminations() TO monitor WITH GRANT OPTION;
+	GRANT SELECT ON leakguard.stats TO monitor;
+	CREATE VIEW public.app_terminations AS
+		SELECT application_name, terminated FROM leakguard.stats;
+});
+($ret, $out, $err) = $node->psql('dba10', q{ALTER EXTENSION leakguard UPDATE TO '1.1'});
+like($err, qr/cannot drop view (leakguard\.)?stats because other objects depend on it/,
+	'1.0 -> 1.1 refuses to drop a view a DBA built on stats, as the README says');
+$node->safe_psql('dba10', q{
+	DROP VIEW public.app_terminations;
+	ALTER EXTENSION leakguard UPDATE TO '1.1';
+});
+is(can_read('reader', 'dba10', 'SELECT * FROM leakguard.terminations'), 'denied',
+	'after 1.0 -> 1.1, PUBLIC still may not read terminations');
+is(can_read('reader', 'dba10', 'SELECT * FROM leakguard.terminations()'), 'denied',
+	'nor call the function behind it');
+is(can_read('monitor', 'dba10', 'SELECT * FROM leakguard.terminations'), 'yes',
+	'the monitoring role still may read it');
+is( $node->safe_psql('dba10', q{
+		SELECT format('%s %s %s',
+		              has_function_privilege('monitor', 'leakguard.terminations()', 'EXECUTE WITH GRANT OPTION'),
+		              has_table_privilege('monitor', 'leakguard.stats', 'SELECT'),
+		              has_table_privilege('reader', 'leakguard.stats', 'SELECT'))}),
+	't t t', 'grant options and the other grants are carried over too');
+
+# The privileges the script gives are recorded as the initial ones
+# (pg_init_privs, what pg_dump compares with to dump the DBA's changes),
+# not those carried over.
+same_as_fresh('dba10', '1.1',
+	'after 1.0 -> 1.1 with privileges carried over, the initial privileges are those of a fresh 1.1',
+	$initprivs);
+my ($dump) = run_command([ 'pg_dump', '--schema-only', '-d', $node->connstr('dba10') ]);
+like($dump, qr/^REVOKE SELECT ON TABLE leakguard\.terminations FROM PUBLIC;$/m,
+	'so pg_dump dumps the REVOKE carried over');
+like($dump, qr/^GRANT SELECT ON TABLE leakguard\.terminations TO monitor;$/m,
+	'and the GRANT');
+
+$node->safe_psql('dba', q{
+	DROP VIEW public.app_terminations, public.my_sessions;
+	REVOKE SELECT ON leakguard.terminations FROM monitor;
+	GRANT SELECT ON leakguard.terminations TO PUBLIC;
+});
+same_as_fresh('dba', '1.2',
+	'an installation updated 1.1 -> 1.2 and a fresh 1.2 have identical definitions');
+
+# A result type wider than the library fills (scripts of a newer version
+# applied while the server still runs an older library) is refused, never
+# filled from beyond the library's arrays.
+$node->safe_psql('postgres', q{
+	CREATE FUNCTION public.wide_limit_for(text, OUT rule text, OUT timeout interval,
+		OUT idle_rule text, OUT idle_timeout interval, OUT connection_rule text,
+		OUT connection_limit integer, OUT newer bigint)
+	RETURNS record AS '$libdir/leakguard', 'lg_limit_for_sql' LANGUAGE C STRICT;
+	CREATE FUNCTION public.wide_terminations(OUT terminated_at timestamptz, OUT pid integer,
+		OUT datid oid, OUT usesysid oid, OUT application_name text, OUT client_addr inet,
+		OUT backend_start timestamptz, OUT xact_start timestamptz, OUT state_change timestamptz,
+		OUT idle_time interval, OUT timeout interval, OUT rule text, OUT action text,
+		OUT query text, OUT kind text, OUT newer bigint)
+	RETURNS SETOF record AS '$libdir/leakguard', 'lg_terminations_sql' LANGUAGE C;
+});
+for my $f (q{public.wide_limit_for('old')}, 'public.wide_terminations()')
+{
+	($ret, $out, $err) = $node->psql('postgres', "SELECT newer FROM $f");
+	like($err, qr/ERROR:  the leakguard library is older than the extension's SQL definitions/,
+		"$f: a result column the library does not know is refused");
+}
 
 $node->stop;
 done_testing();

@@ -1,0 +1,249 @@
+/* leakguard--1.2.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION leakguard" to load this file. \quit
+
+-- The schema is fixed (leakguard.control), and CREATE EXTENSION reuses it
+-- when it exists, whoever made it.  Objects in a schema another role
+-- controls can capture the operators and functions this script names, and
+-- would then run with the privileges of whoever reads the views.  So the
+-- schema must be owned by a superuser, grant CREATE to no other role, and
+-- hold nothing yet.  Every name below is qualified with pg_catalog or
+-- cast so that it resolves there exactly, as PostgreSQL's "Security
+-- Considerations for Extension Scripts" asks.
+DO $guard$
+DECLARE
+    nsp pg_catalog.oid := pg_catalog.to_regnamespace('@extschema@');
+    owner_name pg_catalog.name;
+    owner_super pg_catalog.bool;
+    creators pg_catalog.text;
+    objects pg_catalog.int8;
+BEGIN
+    SELECT r.rolname, r.rolsuper INTO owner_name, owner_super
+      FROM pg_catalog.pg_namespace n
+      JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+     WHERE n.oid OPERATOR(pg_catalog.=) nsp;
+
+    SELECT pg_catalog.string_agg(CASE WHEN a.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
+                                      THEN 'PUBLIC'::pg_catalog.text
+                                      ELSE pg_catalog.quote_ident(r.rolname) END,
+                                 ', ')
+      INTO creators
+      FROM pg_catalog.pg_namespace n
+     CROSS JOIN LATERAL pg_catalog.aclexplode(n.nspacl) a
+      LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+     WHERE n.oid OPERATOR(pg_catalog.=) nsp
+       AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+       AND NOT coalesce(r.rolsuper, false);
+
+    SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_operator WHERE oprnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_opfamily WHERE opfnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_collation WHERE collnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_conversion WHERE connamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_config WHERE cfgnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_dict WHERE dictnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_parser WHERE prsnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_ts_template WHERE tmplnamespace OPERATOR(pg_catalog.=) nsp)
+         OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_statistic_ext WHERE stxnamespace OPERATOR(pg_catalog.=) nsp)
+      INTO objects;
+
+    IF NOT owner_super OR creators IS NOT NULL OR objects OPERATOR(pg_catalog.<>) 0 THEN
+        RAISE EXCEPTION 'schema "leakguard" was not created for this extension'
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.concat_ws(' ',
+                      CASE WHEN NOT owner_super
+                           THEN pg_catalog.format('It is owned by role %I, which is not a superuser.', owner_name) END,
+                      CASE WHEN creators IS NOT NULL
+                           THEN pg_catalog.format('Roles other than superusers may create objects in it: %s.', creators) END,
+                      CASE WHEN objects OPERATOR(pg_catalog.<>) 0
+                           THEN pg_catalog.format('It already holds %s objects.', objects) END),
+                  HINT = 'Drop or rename that schema, then run CREATE EXTENSION leakguard again: it creates the schema itself.';
+    END IF;
+END
+$guard$;
+
+CREATE FUNCTION limit_for(application_name text,
+                          OUT rule text, OUT timeout interval,
+                          OUT idle_rule text, OUT idle_timeout interval,
+                          OUT connection_rule text, OUT connection_limit integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lg_limit_for_sql'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION limit_for(text) IS
+'the rules that match an application_name and its limits: idle in transaction, idle, and connections (a rule NULL: none matches, the default applies; a limit 0: none)';
+
+CREATE FUNCTION status(OUT pid integer,
+                       OUT started_at timestamptz,
+                       OUT mode text,
+                       OUT scans bigint,
+                       OUT terminated bigint,
+                       OUT last_scan_at timestamptz,
+                       OUT next_wakeup_at timestamptz,
+                       OUT mean_scan_time float8,
+                       OUT max_scan_time float8,
+                       OUT rules text,
+                       OUT config_error text)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lg_status_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION status() IS
+'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error';
+
+CREATE FUNCTION "check"()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'lg_check_sql'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION "check"() IS
+'asks the worker for a scan now, waits for it, and returns how many sessions it acted on';
+
+REVOKE ALL ON FUNCTION "check"() FROM PUBLIC;
+
+CREATE FUNCTION reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'lg_reset_sql'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION reset() IS
+'zeroes leakguard statistics and history';
+
+REVOKE ALL ON FUNCTION reset() FROM PUBLIC;
+
+CREATE FUNCTION sessions(OUT pid integer,
+                         OUT datid oid,
+                         OUT usesysid oid,
+                         OUT application_name text,
+                         OUT client_addr inet,
+                         OUT backend_start timestamptz,
+                         OUT xact_start timestamptz,
+                         OUT state text,
+                         OUT state_change timestamptz,
+                         OUT idle_in_transaction interval,
+                         OUT rule text,
+                         OUT timeout interval,
+                         OUT terminates_at timestamptz,
+                         OUT exempt text,
+                         OUT idle interval)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_sessions_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW sessions AS
+    SELECT s.pid,
+           d.datname,
+           u.rolname AS usename,
+           s.application_name,
+           s.client_addr,
+           s.backend_start,
+           s.xact_start,
+           s.state,
+           s.state_change,
+           s.idle_in_transaction,
+           s.rule,
+           s.timeout,
+           s.terminates_at,
+           s.exempt,
+           s.idle
+      FROM @extschema@.sessions() s
+      LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.datid
+      LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) s.usesysid;
+
+COMMENT ON VIEW sessions IS
+'every client backend now, with the rule and timeout that apply to it in its current state, when it will be terminated, or why never';
+
+CREATE FUNCTION stats(OUT application_name text,
+                      OUT connections integer,
+                      OUT idle_in_transaction integer,
+                      OUT longest_idle interval,
+                      OUT peak_connections bigint,
+                      OUT episodes bigint,
+                      OUT terminated bigint,
+                      OUT dry_run bigint,
+                      OUT total_idle interval,
+                      OUT max_idle interval,
+                      OUT idle_under_10s bigint,
+                      OUT idle_10s_1min bigint,
+                      OUT idle_1min_10min bigint,
+                      OUT idle_10min_1h bigint,
+                      OUT idle_over_1h bigint,
+                      OUT last_terminated_at timestamptz,
+                      OUT first_seen timestamptz,
+                      OUT stats_reset timestamptz,
+                      OUT idle_terminated bigint,
+                      OUT idle_dry_run bigint,
+                      OUT refused bigint,
+                      OUT refused_dry_run bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_stats_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW stats AS
+    SELECT * FROM @extschema@.stats();
+
+COMMENT ON VIEW stats IS
+'per application: connections now, and accumulated idle-in-transaction episodes, their durations, terminations, idle-session terminations and refused connections';
+
+CREATE FUNCTION terminations(OUT terminated_at timestamptz,
+                             OUT pid integer,
+                             OUT datid oid,
+                             OUT usesysid oid,
+                             OUT application_name text,
+                             OUT client_addr inet,
+                             OUT backend_start timestamptz,
+                             OUT xact_start timestamptz,
+                             OUT state_change timestamptz,
+                             OUT idle_time interval,
+                             OUT timeout interval,
+                             OUT rule text,
+                             OUT action text,
+                             OUT query text,
+                             OUT kind text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_terminations_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW terminations AS
+    SELECT t.terminated_at,
+           t.pid,
+           d.datname,
+           u.rolname AS usename,
+           t.application_name,
+           t.client_addr,
+           t.backend_start,
+           t.xact_start,
+           t.state_change,
+           t.idle_time,
+           t.timeout,
+           t.rule,
+           t.action,
+           t.query,
+           t.kind
+      FROM @extschema@.terminations() t
+      LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) t.datid
+      LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) t.usesysid;
+
+COMMENT ON VIEW terminations IS
+'the newest leakguard.history_size sessions that reached their deadline or were refused a connection, and what was done';
+
+CREATE VIEW connections AS
+    SELECT datname,
+           application_name,
+           state,
+           pg_catalog.count(*) AS count,
+           pg_catalog.round(100::pg_catalog.numeric
+                            OPERATOR(pg_catalog.*) pg_catalog.count(*)::pg_catalog.numeric
+                            OPERATOR(pg_catalog./) pg_catalog.current_setting('max_connections')::pg_catalog.numeric,
+                            1) AS percent_of_max
+      FROM @extschema@.sessions
+     GROUP BY datname, application_name, state;
+
+COMMENT ON VIEW connections IS
+'client connections now by database, application and state, with their share of max_connections';
+
+GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
+GRANT SELECT ON sessions, stats, terminations, connections TO PUBLIC;
