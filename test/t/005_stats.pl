@@ -19,8 +19,11 @@ my @alpha = map { lg_session($node, app => 'alpha', tcp => 1) } 1 .. 2;
 my $beta = lg_session($node, app => 'beta');
 ok(lg_wait_gone($node, $_->pid), 'leak terminated') for (@alpha, $beta);
 
-# gamma works with two idle periods of at least half a second, then commits
-my $gamma = lg_session($node, app => 'gamma');
+# gamma works with two idle periods of at least half a second, then
+# commits.  Its transaction opens in one message, so that no scan can see a
+# short idle period between BEGIN and its first statement.
+my $gamma = lg_session($node, app => 'gamma', leak => 0);
+$gamma->query('BEGIN \\; SELECT 1');
 my $gpid = $gamma->pid;
 my $idle_half = "SELECT idle_in_transaction > interval '0.5 s' FROM leakguard.sessions WHERE pid = $gpid";
 $node->poll_query_until('postgres', $idle_half) or die 'gamma not idle';
