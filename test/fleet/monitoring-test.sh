@@ -88,6 +88,7 @@ CREATE EXTENSION leakguard;
 CREATE ROLE app LOGIN;
 CREATE ROLE leakguard_exporter LOGIN;
 GRANT pg_monitor TO leakguard_exporter;
+CREATE ROLE plain_monitor LOGIN;
 SQL
 
 # A client that runs SQL then stays connected up to 120 s (killed at the end).
@@ -122,6 +123,14 @@ fleet_wait 60 "route_builder holds its one connection" \
     sql_is "SELECT connections FROM leakguard.stats WHERE application_name = 'route_builder'" 1
 fleet_wait 60 "report-nightly is idle in transaction, exempt" \
     sql_is "SELECT exempt FROM leakguard.sessions WHERE application_name = 'report-nightly' AND idle_in_transaction > '1s'" rule
+
+idle_times_seen_by() {	# idle_times_seen_by ROLE: leaks whose idle time ROLE can read
+    lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -U "$1" -Atc \
+        "SELECT count(*) FROM leakguard.sessions WHERE idle_in_transaction IS NOT NULL"
+}
+fleet_check "the pg_monitor role sees report-nightly's idle time" test "$(idle_times_seen_by leakguard_exporter)" = 1
+fleet_check "a role without pg_monitor does not (so the README asks for pg_monitor)" \
+    test "$(idle_times_seen_by plain_monitor)" = 0
 
 # Prometheus, started now so that it sees route_builder's refusals at 0
 # before they rise.
