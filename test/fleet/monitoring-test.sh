@@ -232,6 +232,8 @@ fleet_check "leakguard_unguarded_idle_in_transaction_seconds of report-nightly >
     metric_positive leakguard_unguarded_idle_in_transaction_seconds 'application="report-nightly"'
 fleet_check "no unguarded series for billing-api (leakguard ends its leaks)" \
     eval '! grep -q "^leakguard_unguarded_idle_in_transaction_seconds{.*application=\"billing-api\"" "$work/metrics.txt"'
+fleet_check "leakguard_application_max_idle_seconds of billing-api > 0 (its terminated episode)" \
+    metric_positive leakguard_application_max_idle_seconds 'application="billing-api"'
 fleet_check "leakguard_worker_scans_total > 0" metric_positive leakguard_worker_scans_total
 fleet_check "leakguard_stats_reset_timestamp_seconds > 0" metric_positive leakguard_stats_reset_timestamp_seconds
 
@@ -249,6 +251,7 @@ fleet_check "counters are typed counter" types_are counter \
 fleet_check "gauges are typed gauge" types_are gauge \
     leakguard_application_connections leakguard_application_connection_limit \
     leakguard_application_idle_in_transaction leakguard_application_longest_idle_seconds \
+    leakguard_application_max_idle_seconds leakguard_application_peak_connections \
     leakguard_unguarded_idle_in_transaction_seconds leakguard_worker_up leakguard_worker_enforcing \
     leakguard_worker_config_error leakguard_worker_last_scan_age_seconds
 
