@@ -42,7 +42,7 @@ clients=()
 cleanup() {
     local pid
     disown -a
-    for pid in "${clients[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${clients[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
     for pid in exporter prometheus; do
         [ -f "$work/$pid.pid" ] && kill "$(cat "$work/$pid.pid")" 2>/dev/null || true
     done
@@ -91,10 +91,12 @@ GRANT pg_monitor TO leakguard_exporter;
 CREATE ROLE plain_monitor LOGIN;
 SQL
 
-# A client that runs SQL then stays connected up to 120 s (killed at the end).
+# A client that runs SQL then stays connected up to 120 s, in a process
+# group of its own that cleanup kills.
+export -f lg_as_user
 hold() {	# hold APPLICATION SQL
-    (printf '%s\n' "$2"; sleep 120) |
-        PGAPPNAME=$1 lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -U app \
+    PGAPPNAME=$1 setsid bash -c '(printf "%s\n" "$1"; sleep 120) |
+            lg_as_user psql -X -q -h "$2" -p 5432 -d postgres -U app' hold "$2" "$work" \
         >>"$work/clients.out" 2>&1 &
     clients+=($!)
 }

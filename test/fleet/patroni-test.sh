@@ -43,7 +43,7 @@ clients=()
 cleanup() {
     local pid n
     disown -a
-    for pid in "${clients[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${clients[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
     for n in node1 node2; do
         [ -f "$work/patroni.$n.pid" ] && kill "$(cat "$work/patroni.$n.pid")" 2>/dev/null || true
     done
@@ -166,10 +166,11 @@ for n in node1 node2; do
 done
 
 # leak NODE: billing-api (role app: superusers are only reported) leaves a
-# transaction open on NODE (killed at the end).
+# transaction open on NODE, in a process group of its own that cleanup kills.
+export -f lg_as_user
 leak() {
-    (printf 'BEGIN;\nSELECT 1;\n'; sleep 120) |
-        PGAPPNAME=billing-api lg_as_user psql -X -q -h "$work" -p "${pg[$1]}" -d postgres -U app \
+    PGAPPNAME=billing-api setsid bash -c '(printf "BEGIN;\nSELECT 1;\n"; sleep 120) |
+            lg_as_user psql -X -q -h "$1" -p "$2" -d postgres -U app' leak "$work" "${pg[$1]}" \
         >>"$work/clients.out" 2>&1 &
     clients+=($!)
 }
