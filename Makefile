@@ -18,6 +18,10 @@
 #                        throwaway server, then remove it and reinstall
 #                        from the working tree (root only)
 #   make demo            a live demonstration on a throwaway server
+#   make dist            the PGXN release bundle leakguard-X.Y.Z.zip (the
+#                        committed tree at HEAD, META.json at its root)
+#   make test-fleet      the fleet tests: monitoring/ against the real
+#                        exporter and Prometheus, Patroni, the PGXN bundle
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
@@ -55,7 +59,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize
+.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize dist test-fleet
 
 unit:
 	$(MAKE) -C test/unit run
@@ -77,6 +81,18 @@ test-deb:
 
 demo:
 	./test/demo.sh
+
+# The PGXN bundle: git archive of HEAD under leakguard-X.Y.Z/, X.Y.Z being
+# META.json's version; uncommitted changes are not in it.
+DIST_VERSION = $(shell perl -MJSON::PP -0777 -ne 'print decode_json($$_)->{version}' $(srcdir)/META.json)
+
+dist:
+	@git diff --quiet HEAD -- || echo "make dist: uncommitted changes are not in the bundle" >&2
+	git archive --format=zip --prefix=$(EXTENSION)-$(DIST_VERSION)/ \
+		--output=$(EXTENSION)-$(DIST_VERSION).zip HEAD
+
+test-fleet:
+	./test/fleet-test.sh
 
 bench:
 	./test/bench/run.sh
