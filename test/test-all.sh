@@ -2,7 +2,8 @@
 # make test-all: the test of test/pg-build.sh's choice of tarball
 # (test/pg-build-test.sh), then the whole suite (make test: unit, fuzz,
 # pg_regress, TAP, meta) against each supported PostgreSQL major version in
-# turn, then the Debian package test (make test-deb).
+# turn, then the Debian package test (make test-deb) and the fleet tests
+# (make test-fleet: monitoring, Patroni, PGXN).
 #
 #   15   Debian's PostgreSQL 15 (installed through apt if missing);
 #   17   built by test/pg-build.sh from the upstream tarball of Debian's
@@ -19,7 +20,7 @@
 # and, last, "N passed, M failed" counting suites across all versions; exits
 # non-zero if anything failed.
 #
-# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, and what
+# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, LG_FLEET_TEST, and what
 # test/run-tests.sh and test/pg-build.sh read (LG_PG_CACHE, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -123,6 +124,27 @@ if [[ " $versions " == *" 15 "* ]] && [ "${LG_DEB_TEST:-1}" != 0 ]; then
         fi
     else
         summary+=("PostgreSQL 15 package postgresql-15-leakguard: skipped (make test-deb needs root for dpkg -i)")
+    fi
+fi
+
+# The fleet tests: postgres_exporter, promtool and Prometheus against the
+# files of monitoring/, Patroni with etcd, and the PGXN bundle, on Debian's
+# PostgreSQL 15 (as root: they install packages and the bundle).
+if [[ " $versions " == *" 15 "* ]] && [ "${LG_FLEET_TEST:-1}" != 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        t0=$SECONDS
+        lg_say "the fleet tests: make test-fleet"
+        rc=0
+        run_marked env -u PG_CONFIG ./test/fleet-test.sh || rc=$?
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            summary+=("fleet tests (monitoring, Patroni, PGXN): 1 passed, 0 failed, $((SECONDS - t0)) s")
+        else
+            failed=$((failed + 1))
+            summary+=("fleet tests (monitoring, Patroni, PGXN): 0 passed, 1 failed, $((SECONDS - t0)) s (failed: fleet)")
+        fi
+    else
+        summary+=("fleet tests (monitoring, Patroni, PGXN): skipped (they install packages: run as root)")
     fi
 fi
 
