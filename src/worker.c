@@ -37,8 +37,11 @@
  *
  * What it recorded for each idle period (terminated, dry_run, ...) is kept
  * in shared memory (LeakguardMark), so a restarted worker neither signals
- * nor counts the same period twice.  While the settings the server started
- * with are invalid (settings.c), the worker only reports, as in dry_run.
+ * nor counts the same period twice.  So is the policy in force: a
+ * restarted worker enforces the values its predecessor enforced, not the
+ * postmaster's, which a reload with a bad value leaves half-applied
+ * (settings.c).  While no valid settings are loaded, the worker only
+ * reports, as in dry_run.
  *
  * SIGTERM from the postmaster means server shutdown: the loop ends and the
  * worker exits with code 0, quietly, as autoprewarm does.  SIGTERM from
@@ -128,8 +131,16 @@ static int64 lg_scan_acted;
 /* The longest sleep between two scans, from naptime and the limits. */
 static int	lg_scan_interval_ms;
 
-/* The settings the server started with were invalid: report only. */
+/* No valid settings are loaded: report only (settings.c). */
 static bool lg_config_unsafe = false;
+
+/*
+ * This worker did not take up its predecessor's policy but judged the files
+ * (a reload came while no worker ran): what the predecessor only reported
+ * is examined again, as after a reload, and recorded again only if the
+ * outcome differs.
+ */
+static bool lg_recheck_reported = false;
 
 /* SIGTERM: set by the handler, with the sender's pid where known. */
 static volatile sig_atomic_t lg_shutdown_requested = false;
@@ -379,7 +390,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 			s->last_action = recorded ? m->action : -1;
 			s->signalled = s->counted =
 				(recorded && m->action == LG_ACTION_TERMINATED);
-			s->reported = recorded && !s->signalled;
+			s->reported = recorded && !s->signalled && !lg_recheck_reported;
 		}
 		if (s->signalled || s->reported)
 			continue;
@@ -782,7 +793,7 @@ lg_reload(void)
 	lg_policy_save(&before);
 	saved = lg_settings_save();
 	ProcessConfigFile(PGC_SIGHUP);
-	lg_config_unsafe = lg_config_check(saved);
+	lg_config_unsafe = lg_config_judge(saved);
 	lg_set_scan_interval();
 
 	if (lg_policy_changed(&before))
@@ -831,6 +842,7 @@ void
 lg_worker_main(Datum arg)
 {
 	MemoryContext scan_context;
+	bool		taken_up;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	lg_install_sigterm_handler();
@@ -862,7 +874,8 @@ lg_worker_main(Datum arg)
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
 										 ALLOCSET_DEFAULT_SIZES);
 
-	lg_config_unsafe = lg_config_check(NULL);
+	lg_config_unsafe = lg_config_start(&taken_up);
+	lg_recheck_reported = !taken_up;
 	lg_set_scan_interval();
 
 	lg_lock_worker();
