@@ -57,6 +57,9 @@
 #include "leakguard.h"
 
 #include <signal.h>
+#ifdef LG_FAULT_RELOAD_PAUSE
+#include <sys/stat.h>
+#endif
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
@@ -777,6 +780,33 @@ lg_policy_changed(const LgPolicy *p)
 		strcmp(p->exempt_roles, lg_exempt_roles ? lg_exempt_roles : "") != 0;
 }
 
+#ifdef LG_FAULT_RELOAD_PAUSE
+/*
+ * Test builds only (run-tests.sh builds a copy with LG_FAULT_RELOAD_PAUSE
+ * for test/t/020): while a file of this name exists in the data directory,
+ * a reload waits between ProcessConfigFile() and leakguard's own reading of
+ * the files (at most 5 minutes), so that a test can edit them in between.
+ */
+#define LG_FAULT_PAUSE_FILE		"leakguard_fault_reload_pause"
+
+static void
+lg_fault_reload_pause(void)
+{
+	struct stat st;
+	int			waited_ms = 0;
+
+	if (stat(LG_FAULT_PAUSE_FILE, &st) != 0)
+		return;
+	ereport(LOG, (errmsg_internal("leakguard fault injection: reload paused")));
+	while (stat(LG_FAULT_PAUSE_FILE, &st) == 0 && waited_ms < 300 * 1000)
+	{
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		waited_ms += 10;
+	}
+}
+#endif
+
 static void
 lg_reload(void)
 {
@@ -793,6 +823,9 @@ lg_reload(void)
 	lg_policy_save(&before);
 	saved = lg_settings_save();
 	ProcessConfigFile(PGC_SIGHUP);
+#ifdef LG_FAULT_RELOAD_PAUSE
+	lg_fault_reload_pause();
+#endif
 	lg_config_unsafe = lg_config_judge(saved);
 	lg_set_scan_interval();
 

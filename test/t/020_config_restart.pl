@@ -157,4 +157,59 @@ is( $node->safe_psql('postgres',
 		q{SELECT count(*) FROM leakguard.status() WHERE mode = 'dry_run' AND config_error IS NULL}),
 	'0', 'no unexplained dry_run');
 $node->stop;
+
+# 3. An edit that lands during a reload, between PostgreSQL's reading of
+# the files and the worker's own: the worker enforces exactly what it
+# judged.  run-tests.sh builds a copy of leakguard that pauses there while
+# a file says so (LG_FAULT_RELOAD_LIBDIR); the server loads it through
+# dynamic_library_path, and the test calls its functions directly.
+SKIP:
+{
+	my $fault = $ENV{LG_FAULT_RELOAD_LIBDIR};
+	skip 'LG_FAULT_RELOAD_LIBDIR is not set (run through make test)', 3
+	  unless $fault && -f "$fault/leakguard.so";
+
+	$node = lg_node('window', no_extension => 1, conf => qq{
+dynamic_library_path = '$fault:\$libdir'
+leakguard.application_timeouts = '*=1h'
+});
+	$node->safe_psql('postgres', qq{
+		CREATE ROLE app LOGIN;
+		CREATE FUNCTION fault_status(OUT pid integer, OUT started_at timestamptz, OUT mode text,
+			OUT scans bigint, OUT terminated bigint, OUT last_scan_at timestamptz,
+			OUT next_wakeup_at timestamptz, OUT mean_scan_time float8,
+			OUT max_scan_time float8, OUT rules text, OUT config_error text)
+		RETURNS record AS '$fault/leakguard', 'lg_status_sql' LANGUAGE C;
+		CREATE FUNCTION fault_check() RETURNS bigint
+		AS '$fault/leakguard', 'lg_check_sql' LANGUAGE C;
+	});
+	$node->poll_query_until('postgres', 'SELECT pid IS NOT NULL FROM fault_status()')
+	  or die 'the worker did not start';
+	my $app = lg_session($node, app => 'app');
+
+	# The DBA lowers the limit and exempts role app, with a typo; the
+	# worker pauses after ProcessConfigFile() has applied what it accepted
+	# (the new limit) and kept the old value of the bad one.
+	my $pause = $node->data_dir . '/leakguard_fault_reload_pause';
+	open(my $fh, '>', $pause) or die $!;
+	close($fh);
+	my $offset = -s $node->logfile;
+	lg_set_conf($node, "leakguard.application_timeouts = '*=5s'\nleakguard.exempt_roles = 'app, \"oops'\n");
+	$node->wait_for_log(qr/leakguard fault injection: reload paused/, $offset);
+
+	# The next edit, valid, lands before the worker reads the files.
+	$node->append_conf('postgresql.conf',
+		"leakguard.application_timeouts = '*=1h'\nleakguard.exempt_roles = 'app'\n");
+	unlink $pause or die $!;
+	$node->safe_psql('postgres', 'SELECT fault_check()');
+	is($node->safe_psql('postgres', 'SELECT mode, rules, config_error IS NULL FROM fault_status()'),
+		'enforce|*=1h|t', 'the worker enforces the files it judged, not what ProcessConfigFile() half-applied');
+	ok( $node->poll_query_until('postgres',
+			q{SELECT now() - state_change > interval '6 s' FROM pg_stat_activity WHERE pid = } . $app->pid),
+		'a session idle in transaction past the half-applied 5 s ...');
+	$node->safe_psql('postgres', 'SELECT fault_check()');
+	ok(lg_alive($node, $app->pid), '... is not terminated');
+	$app->close;
+	$node->stop;
+}
 done_testing();
