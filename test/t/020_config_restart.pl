@@ -29,18 +29,31 @@ sub restart_worker
 
 # Reload the files while no worker runs: stop the worker, reload as soon as
 # status() says none runs (the next starts 1 s later), wait for the next.
+# On a loaded machine the 1 s window can be missed: then try again.
 sub reload_without_worker
 {
 	my ($node) = @_;
-	my $old = $node->safe_psql('postgres', 'SELECT pid FROM leakguard.status()');
-	$node->safe_psql('postgres', "SELECT pg_terminate_backend($old)");
-	$node->poll_query_until('postgres',
-		'SELECT CASE WHEN pid IS NULL THEN pg_reload_conf() END FROM leakguard.status()')
-	  or die 'the worker did not stop';
-	$node->poll_query_until('postgres',
-		"SELECT pid IS NOT NULL AND pid <> $old AND scans > 0 FROM leakguard.status()")
-	  or die 'the worker did not come back';
-	return;
+	for my $attempt (1 .. 10)
+	{
+		my $old = $node->safe_psql('postgres', 'SELECT pid FROM leakguard.status()');
+		$node->safe_psql('postgres', "SELECT pg_terminate_backend($old)");
+		my $seen = '';
+		my $deadline = time + $PostgreSQL::Test::Utils::timeout_default;
+		while ($seen eq '')
+		{
+			die 'the worker did not stop' if time > $deadline;
+			$seen = $node->safe_psql('postgres', qq{
+				SELECT CASE WHEN pid IS NULL THEN pg_reload_conf()::text
+				            WHEN pid <> $old THEN 'missed' ELSE '' END
+				FROM leakguard.status()});
+		}
+		$node->poll_query_until('postgres',
+			"SELECT pid IS NOT NULL AND pid <> $old AND scans > 0 FROM leakguard.status()")
+		  or die 'the worker did not come back';
+		return if $seen eq 'true';
+		note "attempt $attempt missed the time with no worker; trying again";
+	}
+	die 'could not reload while no worker ran';
 }
 
 # SIGKILL of a client backend: the postmaster reinitialises shared memory.
