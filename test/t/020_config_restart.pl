@@ -131,7 +131,21 @@ leakguard.exempt_roles = 'lg_etl, "oops'
 is( $node->safe_psql('postgres',
 		q{SELECT mode, config_error LIKE '%leakguard.exempt_roles%' FROM leakguard.status()}),
 	'dry_run|t', 'a bad value at start: the worker only reports, and says why');
-lg_set_conf($node, "leakguard.exempt_roles = 'lg_etl'\n");
+
+# Mended but not reloaded: the postmaster's values (every backend's) are
+# still the defaults PostgreSQL put in place of the bad one.  Neither a
+# worker restart nor a crash restart ends report-only.
+$node->append_conf('postgresql.conf', "leakguard.exempt_roles = 'lg_etl'\n");
+restart_worker($node);
+is( $node->safe_psql('postgres',
+		q{SELECT mode, config_error LIKE '%leakguard.exempt_roles%' FROM leakguard.status()}),
+	'dry_run|t', 'mended but not reloaded: a restarted worker still only reports');
+crash_restart($node);
+is( $node->safe_psql('postgres',
+		q{SELECT mode, config_error LIKE '%leakguard.exempt_roles%' FROM leakguard.status()}),
+	'dry_run|t', 'and so does the worker after a crash restart');
+
+$node->reload;
 ok( $node->poll_query_until('postgres',
 		q{SELECT mode = 'enforce' AND config_error IS NULL FROM leakguard.status()}),
 	'a clean reload ends report-only');
