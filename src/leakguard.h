@@ -74,6 +74,8 @@
 #define LG_CONFIG_ERROR_LEN		1024
 /* Stored length of the rules the worker uses, as status() shows them. */
 #define LG_RULES_TEXT_LEN		(128 * 1024)
+/* Room for the values of the policy in force, kept for a restarted worker. */
+#define LG_POLICY_LEN			(256 * 1024)
 /* The shortest interval between two scans, whatever the limits. */
 #define LG_MIN_SCAN_INTERVAL_MS	10
 /* The longest a reader lets a waiting worker go first (lg_lock_reader). */
@@ -271,9 +273,29 @@ typedef struct LeakguardShared
 	double		scan_time_total_ms;
 	double		scan_time_max_ms;
 	char		config_error[LG_CONFIG_ERROR_LEN];	/* "": none */
-	bool		config_checked; /* the worker checked the files once */
-	bool		config_unsafe;	/* bad settings since start: report only */
+	bool		config_checked; /* the worker judged the files once */
+	bool		config_unsafe;	/* no valid settings loaded: report only */
 	char		rules[LG_RULES_TEXT_LEN];	/* the worker's rules */
+
+	/*
+	 * What the postmaster found wrong in the values it started with, and
+	 * the time of that load of the configuration files (PgReloadTime): the
+	 * findings hold while the postmaster has not loaded the files again.
+	 * Written by the postmaster at every initialisation; constant after.
+	 */
+	char		start_errors[LG_CONFIG_ERROR_LEN];
+	TimestampTz start_load_time;
+
+	/*
+	 * The policy in force in the worker, for a restarted worker to take up
+	 * (settings.c): when it last judged the configuration files (0: not
+	 * since shared memory was initialised), and the value of every setting
+	 * a reload can change, each NUL-terminated, if they fit.  The worker's
+	 * own (one process at a time): no lock.
+	 */
+	TimestampTz policy_judged_at;
+	bool		policy_kept;
+	char		policy[LG_POLICY_LEN];
 
 	/* check(): requests and their completion */
 	uint64		check_requested;
@@ -370,11 +392,13 @@ extern const LeakguardRuleSet *lg_rules;
 extern const LeakguardRuleSet *lg_idle_rules;
 extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
+extern TimestampTz lg_start_load_time;
 extern void lg_define_settings(void);
 extern bool lg_role_name_exempt(const char *rolname);
 extern const char *lg_mode_name(int mode);
 extern char **lg_settings_save(void);
-extern bool lg_config_check(char **saved);
+extern bool lg_config_start(bool *taken_up);
+extern bool lg_config_judge(char **saved);
 
 /* limits.c */
 extern void lg_limit_for(const char *appname, LeakguardLimit *limit);

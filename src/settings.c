@@ -10,34 +10,49 @@
  * in part.  The parsed forms live in the GUC "extra" blocks, which the GUC
  * machinery owns and frees.
  *
- * A bad value must never go unnoticed, and never make leakguard stricter
- * than configured.  PostgreSQL itself, at server start, replaces a custom
- * setting's bad value with the built-in default and only warns; at a
- * reload it keeps the previous value.  So leakguard checks for itself:
+ * A bad value must never go unnoticed, never make leakguard stricter than
+ * configured, and never leave it enforcing half a policy.  PostgreSQL
+ * itself, at server start, replaces a custom setting's bad value with the
+ * built-in default and only warns; at a reload it applies the good values
+ * and keeps the bad one's previous value, which would half-apply a policy
+ * (a lowered limit without the exemption written next to it).  So the
+ * worker holds its own policy, one complete set of values that passed
+ * validation together:
  *
- *	- at server start, in the postmaster: every leakguard setting that had a
+ *	- server start, in the postmaster: every leakguard setting that had a
  *	  value before its definition (postgresql.conf, postgresql.auto.conf,
- *	  the command line) is validated again after it; a rejected one is
- *	  logged and kept for shared memory, and the worker then only reports
- *	  (as in dry_run) until a good configuration is loaded;
- *	- in the worker, at its start and after every reload: the configuration
- *	  files are parsed and each leakguard.* entry validated without being
- *	  applied, which also catches misspelled names; the findings are
- *	  published in status().config_error (lg_config_check()).  A clean
- *	  reload ends the report-only state.  A reload with any bad leakguard
- *	  value changes nothing in the worker: PostgreSQL applies the good
- *	  values of a reload and keeps the bad one's previous value, which
- *	  would half-apply a policy (a lowered limit without the exemption
- *	  written next to it), so the worker puts back every leakguard value it
- *	  had before the reload (lg_settings_save()).
+ *	  the command line) is validated again after it; what is rejected is
+ *	  logged and kept for shared memory with the time of that load of the
+ *	  files.  While the postmaster has not loaded the files again, those
+ *	  findings hold (its values, every backend's, are still the defaults in
+ *	  place of the bad ones), and the worker only reports (as in dry_run);
+ *	- reload, in the worker (lg_config_judge()): the files are read once and
+ *	  each leakguard.* entry validated without being applied, which also
+ *	  catches misspelled names.  All valid: the worker sets every leakguard
+ *	  value from that reading itself, so that it enforces exactly what it
+ *	  judged, and report-only ends.  Anything bad: it puts back every value
+ *	  it had before the reload, and keeps enforcing them (or keeps only
+ *	  reporting).  The findings go to status().config_error;
+ *	- worker restart (lg_config_start()): the policy in force is kept in
+ *	  shared memory, and a restarted worker takes it up, with the report-only
+ *	  state and findings, instead of the postmaster's values; if the
+ *	  postmaster has loaded the files since they were last judged (a reload
+ *	  while no worker ran), it judges them as at a reload;
+ *	- crash restart: shared memory is initialised again, the server start's
+ *	  findings hold only if the files were not loaded since, and the new
+ *	  worker judges the files as they are: valid, it enforces them; bad, it
+ *	  only reports and says why.  A bad value never leaves report-only
+ *	  without a config_error that says why.
  *
  * Validation runs the same parse, range checks and check hooks as a real
  * assignment (set_config_option() with changeVal = false); the check hooks
  * add the rule parser's precise message while collecting is on.
  *
  * Shared state: LeakguardShared->config_error, config_unsafe, config_checked
- * and rules, under LeakguardShared->lock; written by the postmaster before
- * any child exists (lg_shmem_startup) and then by the worker only.
+ * and rules, under LeakguardShared->lock; start_errors and start_load_time,
+ * constant; all written by the postmaster when it initialises shared memory
+ * (lg_shmem_startup), before any child exists, and then by the worker only.
+ * policy_judged_at, policy_kept and policy are the worker's own, no lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -83,29 +98,43 @@ static const LgRoleList *lg_exempt_list = NULL;
 static bool lg_collecting_errors = false;
 static char lg_collected_errors[LG_CONFIG_ERROR_LEN];
 
-/* Every leakguard setting. */
-static const char *const lg_setting_names[] = {
-	"leakguard.mode",
-	"leakguard.idle_in_transaction_timeout",
-	"leakguard.application_timeouts",
-	"leakguard.idle_session_timeout",
-	"leakguard.application_idle_timeouts",
-	"leakguard.application_connection_limits",
-	"leakguard.naptime",
-	"leakguard.exempt_roles",
-	"leakguard.terminate_superusers",
-	"leakguard.connection_warning",
-	"leakguard.save_stats",
-	"leakguard.max_applications",
-	"leakguard.history_size",
+/*
+ * Every leakguard setting, with the built-in default of those a reload can
+ * change (the boot values lg_define_settings() gives; NULL for the two that
+ * are set only at server start).
+ */
+typedef struct LgSetting
+{
+	const char *name;
+	const char *boot;
+} LgSetting;
+
+static const LgSetting lg_settings[] = {
+	{"leakguard.mode", "enforce"},
+	{"leakguard.idle_in_transaction_timeout", "0"},
+	{"leakguard.application_timeouts", ""},
+	{"leakguard.idle_session_timeout", "0"},
+	{"leakguard.application_idle_timeouts", ""},
+	{"leakguard.application_connection_limits", ""},
+	{"leakguard.naptime", "1000"},
+	{"leakguard.exempt_roles", ""},
+	{"leakguard.terminate_superusers", "off"},
+	{"leakguard.connection_warning", "90"},
+	{"leakguard.save_stats", "on"},
+	{"leakguard.max_applications", NULL},
+	{"leakguard.history_size", NULL},
 };
-#define LG_NUM_SETTINGS ((int) lengthof(lg_setting_names))
+#define LG_NUM_SETTINGS ((int) lengthof(lg_settings))
 
 /* In the postmaster at start: the value each had before it was defined. */
 static char *lg_start_values[LG_NUM_SETTINGS];
 
-/* What the postmaster found wrong at start; copied to shared memory. */
+/*
+ * What the postmaster found wrong at start, and when it had loaded the
+ * files it found it in (PgReloadTime); copied to shared memory.
+ */
 char		lg_start_errors[LG_CONFIG_ERROR_LEN];
+TimestampTz lg_start_load_time = 0;
 
 static const struct config_enum_entry lg_mode_options[] = {
 	{"enforce", LG_MODE_ENFORCE, false},
@@ -302,39 +331,95 @@ lg_role_name_exempt(const char *rolname)
 }
 
 /*
- * In the worker, before a reload: every leakguard setting's value, to put
- * back if the reload brings a bad one.  Allocated in the current context.
+ * In the worker: the value of every setting a reload can change (NULL for
+ * the others), to put back if a reload brings a bad one.  Allocated in the
+ * current context.
  */
 char	  **
 lg_settings_save(void)
 {
-	char	  **saved = palloc(sizeof(char *) * LG_NUM_SETTINGS);
+	char	  **saved = palloc0(sizeof(char *) * LG_NUM_SETTINGS);
 	int			i;
 
 	for (i = 0; i < LG_NUM_SETTINGS; i++)
-	{
-		const char *value = GetConfigOption(lg_setting_names[i], true, false);
-
-		saved[i] = value ? pstrdup(value) : NULL;
-	}
+		if (lg_settings[i].boot != NULL)
+			saved[i] = pstrdup(GetConfigOption(lg_settings[i].name, false, false));
 	return saved;
 }
 
-/* Put back, in this process, the values lg_settings_save() saw. */
+/*
+ * Set, in this process, every setting a reload can change: to values[i],
+ * or to its built-in default where values[i] is NULL.  Same context and
+ * source as a reload, so a value given on the command line still wins, as
+ * it does over the files.  A value that cannot be applied (out of memory:
+ * every value was validated before) raises an ERROR, and the worker exits
+ * before it scans under a set applied in part; it is restarted.
+ */
 static void
-lg_settings_restore(char **saved)
+lg_settings_apply(char **values)
 {
 	int			i;
 
 	for (i = 0; i < LG_NUM_SETTINGS; i++)
 	{
-		const char *now = GetConfigOption(lg_setting_names[i], true, false);
+		const char *value = values[i] ? values[i] : lg_settings[i].boot;
 
-		if (saved[i] != NULL && now != NULL && strcmp(now, saved[i]) != 0)
-			(void) set_config_option(lg_setting_names[i], saved[i], PGC_SIGHUP,
-									 PGC_S_FILE, GUC_ACTION_SET, true,
-									 WARNING, false);
+		if (lg_settings[i].boot == NULL ||
+			strcmp(GetConfigOption(lg_settings[i].name, false, false), value) == 0)
+			continue;
+		(void) set_config_option(lg_settings[i].name, value, PGC_SIGHUP,
+								 PGC_S_FILE, GUC_ACTION_SET, true, ERROR, false);
 	}
+}
+
+/*
+ * Keep the worker's values in shared memory, for a restarted worker to take
+ * up (lg_config_start()).  Values that do not fit together in
+ * LG_POLICY_LEN are not kept: a restarted worker then judges the files.
+ */
+static void
+lg_policy_keep(void)
+{
+	size_t		used = 0;
+	int			i;
+
+	lg_shared->policy_kept = false;
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		const char *value;
+		size_t		len;
+
+		if (lg_settings[i].boot == NULL)
+			continue;
+		value = GetConfigOption(lg_settings[i].name, false, false);
+		len = strlen(value) + 1;
+		if (len > LG_POLICY_LEN - used)
+			return;
+		memcpy(lg_shared->policy + used, value, len);
+		used += len;
+	}
+	lg_shared->policy_kept = true;
+}
+
+/* The values lg_policy_keep() kept, in the current context; NULL if none. */
+static char **
+lg_policy_read(void)
+{
+	const char *p = lg_shared->policy;
+	char	  **values;
+	int			i;
+
+	if (!lg_shared->policy_kept)
+		return NULL;
+	values = palloc0(sizeof(char *) * LG_NUM_SETTINGS);
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		if (lg_settings[i].boot == NULL)
+			continue;
+		values[i] = pstrdup(p);
+		p += strlen(p) + 1;
+	}
+	return values;
 }
 
 /* Whether name is in leakguard's GUC namespace, in any case. */
@@ -344,13 +429,27 @@ lg_is_leakguard_name(const char *name)
 	return pg_strncasecmp(name, LG_NAME ".", strlen(LG_NAME) + 1) == 0;
 }
 
+/* The index in lg_settings of a setting named in any case; -1 if none. */
+static int
+lg_setting_index(const char *name)
+{
+	int			i;
+
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+		if (pg_strcasecmp(lg_settings[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
 /*
- * Validate the leakguard entries of the configuration files (the last of
- * each name, the one in force); what is wrong goes to errors.  Returns
- * whether all is well.
+ * Read the configuration files once and validate their leakguard entries
+ * (the last of each name, the one in force): what is wrong goes to errors,
+ * and the value the files give each setting a reload can change to
+ * values[i] (left NULL where they give none), allocated in the caller's
+ * context.  Returns whether all is well.
  */
 static bool
-lg_validate_files(char *errors)
+lg_read_files(char *errors, char **values)
 {
 	ConfigVariable *head = NULL;
 	ConfigVariable *tail = NULL;
@@ -374,13 +473,18 @@ lg_validate_files(char *errors)
 	{
 		for (item = head; item != NULL; item = item->next)
 		{
+			int			i;
+
 			if (!lg_is_leakguard_name(item->name))
 				continue;
 			for (later = item->next; later != NULL; later = later->next)
 				if (pg_strcasecmp(later->name, item->name) == 0)
 					break;
-			if (later == NULL)
-				(void) lg_validate(item->name, item->value);
+			if (later != NULL || !lg_validate(item->name, item->value))
+				continue;
+			i = lg_setting_index(item->name);
+			if (i >= 0 && lg_settings[i].boot != NULL)
+				values[i] = MemoryContextStrdup(old, item->value);
 		}
 	}
 	FreeConfigVariables(head);
@@ -392,58 +496,151 @@ lg_validate_files(char *errors)
 	return errors[0] == '\0';
 }
 
+/* The warning of the report-only state; errors says why. */
+static void
+lg_warn_report_only(const char *errors)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("leakguard only reports, and terminates no session, until valid settings are loaded"),
+			 errdetail("%s.", errors),
+			 errhint("Correct the configuration file and reload it.")));
+}
+
 /*
- * In the worker, at its start (saved NULL) and after each reload (saved:
- * the values before it): publish the rules in force and what the
- * configuration files hold that is wrong.  A bad reload puts every
- * leakguard value back.  A clean reload ends the report-only state a bad
- * start put leakguard in; a clean check at the worker's start does not,
- * since the files may have been mended without a reload, the values in
- * force still being the defaults PostgreSQL put in place of the bad ones.
- * A bad result at the first check after the server started begins it.
- * Returns whether the worker must only report.
+ * In the worker: judge the configuration files, and make the worker's
+ * leakguard values one complete, valid set, never a mix.  If every
+ * leakguard entry of the files is valid, the worker takes exactly those
+ * values (the built-in default for a setting the files do not give).
+ * Otherwise it puts back saved, the values in force before (after a
+ * reload, or at a restart when a reload came while no worker ran); when
+ * there are none (the first judgement since shared memory was initialised:
+ * server start, crash restart) it only reports until valid settings are
+ * loaded.  What it finds wrong is published in status().config_error, and
+ * the values it ends with are kept for a restarted worker.  Returns
+ * whether the worker must only report.
+ *
+ * The files are read once here.  After a reload, ProcessConfigFile() has
+ * read them already and applied what it accepted, and an edit can land
+ * between its reading and this one: judging this reading but keeping what
+ * ProcessConfigFile() applied could accept a half-applied set (first
+ * reading bad, second clean), or reject a good one.  So the worker does not
+ * keep what ProcessConfigFile() applied to leakguard's settings: it sets
+ * every one of them itself, from the reading it judged, or back to saved.
+ * The edit in between is then at worst taken a moment before its own
+ * reload, whole and valid, or refused whole.
  */
 bool
-lg_config_check(char **saved)
+lg_config_judge(char **saved)
 {
 	char		errors[LG_CONFIG_ERROR_LEN];
-	bool		reloaded = (saved != NULL);
+	char	  **values = palloc0(sizeof(char *) * LG_NUM_SETTINGS);
+	TimestampTz judged_at = GetCurrentTimestamp();
 	bool		clean;
 	bool		was_unsafe;
 	bool		unsafe;
 
-	clean = lg_validate_files(errors);
-	if (reloaded && !clean)
-		lg_settings_restore(saved);
+	clean = lg_read_files(errors, values);
+
+	/*
+	 * While the postmaster has not loaded the files again since it started,
+	 * its values (every backend's, for quotas) are still the defaults
+	 * PostgreSQL put in place of the bad ones: files mended since then do
+	 * not change that until they are reloaded.
+	 */
+	if (clean && lg_shared->start_errors[0] != '\0' &&
+		PgReloadTime == lg_shared->start_load_time)
+	{
+		strlcpy(errors, lg_shared->start_errors, sizeof(errors));
+		clean = false;
+	}
+
+	if (clean)
+		lg_settings_apply(values);
+	else if (saved != NULL)
+		lg_settings_apply(saved);
 
 	lg_lock_worker();
 	was_unsafe = lg_shared->config_unsafe;
-	if (clean && reloaded)
-		lg_shared->config_unsafe = false;
-	else if (!clean && !lg_shared->config_checked)
-		lg_shared->config_unsafe = true;
+	unsafe = !clean && (saved == NULL || was_unsafe);
+	lg_shared->config_unsafe = unsafe;
 	lg_shared->config_checked = true;
-	unsafe = lg_shared->config_unsafe;
 	strlcpy(lg_shared->config_error, errors, sizeof(lg_shared->config_error));
 	lg_copy_cut(lg_shared->rules, lg_application_timeouts ? lg_application_timeouts : "",
 				LG_RULES_TEXT_LEN);
 	LWLockRelease(lg_shared->lock);
 
+	/* A reload stamped after judged_at began is judged again at a restart. */
+	lg_policy_keep();
+	lg_shared->policy_judged_at = judged_at;
+
 	if (unsafe)
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("leakguard only reports, and terminates no session, until valid settings are loaded"),
-				 errdetail("%s.", errors[0] ? errors : "The settings the server started with were invalid"),
-				 errhint("Correct the configuration file and reload it.")));
+		lg_warn_report_only(errors);
 	else if (was_unsafe)
 		ereport(LOG,
 				(errmsg("leakguard settings are valid again; mode %s is in force",
 						lg_mode_name(lg_mode))));
-	else if (reloaded && !clean)
+	else if (!clean)
 		ereport(LOG,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("leakguard rejected the new configuration; the previous values stay in force"),
 				 errdetail("%s.", errors)));
+	return unsafe;
+}
+
+/*
+ * In the worker, at its start.  The values it inherits are the
+ * postmaster's: after a reload that brought one bad leakguard value, they
+ * are what PostgreSQL keeps (the good values applied, the bad one left as
+ * it was), a set the previous worker refused.  So a restarted worker takes
+ * up the values the previous one enforced, and its report-only state and
+ * findings, as they are in shared memory.  It judges the files instead
+ * when there is nothing to take up (the first start since shared memory
+ * was initialised, at server start or after a crash restart; values too
+ * long to keep), and when the postmaster has loaded the files since they
+ * were last judged (a reload that came while no worker ran; the policy in
+ * force is then what a bad reload falls back to).  Returns whether the
+ * worker must only report; *taken_up says whether it took the policy up.
+ */
+bool
+lg_config_start(bool *taken_up)
+{
+	MemoryContext context;
+	MemoryContext old;
+	char	  **kept;
+	char		errors[LG_CONFIG_ERROR_LEN];
+	bool		unsafe;
+
+	context = AllocSetContextCreate(CurrentMemoryContext, "leakguard start",
+									ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(context);
+	kept = lg_policy_read();
+
+	*taken_up = !(kept == NULL || lg_shared->policy_judged_at == 0 ||
+				  PgReloadTime > lg_shared->policy_judged_at);
+	if (!*taken_up)
+		unsafe = lg_config_judge(kept);
+	else
+	{
+		lg_settings_apply(kept);
+		lg_lock_worker();
+		unsafe = lg_shared->config_unsafe;
+		strlcpy(errors, lg_shared->config_error, sizeof(errors));
+		lg_copy_cut(lg_shared->rules, lg_application_timeouts ? lg_application_timeouts : "",
+					LG_RULES_TEXT_LEN);
+		LWLockRelease(lg_shared->lock);
+
+		if (unsafe)
+			lg_warn_report_only(errors);
+		else if (errors[0] != '\0')
+			ereport(LOG,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("leakguard worker keeps the values that were in force before its restart"),
+					 errdetail("The configuration files hold invalid values: %s.", errors)));
+	}
+
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(context);
 	return unsafe;
 }
 
@@ -455,7 +652,7 @@ lg_note_start_values(void)
 
 	for (i = 0; i < LG_NUM_SETTINGS; i++)
 	{
-		const char *raw = GetConfigOption(lg_setting_names[i], true, false);
+		const char *raw = GetConfigOption(lg_settings[i].name, true, false);
 
 		lg_start_values[i] = raw ? MemoryContextStrdup(TopMemoryContext, raw) : NULL;
 	}
@@ -477,16 +674,13 @@ lg_start_checks(void)
 	lg_collected_errors[0] = '\0';
 	for (i = 0; i < LG_NUM_SETTINGS; i++)
 		if (lg_start_values[i] != NULL)
-			(void) lg_validate(lg_setting_names[i], lg_start_values[i]);
+			(void) lg_validate(lg_settings[i].name, lg_start_values[i]);
 	lg_collecting_errors = false;
 	strlcpy(lg_start_errors, lg_collected_errors, sizeof(lg_start_errors));
+	lg_start_load_time = PgReloadTime;
 
 	if (lg_start_errors[0] != '\0')
-		ereport(WARNING,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("leakguard only reports, and terminates no session, until valid settings are loaded"),
-				 errdetail("%s.", lg_start_errors),
-				 errhint("Correct the configuration file and reload it.")));
+		lg_warn_report_only(lg_start_errors);
 }
 
 void

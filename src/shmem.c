@@ -6,7 +6,8 @@
  * Everything is sized once, at server start, from MaxBackends,
  * leakguard.max_applications and leakguard.history_size, and never grows:
  *
- *		LeakguardShared			the worker's status, counters, check() state
+ *		LeakguardShared			the worker's status, counters, check() state,
+ *								the policy in force (see settings.c)
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot (see worker.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
@@ -92,10 +93,21 @@ lg_shmem_startup(void)
 		lg_shared->worker_mode = LG_MODE_OFF;
 		lg_shared->worker_registered = !lg_worker_unregistered;
 
-		/* Settings rejected at start: the worker only reports until fixed. */
-		strlcpy(lg_shared->config_error, lg_start_errors,
-				sizeof(lg_shared->config_error));
-		lg_shared->config_unsafe = (lg_start_errors[0] != '\0');
+		/*
+		 * Settings rejected at start: the worker only reports until valid
+		 * ones are loaded.  After a crash restart, only if the files were
+		 * not loaded since the start; either way the worker judges the
+		 * files as they are when it starts (settings.c).
+		 */
+		strlcpy(lg_shared->start_errors, lg_start_errors,
+				sizeof(lg_shared->start_errors));
+		lg_shared->start_load_time = lg_start_load_time;
+		if (PgReloadTime == lg_start_load_time)
+		{
+			strlcpy(lg_shared->config_error, lg_start_errors,
+					sizeof(lg_shared->config_error));
+			lg_shared->config_unsafe = (lg_start_errors[0] != '\0');
+		}
 
 		p = (char *) lg_shared + MAXALIGN(sizeof(LeakguardShared));
 		lg_shared->victims = (LeakguardVictim *) p;

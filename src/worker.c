@@ -37,8 +37,11 @@
  *
  * What it recorded for each idle period (terminated, dry_run, ...) is kept
  * in shared memory (LeakguardMark), so a restarted worker neither signals
- * nor counts the same period twice.  While the settings the server started
- * with are invalid (settings.c), the worker only reports, as in dry_run.
+ * nor counts the same period twice.  So is the policy in force: a
+ * restarted worker enforces the values its predecessor enforced, not the
+ * postmaster's, which a reload with a bad value leaves half-applied
+ * (settings.c).  While no valid settings are loaded, the worker only
+ * reports, as in dry_run.
  *
  * SIGTERM from the postmaster means server shutdown: the loop ends and the
  * worker exits with code 0, quietly, as autoprewarm does.  SIGTERM from
@@ -54,6 +57,9 @@
 #include "leakguard.h"
 
 #include <signal.h>
+#ifdef LG_FAULT_RELOAD_PAUSE
+#include <sys/stat.h>
+#endif
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
@@ -128,8 +134,16 @@ static int64 lg_scan_acted;
 /* The longest sleep between two scans, from naptime and the limits. */
 static int	lg_scan_interval_ms;
 
-/* The settings the server started with were invalid: report only. */
+/* No valid settings are loaded: report only (settings.c). */
 static bool lg_config_unsafe = false;
+
+/*
+ * This worker did not take up its predecessor's policy but judged the files
+ * (a reload came while no worker ran): what the predecessor only reported
+ * is examined again, as after a reload, and recorded again only if the
+ * outcome differs.
+ */
+static bool lg_recheck_reported = false;
 
 /* SIGTERM: set by the handler, with the sender's pid where known. */
 static volatile sig_atomic_t lg_shutdown_requested = false;
@@ -379,7 +393,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 			s->last_action = recorded ? m->action : -1;
 			s->signalled = s->counted =
 				(recorded && m->action == LG_ACTION_TERMINATED);
-			s->reported = recorded && !s->signalled;
+			s->reported = recorded && !s->signalled && !lg_recheck_reported;
 		}
 		if (s->signalled || s->reported)
 			continue;
@@ -766,6 +780,33 @@ lg_policy_changed(const LgPolicy *p)
 		strcmp(p->exempt_roles, lg_exempt_roles ? lg_exempt_roles : "") != 0;
 }
 
+#ifdef LG_FAULT_RELOAD_PAUSE
+/*
+ * Test builds only (run-tests.sh builds a copy with LG_FAULT_RELOAD_PAUSE
+ * for test/t/020): while a file of this name exists in the data directory,
+ * a reload waits between ProcessConfigFile() and leakguard's own reading of
+ * the files (at most 5 minutes), so that a test can edit them in between.
+ */
+#define LG_FAULT_PAUSE_FILE		"leakguard_fault_reload_pause"
+
+static void
+lg_fault_reload_pause(void)
+{
+	struct stat st;
+	int			waited_ms = 0;
+
+	if (stat(LG_FAULT_PAUSE_FILE, &st) != 0)
+		return;
+	ereport(LOG, (errmsg_internal("leakguard fault injection: reload paused")));
+	while (stat(LG_FAULT_PAUSE_FILE, &st) == 0 && waited_ms < 300 * 1000)
+	{
+		(void) WaitLatch(MyLatch, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		waited_ms += 10;
+	}
+}
+#endif
+
 static void
 lg_reload(void)
 {
@@ -782,7 +823,10 @@ lg_reload(void)
 	lg_policy_save(&before);
 	saved = lg_settings_save();
 	ProcessConfigFile(PGC_SIGHUP);
-	lg_config_unsafe = lg_config_check(saved);
+#ifdef LG_FAULT_RELOAD_PAUSE
+	lg_fault_reload_pause();
+#endif
+	lg_config_unsafe = lg_config_judge(saved);
 	lg_set_scan_interval();
 
 	if (lg_policy_changed(&before))
@@ -831,6 +875,7 @@ void
 lg_worker_main(Datum arg)
 {
 	MemoryContext scan_context;
+	bool		taken_up;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	lg_install_sigterm_handler();
@@ -862,7 +907,8 @@ lg_worker_main(Datum arg)
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
 										 ALLOCSET_DEFAULT_SIZES);
 
-	lg_config_unsafe = lg_config_check(NULL);
+	lg_config_unsafe = lg_config_start(&taken_up);
+	lg_recheck_reported = !taken_up;
 	lg_set_scan_interval();
 
 	lg_lock_worker();

@@ -66,6 +66,14 @@ cp -r Makefile leakguard.control ./*.sql src "$work/fault/"
 make -s -C "$work/fault" clean PG_CONFIG="$PG_CONFIG" >/dev/null
 make -s -C "$work/fault" PG_CONFIG="$PG_CONFIG" with_llvm=no \
     COPT="-Werror -DLG_STATUS_ARRAY_NAME='\"leakguard fault injection\"'" >/dev/null
+# test/t/020: a copy that can pause a reload between PostgreSQL's reading of
+# the configuration files and leakguard's own, to edit them in between.
+lg_say "building a fault-injection copy of leakguard for test/t/020"
+mkdir -p "$work/fault-reload"
+cp -r Makefile leakguard.control ./*.sql src "$work/fault-reload/"
+make -s -C "$work/fault-reload" clean PG_CONFIG="$PG_CONFIG" >/dev/null
+make -s -C "$work/fault-reload" PG_CONFIG="$PG_CONFIG" with_llvm=no \
+    COPT="-Werror -DLG_FAULT_RELOAD_PAUSE" >/dev/null
 [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
 
 lg_say "unit tests of the rule parser"
@@ -97,6 +105,7 @@ rc=0
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" LG_FAULT_LIBDIR="$work/fault" \
+        LG_FAULT_RELOAD_LIBDIR="$work/fault-reload" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
         ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}
