@@ -133,10 +133,11 @@ lg_clean_name(char *dst, const char *src, LeakguardNameStyle style)
 /*
  * Append one pattern byte in stored form: '*' and '?' stay wildcards, a
  * backslash becomes a literal backslash, and a byte the server would not
- * store as is becomes what it stores, as literals.
+ * store as is becomes what it stores, as literals.  Patterns of role and
+ * database names ("raw") keep every byte: the server stores those as given.
  */
 static char *
-lg_put_pattern_byte(char *o, unsigned char c, LeakguardNameStyle style)
+lg_put_pattern_byte(char *o, unsigned char c, LeakguardNameStyle style, int raw)
 {
 	char		cleaned[LG_CLEAN_GROWTH + 1];
 	char		one[2] = {(char) c, '\0'};
@@ -149,7 +150,7 @@ lg_put_pattern_byte(char *o, unsigned char c, LeakguardNameStyle style)
 		*o++ = '\\';
 		return o;
 	}
-	if (lg_is_clean(c))
+	if (raw || lg_is_clean(c))
 	{
 		*o++ = (char) c;
 		return o;
@@ -166,10 +167,11 @@ lg_put_pattern_byte(char *o, unsigned char c, LeakguardNameStyle style)
 
 /*
  * Parse the pattern at ps->pos, appending it in stored form and a NUL to
- * *out.  Returns 0 on success.
+ * *out; "what" names it in messages.  Returns 0 on success.
  */
 static int
-lg_parse_pattern(LgParser *ps, LeakguardNameStyle style, char **out)
+lg_parse_pattern(LgParser *ps, LeakguardNameStyle style, int raw,
+				 const char *what, char **out)
 {
 	char	   *o = *out;
 
@@ -196,7 +198,7 @@ lg_parse_pattern(LgParser *ps, LeakguardNameStyle style, char **out)
 				ps->pos++;
 				break;
 			}
-			o = lg_put_pattern_byte(o, (unsigned char) ps->text[ps->pos++], style);
+			o = lg_put_pattern_byte(o, (unsigned char) ps->text[ps->pos++], style, raw);
 		}
 	}
 	else
@@ -210,16 +212,94 @@ lg_parse_pattern(LgParser *ps, LeakguardNameStyle style, char **out)
 			if (c == '"')
 			{
 				lg_parse_error(ps, ps->pos,
-							   "a double quote may only enclose the whole application name");
+							   "a double quote may only enclose the whole %s", what);
 				return -1;
 			}
-			o = lg_put_pattern_byte(o, (unsigned char) c, style);
+			o = lg_put_pattern_byte(o, (unsigned char) c, style, raw);
 			ps->pos++;
 		}
 	}
 	*o++ = '\0';
 	*out = o;
 	return 0;
+}
+
+/* Whether the len bytes at s are the lower-case ASCII word "word", in any case. */
+static int
+lg_is_keyword(const char *s, size_t len, const char *word)
+{
+	size_t		i;
+
+	if (strlen(word) != len)
+		return 0;
+	for (i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char) (c - 'A' + 'a');
+		if (c != word[i])
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Parse the qualifiers that may follow a rule's pattern, "user ROLE" and
+ * "database DB", each at most once, storing their patterns (raw) after *out.
+ * Stops before anything else, which the caller then judges; *last names
+ * what was parsed last, for its message.  Returns 0 on success.
+ */
+static int
+lg_parse_qualifiers(LgParser *ps, LeakguardRuleSet *set, LeakguardRule *rule,
+					char **out, const char **last)
+{
+	for (;;)
+	{
+		size_t		word_start;
+		size_t		word_len;
+		int			is_user;
+		uint32_t   *off;
+
+		lg_skip_space(ps);
+		word_start = ps->pos;
+		while (ps->pos < ps->len &&
+			   ((ps->text[ps->pos] >= 'a' && ps->text[ps->pos] <= 'z') ||
+				(ps->text[ps->pos] >= 'A' && ps->text[ps->pos] <= 'Z')))
+			ps->pos++;
+		word_len = ps->pos - word_start;
+		is_user = lg_is_keyword(ps->text + word_start, word_len, "user");
+		if ((!is_user && !lg_is_keyword(ps->text + word_start, word_len, "database")) ||
+			(ps->pos < ps->len && !lg_is_space(ps->text[ps->pos]) &&
+			 ps->text[ps->pos] != '"' && ps->text[ps->pos] != ',' &&
+			 ps->text[ps->pos] != '='))
+		{
+			ps->pos = word_start;
+			return 0;
+		}
+
+		off = is_user ? &rule->user_off : &rule->database_off;
+		if (*off != 0)
+		{
+			lg_parse_error(ps, word_start, "\"%s\" is given twice in one rule",
+						   is_user ? "user" : "database");
+			return -1;
+		}
+		lg_skip_space(ps);
+		if (ps->pos >= ps->len || ps->text[ps->pos] == ',' || ps->text[ps->pos] == '=')
+		{
+			lg_parse_error(ps, ps->pos, "expected a %s name pattern after \"%s\"",
+						   is_user ? "role" : "database",
+						   is_user ? "user" : "database");
+			return -1;
+		}
+		*off = (uint32_t) (*out - (char *) set);
+		*last = is_user ? "role name pattern" : "database name pattern";
+		if (lg_parse_pattern(ps, LG_NAMES_QMARK, 1,
+							 is_user ? "role name" : "database name", out) != 0)
+			return -1;
+		set->qualified = 1;
+	}
 }
 
 /* Parse a duration at ps->pos into *ms.  Returns 0 on success. */
@@ -411,15 +491,16 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 
 	/*
 	 * Every rule but the last ends at a comma, so commas + 1 bounds the
-	 * number of rules.  Each rule stores its pattern, at most one escape and
-	 * LG_CLEAN_GROWTH bytes per input byte, and its source text, no longer
-	 * than the input, plus two NULs.
+	 * number of rules.  Each input byte is stored in at most one of a rule's
+	 * patterns (application, role, database), as at most one escape and
+	 * LG_CLEAN_GROWTH bytes, and once more in its source text; each rule
+	 * adds at most four NULs.
 	 */
 	for (i = 0; i < ps.len; i++)
 		if (text[i] == ',')
 			maxrules++;
 	header = offsetof(LeakguardRuleSet, rules) + maxrules * sizeof(LeakguardRule);
-	size = header + (LG_CLEAN_GROWTH + 2) * ps.len + 2 * maxrules;
+	size = header + (LG_CLEAN_GROWTH + 2) * ps.len + 4 * maxrules;
 
 	set = malloc(size);
 	if (set == NULL)
@@ -437,6 +518,7 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 	{
 		LeakguardRule *rule = &set->rules[set->nrules];
 		size_t		source_end;
+		const char *last;
 
 		ps.ruleno = set->nrules + 1;
 		lg_skip_space(&ps);
@@ -455,7 +537,10 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 		}
 
 		rule->pattern_off = (uint32_t) (o - (char *) set);
-		if (lg_parse_pattern(&ps, style, &o) != 0)
+		if (lg_parse_pattern(&ps, style, 0, "application name", &o) != 0)
+			goto fail;
+		last = "application name pattern";
+		if (lg_parse_qualifiers(&ps, set, rule, &o, &last) != 0)
 			goto fail;
 
 		lg_skip_space(&ps);
@@ -463,11 +548,13 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 		{
 			if (ps.pos < ps.len && ps.text[ps.pos] != ',')
 				lg_parse_error(&ps, ps.pos,
-							   "expected \"=\" after the application name pattern; put names holding spaces in double quotes");
+							   "expected \"=\" after the %s; put names holding spaces in double quotes",
+							   last);
 			else
 				lg_parse_error(&ps, ps.pos,
-							   "expected \"=\" and a %s after the application name pattern",
-							   kind == LG_RULES_COUNT ? "connection limit" : "duration");
+							   "expected \"=\" and a %s after the %s",
+							   kind == LG_RULES_COUNT ? "connection limit" : "duration",
+							   last);
 			goto fail;
 		}
 		ps.pos++;
@@ -510,6 +597,22 @@ const char *
 lg_rule_pattern(const LeakguardRuleSet *rules, int i)
 {
 	return (const char *) rules + rules->rules[i].pattern_off;
+}
+
+const char *
+lg_rule_user(const LeakguardRuleSet *rules, int i)
+{
+	uint32_t	off = rules->rules[i].user_off;
+
+	return off == 0 ? NULL : (const char *) rules + off;
+}
+
+const char *
+lg_rule_database(const LeakguardRuleSet *rules, int i)
+{
+	uint32_t	off = rules->rules[i].database_off;
+
+	return off == 0 ? NULL : (const char *) rules + off;
 }
 
 const char *
@@ -556,15 +659,27 @@ lg_glob_match(const char *pattern, const char *name)
 	return *pattern == '\0';
 }
 
+/* A qualifier's pattern (NULL: none) admits the name (NULL: not given). */
+static int
+lg_qualifier_match(const char *pattern, const char *name)
+{
+	if (pattern == NULL)
+		return 1;
+	return name != NULL && lg_glob_match(pattern, name);
+}
+
 int
-lg_rules_match(const LeakguardRuleSet *rules, const char *appname)
+lg_rules_match(const LeakguardRuleSet *rules, const char *appname,
+			   const char *usename, const char *datname)
 {
 	int			i;
 
 	if (rules == NULL)
 		return -1;
 	for (i = 0; i < rules->nrules; i++)
-		if (lg_glob_match(lg_rule_pattern(rules, i), appname))
+		if (lg_glob_match(lg_rule_pattern(rules, i), appname) &&
+			lg_qualifier_match(lg_rule_user(rules, i), usename) &&
+			lg_qualifier_match(lg_rule_database(rules, i), datname))
 			return i;
 	return -1;
 }

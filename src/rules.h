@@ -13,7 +13,8 @@
  * Grammar (whitespace around every token is ignored):
  *
  *		rules    := '' | rule ( ',' rule )*
- *		rule     := pattern '=' duration
+ *		rule     := pattern [ qualifier [ qualifier ] ] '=' value
+ *		qualifier := 'user' pattern | 'database' pattern    (each at most once)
  *		pattern  := bare | quoted
  *		bare     := one or more characters other than , = " and whitespace
  *		quoted   := '"' ( any character but '"' | '""' )* '"'
@@ -23,6 +24,14 @@
  * A pattern is a glob on application_name: '*' matches any run of bytes,
  * '?' exactly one byte; every other byte matches itself.  Rules are tried in
  * order and the first match wins.  A value of 0 exempts the application.
+ *
+ * A rule may be qualified (from version 1.2): "user ROLE" and "database DB"
+ * are globs of the same form on the session's login role and database, and
+ * a qualified rule applies only to a session that matches every part.  The
+ * keywords are case-insensitive.  In 1.1 an unquoted word after a pattern
+ * was an error, so every valid 1.1 setting keeps its meaning.  Role and
+ * database names are stored by the server as given (no cleaning), so their
+ * patterns keep every byte as a literal.
  *
  * The server does not store application_name as the client sent it: bytes
  * outside printable ASCII become '?' (PostgreSQL 15) or "\xNN" (16 and
@@ -71,6 +80,8 @@ typedef enum LeakguardNameStyle
 typedef struct LeakguardRule
 {
 	uint32_t	pattern_off;	/* unquoted pattern, from the block start */
+	uint32_t	user_off;		/* role pattern, likewise; 0: any role */
+	uint32_t	database_off;	/* database pattern, likewise; 0: any */
 	uint32_t	source_off;		/* the rule as written, likewise */
 	int64_t		value;			/* ms, connections or percent; 0 = exempt */
 	int			percent;		/* LG_RULES_COUNT: value is a percentage */
@@ -80,6 +91,7 @@ typedef struct LeakguardRuleSet
 {
 	size_t		size;			/* bytes of the whole block */
 	int			nrules;
+	int			qualified;		/* some rule names a role or a database */
 	LeakguardRule rules[];		/* followed by the string area */
 } LeakguardRuleSet;
 
@@ -104,13 +116,21 @@ extern size_t lg_clean_name(char *dst, const char *src,
 							LeakguardNameStyle style);
 
 /*
- * Find the first rule whose pattern matches appname.  Returns its index, or
- * -1 when none matches (or rules is NULL).
+ * Find the first rule that matches a session of application appname, login
+ * role usename and database datname.  A rule qualified by role (database)
+ * matches only when usename (datname) is given, not NULL, and matches.
+ * Returns the rule's index, or -1 when none matches (or rules is NULL).
  */
-extern int	lg_rules_match(const LeakguardRuleSet *rules, const char *appname);
+extern int	lg_rules_match(const LeakguardRuleSet *rules, const char *appname,
+						   const char *usename, const char *datname);
 
-/* The unquoted pattern and the source text of rule i. */
+/*
+ * The unquoted pattern, the role and database patterns (NULL when the rule
+ * has none), and the source text of rule i.
+ */
 extern const char *lg_rule_pattern(const LeakguardRuleSet *rules, int i);
+extern const char *lg_rule_user(const LeakguardRuleSet *rules, int i);
+extern const char *lg_rule_database(const LeakguardRuleSet *rules, int i);
 extern const char *lg_rule_source(const LeakguardRuleSet *rules, int i);
 
 /*

@@ -114,7 +114,7 @@ check_literal_name(const char *name, LeakguardNameStyle style)
 	set = lg_rules_parse(rule, LG_RULES_DURATION, style, err, sizeof(err));
 	CHECK(set != NULL && set->nrules == 1);
 	CHECK(lg_clean_name(cleaned, name, style) <= LG_CLEAN_GROWTH * len);
-	CHECK(lg_rules_match(set, cleaned) == 0);
+	CHECK(lg_rules_match(set, cleaned, NULL, NULL) == 0);
 	free(set);
 	free(cleaned);
 	free(rule);
@@ -136,6 +136,14 @@ check_set(const LeakguardRuleSet *set, LeakguardRuleKind kind,
 		const LeakguardRule *r = &set->rules[i];
 
 		CHECK(r->pattern_off < set->size && r->source_off < set->size);
+		CHECK(r->user_off < set->size && r->database_off < set->size);
+		CHECK(r->user_off == 0 ||
+			  memchr((const char *) set + r->user_off, '\0',
+					 set->size - r->user_off) != NULL);
+		CHECK(r->database_off == 0 ||
+			  memchr((const char *) set + r->database_off, '\0',
+					 set->size - r->database_off) != NULL);
+		CHECK(set->qualified || (r->user_off == 0 && r->database_off == 0));
 		CHECK(memchr((const char *) set + r->pattern_off, '\0',
 					 set->size - r->pattern_off) != NULL);
 		CHECK(memchr((const char *) set + r->source_off, '\0',
@@ -162,6 +170,12 @@ check_set(const LeakguardRuleSet *set, LeakguardRuleKind kind,
 	for (i = 0; i < set->nrules; i++)
 	{
 		CHECK(strcmp(lg_rule_pattern(again, i), lg_rule_pattern(set, i)) == 0);
+		CHECK((lg_rule_user(again, i) == NULL) == (lg_rule_user(set, i) == NULL));
+		CHECK(lg_rule_user(set, i) == NULL ||
+			  strcmp(lg_rule_user(again, i), lg_rule_user(set, i)) == 0);
+		CHECK((lg_rule_database(again, i) == NULL) == (lg_rule_database(set, i) == NULL));
+		CHECK(lg_rule_database(set, i) == NULL ||
+			  strcmp(lg_rule_database(again, i), lg_rule_database(set, i)) == 0);
 		CHECK(again->rules[i].value == set->rules[i].value);
 		CHECK(again->rules[i].percent == set->rules[i].percent);
 	}
@@ -191,8 +205,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (set != NULL)
 	{
 		check_set(set, kind, style);
-		(void) lg_rules_match(set, text);
-		(void) lg_rules_match(set, "");
+		(void) lg_rules_match(set, text, NULL, NULL);
+		(void) lg_rules_match(set, "", text, text);
+		(void) lg_rules_match(set, text, "", NULL);
 		free(set);
 	}
 	else

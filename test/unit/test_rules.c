@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * test_rules.c
- *		Unit tests of the application_timeouts parser and glob matcher.
+ *		Unit tests of the rule parser (with its role and database
+ *		qualifiers) and the glob matcher.
  *
  * Built with AddressSanitizer and UBSan; no PostgreSQL needed.  Each check
  * prints a line on failure; the last line is "N passed, M failed".
@@ -40,7 +41,7 @@ expect_styled(const char *rules, LeakguardNameStyle style, const char *appname,
 	check(set != NULL, "parses", rules);
 	if (set == NULL)
 		return;
-	check(lg_rules_match(set, appname) == want, "matching rule (styled)", appname);
+	check(lg_rules_match(set, appname, NULL, NULL) == want, "matching rule (styled)", appname);
 	free(set);
 }
 
@@ -70,7 +71,7 @@ expect_count(const char *rules, const char *appname, int want,
 		printf("  error: %s\n", err);
 		return;
 	}
-	got = lg_rules_match(set, appname);
+	got = lg_rules_match(set, appname, NULL, NULL);
 	check(got == want, "matching rule (count)", appname);
 	if (got >= 0 && want >= 0)
 		check(set->rules[got].value == want_value &&
@@ -106,7 +107,7 @@ expect_match(const char *rules, const char *appname, int want, long long want_ms
 		printf("  error: %s\n", err);
 		return;
 	}
-	got = lg_rules_match(set, appname);
+	got = lg_rules_match(set, appname, NULL, NULL);
 	check(got == want, "matching rule", appname);
 	if (got >= 0 && want >= 0)
 		check(set->rules[got].value == want_ms, "timeout", appname);
@@ -148,6 +149,55 @@ expect_source(const char *rules, int i, const char *pattern, const char *source)
 	free(set);
 }
 
+/*
+ * The rules parse, and a session of appname, usename and datname (either
+ * may be NULL: not given) matches rule number want (-1: none).
+ */
+static void
+expect_who(const char *rules, const char *appname, const char *usename,
+		   const char *datname, int want)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_COUNT, LG_NAMES_HEX,
+										   err, sizeof(err));
+
+	check(set != NULL, "parses (qualified)", rules);
+	if (set == NULL)
+	{
+		printf("  error: %s\n", err);
+		return;
+	}
+	check(lg_rules_match(set, appname, usename, datname) == want,
+		  "matching rule (qualified)", rules);
+	free(set);
+}
+
+/* Rule i of the rules has these role and database patterns (NULL: none). */
+static void
+expect_qualifiers(const char *rules, int i, const char *user, const char *db)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_DURATION, LG_NAMES_HEX,
+										   err, sizeof(err));
+	const char *u;
+	const char *d;
+
+	check(set != NULL && i < set->nrules, "parses (qualifiers)", rules);
+	if (set == NULL || i >= set->nrules)
+	{
+		free(set);
+		return;
+	}
+	u = lg_rule_user(set, i);
+	d = lg_rule_database(set, i);
+	check((user == NULL ? u == NULL : (u != NULL && strcmp(u, user) == 0)) &&
+		  (db == NULL ? d == NULL : (d != NULL && strcmp(d, db) == 0)),
+		  "qualifier patterns", rules);
+	check(set->qualified == (user != NULL || db != NULL) || set->nrules > 1,
+		  "qualified flag", rules);
+	free(set);
+}
+
 int
 main(void)
 {
@@ -159,7 +209,7 @@ main(void)
 	/* empty and blank strings are no rules */
 	expect_match("", "x", -1, 0);
 	expect_match("   ", "x", -1, 0);
-	check(lg_rules_match(NULL, "x") == -1, "NULL rule set", "");
+	check(lg_rules_match(NULL, "x", "u", "d") == -1, "NULL rule set", "");
 
 	/* units */
 	expect_match("a=5", "a", 0, 5);
@@ -261,6 +311,60 @@ main(void)
 	expect_error("a=5S", "unknown unit \"S\"");
 	expect_error("ok=1s, bad=1x", "rule 2 (\"bad=1x\") at character 13");
 
+	/*
+	 * Qualifiers: "user ROLE" and "database DB" pin a rule to login roles
+	 * and databases; a qualified rule matches only when every part matches,
+	 * and only when the name it needs is given.  First match still wins.
+	 */
+	expect_qualifiers("pg_dump user backup = 0", 0, "backup", NULL);
+	expect_qualifiers("* database analytics = 5min", 0, NULL, "analytics");
+	expect_qualifiers("a USER u DATABASE d = 1s", 0, "u", "d");
+	expect_qualifiers("a database d user u = 1s", 0, "u", "d");
+	expect_qualifiers("\"my app\" user \"Weird Role\" = 1s", 0, "Weird Role", NULL);
+	expect_qualifiers("a user \"x\"\"y\" = 1s", 0, "x\"y", NULL);
+	expect_qualifiers("a user r\xc3\xa9le = 1s", 0, "r\xc3\xa9le", NULL);
+	expect_qualifiers("a user a\\b = 1s", 0, "a\\\\b", NULL);
+	expect_qualifiers("user = 1s", 0, NULL, NULL);
+	expect_qualifiers("user user user = 1s", 0, "user", NULL);
+	expect_qualifiers("a=1s", 0, NULL, NULL);
+	expect_who("pg_dump user backup = 0, * = 5", "pg_dump", "backup", "db", 0);
+	expect_who("pg_dump user backup = 0, * = 5", "pg_dump", "intruder", "db", 1);
+	expect_who("pg_dump user backup = 0, * = 5", "pg_dump", NULL, NULL, 1);
+	expect_who("billing-api user billing_rw = 20, billing-api = 2", "billing-api", "billing_rw", "x", 0);
+	expect_who("billing-api user billing_rw = 20, billing-api = 2", "billing-api", "lg_intruder", "x", 1);
+	expect_who("* database analytics = 5, * = 1", "psql", "u", "analytics", 0);
+	expect_who("* database analytics = 5, * = 1", "psql", "u", "analytics2", 1);
+	expect_who("* database analytics* = 5, * = 1", "psql", "u", "analytics2", 0);
+	expect_who("a user u database d = 5", "a", "u", "d", 0);
+	expect_who("a user u database d = 5", "a", "u", "e", -1);
+	expect_who("a user u database d = 5", "a", "v", "d", -1);
+	expect_who("a user u database d = 5", "a", "u", NULL, -1);
+	expect_who("a user etl_? = 5", "a", "etl_1", NULL, 0);
+	expect_who("a user etl_? = 5", "a", "etl_12", NULL, -1);
+	expect_who("a user r\xc3\xa9le = 5", "a", "r\xc3\xa9le", NULL, 0);
+	expect_who("a user r\xc3\xa9le = 5", "a", "r\\xc3\\xa9le", NULL, -1);
+	expect_who("a user \"\" = 5", "a", "", NULL, 0);
+	expect_who("a user \"\" = 5", "a", "x", NULL, -1);
+	expect_error("a user = 5s", "rule 1 (\"a user = 5s\") at character 8: expected a role name pattern after \"user\"");
+	expect_error("a database, b=1", "expected a database name pattern after \"database\"");
+	expect_error("a user u user v = 5s", "at character 10: \"user\" is given twice in one rule");
+	expect_error("a database d DATABASE e = 5s", "\"database\" is given twice in one rule");
+	expect_error("a user u x = 5s", "at character 10: expected \"=\" after the role name pattern");
+	expect_error("a database d", "expected \"=\" and a duration after the database name pattern");
+	expect_error("a users u = 5s", "at character 3: expected \"=\" after the application name pattern");
+	expect_error("a user=5s", "at character 7: expected a role name pattern after \"user\"");
+	expect_error("a user u\"v\" = 5s", "a double quote may only enclose the whole role name");
+	expect_error("a user \"u = 5s", "unterminated double quote");
+	expect_source("a user u database d = 1 min, b=1", 0, "a", "a user u database d = 1 min");
+	expect_count_error("a user = 5", "expected a role name pattern");
+
+	/*
+	 * 1.1 settings keep their meaning: unquoted words after a pattern were
+	 * an error, and every valid 1.1 rule parses as it did, unqualified.
+	 */
+	expect_qualifiers("\"user\"=1s, \"database\"=2s", 1, NULL, NULL);
+	expect_who("\"a user b\" = 5", "a user b", NULL, NULL, 0);
+
 	/* an error excerpt is cut */
 	expect_error("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1x", "...\")");
 
@@ -277,7 +381,7 @@ main(void)
 	check(set != NULL && set->nrules == 5000, "5000 rules", "");
 	if (set != NULL)
 	{
-		int			m = lg_rules_match(set, "app4999");
+		int			m = lg_rules_match(set, "app4999", NULL, NULL);
 
 		check(m == 4999 && set->rules[m].value == 5000000, "last of 5000 rules", "");
 		free(set);
