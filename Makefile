@@ -39,6 +39,8 @@ OBJS = \
 	src/terminate.o \
 	src/report.o \
 	src/quota.o \
+	src/quotacount.o \
+	src/names.o \
 	src/sqlfuncs.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
@@ -46,7 +48,7 @@ EXTENSION = leakguard
 DATA = leakguard--1.0.sql leakguard--1.1.sql leakguard--1.2.sql \
 	leakguard--1.0--1.1.sql leakguard--1.1--1.2.sql
 
-REGRESS = limit_for settings views privileges idle_and_quota
+REGRESS = limit_for settings views privileges idle_and_quota qualified
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 PG_CONFIG ?= pg_config

@@ -66,15 +66,17 @@ END
 $guard$;
 
 CREATE FUNCTION limit_for(application_name text,
+                          usename name DEFAULT NULL,
+                          datname name DEFAULT NULL,
                           OUT rule text, OUT timeout interval,
                           OUT idle_rule text, OUT idle_timeout interval,
                           OUT connection_rule text, OUT connection_limit integer)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_limit_for_sql'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL SAFE;
 
-COMMENT ON FUNCTION limit_for(text) IS
-'the rules that match an application_name and its limits: idle in transaction, idle, and connections (a rule NULL: none matches, the default applies; a limit 0: none)';
+COMMENT ON FUNCTION limit_for(text, name, name) IS
+'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, and connections (a rule NULL: none matches, the default applies; a limit 0: none)';
 
 CREATE FUNCTION status(OUT pid integer,
                        OUT started_at timestamptz,

@@ -17,7 +17,11 @@
  *		worker.c	the background worker: latch loop, scans, scheduling
  *		terminate.c	re-check under ProcArrayLock, signal, victim marks
  *		report.c	emit_log_hook rewriting the victim's FATAL message
- *		quota.c		connection quotas: counted at authentication
+ *		quota.c		connection quotas: admission at authentication and
+ *					at every change of application_name
+ *		quotacount.c	shared connection counts per application (and role,
+ *					database), for admission in constant time
+ *		names.c		the worker's cache of role and database names
  *		sqlfuncs.c	SQL-callable functions behind the views
  *
  * Locking, in one place:
@@ -41,7 +45,8 @@
  *	  from emit_log_hook while it reports its FATAL error, where taking an
  *	  LWLock would be unsafe.
  *	- LeakguardShared->quota_lock (second lock of the tranche) protects the
- *	  LeakguardQuotaSlot array: who holds a connection of which application.
+ *	  LeakguardQuotaSlot array (who holds a connection of which application)
+ *	  and the shared hash table of quota counts.
  *	  Backends take it exclusive at authentication and at exit, never with
  *	  another lock held, and never while reporting an error.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
@@ -131,10 +136,28 @@ typedef enum LeakguardExempt
 	LG_EXEMPT_SUPERUSER			/* superuser, terminate_superusers off */
 } LeakguardExempt;
 
-/* The limit that applies to an application_name. */
+/*
+ * Who a session is, as the rules see it: its application_name (as the
+ * server stores it), and the names of its login role and database, NULL
+ * where not known (a rule qualified by role or database then never
+ * applies).
+ */
+typedef struct LeakguardWho
+{
+	const char *appname;
+	const char *usename;
+	const char *datname;
+} LeakguardWho;
+
+/* What a quota rule counts by, besides the application name. */
+#define LG_QUOTA_BY_USER		1
+#define LG_QUOTA_BY_DATABASE	2
+
+/* The limit that applies to a session. */
 typedef struct LeakguardLimit
 {
 	int			rule_index;		/* -1: no rule matched, the default applies */
+	int			qualifiers;		/* LG_QUOTA_BY_* the matching rule names */
 	int64		timeout_ms;		/* 0: no limit; connections for quotas */
 	char		rule[LG_RULE_TEXT_LEN]; /* the rule's text, "" for default */
 } LeakguardLimit;
@@ -240,14 +263,31 @@ typedef struct LeakguardVictim
 
 /*
  * Who holds a connection of which application, per backend slot: charged
- * at authentication under the application_name of the startup packet,
- * released at exit.  Protected by LeakguardShared->quota_lock.
+ * at authentication under the application_name of the startup packet and
+ * the login role's and database's names, charged again under a new
+ * application_name when the session changes it, released at exit.
+ * Protected by LeakguardShared->quota_lock.
  */
 typedef struct LeakguardQuotaSlot
 {
 	bool		charged;
 	char		appname[NAMEDATALEN];
+	char		usename[NAMEDATALEN];
+	char		datname[NAMEDATALEN];
 } LeakguardQuotaSlot;
+
+/*
+ * A key of the shared quota counts (quotacount.c): an application name,
+ * and the role and database names when the key counts by them.  Compared
+ * and hashed as bytes: unused bytes are zero.
+ */
+typedef struct LeakguardQuotaKey
+{
+	char		appname[NAMEDATALEN];
+	char		usename[NAMEDATALEN];	/* "" unless LG_QUOTA_BY_USER */
+	char		datname[NAMEDATALEN];	/* "" unless LG_QUOTA_BY_DATABASE */
+	int			parts;			/* LG_QUOTA_BY_* */
+} LeakguardQuotaKey;
 
 typedef struct LeakguardShared
 {
@@ -401,9 +441,17 @@ extern bool lg_config_start(bool *taken_up);
 extern bool lg_config_judge(char **saved);
 
 /* limits.c */
-extern void lg_limit_for(const char *appname, LeakguardLimit *limit);
-extern void lg_idle_limit_for(const char *appname, LeakguardLimit *limit);
-extern void lg_connection_limit_for(const char *appname, LeakguardLimit *limit);
+extern bool lg_rules_qualified(void);
+extern void lg_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+extern void lg_idle_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+
+/* names.c */
+extern void lg_names_init(void);
+extern const char *lg_role_name(Oid roleid, char *dst);
+extern const char *lg_database_name(Oid dbid, char *dst);
+extern void lg_names_refresh(TimestampTz now);
+extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
 extern int64 lg_shortest_limit_ms(void);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
@@ -432,6 +480,16 @@ extern PGDLLEXPORT void lg_worker_main(Datum arg);
 
 /* report.c */
 extern void lg_install_log_hook(void);
+
+/* quotacount.c */
+extern Size lg_quota_count_size(void);
+extern void lg_quota_count_init(void);
+extern void lg_quota_key(LeakguardQuotaKey *key, const char *appname,
+						 const char *usename, const char *datname, int parts);
+extern int	lg_quota_held(const LeakguardQuotaKey *key);
+extern void lg_quota_charge(int slot, const char *appname, const char *usename,
+							const char *datname);
+extern void lg_quota_uncharge(int slot);
 
 /* quota.c */
 extern void lg_install_quota_hook(void);

@@ -4,11 +4,14 @@
  *		What applies to one session: its rules, its limits, its exemption.
  *
  * The worker and the SQL views both decide through these functions, so
- * leakguard.sessions shows exactly what the worker will do.  lg_limit_for()
- * is cheap and touches no catalog (the worker calls it whenever a backend's
- * application_name changes); lg_role_exemption() reads pg_authid through the
- * syscache and is called by the worker only for a session that has reached
- * its deadline, inside a transaction.
+ * leakguard.sessions shows exactly what the worker will do.  A session is
+ * judged by its application_name, and, for rules qualified by role or
+ * database, by its login role's and its database's names, which the caller
+ * supplies (NULL: not known, and then no qualified rule applies).
+ * lg_limit_for() is cheap and touches no catalog (the worker calls it
+ * whenever a backend's application_name changes); lg_role_exemption() reads
+ * pg_authid through the syscache and is called by the worker only for a
+ * session that has reached its deadline, inside a transaction.
  *
  * Shared state: none.
  *
@@ -51,12 +54,14 @@ lg_copy_rule_text(char *dst, const char *src)
 
 /* The first rule of "rules" that matches, or the default. */
 static void
-lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt, const char *appname,
-			   LeakguardLimit *limit)
+lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt,
+			   const LeakguardWho *who, LeakguardLimit *limit)
 {
-	int			i = lg_rules_match(rules, appname);
+	int			i = lg_rules_match(rules, who->appname, who->usename,
+								   who->datname);
 
 	limit->rule_index = i;
+	limit->qualifiers = 0;
 	if (i < 0)
 	{
 		limit->timeout_ms = dflt;
@@ -66,32 +71,45 @@ lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt, const char *appname,
 	{
 		limit->timeout_ms = rules->rules[i].value;
 		lg_copy_rule_text(limit->rule, lg_rule_source(rules, i));
+		if (lg_rule_user(rules, i) != NULL)
+			limit->qualifiers |= LG_QUOTA_BY_USER;
+		if (lg_rule_database(rules, i) != NULL)
+			limit->qualifiers |= LG_QUOTA_BY_DATABASE;
 	}
 }
 
-/* The idle-in-transaction limit of an application. */
-void
-lg_limit_for(const char *appname, LeakguardLimit *limit)
+/* Whether any rule setting has a rule qualified by role or database. */
+bool
+lg_rules_qualified(void)
 {
-	lg_rules_limit(lg_rules, lg_default_timeout_ms, appname, limit);
+	return (lg_rules != NULL && lg_rules->qualified) ||
+		(lg_idle_rules != NULL && lg_idle_rules->qualified) ||
+		(lg_connection_rules != NULL && lg_connection_rules->qualified);
 }
 
-/* The idle-session limit of an application. */
+/* The idle-in-transaction limit of a session. */
 void
-lg_idle_limit_for(const char *appname, LeakguardLimit *limit)
+lg_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
 {
-	lg_rules_limit(lg_idle_rules, lg_idle_timeout_ms, appname, limit);
+	lg_rules_limit(lg_rules, lg_default_timeout_ms, who, limit);
+}
+
+/* The idle-session limit of a session. */
+void
+lg_idle_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
+{
+	lg_rules_limit(lg_idle_rules, lg_idle_timeout_ms, who, limit);
 }
 
 /*
- * The connection quota of an application, as a number of connections
+ * The connection quota of a session, as a number of connections
  * (timeout_ms holds it; 0: no quota).  A percentage is of max_connections,
  * rounded down, and at least 1 when it is not 0.
  */
 void
-lg_connection_limit_for(const char *appname, LeakguardLimit *limit)
+lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
 {
-	lg_rules_limit(lg_connection_rules, 0, appname, limit);
+	lg_rules_limit(lg_connection_rules, 0, who, limit);
 	if (limit->rule_index >= 0 &&
 		lg_connection_rules->rules[limit->rule_index].percent &&
 		limit->timeout_ms > 0)

@@ -4,26 +4,38 @@
  *		Connection quotas per application: counted at authentication.
  *
  * leakguard.application_connection_limits gives an application_name the
- * most client connections it may hold.  Every client backend, when it has
- * been authenticated (ClientAuthentication_hook), is charged to the
- * application_name of its startup packet in its own slot of a shared
- * array, and released when it exits.  Counting and charging happen under
- * one exclusive lock, so N clients racing for the last free places of a
- * quota can never leave more than the quota connected: a backend still
- * starting up is counted as soon as it is charged, which a scan of the
- * backend status array would miss.  A connection beyond its quota is
- * refused with FATAL 53300 before it runs any statement; in dry_run it is
- * admitted (and charged) and only logged and counted.
+ * most client connections it may hold, optionally per login role and
+ * database ("billing-api user billing_rw = 20").  Every client backend,
+ * when it has been authenticated (ClientAuthentication_hook), is charged to
+ * the application_name of its startup packet, its login role and its
+ * database (quotacount.c keeps the counts), and released when it exits.
+ * Counting and charging happen under one exclusive lock, so N clients
+ * racing for the last free places of a quota can never leave more than the
+ * quota connected: a backend still starting up is counted as soon as it is
+ * charged, which a scan of the backend status array would miss.  A
+ * connection beyond its quota is refused with FATAL 53300 before it runs
+ * any statement; in dry_run it is admitted (and charged) and only logged
+ * and counted.
+ *
+ * Quotas judge the name a session really uses.  Many drivers log in without
+ * an application_name and set it with SET right after (pgjdbc), and
+ * "options=-c application_name=..." is applied after authentication; so
+ * before every statement (ProcessUtility_hook after a utility statement
+ * such as SET, ExecutorStart_hook before any other) the backend compares
+ * application_name with the name it is charged under, a string compare
+ * when nothing changed.  When it changed, the backend is released and
+ * charged again under the new name, under the same lock and by the same
+ * rule as a new connection: a rename into a full quota ends the session
+ * with FATAL 53300 (in dry_run: logged and counted, and the session goes
+ * on), so renaming is no way around a quota.
  *
  * Every connection is charged, whether a quota applies or not, so that a
- * quota added by a reload counts the connections already there.  A session
- * that changes its application_name later stays charged to the name it
- * connected with: that is the name the quota judged.
+ * quota added by a reload counts the connections already there.
  *
  * Sessions of superusers and of leakguard.exempt_roles are outside the
  * quotas: never refused, and not counted; so are replication connections
  * (walsenders).
- *
+
  * Catalog access: the hook runs inside InitPostgres() before a database is
  * selected, and possibly before the shared relcache entries of the shared
  * catalogs' indexes exist (the backend started without
@@ -36,8 +48,8 @@
  * postinit.c does next.  Nothing here resolves a name through a function
  * that opens a catalog index unconditionally (get_database_oid() does).
  *
- * Shared state: LeakguardShared->quota and the LeakguardQuotaSlot array
- * under LeakguardShared->quota_lock; statistics and history under
+ * Shared state: the LeakguardQuotaSlot array and the quota counts under
+ * LeakguardShared->quota_lock; statistics and history under
  * LeakguardShared->lock, taken after quota_lock is released.
  *
  *-------------------------------------------------------------------------
@@ -48,19 +60,27 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_database.h"
+#include "executor/executor.h"
 #include "libpq/auth.h"
 #include "libpq/libpq-be.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
 
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+static ProcessUtility_hook_type prev_process_utility_hook = NULL;
+static ExecutorStart_hook_type prev_executor_start_hook = NULL;
 
-/* This backend's slot is charged. */
+/*
+ * This backend is charged (lg_shared->quota[its slot]), under
+ * lg_charged_appname and its login role's and database's names.
+ */
 static bool lg_charged = false;
+static char lg_charged_appname[NAMEDATALEN];
 
 /*
  * The mode a backend applies quotas in: as the worker does, report only
@@ -77,12 +97,10 @@ lg_backend_mode(void)
 static void
 lg_quota_release(int code, Datum arg)
 {
-	int			slot = LG_MY_STATUS_SLOT();
-
 	if (!lg_charged)
 		return;
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
-	lg_shared->quota[slot].charged = false;
+	lg_quota_uncharge(LG_MY_STATUS_SLOT());
 	LWLockRelease(lg_shared->quota_lock);
 	lg_charged = false;
 }
@@ -119,12 +137,12 @@ lg_database_oid(const char *dbname)
 }
 
 /*
- * Record a refusal (or a dry-run one) in statistics and history.  roleid is
- * the connecting role's (InvalidOid if it has none).
+ * Record a refusal (or a dry-run one) in statistics and history: of the
+ * connection of role roleid to database datid from client_addr.
  */
 static void
-lg_quota_record(Port *port, Oid roleid, const char *appname,
-				const LeakguardLimit *quota, int action)
+lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
+				const char *appname, const LeakguardLimit *quota, int action)
 {
 	LeakguardEvent *ev = palloc0(sizeof(LeakguardEvent));
 	LeakguardAppStats *entry;
@@ -133,10 +151,11 @@ lg_quota_record(Port *port, Oid roleid, const char *appname,
 	ev->pid = MyProcPid;
 	ev->action = action;
 	ev->kind = LG_KIND_QUOTA;
-	ev->datid = lg_database_oid(port->database_name);
+	ev->datid = datid;
 	ev->userid = roleid;
 	ev->backend_start = MyStartTimestamp;
-	memcpy(&ev->client_addr, &port->raddr, sizeof(SockAddr));
+	if (client_addr != NULL)
+		memcpy(&ev->client_addr, client_addr, sizeof(SockAddr));
 	strlcpy(ev->appname, appname, NAMEDATALEN);
 	memcpy(ev->rule, quota->rule, LG_RULE_TEXT_LEN);
 
@@ -152,6 +171,62 @@ lg_quota_record(Port *port, Oid roleid, const char *appname,
 }
 
 /*
+ * Charge this backend to appname, as login role usename of database
+ * datname, unless its quota is full.  The caller holds quota_lock
+ * exclusive; a charge this backend already has is released first, in the
+ * same hold.  Returns whether the quota was full (the backend is then
+ * charged in dry_run, and not at all in enforce); *held and *quota say
+ * what it was judged by.
+ */
+static bool
+lg_quota_judge(const char *appname, const char *usename, const char *datname,
+			   int mode, LeakguardLimit *quota, int *held)
+{
+	int			slot = LG_MY_STATUS_SLOT();
+	LeakguardWho who;
+	bool		over = false;
+
+	who.appname = appname;
+	who.usename = usename;
+	who.datname = datname;
+	lg_connection_limit_for(&who, quota);
+
+	lg_quota_uncharge(slot);
+	lg_charged = false;
+	*held = 0;
+	if (quota->timeout_ms > 0 && mode != LG_MODE_OFF)
+	{
+		LeakguardQuotaKey key;
+
+		lg_quota_key(&key, appname, usename, datname, quota->qualifiers);
+		*held = lg_quota_held(&key);
+		over = (*held >= quota->timeout_ms);
+	}
+	if (!over || mode == LG_MODE_DRY_RUN)
+	{
+		lg_quota_charge(slot, appname, usename, datname);
+		strlcpy(lg_charged_appname, appname, NAMEDATALEN);
+		lg_charged = true;
+	}
+	return over;
+}
+
+/* "application "x"" or "application "x" of role "r" in database "d"" */
+static char *
+lg_quota_subject(const char *appname, const char *usename, const char *datname,
+				 const LeakguardLimit *quota)
+{
+	if (quota->qualifiers == (LG_QUOTA_BY_USER | LG_QUOTA_BY_DATABASE))
+		return psprintf("application \"%s\" of role \"%s\" in database \"%s\"",
+						appname, usename, datname);
+	if (quota->qualifiers == LG_QUOTA_BY_USER)
+		return psprintf("application \"%s\" of role \"%s\"", appname, usename);
+	if (quota->qualifiers == LG_QUOTA_BY_DATABASE)
+		return psprintf("application \"%s\" in database \"%s\"", appname, datname);
+	return psprintf("application \"%s\"", appname);
+}
+
+/*
  * Charge this connection to its application, or refuse it.  Runs in the new
  * backend, inside the transaction InitPostgres() opened for authentication.
  */
@@ -161,12 +236,11 @@ lg_quota_admit(Port *port)
 	char	   *appname = palloc(LG_CLEAN_GROWTH * strlen(port->application_name ?
 														 port->application_name : "") + 1);
 	LeakguardLimit quota;
-	int			slot = LG_MY_STATUS_SLOT();
 	int			mode = lg_backend_mode();
-	int			held = 0;
-	bool		over = false;
+	int			held;
+	bool		over;
 	Oid			roleid;
-	int			i;
+	char	   *subject;
 
 	/* The name as the server will store it (see rules.h). */
 	if (lg_clean_name(appname, port->application_name ? port->application_name : "",
@@ -183,47 +257,101 @@ lg_quota_admit(Port *port)
 		(OidIsValid(roleid) && superuser_arg(roleid)))
 		return;
 
-	lg_connection_limit_for(appname, &quota);
-
 	/* Registered before the charge, so that a charge is always released. */
 	before_shmem_exit(lg_quota_release, (Datum) 0);
 
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
-	if (quota.timeout_ms > 0 && mode != LG_MODE_OFF)
-	{
-		for (i = 0; i < MaxBackends; i++)
-			if (lg_shared->quota[i].charged &&
-				strcmp(lg_shared->quota[i].appname, appname) == 0)
-				held++;
-		over = (held >= quota.timeout_ms);
-	}
-	if (!over || mode == LG_MODE_DRY_RUN)
-	{
-		lg_shared->quota[slot].charged = true;
-		strlcpy(lg_shared->quota[slot].appname, appname, NAMEDATALEN);
-		lg_charged = true;
-	}
+	over = lg_quota_judge(appname, port->user_name, port->database_name,
+						  mode, &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 
 	if (!over)
 		return;
 
+	subject = lg_quota_subject(appname, port->user_name, port->database_name,
+							   &quota);
 	if (mode == LG_MODE_DRY_RUN)
 	{
-		lg_quota_record(port, roleid, appname, &quota, LG_ACTION_DRY_RUN);
+		lg_quota_record(roleid, lg_database_oid(port->database_name),
+						&port->raddr, appname, &quota, LG_ACTION_DRY_RUN);
 		ereport(LOG,
-				(errmsg("leakguard (dry run) would have refused a connection of application \"%s\" (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
-						appname, port->user_name, port->database_name,
+				(errmsg("leakguard (dry run) would have refused a connection of %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
+						subject, port->user_name, port->database_name,
 						held, quota.timeout_ms, quota.rule)));
 		return;
 	}
 
-	lg_quota_record(port, roleid, appname, &quota, LG_ACTION_REFUSED);
+	lg_quota_record(roleid, lg_database_oid(port->database_name),
+					&port->raddr, appname, &quota, LG_ACTION_REFUSED);
 	ereport(FATAL,
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many connections for application \"%s\"", appname),
-			 errdetail("leakguard allows application \"%s\" at most " INT64_FORMAT " connections (rule \"%s\"), and it holds %d.",
-					   appname, quota.timeout_ms, quota.rule, held)));
+			 errdetail("leakguard allows %s at most " INT64_FORMAT " connections (rule \"%s\"), and it holds %d.",
+					   subject, quota.timeout_ms, quota.rule, held)));
+}
+
+/*
+ * Follow a change of application_name: charge the session to the name it
+ * now uses, or end it if that name's quota is full.  Called before each
+ * statement; costs a string compare when the name did not change.
+ */
+static void
+lg_quota_follow_name(void)
+{
+	LeakguardQuotaSlot *qs;
+	LeakguardLimit quota;
+	char		appname[NAMEDATALEN];
+	char		usename[NAMEDATALEN];
+	char		datname[NAMEDATALEN];
+	char		previous[NAMEDATALEN];
+	int			mode;
+	int			held;
+	bool		over;
+	char	   *subject;
+
+	if (!lg_charged)
+		return;
+
+	/* application_name is stored cleaned (check_application_name()). */
+	strlcpy(appname, application_name ? application_name : "", NAMEDATALEN);
+	if (strcmp(appname, lg_charged_appname) == 0)
+		return;
+
+	mode = lg_backend_mode();
+	strlcpy(previous, lg_charged_appname, NAMEDATALEN);
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	/* this backend alone changes its own slot: these names stay put */
+	strlcpy(usename, qs->usename, NAMEDATALEN);
+	strlcpy(datname, qs->datname, NAMEDATALEN);
+	over = lg_quota_judge(appname, usename, datname, mode, &quota, &held);
+	LWLockRelease(lg_shared->quota_lock);
+
+	if (!over)
+		return;
+
+	subject = lg_quota_subject(appname, usename, datname, &quota);
+	if (mode == LG_MODE_DRY_RUN)
+	{
+		lg_quota_record(GetSessionUserId(), MyDatabaseId,
+						MyProcPort ? &MyProcPort->raddr : NULL,
+						appname, &quota, LG_ACTION_DRY_RUN);
+		ereport(LOG,
+				(errmsg("leakguard (dry run) would have ended a session that renamed itself from application \"%s\" to %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
+						previous, subject, usename, datname,
+						held, quota.timeout_ms, quota.rule)));
+		return;
+	}
+
+	/* Not charged any more: lg_quota_judge() released the old name. */
+	lg_quota_record(GetSessionUserId(), MyDatabaseId,
+					MyProcPort ? &MyProcPort->raddr : NULL,
+					appname, &quota, LG_ACTION_REFUSED);
+	ereport(FATAL,
+			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
+			 errmsg("too many connections for application \"%s\"", appname),
+			 errdetail("This session changed its application_name from \"%s\"; leakguard allows %s at most " INT64_FORMAT " connections (rule \"%s\"), and it holds %d.",
+					   previous, subject, quota.timeout_ms, quota.rule, held)));
 }
 
 static void
@@ -237,9 +365,41 @@ lg_client_auth_hook(Port *port, int status)
 	lg_quota_admit(port);
 }
 
+/* After a utility statement, SET application_name among them. */
+static void
+lg_process_utility_hook(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	lg_quota_follow_name();
+	if (prev_process_utility_hook)
+		prev_process_utility_hook(pstmt, queryString, readOnlyTree, context,
+								  params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+	lg_quota_follow_name();
+}
+
+/* Before any other statement runs. */
+static void
+lg_executor_start_hook(QueryDesc *queryDesc, int eflags)
+{
+	lg_quota_follow_name();
+	if (prev_executor_start_hook)
+		prev_executor_start_hook(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
 void
 lg_install_quota_hook(void)
 {
 	prev_client_auth_hook = ClientAuthentication_hook;
 	ClientAuthentication_hook = lg_client_auth_hook;
+	prev_process_utility_hook = ProcessUtility_hook;
+	ProcessUtility_hook = lg_process_utility_hook;
+	prev_executor_start_hook = ExecutorStart_hook;
+	ExecutorStart_hook = lg_executor_start_hook;
 }

@@ -18,6 +18,8 @@
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
  *								at most max_applications entries; further
  *								applications share LeakguardShared->overflow
+ *		hash "leakguard quota counts"	connections per quota key, four
+ *								keys per backend slot (see quotacount.c)
  *
  * Locking: every function here that changes statistics or history expects
  * the caller to hold LeakguardShared->lock exclusive (the worker does, once
@@ -53,9 +55,10 @@ lg_struct_size(void)
 static Size
 lg_shmem_size(void)
 {
-	return add_size(lg_struct_size(),
-					hash_estimate_size(lg_max_applications,
-									   sizeof(LeakguardAppStats)));
+	return add_size(add_size(lg_struct_size(),
+							 hash_estimate_size(lg_max_applications,
+												sizeof(LeakguardAppStats))),
+					lg_quota_count_size());
 }
 
 /* Called from shmem_request_hook. */
@@ -137,6 +140,7 @@ lg_shmem_startup(void)
 								lg_max_applications, lg_max_applications,
 								&info,
 								HASH_ELEM | HASH_STRINGS | HASH_FIXED_SIZE);
+	lg_quota_count_init();
 
 	LWLockRelease(AddinShmemInitLock);
 

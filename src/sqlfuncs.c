@@ -53,8 +53,10 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "commands/dbcommands.h"
 #include "common/ip.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -152,11 +154,12 @@ lg_timestamp_or_null(TimestampTz ts, bool *isnull)
 Datum
 lg_limit_for_sql(PG_FUNCTION_ARGS)
 {
-	char	   *given = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *appname = palloc(LG_CLEAN_GROWTH * strlen(given) + 1);
+	char	   *given;
+	char	   *appname;
 	LeakguardLimit limit;
 	LeakguardLimit idle;
 	LeakguardLimit quota;
+	LeakguardWho who;
 	TupleDesc	tupdesc;
 	Datum		values[LG_LIMIT_FOR_COLS];
 	bool		nulls[LG_LIMIT_FOR_COLS];
@@ -166,6 +169,12 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS);
 
+	/* 1.2 is not STRICT: its role and database may be NULL, not the name. */
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	appname = palloc(LG_CLEAN_GROWTH * strlen(given) + 1);
+
 	/*
 	 * Look the name up as the server would store it: cleaned to printable
 	 * ASCII, then cut to NAMEDATALEN - 1 bytes.
@@ -173,8 +182,18 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	if (lg_clean_name(appname, given, LG_NAME_STYLE) >= NAMEDATALEN)
 		appname[NAMEDATALEN - 1] = '\0';
 
+	/*
+	 * 1.2 adds the login role and the database, each optional: a rule
+	 * qualified by one applies only when it is given and matches.
+	 */
+	who.appname = appname;
+	who.usename = (PG_NARGS() > 1 && !PG_ARGISNULL(1)) ?
+		NameStr(*PG_GETARG_NAME(1)) : NULL;
+	who.datname = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ?
+		NameStr(*PG_GETARG_NAME(2)) : NULL;
+
 	memset(nulls, 0, sizeof(nulls));
-	lg_limit_for(appname, &limit);
+	lg_limit_for(&who, &limit);
 	if (limit.rule_index < 0)
 		nulls[0] = true;
 	else
@@ -183,8 +202,8 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 
 	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
 	{
-		lg_idle_limit_for(appname, &idle);
-		lg_connection_limit_for(appname, &quota);
+		lg_idle_limit_for(&who, &idle);
+		lg_connection_limit_for(&who, &quota);
 		if (idle.rule_index < 0)
 			nulls[2] = true;
 		else
@@ -353,6 +372,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	TimestampTz now = GetCurrentTimestamp();
+	bool		qualified = lg_rules_qualified();
 	bool		v11;
 	int			n;
 	int			i;
@@ -371,6 +391,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		bool		nulls[LG_SESSIONS_COLS];
 		LeakguardLimit limit;
 		LeakguardExempt exempt;
+		LeakguardWho who;
 		const char *state;
 		bool		idle;
 		bool		idle_session;
@@ -390,10 +411,13 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		idle = lg_state_idle_in_xact(be->st_state);
 		idle_session = v11 && be->st_state == STATE_IDLE &&
 			lg_can_see(be->st_userid);	/* else the rule would tell the state */
+		who.appname = be->st_appname;
+		who.usename = qualified ? GetUserNameFromId(be->st_userid, true) : NULL;
+		who.datname = qualified ? get_database_name(be->st_databaseid) : NULL;
 		if (idle_session)
-			lg_idle_limit_for(be->st_appname, &limit);
+			lg_idle_limit_for(&who, &limit);
 		else
-			lg_limit_for(be->st_appname, &limit);
+			lg_limit_for(&who, &limit);
 		if (limit.timeout_ms <= 0)
 			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
 		else

@@ -48,6 +48,10 @@
  * anyone else (pg_terminate_backend(), kill) ends it with code 1, so that
  * the postmaster starts it again after LG_RESTART_SECONDS.
  *
+ * Rules qualified by role or database need the session's role and database
+ * names: the worker keeps them per OID (names.c), looked up once, and only
+ * while some rule is qualified.
+ *
  * Shared state: LeakguardShared (worker fields, statistics, history, check
  * requests) under LeakguardShared->lock; LeakguardMark slots, the worker's
  * own; see leakguard.h.
@@ -122,8 +126,12 @@ static LeakguardTermination *lg_batch;
 /* Set in the postmaster when max_worker_processes left no room. */
 bool		lg_worker_unregistered = false;
 
-/* Bumped at every reload: every cached limit is recomputed. */
+/*
+ * Bumped at every reload, and when a role or database name may have changed
+ * (lg_names_generation): every cached limit is recomputed.
+ */
 static uint64 lg_config_generation = 1;
+static uint64 lg_names_seen = 1;
 
 /* Connection warning state: logged once per crossing. */
 static bool lg_connection_warned = false;
@@ -400,8 +408,16 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 
 		if (s->limit_generation != lg_config_generation)
 		{
-			lg_limit_for(s->appname, &s->limit);
-			lg_idle_limit_for(s->appname, &s->idle_limit);
+			LeakguardWho who;
+			char		usename[NAMEDATALEN];
+			char		datname[NAMEDATALEN];
+			bool		qualified = lg_rules_qualified();
+
+			who.appname = s->appname;
+			who.usename = qualified ? lg_role_name(s->userid, usename) : NULL;
+			who.datname = qualified ? lg_database_name(s->datid, datname) : NULL;
+			lg_limit_for(&who, &s->limit);
+			lg_idle_limit_for(&who, &s->idle_limit);
 			s->limit_generation = lg_config_generation;
 		}
 		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
@@ -647,6 +663,12 @@ lg_scan(void)
 	int			i;
 
 	INSTR_TIME_SET_CURRENT(start);
+	lg_names_refresh(now);
+	if (lg_names_seen != lg_names_generation)
+	{
+		lg_names_seen = lg_names_generation;
+		lg_config_generation++;
+	}
 	ncand = lg_scan_backends(now, &nearest, &nclients);
 	INSTR_TIME_SET_CURRENT(read_done);
 
@@ -906,6 +928,7 @@ lg_worker_main(Datum arg)
 								  mul_size(MaxBackends, sizeof(LeakguardTermination)));
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
 										 ALLOCSET_DEFAULT_SIZES);
+	lg_names_init();
 
 	lg_config_unsafe = lg_config_start(&taken_up);
 	lg_recheck_reported = !taken_up;

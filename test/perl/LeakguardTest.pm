@@ -58,13 +58,13 @@ sub lg_set_conf
 # Open a client session.  Options: app (application_name, set by SET so
 # that '' works), startup_app (application_name sent in the startup
 # packet, as drivers and pools do: what connection quotas judge), user
-# (default app), tcp (connect over 127.0.0.1), leak (default 1: BEGIN and
-# leave the transaction idle).
+# (default app), db (default postgres), tcp (connect over 127.0.0.1), leak
+# (default 1: BEGIN and leave the transaction idle).
 sub lg_session
 {
 	my ($node, %p) = @_;
 	my $user = $p{user} // 'app';
-	my $connstr = $node->connstr('postgres') . " user=$user";
+	my $connstr = $node->connstr($p{db} // 'postgres') . " user=$user";
 	$connstr .= " host=127.0.0.1" if $p{tcp};
 	$connstr .= " application_name='$p{startup_app}'" if defined $p{startup_app};
 
