@@ -55,6 +55,7 @@
 
 #include "datatype/timestamp.h"
 #include "libpq/hba.h"
+#include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -295,8 +296,25 @@ typedef struct LeakguardTermination
 	int			slot;
 	bool		superuser;		/* report only */
 	bool		repeat;			/* same outcome as already recorded */
+	int64		idle_origin_us; /* when the idle period began, on the
+								 * monotonic clock (lg_monotonic_us) */
 	LeakguardEvent event;
 } LeakguardTermination;
+
+/*
+ * Microseconds on a clock that no change of the system time moves
+ * (CLOCK_MONOTONIC where there is one, as for EXPLAIN ANALYZE); its origin
+ * is arbitrary, so only differences mean anything.  Deadlines are kept on
+ * it: a step of the wall clock must not end a session early.
+ */
+static inline int64
+lg_monotonic_us(void)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	return (int64) INSTR_TIME_GET_MICROSEC(now);
+}
 
 /* shmem.c */
 extern LeakguardShared *lg_shared;
@@ -366,6 +384,7 @@ extern bool lg_victim_take(LeakguardVictim *out);
 
 /* worker.c */
 extern bool lg_worker_unregistered;
+extern TimestampTz lg_clock_now(void);
 extern void lg_register_worker(void);
 extern PGDLLEXPORT void lg_worker_main(Datum arg);
 

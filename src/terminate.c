@@ -24,6 +24,10 @@
  * the client could send a new statement; it would then fail with the same
  * FATAL message.
  *
+ * The idle time recorded is measured on the monotonic clock from the start
+ * of the idle period as the worker estimated it (worker.c), so a step of
+ * the system clock does not inflate it.
+ *
  * Shared state: LeakguardVictim slots, each under its own spinlock; the
  * backend status array, read by the st_changecount protocol (scan.c).
  *
@@ -92,8 +96,8 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 		bool		alive;
 
 		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
-		ev->at = GetCurrentTimestamp();
-		ev->idle_us = ev->at - ev->state_change;
+		ev->at = lg_clock_now();
+		ev->idle_us = lg_monotonic_us() - t->idle_origin_us;
 
 		if (!alive || now.type != B_BACKEND || now.pid != ev->pid ||
 			now.proc_start != ev->backend_start ||

@@ -58,14 +58,22 @@ if [ -n "${LG_SANITIZE:-}" ]; then
 fi
 cp -r sql expected test "$work/"
 
-# test/t/013: a copy of leakguard that looks for the backend status array
-# under a name no server uses, to show what happens when it is not found.
+# Fault-injection copies of leakguard, loaded by TAP tests through
+# dynamic_library_path: fault_copy DIR DEFINE builds one in $work/DIR.
+fault_copy() {
+    mkdir -p "$work/$1"
+    cp -r Makefile leakguard.control ./*.sql src "$work/$1/"
+    make -s -C "$work/$1" clean PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -s -C "$work/$1" PG_CONFIG="$PG_CONFIG" with_llvm=no COPT="-Werror $2" >/dev/null
+}
+# test/t/013: a copy that looks for the backend status array under a name
+# no server uses, to show what happens when it is not found.
 lg_say "building a fault-injection copy of leakguard for test/t/013"
-mkdir -p "$work/fault"
-cp -r Makefile leakguard.control ./*.sql src "$work/fault/"
-make -s -C "$work/fault" clean PG_CONFIG="$PG_CONFIG" >/dev/null
-make -s -C "$work/fault" PG_CONFIG="$PG_CONFIG" with_llvm=no \
-    COPT="-Werror -DLG_STATUS_ARRAY_NAME='\"leakguard fault injection\"'" >/dev/null
+fault_copy fault "-DLG_STATUS_ARRAY_NAME='\"leakguard fault injection\"'"
+# test/t/019: a copy whose worker offsets its system clock by the
+# milliseconds in the data directory's file leakguard_clock_offset.
+lg_say "building a fault-injection copy of leakguard for test/t/019"
+fault_copy fault-clock "-DLG_FAULT_CLOCK_OFFSET_FILE='\"leakguard_clock_offset\"'"
 [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
 
 lg_say "unit tests of the rule parser"
@@ -97,6 +105,7 @@ rc=0
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" LG_FAULT_LIBDIR="$work/fault" \
+        LG_FAULT_CLOCK_LIBDIR="$work/fault-clock" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
         ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}
