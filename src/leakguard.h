@@ -44,7 +44,10 @@
  *	  another lock held, and never while reporting an error.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
  *	  and kill() of a victim, so the victim cannot leave the proc array (and
- *	  its pid cannot be reused) between the check and the signal.
+ *	  its pid cannot be reused) between the check and the signal.  It is
+ *	  held for at most LG_TERMINATE_GROUP victims at a time, never for a
+ *	  whole batch: every exclusive acquirer (a commit that clears an xid,
+ *	  a backend starting or exiting, the victims' own exits) waits for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -79,6 +82,15 @@
 #define LG_RESTART_SECONDS		1
 /* application_name of the row that collects applications beyond the cap. */
 #define LG_OVERFLOW_NAME		"(other applications)"
+
+/*
+ * Victims re-checked and signalled per acquisition of ProcArrayLock (see
+ * terminate.c); 0 means the whole batch under one acquisition.  The figure
+ * comes from test/bench/procarray.sh, which builds copies with others.
+ */
+#ifndef LG_TERMINATE_GROUP
+#define LG_TERMINATE_GROUP		16
+#endif
 
 /* Idle-time histogram buckets. */
 #define LG_NUM_BUCKETS			5

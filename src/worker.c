@@ -15,7 +15,7 @@
  *	   deadline, the start of its idle period + the limit of that kind of
  *	   period, and collect the sessions whose deadline has passed;
  *	3. signal those first (terminate.c): decide exemptions, then re-check
- *	   and signal them all under one ProcArrayLock acquisition, inside one
+ *	   and signal them, taking ProcArrayLock for a few at a time, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
  *	   and nothing logged in between;
  *	4. only then publish counters, statistics and history under
@@ -591,8 +591,8 @@ lg_record_batch(LeakguardTermination *items, int n)
 
 /*
  * Signal the sessions whose deadline has passed: first decide who is
- * exempt (catalog look-ups), then re-check and signal them all under one
- * acquisition of ProcArrayLock.  Publishing and logging come after, so
+ * exempt (catalog look-ups), then re-check and signal them all
+ * (terminate.c).  Publishing and logging come after, so
  * that when many sessions expire together the signals go out at once,
  * rather than queueing behind bookkeeping or the exits of the sessions
  * signalled first.  Runs inside the transaction lg_scan() opened; returns
