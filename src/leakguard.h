@@ -51,7 +51,10 @@
  *	  another lock held, and never while reporting an error.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
  *	  and kill() of a victim, so the victim cannot leave the proc array (and
- *	  its pid cannot be reused) between the check and the signal.
+ *	  its pid cannot be reused) between the check and the signal.  It is
+ *	  held for at most LG_TERMINATE_GROUP victims at a time, never for a
+ *	  whole batch: every exclusive acquirer (a commit that clears an xid,
+ *	  a backend starting or exiting, the victims' own exits) waits for it.
  *
  *-------------------------------------------------------------------------
  */
@@ -62,6 +65,7 @@
 
 #include "datatype/timestamp.h"
 #include "libpq/hba.h"
+#include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
@@ -89,6 +93,15 @@
 #define LG_RESTART_SECONDS		1
 /* application_name of the row that collects applications beyond the cap. */
 #define LG_OVERFLOW_NAME		"(other applications)"
+
+/*
+ * Victims re-checked and signalled per acquisition of ProcArrayLock (see
+ * terminate.c); 0 means the whole batch under one acquisition.  The figure
+ * comes from test/bench/procarray.sh, which builds copies with others.
+ */
+#ifndef LG_TERMINATE_GROUP
+#define LG_TERMINATE_GROUP		16
+#endif
 
 /* Idle-time histogram buckets. */
 #define LG_NUM_BUCKETS			5
@@ -392,8 +405,25 @@ typedef struct LeakguardTermination
 	int			slot;
 	bool		superuser;		/* report only */
 	bool		repeat;			/* same outcome as already recorded */
+	int64		idle_origin_us; /* when the idle period began, on the
+								 * monotonic clock (lg_monotonic_us) */
 	LeakguardEvent event;
 } LeakguardTermination;
+
+/*
+ * Microseconds on a clock that no change of the system time moves
+ * (CLOCK_MONOTONIC where there is one, as for EXPLAIN ANALYZE); its origin
+ * is arbitrary, so only differences mean anything.  Deadlines are kept on
+ * it: a step of the wall clock must not end a session early.
+ */
+static inline int64
+lg_monotonic_us(void)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	return (int64) INSTR_TIME_GET_MICROSEC(now);
+}
 
 /* shmem.c */
 extern LeakguardShared *lg_shared;
@@ -475,6 +505,7 @@ extern bool lg_victim_take(LeakguardVictim *out);
 
 /* worker.c */
 extern bool lg_worker_unregistered;
+extern TimestampTz lg_clock_now(void);
 extern void lg_register_worker(void);
 extern PGDLLEXPORT void lg_worker_main(Datum arg);
 

@@ -5,10 +5,10 @@
  *
  * Between the scan that found a session past its deadline and the moment
  * leakguard signals it, the session may have run a statement, ended, or its
- * pid may now belong to another backend.  So, for all the candidates of a
- * scan at once, the worker takes ProcArrayLock shared, which keeps every backend in the proc
- * array (a process leaves it, and its pid becomes reusable, only under the
- * lock held exclusive), and for each candidate:
+ * pid may now belong to another backend.  So the worker takes
+ * ProcArrayLock shared, which keeps every backend in the proc array (a
+ * process leaves it, and its pid becomes reusable, only under the lock
+ * held exclusive), and for each candidate:
  *
  *	1. re-reads its status slot: same pid and backend start (same process),
  *	   still in the same kind of idle period (idle in transaction with the
@@ -18,14 +18,26 @@
  *	3. fills the victim slot that lets the backend report why it dies
  *	   (report.c), then sends SIGTERM.
  *
+ * The lock is taken for LG_TERMINATE_GROUP candidates at a time, not for a
+ * whole batch: while it is held, every exclusive acquirer waits, among
+ * them every commit that clears an xid and every backend that starts or
+ * exits (the victims' own exits too), and a batch of a thousand sessions
+ * takes tens of milliseconds to signal.  test/bench/procarray.sh measures
+ * what that costs other sessions' commits.
+ *
  * A candidate that fails a check is not signalled and the reason is
  * returned, to be counted and kept in the history.  The remaining window is
  * the time between step 1 and the signal, a few microseconds, during which
  * the client could send a new statement; it would then fail with the same
  * FATAL message.
  *
+ * The idle time recorded is measured on the monotonic clock from the start
+ * of the idle period as the worker estimated it (worker.c), so a step of
+ * the system clock does not inflate it.
+ *
  * Shared state: LeakguardVictim slots, each under its own spinlock; the
- * backend status array, read by the st_changecount protocol (scan.c).
+ * backend status array, read by the st_changecount protocol (scan.c);
+ * ProcArrayLock, taken shared and held only here, with no other lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,15 +87,10 @@ void
 lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 				   double *lock_wait_ms)
 {
-	instr_time	before;
-	instr_time	after;
+	int			group = (LG_TERMINATE_GROUP > 0) ? LG_TERMINATE_GROUP : n;
 	int			i;
 
-	INSTR_TIME_SET_CURRENT(before);
-	LWLockAcquire(ProcArrayLock, LW_SHARED);
-	INSTR_TIME_SET_CURRENT(after);
-	INSTR_TIME_SUBTRACT(after, before);
-	*lock_wait_ms = INSTR_TIME_GET_MILLISEC(after);
+	*lock_wait_ms = 0;
 	for (i = 0; i < n; i++)
 	{
 		LeakguardTermination *t = &items[i];
@@ -91,9 +98,21 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 		LeakguardBackend now;
 		bool		alive;
 
+		if (i % group == 0)
+		{
+			instr_time	before;
+			instr_time	after;
+
+			INSTR_TIME_SET_CURRENT(before);
+			LWLockAcquire(ProcArrayLock, LW_SHARED);
+			INSTR_TIME_SET_CURRENT(after);
+			INSTR_TIME_SUBTRACT(after, before);
+			*lock_wait_ms += INSTR_TIME_GET_MILLISEC(after);
+		}
+
 		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
-		ev->at = GetCurrentTimestamp();
-		ev->idle_us = ev->at - ev->state_change;
+		ev->at = lg_clock_now();
+		ev->idle_us = lg_monotonic_us() - t->idle_origin_us;
 
 		if (!alive || now.type != B_BACKEND || now.pid != ev->pid ||
 			now.proc_start != ev->backend_start ||
@@ -129,8 +148,10 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 				ev->action = LG_ACTION_GONE;
 			}
 		}
+
+		if ((i + 1) % group == 0 || i == n - 1)
+			LWLockRelease(ProcArrayLock);
 	}
-	LWLockRelease(ProcArrayLock);
 }
 
 /*

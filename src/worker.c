@@ -12,10 +12,10 @@
  *	2. scan: read every client backend's status slot once (scan.c), keep
  *	   per-slot state in local memory to follow each idle period (idle in
  *	   transaction, or idle outside one), compute each idle session's
- *	   deadline, state_change + the limit of that kind of period, and
- *	   collect the sessions whose deadline has passed;
+ *	   deadline, the start of its idle period + the limit of that kind of
+ *	   period, and collect the sessions whose deadline has passed;
  *	3. signal those first (terminate.c): decide exemptions, then re-check
- *	   and signal them all under one ProcArrayLock acquisition, inside one
+ *	   and signal them, taking ProcArrayLock for a few at a time, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
  *	   and nothing logged in between;
  *	4. only then publish counters, statistics and history under
@@ -30,7 +30,20 @@
  * that deadline: a session is handled within the scheduling latency of its
  * deadline.  naptime bounds only how fast a session is noticed when no
  * short limit is configured.  A deadline is never acted on before it has
- * passed by the clock.
+ * passed.
+ *
+ * Deadlines are kept on the monotonic clock (lg_monotonic_us), not on the
+ * system clock, which an NTP correction or a resumed virtual machine can
+ * step forward by hours: a session is never terminated before it has been
+ * idle for its limit as that clock measures it, from the moment a scan
+ * first saw the idle period, plus the idle time it had then.  That idle
+ * time is state_change's age by the system clock, but never more than the
+ * time since the previous scan, which saw the slot without this period;
+ * only the first scan of a worker has no such bound.  The idle times the
+ * worker records (log, history, statistics, the victim's message) are
+ * measured the same way.  A build with LG_FAULT_CLOCK_OFFSET_FILE defined
+ * offsets the worker's system clock by what that file holds, for the tests
+ * (lg_clock_now).
  *
  * All memory the scan needs is allocated once at start: no allocation per
  * scan, no SQL, no catalog access unless a deadline has passed.
@@ -103,6 +116,8 @@ typedef struct LgSlot
 	bool		idle;
 	int			kind;			/* LG_KIND_XACT or LG_KIND_IDLE */
 	TimestampTz idle_since;		/* state_change */
+	int64		idle_origin_us; /* its start on the monotonic clock, as
+								 * estimated when first seen */
 	TimestampTz xact_start;
 	bool		signalled;		/* terminated: never again */
 	bool		reported;		/* handled otherwise until the next reload */
@@ -139,6 +154,13 @@ static bool lg_connection_warned = false;
 /* Sessions acted on during the current scan (for check()). */
 static int64 lg_scan_acted;
 
+/*
+ * The monotonic time at which the previous scan began (0: none since the
+ * slots were last cleared): an idle period a scan sees for the first time
+ * began after it.
+ */
+static int64 lg_prev_scan_us = 0;
+
 /* The longest sleep between two scans, from naptime and the limits. */
 static int	lg_scan_interval_ms;
 
@@ -160,6 +182,33 @@ static volatile sig_atomic_t lg_sigterm_sender = 0;
 /* Registration: whether RegisterBackgroundWorker() complained. */
 static bool lg_registration_failed = false;
 static emit_log_hook_type lg_hook_before_registration = NULL;
+
+/*
+ * The system clock as the worker reads it.  In a fault-injection build
+ * (tests only; never defined in a normal build) it is offset by the
+ * milliseconds written in the file LG_FAULT_CLOCK_OFFSET_FILE of the data
+ * directory, to step the worker's clock without touching the machine's.
+ */
+TimestampTz
+lg_clock_now(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+#ifdef LG_FAULT_CLOCK_OFFSET_FILE
+	{
+		FILE	   *f = fopen(LG_FAULT_CLOCK_OFFSET_FILE, "r");
+		long long	offset_ms;
+
+		if (f != NULL)
+		{
+			if (fscanf(f, "%lld", &offset_ms) == 1)
+				now += (TimestampTz) offset_ms * 1000;
+			fclose(f);
+		}
+	}
+#endif
+	return now;
+}
 
 /* The mode the worker acts in. */
 static int
@@ -280,17 +329,20 @@ lg_register_worker(void)
 
 /*
  * End the current idle period.  One in a transaction is an episode of the
- * statistics: count it, unless it was counted when it was terminated.
+ * statistics: count it, unless it was counted when it was terminated.  It
+ * ended at "end" by the system clock, and before "now_us" on the monotonic
+ * clock, which bounds it should the system clock have been stepped.
  */
 static void
-lg_slot_end_episode(LgSlot *s, TimestampTz end)
+lg_slot_end_episode(LgSlot *s, TimestampTz end, int64 now_us)
 {
 	if (s->idle && s->kind == LG_KIND_XACT && !s->counted)
 	{
 		LgEndedEpisode *e = &lg_ended[lg_nended++];
 
 		memcpy(e->appname, s->appname, NAMEDATALEN);
-		e->idle_us = Max(end - s->idle_since, 0);
+		e->idle_us = Min(Max(end - s->idle_since, 0),
+						 Max(now_us - s->idle_origin_us, 0));
 	}
 	s->idle = false;
 }
@@ -326,16 +378,19 @@ lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 
 /*
  * Read every client backend's slot, follow episodes, and collect the
- * sessions past their deadline.  Returns the number of candidates; sets
- * *nearest to the earliest deadline still ahead (0 if none) and *nclients.
+ * sessions past their deadline.  "now" is the system clock and "now_us" the
+ * monotonic clock, read in that order at the start of the scan.  Returns
+ * the number of candidates; sets *nearest_us to the earliest deadline still
+ * ahead on the monotonic clock (0 if none) and *nclients.
  */
 static int
-lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
+lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us,
+				 int *nclients)
 {
 	int			ncand = 0;
 	int			slot;
 
-	*nearest = 0;
+	*nearest_us = 0;
 	*nclients = 0;
 	lg_nended = 0;
 
@@ -343,7 +398,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 	{
 		LgSlot	   *s = &lg_slots[slot];
 		LeakguardBackend b;
-		TimestampTz deadline;
+		int64		deadline_us;
 		const LeakguardLimit *limit;
 		int			kind_now;
 
@@ -351,7 +406,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		{
 			if (s->pid != 0)
 			{
-				lg_slot_end_episode(s, now);
+				lg_slot_end_episode(s, now, now_us);
 				s->pid = 0;
 			}
 			continue;
@@ -359,7 +414,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		if (s->pid != b.pid || s->proc_start != b.proc_start)
 		{
 			if (s->pid != 0)
-				lg_slot_end_episode(s, now);
+				lg_slot_end_episode(s, now, now_us);
 			lg_slot_start(s, &b);
 		}
 		(*nclients)++;
@@ -374,7 +429,7 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		else
 			kind_now = -1;
 		if (s->idle && !(kind_now == s->kind && s->idle_since == b.state_start))
-			lg_slot_end_episode(s, lg_episode_end(s, &b, now));
+			lg_slot_end_episode(s, lg_episode_end(s, &b, now), now_us);
 
 		if (strcmp(s->appname, b.appname) != 0)
 		{
@@ -389,11 +444,21 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		{
 			LeakguardMark *m = &lg_shared->marks[slot];
 			bool		recorded;
+			int64		idle_us;
 
 			s->idle = true;
 			s->kind = kind_now;
 			s->idle_since = b.state_start;
 			s->xact_start = b.xact_start;
+
+			/*
+			 * How long it has been idle: by the system clock, but not
+			 * longer than since the previous scan, which did not see it.
+			 */
+			idle_us = Max(now - b.state_start, 0);
+			if (lg_prev_scan_us != 0)
+				idle_us = Min(idle_us, now_us - lg_prev_scan_us);
+			s->idle_origin_us = now_us - idle_us;
 
 			/* A previous worker may have handled this idle period. */
 			recorded = (m->pid == b.pid && m->backend_start == b.proc_start &&
@@ -424,12 +489,13 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
 		if (limit->timeout_ms <= 0)
 			continue;
 
-		deadline = s->idle_since + limit->timeout_ms * INT64CONST(1000);
-		if (deadline <= now)
+		deadline_us = s->idle_origin_us + limit->timeout_ms * INT64CONST(1000);
+		if (deadline_us <= now_us)
 			lg_candidates[ncand++] = slot;
-		else if (*nearest == 0 || deadline < *nearest)
-			*nearest = deadline;
+		else if (*nearest_us == 0 || deadline_us < *nearest_us)
+			*nearest_us = deadline_us;
 	}
+	lg_prev_scan_us = now_us;
 	return ncand;
 }
 
@@ -555,8 +621,8 @@ lg_record_batch(LeakguardTermination *items, int n)
 
 /*
  * Signal the sessions whose deadline has passed: first decide who is
- * exempt (catalog look-ups), then re-check and signal them all under one
- * acquisition of ProcArrayLock.  Publishing and logging come after, so
+ * exempt (catalog look-ups), then re-check and signal them all
+ * (terminate.c).  Publishing and logging come after, so
  * that when many sessions expire together the signals go out at once,
  * rather than queueing behind bookkeeping or the exits of the sessions
  * signalled first.  Runs inside the transaction lg_scan() opened; returns
@@ -601,6 +667,7 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 		memset(t, 0, sizeof(*t));
 		t->slot = slot;
 		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
+		t->idle_origin_us = s->idle_origin_us;
 		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
 		t->event.pid = s->pid;
 		t->event.kind = s->kind;
@@ -641,13 +708,15 @@ lg_check_connections(int nclients)
 }
 
 /*
- * One full pass; returns the time of the nearest deadline still ahead, or 0.
+ * One full pass; returns the nearest deadline still ahead on the monotonic
+ * clock, or 0.
  */
-static TimestampTz
+static int64
 lg_scan(void)
 {
-	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz nearest;
+	TimestampTz now = lg_clock_now();
+	int64		now_us = lg_monotonic_us();
+	int64		nearest_us;
 	instr_time	start;
 	instr_time	read_done;
 	instr_time	signalled;
@@ -669,7 +738,7 @@ lg_scan(void)
 		lg_names_seen = lg_names_generation;
 		lg_config_generation++;
 	}
-	ncand = lg_scan_backends(now, &nearest, &nclients);
+	ncand = lg_scan_backends(now, now_us, &nearest_us, &nclients);
 	INSTR_TIME_SET_CURRENT(read_done);
 
 	/* Signals first, bookkeeping after. */
@@ -748,7 +817,7 @@ lg_scan(void)
 	}
 
 	lg_check_connections(nclients);
-	return nearest;
+	return nearest_us;
 }
 
 /*
@@ -860,7 +929,10 @@ lg_reload(void)
 		 */
 		lg_config_generation++;
 		if ((before.mode == LG_MODE_OFF) != (lg_effective_mode() == LG_MODE_OFF))
+		{
 			memset(lg_slots, 0, mul_size(MaxBackends, sizeof(LgSlot)));
+			lg_prev_scan_us = 0;
+		}
 		for (int i = 0; i < MaxBackends; i++)
 			lg_slots[i].reported = false;
 	}
@@ -937,7 +1009,7 @@ lg_worker_main(Datum arg)
 	lg_lock_worker();
 	lg_shared->worker_pid = MyProcPid;
 	lg_shared->worker_latch = MyLatch;
-	lg_shared->worker_started_at = GetCurrentTimestamp();
+	lg_shared->worker_started_at = lg_clock_now();
 	lg_shared->worker_mode = lg_effective_mode();
 	LWLockRelease(lg_shared->lock);
 	before_shmem_exit(lg_worker_detach, (Datum) 0);
@@ -948,9 +1020,8 @@ lg_worker_main(Datum arg)
 
 	while (!lg_shutdown_requested)
 	{
-		TimestampTz nearest = 0;
-		TimestampTz wake;
-		TimestampTz now;
+		int64		nearest_us = 0;
+		int64		sleep_us;
 		uint64		requested;
 		long		timeout_ms;
 		MemoryContext old;
@@ -968,17 +1039,16 @@ lg_worker_main(Datum arg)
 		lg_scan_acted = 0;
 		old = MemoryContextSwitchTo(scan_context);
 		if (lg_effective_mode() != LG_MODE_OFF)
-			nearest = lg_scan();
+			nearest_us = lg_scan();
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(scan_context);
 
-		now = GetCurrentTimestamp();
-		wake = TimestampTzPlusMilliseconds(now, lg_scan_interval_ms);
-		if (nearest != 0 && nearest < wake)
-			wake = nearest;
+		sleep_us = lg_scan_interval_ms * INT64CONST(1000);
+		if (nearest_us != 0)
+			sleep_us = Max(Min(sleep_us, nearest_us - lg_monotonic_us()), 0);
 
 		lg_lock_worker();
-		lg_shared->next_wakeup_at = wake;
+		lg_shared->next_wakeup_at = lg_clock_now() + sleep_us;
 		if (requested > lg_shared->check_completed)
 		{
 			lg_shared->check_completed = requested;
@@ -988,7 +1058,7 @@ lg_worker_main(Datum arg)
 		ConditionVariableBroadcast(&lg_shared->check_cv);
 
 		/* Round up: waking a little late is fine, early is not. */
-		timeout_ms = (long) ((wake - now + 999) / 1000);
+		timeout_ms = (long) ((sleep_us + 999) / 1000);
 		if (timeout_ms > 0 && !lg_shutdown_requested)
 			(void) WaitLatch(MyLatch,
 							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -58,22 +58,26 @@ if [ -n "${LG_SANITIZE:-}" ]; then
 fi
 cp -r sql expected test "$work/"
 
-# test/t/013: a copy of leakguard that looks for the backend status array
-# under a name no server uses, to show what happens when it is not found.
+# Fault-injection copies of leakguard, loaded by TAP tests through
+# dynamic_library_path: fault_copy DIR DEFINE builds one in $work/DIR.
+fault_copy() {
+    mkdir -p "$work/$1"
+    cp -r Makefile leakguard.control ./*.sql src "$work/$1/"
+    make -s -C "$work/$1" clean PG_CONFIG="$PG_CONFIG" >/dev/null
+    make -s -C "$work/$1" PG_CONFIG="$PG_CONFIG" with_llvm=no COPT="-Werror $2" >/dev/null
+}
+# test/t/013: a copy that looks for the backend status array under a name
+# no server uses, to show what happens when it is not found.
 lg_say "building a fault-injection copy of leakguard for test/t/013"
-mkdir -p "$work/fault"
-cp -r Makefile leakguard.control ./*.sql src "$work/fault/"
-make -s -C "$work/fault" clean PG_CONFIG="$PG_CONFIG" >/dev/null
-make -s -C "$work/fault" PG_CONFIG="$PG_CONFIG" with_llvm=no \
-    COPT="-Werror -DLG_STATUS_ARRAY_NAME='\"leakguard fault injection\"'" >/dev/null
-# test/t/020: a copy that can pause a reload between PostgreSQL's reading of
-# the configuration files and leakguard's own, to edit them in between.
-lg_say "building a fault-injection copy of leakguard for test/t/020"
-mkdir -p "$work/fault-reload"
-cp -r Makefile leakguard.control ./*.sql src "$work/fault-reload/"
-make -s -C "$work/fault-reload" clean PG_CONFIG="$PG_CONFIG" >/dev/null
-make -s -C "$work/fault-reload" PG_CONFIG="$PG_CONFIG" with_llvm=no \
-    COPT="-Werror -DLG_FAULT_RELOAD_PAUSE" >/dev/null
+fault_copy fault "-DLG_STATUS_ARRAY_NAME='\"leakguard fault injection\"'"
+# test/t/022 and 023: one copy with two hooks, inert unless their files
+# exist in the data directory: the worker pauses a reload between
+# PostgreSQL's reading of the configuration files and leakguard's own while
+# leakguard_reload_pause exists (022, to edit the files in between), and
+# offsets its system clock by the milliseconds in leakguard_clock_offset
+# (023).
+lg_say "building a fault-injection copy of leakguard for test/t/022 and 023"
+fault_copy fault-hooks "-DLG_FAULT_RELOAD_PAUSE -DLG_FAULT_CLOCK_OFFSET_FILE='\"leakguard_clock_offset\"'"
 [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
 
 lg_say "unit tests of the rule parser"
@@ -105,7 +109,7 @@ rc=0
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" LG_FAULT_LIBDIR="$work/fault" \
-        LG_FAULT_RELOAD_LIBDIR="$work/fault-reload" \
+        LG_FAULT_RELOAD_LIBDIR="$work/fault-hooks" LG_FAULT_CLOCK_LIBDIR="$work/fault-hooks" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
         ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}

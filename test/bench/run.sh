@@ -35,7 +35,11 @@
 #   6. history: enforcement precision with a full leakguard.terminations
 #      (leakguard.history_size = 100000, loaded from a statistics file built
 #      from one real termination), without and then with connections reading
-#      the whole view back to back.
+#      the whole view back to back;
+#   7. ProcArrayLock: pgbench -N latency during a mass expiry with
+#      leakguard holding ProcArrayLock per batch and per group of victims,
+#      and with the built-in timeout (test/bench/procarray.sh, on a
+#      cluster of its own; it runs alone too).
 #
 # Prints progress, then a report of Markdown tables.  Figures only: nothing
 # here passes or fails on time.  Exits non-zero if something breaks (server
@@ -65,8 +69,10 @@
 #   LG_BENCH_HISTORY_EVENTS [100000]  history size and events loaded
 #   LG_BENCH_HISTORY_SESSIONS [40]  LG_BENCH_HISTORY_READERS [4]
 #   LG_BENCH_HISTORY_STAGGER [2000] ms
+#   LG_BENCH_LOCK_GROUPS ["0 1 16"]  LG_BENCH_LOCK_ROUNDS [3]
+#   LG_BENCH_LOCK_CLIENTS [4]      part 7 (see test/bench/procarray.sh)
 #   LG_BENCH_SKIP            space-separated parts to skip: precision mass
-#                            scan overhead quota history
+#                            scan overhead quota history procarray
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
 #   LG_BENCH_KEEP [0]        1: keep the scratch directory and server log
@@ -1004,6 +1010,13 @@ echo
 echo "================================================================================"
 cat "$report"
 [ -n "${LG_BENCH_REPORT:-}" ] && cp "$report" "$LG_BENCH_REPORT"
+
+# Part 7 builds its own copies of leakguard and runs its own cluster.
+if ! skipped procarray; then
+    lg_say "7. ProcArrayLock during a mass expiry (test/bench/procarray.sh)"
+    LG_BENCH_REPORT="$work/procarray.md" ./test/bench/procarray.sh
+    [ -z "${LG_BENCH_REPORT:-}" ] || { echo; cat "$work/procarray.md"; } >>"$LG_BENCH_REPORT"
+fi
 
 if [ "$early_failure" = 1 ]; then
     echo
