@@ -874,7 +874,7 @@ lg_policy_changed(const LgPolicy *p)
 #ifdef LG_FAULT_RELOAD_PAUSE
 /*
  * Test builds only (run-tests.sh builds a copy with LG_FAULT_RELOAD_PAUSE
- * for test/t/020): while a file of this name exists in the data directory,
+ * for test/t/022): while a file of this name exists in the data directory,
  * a reload waits between ProcessConfigFile() and leakguard's own reading of
  * the files (at most 5 minutes), so that a test can edit them in between.
  */
