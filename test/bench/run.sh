@@ -39,7 +39,11 @@
 #   7. ProcArrayLock: pgbench -N latency during a mass expiry with
 #      leakguard holding ProcArrayLock per batch and per group of victims,
 #      and with the built-in timeout (test/bench/procarray.sh, on a
-#      cluster of its own; it runs alone too).
+#      cluster of its own; it runs alone too);
+#   8. admission: what a connection costs the server, in instructions
+#      counted by callgrind, with leakguard not loaded, 1.1, and this build
+#      with 20 quota rules (plain and qualified by role), at max_connections
+#      100, 1000 and 5000 (test/bench/admission.sh; it runs alone too).
 #
 # Prints progress, then a report of Markdown tables.  Figures only: nothing
 # here passes or fails on time.  Exits non-zero if something breaks (server
@@ -72,7 +76,7 @@
 #   LG_BENCH_LOCK_GROUPS ["0 1 16"]  LG_BENCH_LOCK_ROUNDS [3]
 #   LG_BENCH_LOCK_CLIENTS [4]      part 7 (see test/bench/procarray.sh)
 #   LG_BENCH_SKIP            space-separated parts to skip: precision mass
-#                            scan overhead quota history procarray
+#                            scan overhead quota history procarray admission
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
 #   LG_BENCH_KEEP [0]        1: keep the scratch directory and server log
@@ -1016,6 +1020,13 @@ if ! skipped procarray; then
     lg_say "7. ProcArrayLock during a mass expiry (test/bench/procarray.sh)"
     LG_BENCH_REPORT="$work/procarray.md" ./test/bench/procarray.sh
     [ -z "${LG_BENCH_REPORT:-}" ] || { echo; cat "$work/procarray.md"; } >>"$LG_BENCH_REPORT"
+fi
+
+# Part 8 builds its own copies of leakguard and runs its own clusters.
+if ! skipped admission; then
+    lg_say "8. connection admission in instructions (test/bench/admission.sh)"
+    ./test/bench/admission.sh | tee "$work/admission.md"
+    [ -z "${LG_BENCH_REPORT:-}" ] || { echo; sed -n '/^### Connection admission/,$p' "$work/admission.md"; } >>"$LG_BENCH_REPORT"
 fi
 
 if [ "$early_failure" = 1 ]; then
