@@ -58,6 +58,7 @@
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "pgstat.h"
+#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -77,9 +78,11 @@ typedef struct LgSlot
 	Oid			userid;
 	char		appname[NAMEDATALEN];
 
-	/* statistics entry of appname; valid if entry_generation is current */
+	/*
+	 * statistics entry the slot is counted in (connections); NULL: not yet,
+	 * the next publish counts it
+	 */
 	LeakguardAppStats *entry;
-	uint64		entry_generation;
 
 	/*
 	 * limits of appname, in a transaction and outside one; valid if
@@ -107,9 +110,44 @@ typedef struct LgEndedEpisode
 	int64		idle_us;
 } LgEndedEpisode;
 
+/*
+ * What the last complete read of a status slot saw, kept apart from LgSlot
+ * so that a scan over slots that did not change touches little memory.
+ */
+typedef struct LgSeen
+{
+	int			changecount;	/* of that read; odd: read the slot again */
+	TimestampTz deadline;		/* of its idle period; 0: none */
+} LgSeen;
+
 static LgSlot *lg_slots;
+static LgSeen *lg_seen;
 static LgEndedEpisode *lg_ended;
 static int	lg_nended;
+
+/* lg_config_generation the LgSeen entries were computed under. */
+static uint64 lg_seen_generation = 0;
+
+/* Client backends in lg_slots (slots with pid != 0), and a bit for each. */
+static int	lg_nclients = 0;
+static uint32 *lg_following;
+
+/* The slots a scan reads, one bit each (lg_client_slots()). */
+static uint32 *lg_to_read;
+
+/*
+ * Connection counts are kept up to date at each publish from what changed
+ * during the scan: the entries that slots left, and the slots to count in
+ * an entry.  A full count starts them again from the slots (the first scan,
+ * after a reload or a reset()); an entry's scan_connections belongs to the
+ * full count stamped in its scan_no, and starts from zero otherwise.
+ */
+static LeakguardAppStats **lg_left;
+static int	lg_nleft;
+static int *lg_joined;
+static int	lg_njoined;
+static uint64 lg_count_scan = 0;	/* scan of the full count; 0: count again */
+static uint64 lg_count_reset_generation;	/* reset_generation it was under */
 static int *lg_candidates;
 static LeakguardTermination *lg_batch;
 
@@ -291,6 +329,15 @@ lg_episode_end(const LgSlot *s, const LeakguardBackend *b, TimestampTz now)
 	return end;
 }
 
+/* The slot's backend leaves its statistics entry (connections). */
+static void
+lg_slot_leave(LgSlot *s)
+{
+	if (s->entry != NULL)
+		lg_left[lg_nleft++] = s->entry;
+	s->entry = NULL;
+}
+
 static void
 lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 {
@@ -303,104 +350,219 @@ lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 }
 
 /*
- * Read every client backend's slot, follow episodes, and collect the
- * sessions past their deadline.  Returns the number of candidates; sets
- * *nearest to the earliest deadline still ahead (0 if none) and *nclients.
+ * Follow one status slot that changed since it was last read: its backend,
+ * its idle period, its name.  Returns the deadline of the idle period it is
+ * in, 0 if none.
+ */
+static TimestampTz
+lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now)
+{
+	LgSlot	   *s = &lg_slots[slot];
+	const LeakguardLimit *limit;
+	int			kind_now;
+
+	if (!alive || b->type != B_BACKEND)
+	{
+		if (s->pid != 0)
+		{
+			lg_slot_end_episode(s, now);
+			lg_slot_leave(s);
+			s->pid = 0;
+			lg_nclients--;
+			lg_following[slot / 32] &= ~((uint32) 1 << (slot % 32));
+		}
+		return 0;
+	}
+	if (s->pid != b->pid || s->proc_start != b->proc_start)
+	{
+		if (s->pid != 0)
+		{
+			lg_slot_end_episode(s, now);
+			lg_slot_leave(s);
+		}
+		else
+		{
+			lg_nclients++;
+			lg_following[slot / 32] |= (uint32) 1 << (slot % 32);
+		}
+		lg_slot_start(s, b);
+	}
+	s->datid = b->datid;
+	s->userid = b->userid;
+
+	/* Close the previous period under the name it had. */
+	if (lg_state_idle_in_xact(b->state))
+		kind_now = LG_KIND_XACT;
+	else if (b->state == STATE_IDLE)
+		kind_now = LG_KIND_IDLE;
+	else
+		kind_now = -1;
+	if (s->idle && !(kind_now == s->kind && s->idle_since == b->state_start))
+		lg_slot_end_episode(s, lg_episode_end(s, b, now));
+
+	if (strcmp(s->appname, b->appname) != 0)
+	{
+		memcpy(s->appname, b->appname, NAMEDATALEN);
+		lg_slot_leave(s);
+		s->limit_generation = 0;
+	}
+	if (s->entry == NULL)
+		lg_joined[lg_njoined++] = slot;
+	if (kind_now < 0)
+		return 0;
+
+	if (!s->idle)
+	{
+		LeakguardMark *m = &lg_shared->marks[slot];
+		bool		recorded;
+
+		s->idle = true;
+		s->kind = kind_now;
+		s->idle_since = b->state_start;
+		s->xact_start = b->xact_start;
+
+		/* A previous worker may have handled this idle period. */
+		recorded = (m->pid == b->pid && m->backend_start == b->proc_start &&
+					m->state_change == b->state_start);
+		s->last_action = recorded ? m->action : -1;
+		s->signalled = s->counted =
+			(recorded && m->action == LG_ACTION_TERMINATED);
+		s->reported = recorded && !s->signalled;
+	}
+	if (s->signalled || s->reported)
+		return 0;
+
+	if (s->limit_generation != lg_config_generation)
+	{
+		lg_limit_for(s->appname, &s->limit);
+		lg_idle_limit_for(s->appname, &s->idle_limit);
+		s->limit_generation = lg_config_generation;
+	}
+	limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
+	if (limit->timeout_ms <= 0)
+		return 0;
+	return s->idle_since + limit->timeout_ms * INT64CONST(1000);
+}
+
+/*
+ * Scan the status slots that may hold a client backend (scan.c), follow
+ * those that changed since the last scan, and collect the sessions past
+ * their deadline.  A slot that did not change keeps the deadline computed
+ * when it last did, until a reload (which can change any limit) or until
+ * it is a candidate (acting on it changes what the worker recorded): both
+ * have it read again.  Returns the number of candidates; sets *nearest to
+ * the earliest deadline still ahead (0 if none).
  */
 static int
-lg_scan_backends(TimestampTz now, TimestampTz *nearest, int *nclients)
+lg_scan_backends(TimestampTz now, TimestampTz *nearest)
 {
 	int			ncand = 0;
+	int			nwords;
 	int			slot;
 
 	*nearest = 0;
-	*nclients = 0;
 	lg_nended = 0;
+	lg_nleft = 0;
+	lg_njoined = 0;
 
-	for (slot = 0; slot < MaxBackends; slot++)
+	if (lg_seen_generation != lg_config_generation)
 	{
-		LgSlot	   *s = &lg_slots[slot];
-		LeakguardBackend b;
-		TimestampTz deadline;
-		const LeakguardLimit *limit;
-		int			kind_now;
-
-		if (!lg_status_read(slot, &b) || b.type != B_BACKEND)
+		lg_nclients = 0;
+		memset(lg_following, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+		for (slot = 0; slot < MaxBackends; slot++)
 		{
-			if (s->pid != 0)
+			lg_seen[slot].changecount = -1;
+			lg_seen[slot].deadline = 0;
+			if (lg_slots[slot].pid != 0)
 			{
-				lg_slot_end_episode(s, now);
-				s->pid = 0;
+				lg_nclients++;
+				lg_following[slot / 32] |= (uint32) 1 << (slot % 32);
 			}
-			continue;
 		}
-		if (s->pid != b.pid || s->proc_start != b.proc_start)
+		lg_seen_generation = lg_config_generation;
+		lg_count_scan = 0;
+	}
+
+	nwords = lg_client_slots(lg_following, lg_to_read);
+	for (int w = 0; w < nwords; w++)
+	{
+		uint32		bits = lg_to_read[w];
+
+		while (bits != 0)
 		{
-			if (s->pid != 0)
-				lg_slot_end_episode(s, now);
-			lg_slot_start(s, &b);
+			LgSeen	   *seen;
+
+			slot = w * 32 + pg_rightmost_one_pos32(bits);
+			bits &= bits - 1;
+			seen = &lg_seen[slot];
+			if (!lg_status_unchanged(slot, seen->changecount))
+			{
+				LeakguardBackend b;
+				bool		alive = lg_status_read(slot, &b);
+
+				seen->changecount = b.changecount;
+				seen->deadline = lg_follow_slot(slot, &b, alive, now);
+			}
+			if (seen->deadline == 0)
+				continue;
+			if (seen->deadline <= now)
+			{
+				lg_candidates[ncand++] = slot;
+				seen->changecount = -1;
+				seen->deadline = 0;
+			}
+			else if (*nearest == 0 || seen->deadline < *nearest)
+				*nearest = seen->deadline;
 		}
-		(*nclients)++;
-		s->datid = b.datid;
-		s->userid = b.userid;
-
-		/* Close the previous period under the name it had. */
-		if (lg_state_idle_in_xact(b.state))
-			kind_now = LG_KIND_XACT;
-		else if (b.state == STATE_IDLE)
-			kind_now = LG_KIND_IDLE;
-		else
-			kind_now = -1;
-		if (s->idle && !(kind_now == s->kind && s->idle_since == b.state_start))
-			lg_slot_end_episode(s, lg_episode_end(s, &b, now));
-
-		if (strcmp(s->appname, b.appname) != 0)
-		{
-			memcpy(s->appname, b.appname, NAMEDATALEN);
-			s->entry = NULL;
-			s->limit_generation = 0;
-		}
-		if (kind_now < 0)
-			continue;
-
-		if (!s->idle)
-		{
-			LeakguardMark *m = &lg_shared->marks[slot];
-			bool		recorded;
-
-			s->idle = true;
-			s->kind = kind_now;
-			s->idle_since = b.state_start;
-			s->xact_start = b.xact_start;
-
-			/* A previous worker may have handled this idle period. */
-			recorded = (m->pid == b.pid && m->backend_start == b.proc_start &&
-						m->state_change == b.state_start);
-			s->last_action = recorded ? m->action : -1;
-			s->signalled = s->counted =
-				(recorded && m->action == LG_ACTION_TERMINATED);
-			s->reported = recorded && !s->signalled;
-		}
-		if (s->signalled || s->reported)
-			continue;
-
-		if (s->limit_generation != lg_config_generation)
-		{
-			lg_limit_for(s->appname, &s->limit);
-			lg_idle_limit_for(s->appname, &s->idle_limit);
-			s->limit_generation = lg_config_generation;
-		}
-		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
-		if (limit->timeout_ms <= 0)
-			continue;
-
-		deadline = s->idle_since + limit->timeout_ms * INT64CONST(1000);
-		if (deadline <= now)
-			lg_candidates[ncand++] = slot;
-		else if (*nearest == 0 || deadline < *nearest)
-			*nearest = deadline;
 	}
 	return ncand;
+}
+
+/* Count a connection in its statistics entry.  Lock held exclusive. */
+static void
+lg_count_connection(LgSlot *s, TimestampTz now)
+{
+	LeakguardAppStats *entry = lg_stats_entry(s->appname, now);
+
+	s->entry = entry;
+	if (entry->scan_no != lg_count_scan)
+	{
+		entry->scan_no = lg_count_scan;
+		entry->scan_connections = 0;
+	}
+	entry->scan_connections++;
+	entry->peak_connections = Max(entry->peak_connections,
+								  entry->scan_connections);
+}
+
+/*
+ * Bring the connection counts of the statistics entries to what this scan
+ * saw, and their peaks with them.  Departures first, so that one session
+ * leaving and another arriving never make a peak no scan saw.  Lock held
+ * exclusive.
+ */
+static void
+lg_publish_connections(uint64 scan_no, TimestampTz now)
+{
+	int			i;
+
+	if (lg_count_scan == 0 ||
+		lg_count_reset_generation != lg_shared->reset_generation)
+	{
+		lg_count_scan = scan_no;
+		lg_count_reset_generation = lg_shared->reset_generation;
+		for (i = 0; i < MaxBackends; i++)
+			if (lg_slots[i].pid != 0)
+				lg_count_connection(&lg_slots[i], now);
+		return;
+	}
+	for (i = 0; i < lg_nleft; i++)
+	{
+		Assert(lg_left[i]->scan_no == lg_count_scan);
+		lg_left[i]->scan_connections--;
+	}
+	for (i = 0; i < lg_njoined; i++)
+		lg_count_connection(&lg_slots[lg_joined[i]], now);
 }
 
 static void
@@ -626,14 +788,13 @@ lg_scan(void)
 	double		exempt_ms = 0;
 	double		lock_wait_ms = 0;
 	double		scan_ms;
-	int			nclients;
 	int			ncand;
 	int			nevents = 0;
 	uint64		scan_no;
 	int			i;
 
 	INSTR_TIME_SET_CURRENT(start);
-	ncand = lg_scan_backends(now, &nearest, &nclients);
+	ncand = lg_scan_backends(now, &nearest);
 	INSTR_TIME_SET_CURRENT(read_done);
 
 	/* Signals first, bookkeeping after. */
@@ -645,37 +806,10 @@ lg_scan(void)
 	}
 	INSTR_TIME_SET_CURRENT(signalled);
 
-	/*
-	 * Publish connection counts, ended episodes and the events in one go.
-	 * An entry's count belongs to the scan stamped on it, so it starts from
-	 * zero the first time this scan meets it: one pass, nothing to clear
-	 * afterwards.
-	 */
+	/* Publish connection counts, ended episodes and the events in one go. */
 	lg_lock_worker();
 	scan_no = lg_shared->scans + 1;
-	for (i = 0; i < MaxBackends; i++)
-	{
-		LgSlot	   *s = &lg_slots[i];
-		LeakguardAppStats *entry;
-
-		if (s->pid == 0)
-			continue;
-		if (s->entry == NULL ||
-			s->entry_generation != lg_shared->reset_generation)
-		{
-			s->entry = lg_stats_entry(s->appname, now);
-			s->entry_generation = lg_shared->reset_generation;
-		}
-		entry = s->entry;
-		if (entry->scan_no != scan_no)
-		{
-			entry->scan_no = scan_no;
-			entry->scan_connections = 0;
-		}
-		entry->scan_connections++;
-		entry->peak_connections = Max(entry->peak_connections,
-									  entry->scan_connections);
-	}
+	lg_publish_connections(scan_no, now);
 	for (i = 0; i < lg_nended; i++)
 		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
 							 lg_ended[i].idle_us);
@@ -711,7 +845,7 @@ lg_scan(void)
 								 INSTR_TIME_GET_MILLISEC(logged) - INSTR_TIME_GET_MILLISEC(published))));
 	}
 
-	lg_check_connections(nclients);
+	lg_check_connections(lg_nclients);
 	return nearest;
 }
 
@@ -853,8 +987,18 @@ lg_worker_main(Datum arg)
 
 	lg_slots = MemoryContextAllocZero(TopMemoryContext,
 									  mul_size(MaxBackends, sizeof(LgSlot)));
+	lg_seen = MemoryContextAlloc(TopMemoryContext,
+								 mul_size(MaxBackends, sizeof(LgSeen)));
 	lg_ended = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LgEndedEpisode)));
+	lg_following = MemoryContextAllocZero(TopMemoryContext,
+										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+	lg_to_read = MemoryContextAlloc(TopMemoryContext,
+									mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+	lg_left = MemoryContextAlloc(TopMemoryContext,
+								 mul_size(MaxBackends, sizeof(LeakguardAppStats *)));
+	lg_joined = MemoryContextAlloc(TopMemoryContext,
+								   mul_size(MaxBackends, sizeof(int)));
 	lg_candidates = MemoryContextAlloc(TopMemoryContext,
 									   mul_size(MaxBackends, sizeof(int)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
