@@ -358,11 +358,12 @@ extern void lg_copy_cut(char *dst, const char *src, size_t size);
 /* scan.c */
 extern bool lg_status_attach(void);
 extern bool lg_status_read(int slot, LeakguardBackend *b);
-extern bool lg_status_unchanged(int slot, int changecount);
+extern int	lg_status_changed(const int *slots, int n, const int *counts,
+							  int *changed);
 extern Size lg_client_slots_size(void);
 extern void lg_client_slots_init(void);
 extern void lg_install_client_slots_hook(void);
-extern int	lg_client_slots(const uint32 *following, uint32 *out);
+extern int	lg_client_slots(const uint32 *following, int *slots);
 extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 								SockAddr *client_addr, char *query);
 extern bool lg_state_idle_in_xact(BackendState state);

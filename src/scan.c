@@ -40,6 +40,7 @@
 #include "leakguard.h"
 
 #include "libpq/auth.h"
+#include "port/pg_bitutils.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
@@ -51,6 +52,14 @@ static pg_atomic_uint32 *lg_client_bits = NULL;
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 #define LG_CLIENT_WORDS		((MaxBackends + 31) / 32)
+
+/* How many slots ahead lg_status_changed() starts loading. */
+#define LG_PREFETCH_AHEAD	8
+#if defined(__GNUC__) || defined(__clang__)
+#define lg_prefetch(p)		__builtin_prefetch(p)
+#else
+#define lg_prefetch(p)		((void) 0)
+#endif
 
 /* Shared memory of the client-slot bitmap; from shmem_request_hook. */
 Size
@@ -109,17 +118,25 @@ lg_install_client_slots_hook(void)
 }
 
 /*
- * The slots to read, in words of 32: those whose bit a backend set, and
- * those of "following", the worker's own bitmap of slots where it saw a
- * client backend.  Returns the number of words written to "out".
+ * The slots to read, in ascending order: those whose bit a backend set,
+ * and those of "following", the worker's own bitmap of slots where it saw
+ * a client backend.  Returns how many were written to "slots".
  */
 int
-lg_client_slots(const uint32 *following, uint32 *out)
+lg_client_slots(const uint32 *following, int *slots)
 {
-	int			n = LG_CLIENT_WORDS;
+	int			n = 0;
 
-	for (int i = 0; i < n; i++)
-		out[i] = pg_atomic_read_u32(&lg_client_bits[i]) | following[i];
+	for (int w = 0; w < LG_CLIENT_WORDS; w++)
+	{
+		uint32		bits = pg_atomic_read_u32(&lg_client_bits[w]) | following[w];
+
+		while (bits != 0)
+		{
+			slots[n++] = w * 32 + pg_rightmost_one_pos32(bits);
+			bits &= bits - 1;
+		}
+	}
 	return n;
 }
 
@@ -232,19 +249,33 @@ lg_status_read_full(int slot, LeakguardBackend *b,
 }
 
 /*
- * Whether status slot "slot" was not written since a consistent read
- * returned "changecount".  One load: no barrier is needed, since a count
- * still equal to the old one means that no write has become visible yet,
- * which is what a read a moment earlier would have seen.  The count wraps
- * around, but not within the interval between two scans.
+ * Of the n status slots in "slots", those written since the consistent read
+ * that returned counts[slot] (odd: read it again anyway); returns how many
+ * were written to "changed".  One load per slot: no barrier is needed, since
+ * a count still equal to the old one means that no write has become visible
+ * yet, which is what a read a moment earlier would have seen.  The count
+ * wraps around, but not within the interval between two scans.  The slots
+ * are spread over the array, a cache line each: the loads of the next ones
+ * are started early.
  */
-bool
-lg_status_unchanged(int slot, int changecount)
+int
+lg_status_changed(const int *slots, int n, const int *counts, int *changed)
 {
-	volatile PgBackendStatus *be = &lg_status_array[slot];
-	int			now = be->st_changecount;
+	int			nchanged = 0;
 
-	return now == changecount && (now & 1) == 0;
+	for (int i = 0; i < n; i++)
+	{
+		int			slot = slots[i];
+		volatile PgBackendStatus *be = &lg_status_array[slot];
+		int			now;
+
+		if (i + LG_PREFETCH_AHEAD < n)
+			lg_prefetch(&lg_status_array[slots[i + LG_PREFETCH_AHEAD]].st_changecount);
+		now = be->st_changecount;
+		if (now != counts[slot] || (now & 1) != 0)
+			changed[nchanged++] = slot;
+	}
+	return nchanged;
 }
 
 bool

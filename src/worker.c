@@ -58,7 +58,6 @@
 #include "access/xact.h"
 #include "commands/dbcommands.h"
 #include "pgstat.h"
-#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -110,30 +109,29 @@ typedef struct LgEndedEpisode
 	int64		idle_us;
 } LgEndedEpisode;
 
-/*
- * What the last complete read of a status slot saw, kept apart from LgSlot
- * so that a scan over slots that did not change touches little memory.
- */
-typedef struct LgSeen
-{
-	int			changecount;	/* of that read; odd: read the slot again */
-	TimestampTz deadline;		/* of its idle period; 0: none */
-} LgSeen;
-
 static LgSlot *lg_slots;
-static LgSeen *lg_seen;
+
+/*
+ * What the last complete read of each status slot saw, kept apart from
+ * LgSlot so that a scan over slots that did not change touches little
+ * memory: its st_changecount (odd: read the slot again), and the deadline
+ * of the idle period it was in (0: none).
+ */
+static int *lg_counts;
+static TimestampTz *lg_deadlines;
 static LgEndedEpisode *lg_ended;
 static int	lg_nended;
 
-/* lg_config_generation the LgSeen entries were computed under. */
+/* lg_config_generation lg_counts and lg_deadlines were computed under. */
 static uint64 lg_seen_generation = 0;
 
 /* Client backends in lg_slots (slots with pid != 0), and a bit for each. */
 static int	lg_nclients = 0;
 static uint32 *lg_following;
 
-/* The slots a scan reads, one bit each (lg_client_slots()). */
-static uint32 *lg_to_read;
+/* The slots a scan reads (lg_client_slots()), and those that changed. */
+static int *lg_to_read;
+static int *lg_changed;
 
 /*
  * Connection counts are kept up to date at each publish from what changed
@@ -457,8 +455,10 @@ static int
 lg_scan_backends(TimestampTz now, TimestampTz *nearest)
 {
 	int			ncand = 0;
-	int			nwords;
+	int			nread;
+	int			nchanged;
 	int			slot;
+	int			i;
 
 	*nearest = 0;
 	lg_nended = 0;
@@ -471,8 +471,8 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest)
 		memset(lg_following, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 		for (slot = 0; slot < MaxBackends; slot++)
 		{
-			lg_seen[slot].changecount = -1;
-			lg_seen[slot].deadline = 0;
+			lg_counts[slot] = -1;
+			lg_deadlines[slot] = 0;
 			if (lg_slots[slot].pid != 0)
 			{
 				lg_nclients++;
@@ -483,37 +483,35 @@ lg_scan_backends(TimestampTz now, TimestampTz *nearest)
 		lg_count_scan = 0;
 	}
 
-	nwords = lg_client_slots(lg_following, lg_to_read);
-	for (int w = 0; w < nwords; w++)
+	nread = lg_client_slots(lg_following, lg_to_read);
+	nchanged = lg_status_changed(lg_to_read, nread, lg_counts, lg_changed);
+	for (i = 0; i < nchanged; i++)
 	{
-		uint32		bits = lg_to_read[w];
+		LeakguardBackend b;
+		bool		alive;
 
-		while (bits != 0)
+		slot = lg_changed[i];
+		alive = lg_status_read(slot, &b);
+		lg_counts[slot] = b.changecount;
+		lg_deadlines[slot] = lg_follow_slot(slot, &b, alive, now);
+	}
+
+	for (i = 0; i < nread; i++)
+	{
+		TimestampTz deadline;
+
+		slot = lg_to_read[i];
+		deadline = lg_deadlines[slot];
+		if (deadline == 0)
+			continue;
+		if (deadline <= now)
 		{
-			LgSeen	   *seen;
-
-			slot = w * 32 + pg_rightmost_one_pos32(bits);
-			bits &= bits - 1;
-			seen = &lg_seen[slot];
-			if (!lg_status_unchanged(slot, seen->changecount))
-			{
-				LeakguardBackend b;
-				bool		alive = lg_status_read(slot, &b);
-
-				seen->changecount = b.changecount;
-				seen->deadline = lg_follow_slot(slot, &b, alive, now);
-			}
-			if (seen->deadline == 0)
-				continue;
-			if (seen->deadline <= now)
-			{
-				lg_candidates[ncand++] = slot;
-				seen->changecount = -1;
-				seen->deadline = 0;
-			}
-			else if (*nearest == 0 || seen->deadline < *nearest)
-				*nearest = seen->deadline;
+			lg_candidates[ncand++] = slot;
+			lg_counts[slot] = -1;
+			lg_deadlines[slot] = 0;
 		}
+		else if (*nearest == 0 || deadline < *nearest)
+			*nearest = deadline;
 	}
 	return ncand;
 }
@@ -987,14 +985,18 @@ lg_worker_main(Datum arg)
 
 	lg_slots = MemoryContextAllocZero(TopMemoryContext,
 									  mul_size(MaxBackends, sizeof(LgSlot)));
-	lg_seen = MemoryContextAlloc(TopMemoryContext,
-								 mul_size(MaxBackends, sizeof(LgSeen)));
+	lg_counts = MemoryContextAlloc(TopMemoryContext,
+								   mul_size(MaxBackends, sizeof(int)));
+	lg_deadlines = MemoryContextAlloc(TopMemoryContext,
+									  mul_size(MaxBackends, sizeof(TimestampTz)));
 	lg_ended = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LgEndedEpisode)));
 	lg_following = MemoryContextAllocZero(TopMemoryContext,
 										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 	lg_to_read = MemoryContextAlloc(TopMemoryContext,
-									mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+									mul_size(MaxBackends, sizeof(int)));
+	lg_changed = MemoryContextAlloc(TopMemoryContext,
+									mul_size(MaxBackends, sizeof(int)));
 	lg_left = MemoryContextAlloc(TopMemoryContext,
 								 mul_size(MaxBackends, sizeof(LeakguardAppStats *)));
 	lg_joined = MemoryContextAlloc(TopMemoryContext,
