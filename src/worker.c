@@ -9,11 +9,12 @@
  * sessions that reached their deadline), and loops:
  *
  *	1. reload the configuration if SIGHUP arrived;
- *	2. scan: read every client backend's status slot once (scan.c), keep
- *	   per-slot state in local memory to follow each idle period (idle in
- *	   transaction, or idle outside one), compute each idle session's
- *	   deadline, state_change + the limit of that kind of period, and
- *	   collect the sessions whose deadline has passed;
+ *	2. scan: check the status slot of every client backend (scan.c), read
+ *	   again only those written since the last scan, keep per-slot state in
+ *	   local memory to follow each idle period (idle in transaction, or
+ *	   idle outside one), compute each idle session's deadline,
+ *	   state_change + the limit of that kind of period, and collect the
+ *	   sessions whose deadline has passed;
  *	3. signal those first (terminate.c): decide exemptions, then re-check
  *	   and signal them all under one ProcArrayLock acquisition, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
@@ -33,7 +34,9 @@
  * passed by the clock.
  *
  * All memory the scan needs is allocated once at start: no allocation per
- * scan, no SQL, no catalog access unless a deadline has passed.
+ * scan, no SQL, no catalog access unless a deadline has passed.  A session
+ * whose slot did not change costs one load and a comparison: its deadline,
+ * rule and statistics entry are kept from when it last changed.
  *
  * What it recorded for each idle period (terminated, dry_run, ...) is kept
  * in shared memory (LeakguardMark), so a restarted worker neither signals
