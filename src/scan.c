@@ -13,10 +13,10 @@
  * NUL, never beyond) and client address are copied only for a session about
  * to be terminated.
  *
- * Most slots do not change between two scans (unused slots, sessions that
- * stay idle), so a read also returns the slot's st_changecount, and
- * lg_status_unchanged() tells from that one integer whether the slot was
- * written since: the worker reads the rest of a slot only when it was.
+ * Most slots do not change between two scans (sessions that stay idle), so
+ * a read also returns the slot's st_changecount, and lg_status_changed()
+ * tells from that one integer whether the slot was written since: the
+ * worker reads the rest of a slot only when it was.
  *
  * A scan looks only at the slots that may hold a client backend: each
  * backend sets its slot's bit in a bitmap of leakguard's (ClientAuthentication
@@ -93,9 +93,11 @@ lg_client_slot_clear(int code, Datum arg)
 }
 
 /*
- * Every client backend passes here once, after its status slot exists and
- * before it runs a statement.  The bit is cleared at exit, before the
- * status slot is (before_shmem_exit callbacks run first).
+ * Every client backend passes here once, before it runs a statement.  Its
+ * status slot is filled before this (18) or after (15 to 17): either way
+ * that write moves the slot's change count, which the worker sees.  The
+ * bit is cleared at exit, before the status slot is (before_shmem_exit
+ * callbacks run before the on_shmem_exit one that clears the slot).
  */
 static void
 lg_client_auth_hook(Port *port, int status)
