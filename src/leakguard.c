@@ -5,7 +5,8 @@
  *
  * Loaded through shared_preload_libraries, leakguard reserves its shared
  * memory, registers its background worker, and installs in every backend
- * its emit_log_hook (report.c) and its authentication hook (quota.c).
+ * its emit_log_hook (report.c) and its authentication hooks (quota.c, and
+ * scan.c's, which tells the worker where client backends are).
  * Loaded any other way (CREATE EXTENSION on a server without the
  * preload), it defines its settings so they can be inspected, and its SQL
  * functions raise an error saying what is missing.
@@ -31,6 +32,7 @@ lg_shmem_request_hook(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	lg_shmem_request();
+	RequestAddinShmemSpace(lg_client_slots_size());
 }
 
 static void
@@ -39,6 +41,7 @@ lg_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	lg_shmem_startup();
+	lg_client_slots_init();
 }
 
 void
@@ -58,4 +61,5 @@ _PG_init(void)
 	lg_register_worker();
 	lg_install_log_hook();
 	lg_install_quota_hook();
+	lg_install_client_slots_hook();
 }

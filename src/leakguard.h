@@ -49,6 +49,8 @@
  *	  and the shared hash table of quota counts.
  *	  Backends take it exclusive at authentication and at exit, never with
  *	  another lock held, and never while reporting an error.
+ *	- The client-slot bitmap (scan.c) is made of atomic words: a backend
+ *	  sets and clears only its own bit, the worker only reads; no lock.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
  *	  and kill() of a victim, so the victim cannot leave the proc array (and
  *	  its pid cannot be reused) between the check and the signal.  It is
@@ -196,8 +198,8 @@ typedef struct LeakguardAppStats
 	int64		buckets[LG_NUM_BUCKETS];
 	TimestampTz last_terminated_at; /* 0 = never */
 	TimestampTz first_seen;
-	uint64		scan_no;		/* the scan scan_connections counts for */
-	int32		scan_connections;	/* connections seen in that scan */
+	uint64		scan_no;		/* the worker's count scan_connections is of */
+	int32		scan_connections;	/* connections seen, as of the last scan */
 } LeakguardAppStats;
 
 /*
@@ -392,6 +394,7 @@ typedef struct LeakguardBackend
 	Oid			datid;
 	Oid			userid;
 	char		appname[NAMEDATALEN];	/* client backends only */
+	int			changecount;	/* st_changecount the read was made at */
 } LeakguardBackend;
 
 /*
@@ -494,6 +497,12 @@ extern void lg_copy_cut(char *dst, const char *src, size_t size);
 /* scan.c */
 extern bool lg_status_attach(void);
 extern bool lg_status_read(int slot, LeakguardBackend *b);
+extern int	lg_status_changed(const int *slots, int n, const int *counts,
+							  int *changed);
+extern Size lg_client_slots_size(void);
+extern void lg_client_slots_init(void);
+extern void lg_install_client_slots_hook(void);
+extern int	lg_client_slots(const uint32 *following, int *slots);
 extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 								SockAddr *client_addr, char *query);
 extern bool lg_state_idle_in_xact(BackendState state);

@@ -13,18 +13,134 @@
  * NUL, never beyond) and client address are copied only for a session about
  * to be terminated.
  *
- * Shared state: the backend status array, read without locks following the
+ * Most slots do not change between two scans (sessions that stay idle), so
+ * a read also returns the slot's st_changecount, and lg_status_changed()
+ * tells from that one integer whether the slot was written since: the
+ * worker reads the rest of a slot only when it was.
+ *
+ * A scan looks only at the slots that may hold a client backend: each
+ * backend sets its slot's bit in a bitmap of leakguard's (ClientAuthentication
+ * hook, so client backends and walsenders) and clears it when it exits; the
+ * worker adds the slots where it still follows a backend (one that cleared
+ * its bit may not have left its slot yet).  Unused slots and those of other
+ * processes are never read.
+ *
+ * Shared state: the client-slot bitmap, atomic words written by backends
+ * (their own bit only) and read by the worker, no lock.  The backend
+ * status array, read without locks following the
  * st_changecount protocol described in utils/backend_status.h: note the
  * count, copy, re-read the count, and retry unless it was even and
- * unchanged.  Writers never wait for readers.
+ * unchanged.  Writers never wait for readers.  Every write to a slot,
+ * from the backend's start to its exit, goes through that protocol, so an
+ * even count equal to the one of an earlier consistent read means the slot
+ * still holds what that read saw.
  *
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
 
+#include "libpq/auth.h"
+#include "port/pg_bitutils.h"
+#include "storage/ipc.h"
 #include "storage/shmem.h"
 
 static PgBackendStatus *lg_status_array = NULL;
+
+/* One bit per status slot below MaxBackends: a client backend may be there. */
+static pg_atomic_uint32 *lg_client_bits = NULL;
+
+static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
+
+#define LG_CLIENT_WORDS		((MaxBackends + 31) / 32)
+
+/* How many slots ahead lg_status_changed() starts loading. */
+#define LG_PREFETCH_AHEAD	8
+#if defined(__GNUC__) || defined(__clang__)
+#define lg_prefetch(p)		__builtin_prefetch(p)
+#else
+#define lg_prefetch(p)		((void) 0)
+#endif
+
+/* Shared memory of the client-slot bitmap; from shmem_request_hook. */
+Size
+lg_client_slots_size(void)
+{
+	return mul_size(LG_CLIENT_WORDS, sizeof(pg_atomic_uint32));
+}
+
+/* Attach to, or create, the bitmap; from shmem_startup_hook. */
+void
+lg_client_slots_init(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	lg_client_bits = ShmemInitStruct("leakguard client slots",
+									 lg_client_slots_size(), &found);
+	if (!found)
+		for (int i = 0; i < LG_CLIENT_WORDS; i++)
+			pg_atomic_init_u32(&lg_client_bits[i], 0);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static void
+lg_client_slot_clear(int code, Datum arg)
+{
+	int			slot = DatumGetInt32(arg);
+
+	pg_atomic_fetch_and_u32(&lg_client_bits[slot / 32],
+							~((uint32) 1 << (slot % 32)));
+}
+
+/*
+ * Every client backend passes here once, before it runs a statement.  Its
+ * status slot is filled before this (18) or after (15 to 17): either way
+ * that write moves the slot's change count, which the worker sees.  The
+ * bit is cleared at exit, before the status slot is (before_shmem_exit
+ * callbacks run before the on_shmem_exit one that clears the slot).
+ */
+static void
+lg_client_slot_auth_hook(Port *port, int status)
+{
+	int			slot = LG_MY_STATUS_SLOT();
+
+	if (prev_client_auth_hook)
+		prev_client_auth_hook(port, status);
+	if (lg_client_bits == NULL || slot < 0 || slot >= MaxBackends)
+		return;
+	before_shmem_exit(lg_client_slot_clear, Int32GetDatum(slot));
+	pg_atomic_fetch_or_u32(&lg_client_bits[slot / 32], (uint32) 1 << (slot % 32));
+}
+
+void
+lg_install_client_slots_hook(void)
+{
+	prev_client_auth_hook = ClientAuthentication_hook;
+	ClientAuthentication_hook = lg_client_slot_auth_hook;
+}
+
+/*
+ * The slots to read, in ascending order: those whose bit a backend set,
+ * and those of "following", the worker's own bitmap of slots where it saw
+ * a client backend.  Returns how many were written to "slots".
+ */
+int
+lg_client_slots(const uint32 *following, int *slots)
+{
+	int			n = 0;
+
+	for (int w = 0; w < LG_CLIENT_WORDS; w++)
+	{
+		uint32		bits = pg_atomic_read_u32(&lg_client_bits[w]) | following[w];
+
+		while (bits != 0)
+		{
+			slots[n++] = w * 32 + pg_rightmost_one_pos32(bits);
+			bits &= bits - 1;
+		}
+	}
+	return n;
+}
 
 /*
  * Attach to the backend status array.  Worker only, once at start, after
@@ -110,7 +226,10 @@ lg_status_read_internal(int slot, LeakguardBackend *b,
 
 		pgstat_end_read_activity(be, after);
 		if (pgstat_read_activity_complete(before, after))
+		{
+			b->changecount = before;
 			break;
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 
@@ -129,6 +248,36 @@ lg_status_read_full(int slot, LeakguardBackend *b,
 					SockAddr *client_addr, char *query)
 {
 	return lg_status_read_internal(slot, b, client_addr, query);
+}
+
+/*
+ * Of the n status slots in "slots", those written since the consistent read
+ * that returned counts[slot] (odd: read it again anyway); returns how many
+ * were written to "changed".  One load per slot: no barrier is needed, since
+ * a count still equal to the old one means that no write has become visible
+ * yet, which is what a read a moment earlier would have seen.  The count
+ * wraps around, but not within the interval between two scans.  The slots
+ * are spread over the array, a cache line each: the loads of the next ones
+ * are started early.
+ */
+int
+lg_status_changed(const int *slots, int n, const int *counts, int *changed)
+{
+	int			nchanged = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		int			slot = slots[i];
+		volatile PgBackendStatus *be = &lg_status_array[slot];
+		int			now;
+
+		if (i + LG_PREFETCH_AHEAD < n)
+			lg_prefetch(&lg_status_array[slots[i + LG_PREFETCH_AHEAD]].st_changecount);
+		now = be->st_changecount;
+		if (now != counts[slot] || (now & 1) != 0)
+			changed[nchanged++] = slot;
+	}
+	return nchanged;
 }
 
 bool

@@ -9,11 +9,12 @@
  * sessions that reached their deadline), and loops:
  *
  *	1. reload the configuration if SIGHUP arrived;
- *	2. scan: read every client backend's status slot once (scan.c), keep
- *	   per-slot state in local memory to follow each idle period (idle in
- *	   transaction, or idle outside one), compute each idle session's
- *	   deadline, the start of its idle period + the limit of that kind of
- *	   period, and collect the sessions whose deadline has passed;
+ *	2. scan: check the status slot of every client backend (scan.c), read
+ *	   again only those written since the last scan, keep per-slot state in
+ *	   local memory to follow each idle period (idle in transaction, or
+ *	   idle outside one), compute each idle session's deadline, the start
+ *	   of its idle period + the limit of that kind of period, and collect
+ *	   the sessions whose deadline has passed;
  *	3. signal those first (terminate.c): decide exemptions, then re-check
  *	   and signal them, taking ProcArrayLock for a few at a time, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
@@ -46,7 +47,9 @@
  * (lg_clock_now).
  *
  * All memory the scan needs is allocated once at start: no allocation per
- * scan, no SQL, no catalog access unless a deadline has passed.
+ * scan, no SQL, no catalog access unless a deadline has passed.  A session
+ * whose slot did not change costs one load and a comparison: its deadline,
+ * rule and statistics entry are kept from when it last changed.
  *
  * What it recorded for each idle period (terminated, dry_run, ...) is kept
  * in shared memory (LeakguardMark), so a restarted worker neither signals
@@ -100,9 +103,11 @@ typedef struct LgSlot
 	Oid			userid;
 	char		appname[NAMEDATALEN];
 
-	/* statistics entry of appname; valid if entry_generation is current */
+	/*
+	 * statistics entry the slot is counted in (connections); NULL: not yet,
+	 * the next publish counts it
+	 */
 	LeakguardAppStats *entry;
-	uint64		entry_generation;
 
 	/*
 	 * limits of appname, in a transaction and outside one; valid if
@@ -133,8 +138,42 @@ typedef struct LgEndedEpisode
 } LgEndedEpisode;
 
 static LgSlot *lg_slots;
+
+/*
+ * What the last complete read of each status slot saw, kept apart from
+ * LgSlot so that a scan over slots that did not change touches little
+ * memory: its st_changecount (odd: read the slot again), and the deadline
+ * of the idle period it was in, on the monotonic clock (0: none).
+ */
+static int *lg_counts;
+static int64 *lg_deadlines;
 static LgEndedEpisode *lg_ended;
 static int	lg_nended;
+
+/* lg_config_generation lg_counts and lg_deadlines were computed under. */
+static uint64 lg_seen_generation = 0;
+
+/* Client backends in lg_slots (slots with pid != 0), and a bit for each. */
+static int	lg_nclients = 0;
+static uint32 *lg_following;
+
+/* The slots a scan reads (lg_client_slots()), and those that changed. */
+static int *lg_to_read;
+static int *lg_changed;
+
+/*
+ * Connection counts are kept up to date at each publish from what changed
+ * during the scan: the entries that slots left, and the slots to count in
+ * an entry.  A full count starts them again from the slots (the first scan,
+ * after a reload or a reset()); an entry's scan_connections belongs to the
+ * full count stamped in its scan_no, and starts from zero otherwise.
+ */
+static LeakguardAppStats **lg_left;
+static int	lg_nleft;
+static int *lg_joined;
+static int	lg_njoined;
+static uint64 lg_count_scan = 0;	/* scan of the full count; 0: count again */
+static uint64 lg_count_reset_generation;	/* reset_generation it was under */
 static int *lg_candidates;
 static LeakguardTermination *lg_batch;
 
@@ -365,6 +404,15 @@ lg_episode_end(const LgSlot *s, const LeakguardBackend *b, TimestampTz now)
 	return end;
 }
 
+/* The slot's backend leaves its statistics entry (connections). */
+static void
+lg_slot_leave(LgSlot *s)
+{
+	if (s->entry != NULL)
+		lg_left[lg_nleft++] = s->entry;
+	s->entry = NULL;
+}
+
 static void
 lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 {
@@ -377,126 +425,244 @@ lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 }
 
 /*
- * Read every client backend's slot, follow episodes, and collect the
- * sessions past their deadline.  "now" is the system clock and "now_us" the
+ * Follow one status slot that changed since it was last read: its backend,
+ * its idle period, its name.  "now" is the system clock and "now_us" the
  * monotonic clock, read in that order at the start of the scan.  Returns
- * the number of candidates; sets *nearest_us to the earliest deadline still
- * ahead on the monotonic clock (0 if none) and *nclients.
+ * the deadline of the idle period it is in on the monotonic clock, 0 if
+ * none.
+ */
+static int64
+lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
+			   int64 now_us)
+{
+	LgSlot	   *s = &lg_slots[slot];
+	const LeakguardLimit *limit;
+	int			kind_now;
+
+	if (!alive || b->type != B_BACKEND)
+	{
+		if (s->pid != 0)
+		{
+			lg_slot_end_episode(s, now, now_us);
+			lg_slot_leave(s);
+			s->pid = 0;
+			lg_nclients--;
+			lg_following[slot / 32] &= ~((uint32) 1 << (slot % 32));
+		}
+		return 0;
+	}
+	if (s->pid != b->pid || s->proc_start != b->proc_start)
+	{
+		if (s->pid != 0)
+		{
+			lg_slot_end_episode(s, now, now_us);
+			lg_slot_leave(s);
+		}
+		else
+		{
+			lg_nclients++;
+			lg_following[slot / 32] |= (uint32) 1 << (slot % 32);
+		}
+		lg_slot_start(s, b);
+	}
+	s->datid = b->datid;
+	s->userid = b->userid;
+
+	/* Close the previous period under the name it had. */
+	if (lg_state_idle_in_xact(b->state))
+		kind_now = LG_KIND_XACT;
+	else if (b->state == STATE_IDLE)
+		kind_now = LG_KIND_IDLE;
+	else
+		kind_now = -1;
+	if (s->idle && !(kind_now == s->kind && s->idle_since == b->state_start))
+		lg_slot_end_episode(s, lg_episode_end(s, b, now), now_us);
+
+	if (strcmp(s->appname, b->appname) != 0)
+	{
+		memcpy(s->appname, b->appname, NAMEDATALEN);
+		lg_slot_leave(s);
+		s->limit_generation = 0;
+	}
+	if (s->entry == NULL)
+		lg_joined[lg_njoined++] = slot;
+	if (kind_now < 0)
+		return 0;
+
+	if (!s->idle)
+	{
+		LeakguardMark *m = &lg_shared->marks[slot];
+		bool		recorded;
+		int64		idle_us;
+
+		s->idle = true;
+		s->kind = kind_now;
+		s->idle_since = b->state_start;
+		s->xact_start = b->xact_start;
+
+		/*
+		 * How long it has been idle: by the system clock, but not longer
+		 * than since the previous scan, which saw the slot without this
+		 * period (it changed since).
+		 */
+		idle_us = Max(now - b->state_start, 0);
+		if (lg_prev_scan_us != 0)
+			idle_us = Min(idle_us, now_us - lg_prev_scan_us);
+		s->idle_origin_us = now_us - idle_us;
+
+		/* A previous worker may have handled this idle period. */
+		recorded = (m->pid == b->pid && m->backend_start == b->proc_start &&
+					m->state_change == b->state_start);
+		s->last_action = recorded ? m->action : -1;
+		s->signalled = s->counted =
+			(recorded && m->action == LG_ACTION_TERMINATED);
+		s->reported = recorded && !s->signalled && !lg_recheck_reported;
+	}
+	if (s->signalled || s->reported)
+		return 0;
+
+	if (s->limit_generation != lg_config_generation)
+	{
+		LeakguardWho who;
+		char		usename[NAMEDATALEN];
+		char		datname[NAMEDATALEN];
+		bool		qualified = lg_rules_qualified();
+
+		who.appname = s->appname;
+		who.usename = qualified ? lg_role_name(s->userid, usename) : NULL;
+		who.datname = qualified ? lg_database_name(s->datid, datname) : NULL;
+		lg_limit_for(&who, &s->limit);
+		lg_idle_limit_for(&who, &s->idle_limit);
+		s->limit_generation = lg_config_generation;
+	}
+	limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
+	if (limit->timeout_ms <= 0)
+		return 0;
+	return s->idle_origin_us + limit->timeout_ms * INT64CONST(1000);
+}
+
+/*
+ * Scan the status slots that may hold a client backend (scan.c), follow
+ * those that changed since the last scan, and collect the sessions past
+ * their deadline.  A slot that did not change keeps the deadline computed
+ * when it last did, until a reload (which can change any limit) or until
+ * it is a candidate (acting on it changes what the worker recorded): both
+ * have it read again.  "now" is the system clock and "now_us" the monotonic
+ * clock, read in that order at the start of the scan.  Returns the number
+ * of candidates; sets *nearest_us to the earliest deadline still ahead on
+ * the monotonic clock (0 if none).
  */
 static int
-lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us,
-				 int *nclients)
+lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 {
 	int			ncand = 0;
+	int			nread;
+	int			nchanged;
 	int			slot;
+	int			i;
 
 	*nearest_us = 0;
-	*nclients = 0;
 	lg_nended = 0;
+	lg_nleft = 0;
+	lg_njoined = 0;
 
-	for (slot = 0; slot < MaxBackends; slot++)
+	if (lg_seen_generation != lg_config_generation)
 	{
-		LgSlot	   *s = &lg_slots[slot];
-		LeakguardBackend b;
-		int64		deadline_us;
-		const LeakguardLimit *limit;
-		int			kind_now;
-
-		if (!lg_status_read(slot, &b) || b.type != B_BACKEND)
+		lg_nclients = 0;
+		memset(lg_following, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+		for (slot = 0; slot < MaxBackends; slot++)
 		{
-			if (s->pid != 0)
+			lg_counts[slot] = -1;
+			lg_deadlines[slot] = 0;
+			if (lg_slots[slot].pid != 0)
 			{
-				lg_slot_end_episode(s, now, now_us);
-				s->pid = 0;
+				lg_nclients++;
+				lg_following[slot / 32] |= (uint32) 1 << (slot % 32);
 			}
+		}
+		lg_seen_generation = lg_config_generation;
+		lg_count_scan = 0;
+	}
+
+	nread = lg_client_slots(lg_following, lg_to_read);
+	nchanged = lg_status_changed(lg_to_read, nread, lg_counts, lg_changed);
+	for (i = 0; i < nchanged; i++)
+	{
+		LeakguardBackend b;
+		bool		alive;
+
+		slot = lg_changed[i];
+		alive = lg_status_read(slot, &b);
+		lg_counts[slot] = b.changecount;
+		lg_deadlines[slot] = lg_follow_slot(slot, &b, alive, now, now_us);
+	}
+
+	for (i = 0; i < nread; i++)
+	{
+		int64		deadline_us;
+
+		slot = lg_to_read[i];
+		deadline_us = lg_deadlines[slot];
+		if (deadline_us == 0)
 			continue;
-		}
-		if (s->pid != b.pid || s->proc_start != b.proc_start)
-		{
-			if (s->pid != 0)
-				lg_slot_end_episode(s, now, now_us);
-			lg_slot_start(s, &b);
-		}
-		(*nclients)++;
-		s->datid = b.datid;
-		s->userid = b.userid;
-
-		/* Close the previous period under the name it had. */
-		if (lg_state_idle_in_xact(b.state))
-			kind_now = LG_KIND_XACT;
-		else if (b.state == STATE_IDLE)
-			kind_now = LG_KIND_IDLE;
-		else
-			kind_now = -1;
-		if (s->idle && !(kind_now == s->kind && s->idle_since == b.state_start))
-			lg_slot_end_episode(s, lg_episode_end(s, &b, now), now_us);
-
-		if (strcmp(s->appname, b.appname) != 0)
-		{
-			memcpy(s->appname, b.appname, NAMEDATALEN);
-			s->entry = NULL;
-			s->limit_generation = 0;
-		}
-		if (kind_now < 0)
-			continue;
-
-		if (!s->idle)
-		{
-			LeakguardMark *m = &lg_shared->marks[slot];
-			bool		recorded;
-			int64		idle_us;
-
-			s->idle = true;
-			s->kind = kind_now;
-			s->idle_since = b.state_start;
-			s->xact_start = b.xact_start;
-
-			/*
-			 * How long it has been idle: by the system clock, but not
-			 * longer than since the previous scan, which did not see it.
-			 */
-			idle_us = Max(now - b.state_start, 0);
-			if (lg_prev_scan_us != 0)
-				idle_us = Min(idle_us, now_us - lg_prev_scan_us);
-			s->idle_origin_us = now_us - idle_us;
-
-			/* A previous worker may have handled this idle period. */
-			recorded = (m->pid == b.pid && m->backend_start == b.proc_start &&
-						m->state_change == b.state_start);
-			s->last_action = recorded ? m->action : -1;
-			s->signalled = s->counted =
-				(recorded && m->action == LG_ACTION_TERMINATED);
-			s->reported = recorded && !s->signalled && !lg_recheck_reported;
-		}
-		if (s->signalled || s->reported)
-			continue;
-
-		if (s->limit_generation != lg_config_generation)
-		{
-			LeakguardWho who;
-			char		usename[NAMEDATALEN];
-			char		datname[NAMEDATALEN];
-			bool		qualified = lg_rules_qualified();
-
-			who.appname = s->appname;
-			who.usename = qualified ? lg_role_name(s->userid, usename) : NULL;
-			who.datname = qualified ? lg_database_name(s->datid, datname) : NULL;
-			lg_limit_for(&who, &s->limit);
-			lg_idle_limit_for(&who, &s->idle_limit);
-			s->limit_generation = lg_config_generation;
-		}
-		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
-		if (limit->timeout_ms <= 0)
-			continue;
-
-		deadline_us = s->idle_origin_us + limit->timeout_ms * INT64CONST(1000);
 		if (deadline_us <= now_us)
+		{
 			lg_candidates[ncand++] = slot;
+			lg_counts[slot] = -1;
+			lg_deadlines[slot] = 0;
+		}
 		else if (*nearest_us == 0 || deadline_us < *nearest_us)
 			*nearest_us = deadline_us;
 	}
 	lg_prev_scan_us = now_us;
 	return ncand;
+}
+
+/* Count a connection in its statistics entry.  Lock held exclusive. */
+static void
+lg_count_connection(LgSlot *s, TimestampTz now)
+{
+	LeakguardAppStats *entry = lg_stats_entry(s->appname, now);
+
+	s->entry = entry;
+	if (entry->scan_no != lg_count_scan)
+	{
+		entry->scan_no = lg_count_scan;
+		entry->scan_connections = 0;
+	}
+	entry->scan_connections++;
+	entry->peak_connections = Max(entry->peak_connections,
+								  entry->scan_connections);
+}
+
+/*
+ * Bring the connection counts of the statistics entries to what this scan
+ * saw, and their peaks with them.  Departures first, so that one session
+ * leaving and another arriving never make a peak no scan saw.  Lock held
+ * exclusive.
+ */
+static void
+lg_publish_connections(uint64 scan_no, TimestampTz now)
+{
+	int			i;
+
+	if (lg_count_scan == 0 ||
+		lg_count_reset_generation != lg_shared->reset_generation)
+	{
+		lg_count_scan = scan_no;
+		lg_count_reset_generation = lg_shared->reset_generation;
+		for (i = 0; i < MaxBackends; i++)
+			if (lg_slots[i].pid != 0)
+				lg_count_connection(&lg_slots[i], now);
+		return;
+	}
+	for (i = 0; i < lg_nleft; i++)
+	{
+		Assert(lg_left[i]->scan_no == lg_count_scan);
+		lg_left[i]->scan_connections--;
+	}
+	for (i = 0; i < lg_njoined; i++)
+		lg_count_connection(&lg_slots[lg_joined[i]], now);
 }
 
 static void
@@ -725,7 +891,6 @@ lg_scan(void)
 	double		exempt_ms = 0;
 	double		lock_wait_ms = 0;
 	double		scan_ms;
-	int			nclients;
 	int			ncand;
 	int			nevents = 0;
 	uint64		scan_no;
@@ -738,7 +903,7 @@ lg_scan(void)
 		lg_names_seen = lg_names_generation;
 		lg_config_generation++;
 	}
-	ncand = lg_scan_backends(now, now_us, &nearest_us, &nclients);
+	ncand = lg_scan_backends(now, now_us, &nearest_us);
 	INSTR_TIME_SET_CURRENT(read_done);
 
 	/* Signals first, bookkeeping after. */
@@ -750,37 +915,10 @@ lg_scan(void)
 	}
 	INSTR_TIME_SET_CURRENT(signalled);
 
-	/*
-	 * Publish connection counts, ended episodes and the events in one go.
-	 * An entry's count belongs to the scan stamped on it, so it starts from
-	 * zero the first time this scan meets it: one pass, nothing to clear
-	 * afterwards.
-	 */
+	/* Publish connection counts, ended episodes and the events in one go. */
 	lg_lock_worker();
 	scan_no = lg_shared->scans + 1;
-	for (i = 0; i < MaxBackends; i++)
-	{
-		LgSlot	   *s = &lg_slots[i];
-		LeakguardAppStats *entry;
-
-		if (s->pid == 0)
-			continue;
-		if (s->entry == NULL ||
-			s->entry_generation != lg_shared->reset_generation)
-		{
-			s->entry = lg_stats_entry(s->appname, now);
-			s->entry_generation = lg_shared->reset_generation;
-		}
-		entry = s->entry;
-		if (entry->scan_no != scan_no)
-		{
-			entry->scan_no = scan_no;
-			entry->scan_connections = 0;
-		}
-		entry->scan_connections++;
-		entry->peak_connections = Max(entry->peak_connections,
-									  entry->scan_connections);
-	}
+	lg_publish_connections(scan_no, now);
 	for (i = 0; i < lg_nended; i++)
 		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
 							 lg_ended[i].idle_us);
@@ -816,7 +954,7 @@ lg_scan(void)
 								 INSTR_TIME_GET_MILLISEC(logged) - INSTR_TIME_GET_MILLISEC(published))));
 	}
 
-	lg_check_connections(nclients);
+	lg_check_connections(lg_nclients);
 	return nearest_us;
 }
 
@@ -992,8 +1130,22 @@ lg_worker_main(Datum arg)
 
 	lg_slots = MemoryContextAllocZero(TopMemoryContext,
 									  mul_size(MaxBackends, sizeof(LgSlot)));
+	lg_counts = MemoryContextAlloc(TopMemoryContext,
+								   mul_size(MaxBackends, sizeof(int)));
+	lg_deadlines = MemoryContextAlloc(TopMemoryContext,
+									  mul_size(MaxBackends, sizeof(int64)));
 	lg_ended = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LgEndedEpisode)));
+	lg_following = MemoryContextAllocZero(TopMemoryContext,
+										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+	lg_to_read = MemoryContextAlloc(TopMemoryContext,
+									mul_size(MaxBackends, sizeof(int)));
+	lg_changed = MemoryContextAlloc(TopMemoryContext,
+									mul_size(MaxBackends, sizeof(int)));
+	lg_left = MemoryContextAlloc(TopMemoryContext,
+								 mul_size(MaxBackends, sizeof(LeakguardAppStats *)));
+	lg_joined = MemoryContextAlloc(TopMemoryContext,
+								   mul_size(MaxBackends, sizeof(int)));
 	lg_candidates = MemoryContextAlloc(TopMemoryContext,
 									   mul_size(MaxBackends, sizeof(int)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,

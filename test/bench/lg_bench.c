@@ -31,6 +31,13 @@
  *				those rules (ALTER SYSTEM and a reload, reset afterwards), so
  *				that every scan follows the idle sessions' deadlines too:
  *				half a window without, a window with, half a window without.
+ *				With --rest-window, once the last step's backends are
+ *				connected: the worker's CPU time at rest (from
+ *				/proc/PID/schedstat, so the server must run on this
+ *				machine) at leakguard.naptime = 1 s and then with each limit
+ *				of --rest-limits in force for another application, next to
+ *				a process of our own that only sleeps and wakes at the same
+ *				interval (what any waking costs on this machine).
  *	history		precision with one application, while --readers more
  *				connections run --reader-sql (by default a count(*) of
  *				leakguard.terminations) back to back for the whole span; the
@@ -76,6 +83,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -163,6 +171,8 @@ typedef struct Options
 	int64		sample_ms;
 	int			explain_runs;
 	const char *idle_rules;		/* second arm: these idle-session rules */
+	int64		rest_window_ms; /* worker CPU at rest; 0: not measured */
+	const char *rest_limits;	/* ms, each a rest arm of its own */
 } Options;
 
 /* What the reader connections of the history subcommand did. */
@@ -1837,6 +1847,238 @@ with_deadline(PGconn *conn, const char *app)
 	return n;
 }
 
+/* Nanoseconds process pid (0: this one) has run, or -1 if unknown. */
+static int64
+cpu_ns_of(int pid)
+{
+	char		path[64];
+	FILE	   *f;
+	long long	ns = -1;
+
+	if (pid > 0)
+		snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/schedstat");
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%lld", &ns) != 1)
+		ns = -1;
+	fclose(f);
+	return ns;
+}
+
+/*
+ * The floor: a child process that sleeps interval_ms at a time, with
+ * poll() as the worker's latch does with epoll, for window_ms, then sends
+ * the CPU time it used and its wake-ups through a pipe (*fd).
+ */
+static pid_t
+floor_start(int64 interval_ms, int64 window_ms, int *fd)
+{
+	int			p[2];
+	pid_t		pid;
+
+	if (pipe(p) != 0)
+		fail("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (pid == 0)
+	{
+		int64		end = now_us() + window_ms * 1000;
+		int64		r[2];
+
+		close(p[0]);
+		r[0] = cpu_ns_of(0);
+		r[1] = 0;
+		while (now_us() < end)
+		{
+			(void) poll(NULL, 0, (int) interval_ms);
+			r[1]++;
+		}
+		r[0] = (r[0] < 0) ? -1 : cpu_ns_of(0) - r[0];
+		if (write(p[1], r, sizeof(r)) != sizeof(r))
+			_exit(1);
+		_exit(0);
+	}
+	close(p[1]);
+	*fd = p[0];
+	return pid;
+}
+
+/* The floor's CPU time in ns (-1 if unknown); *wakes gets its wake-ups. */
+static int64
+floor_finish(pid_t pid, int fd, int64 *wakes)
+{
+	int64		r[2] = {-1, 0};
+
+	if (read(fd, r, sizeof(r)) != sizeof(r))
+		r[0] = -1;
+	close(fd);
+	(void) waitpid(pid, NULL, 0);
+	*wakes = r[1];
+	return r[0];
+}
+
+/* Apply a setting with ALTER SYSTEM (NULL: reset it) and reload. */
+static void
+alter_system(PGconn *monitor, const char *name, const char *value)
+{
+	char		sql[SQL_LEN];
+
+	if (value != NULL)
+	{
+		char	   *lit = PQescapeLiteral(monitor, value, strlen(value));
+
+		if (lit == NULL)
+			fail("could not quote %s: %s", value, PQerrorMessage(monitor));
+		snprintf(sql, sizeof(sql), "ALTER SYSTEM SET %s = %s", name, lit);
+		PQfreemem(lit);
+	}
+	else
+		snprintf(sql, sizeof(sql), "ALTER SYSTEM RESET %s", name);
+	PQclear(exec_ok(monitor, sql));
+}
+
+/* The current value of a setting, as this connection sees it. */
+static char *
+show(PGconn *monitor, const char *name)
+{
+	char		sql[SQL_LEN];
+	PGresult   *res;
+	char	   *v;
+
+	snprintf(sql, sizeof(sql), "SHOW %s", name);
+	res = exec_ok(monitor, sql);
+	v = strdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return v;
+}
+
+/*
+ * Reload and wait until this connection sees "name" = "want", then let
+ * the worker scan once (it reloads first).
+ */
+static void
+reload_until(PGconn *monitor, const char *name, const char *want)
+{
+	int64		t_end = now_us() + 10 * 1000000;
+
+	PQclear(exec_ok(monitor, "SELECT pg_reload_conf()"));
+	for (;;)
+	{
+		char	   *v = show(monitor, name);
+		bool		done = (strcmp(v, want) == 0);
+
+		free(v);
+		if (done)
+			break;
+		if (now_us() > t_end)
+			fail("%s was not %s 10 s after a reload", name, want);
+		sleep_us(20 * 1000);
+	}
+	PQclear(exec_ok(monitor, "SET client_min_messages = warning"));
+	PQclear(exec_ok(monitor, "SELECT leakguard.check()"));
+}
+
+/*
+ * The worker's CPU at rest with the connected backends: naptime 1 s with
+ * the rules in force, then each limit of o->rest_limits added as the rule
+ * of an application nobody uses, which sets the scan interval to half of
+ * it (at least 10 ms).  Prints @rest rows.
+ */
+static void
+scan_rest(PGconn *monitor, const Options *o, int nconns)
+{
+	char	   *rules = show(monitor, "leakguard.application_timeouts");
+	char	   *copy = strdup(o->rest_limits);
+	char	   *save = NULL;
+	char	   *tok = NULL;
+	bool		first = true;
+
+	alter_system(monitor, "leakguard.naptime", "1s");
+	reload_until(monitor, "leakguard.naptime", "1s");
+	for (;;)
+	{
+		char		setting[SQL_LEN];
+		int64		limit_ms = 0;
+		int64		interval_ms = 1000;
+		int64		cpu0,
+					cpu1,
+					floor_ns,
+					floor_wakes;
+		ScanStat	st0,
+					st1;
+		int64		t0,
+					t1;
+		int			fd;
+		pid_t		fpid;
+		PGresult   *res;
+		int			pid;
+
+		if (!first)
+		{
+			char		with[SQL_LEN];
+
+			tok = strtok_r(tok == NULL ? copy : NULL, ",", &save);
+			if (tok == NULL)
+				break;
+			limit_ms = atoll(tok);
+			if (limit_ms < 1)
+				fail("--rest-limits takes positive ms");
+			interval_ms = (limit_ms / 2 < 10) ? 10 : limit_ms / 2;
+			snprintf(with, sizeof(with), "%s%slgb_rest=%lldms", rules,
+					 rules[0] ? ", " : "", (long long) limit_ms);
+			alter_system(monitor, "leakguard.application_timeouts", with);
+			reload_until(monitor, "leakguard.application_timeouts", with);
+			snprintf(setting, sizeof(setting), "naptime 1 s, a %lld ms rule",
+					 (long long) limit_ms);
+		}
+		else
+			snprintf(setting, sizeof(setting), "naptime 1 s (default), rules of the scan");
+		first = false;
+		sleep_us(500 * 1000);
+
+		res = exec_ok(monitor, "SELECT pid FROM leakguard.status()");
+		pid = atoi(PQgetvalue(res, 0, 0));
+		PQclear(res);
+		fpid = floor_start(interval_ms, o->rest_window_ms, &fd);
+		st0 = read_status(monitor);
+		cpu0 = cpu_ns_of(pid);
+		t0 = now_us();
+		sleep_us(o->rest_window_ms * 1000);
+		cpu1 = cpu_ns_of(pid);
+		t1 = now_us();
+		st1 = read_status(monitor);
+		floor_ns = floor_finish(fpid, fd, &floor_wakes);
+		if (cpu0 < 0 || cpu1 < 0 || floor_ns < 0)
+			fail("cannot read /proc/PID/schedstat: the worker's CPU time is unknown");
+
+		/*
+		 * @rest | backends | setting | scans/s | worker CPU % | us per scan
+		 * | floor wakes/s | floor CPU % | floor us per wake
+		 */
+		printf("@rest | %s | %d | %s | %.1f | %.3f%% | %.1f | %.1f | %.3f%% | %.1f |\n",
+			   o->label, nconns, setting,
+			   (st1.scans - st0.scans) * 1e6 / (t1 - t0),
+			   (cpu1 - cpu0) / 10.0 / (t1 - t0),
+			   (st1.scans > st0.scans) ? (cpu1 - cpu0) / 1000.0 / (st1.scans - st0.scans) : NAN,
+			   floor_wakes * 1000.0 / o->rest_window_ms,
+			   floor_ns / 10.0 / (o->rest_window_ms * 1000),
+			   floor_wakes > 0 ? floor_ns / 1000.0 / floor_wakes : NAN);
+		note("%d backends, %s: worker %.3f%% of a core at %.1f scans/s; floor %.3f%%",
+			 nconns, setting, (cpu1 - cpu0) / 10.0 / (t1 - t0),
+			 (st1.scans - st0.scans) * 1e6 / (t1 - t0),
+			 floor_ns / 10.0 / (o->rest_window_ms * 1000));
+	}
+	alter_system(monitor, "leakguard.application_timeouts", NULL);
+	alter_system(monitor, "leakguard.naptime", NULL);
+	PQclear(exec_ok(monitor, "SELECT pg_reload_conf()"));
+	free(rules);
+	free(copy);
+}
+
 typedef struct ScanRow
 {
 	int			backends;
@@ -1985,13 +2227,14 @@ cmd_scan(const Options *o)
 	}
 
 	/*
-	 * @scan | backends | idle | scans | lg mean | lg p99 | lg max | sweep |
-	 * sweep/lg | lg growth | sweep growth
+	 * @scan | label | backends | idle | scans | lg mean | lg median | lg p99
+	 * | lg max | sweep | sweep/lg | lg growth | sweep growth
 	 */
 	for (k = 0; k < nsteps; k++)
-		printf("@scan | %d | %d | %lld | %.1f | %.1f | %.1f | %.1f | %.0f× | ×%.1f | ×%.1f |\n",
-			   rows[k].backends, rows[k].idle, (long long) rows[k].scans,
-			   rows[k].lg_mean_us, rows[k].lg_p99_us, rows[k].lg_max_us,
+		printf("@scan | %s | %d | %d | %lld | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f× | ×%.1f | ×%.1f |\n",
+			   o->label, rows[k].backends, rows[k].idle, (long long) rows[k].scans,
+			   rows[k].lg_mean_us, rows[k].lg_median_us,
+			   rows[k].lg_p99_us, rows[k].lg_max_us,
 			   rows[k].sweep_us, rows[k].sweep_us / rows[k].lg_mean_us,
 			   rows[k].lg_mean_us / rows[0].lg_mean_us,
 			   rows[k].sweep_us / rows[0].sweep_us);
@@ -2015,6 +2258,10 @@ cmd_scan(const Options *o)
 				   rows[k].lg_max_us, rows[k].idle_max_us);
 	fflush(stdout);
 
+	if (o->rest_window_ms > 0)
+		scan_rest(monitor, o, nconns);
+	fflush(stdout);
+
 	for (k = 0; k < nconns; k++)
 		PQfinish(conns[k]);
 	free(conns);
@@ -2035,7 +2282,8 @@ usage(void)
 			"                 [--label TEXT] [--fail-early] [--leakguard-history]\n"
 			"       %s scan CONNINFO --apps a=ms [--steps 100,500,1000] [--idle-pct 25]\n"
 			"                 [--settle MS] [--window MS] [--sample MS] [--explain-runs N]\n"
-			"                 [--idle-rules RULES]\n"
+			"                 [--idle-rules RULES] [--label TEXT]\n"
+			"                 [--rest-window MS (0: none)] [--rest-limits 50,20]\n"
 			"       %s history CONNINFO --apps a=ms [--sessions N] [--stagger MS]\n"
 			"                 [--readers N] [--reader-sql SQL] [--solo-reads N]\n"
 			"                 [--wait-sample MS (10; 0: none)] [--grace MS]\n"
@@ -2081,6 +2329,7 @@ main(int argc, char **argv)
 	o.explain_runs = 20;
 	o.reader_sql = "SELECT count(*) FROM leakguard.terminations";
 	o.wait_sample_ms = 10;
+	o.rest_limits = "50,20";
 
 	for (i = 3; i < argc; i++)
 	{
@@ -2133,6 +2382,10 @@ main(int argc, char **argv)
 			o.explain_runs = atoi(val);
 		else if (strcmp(opt, "--idle-rules") == 0)
 			o.idle_rules = val;
+		else if (strcmp(opt, "--rest-window") == 0)
+			o.rest_window_ms = atoll(val);
+		else if (strcmp(opt, "--rest-limits") == 0)
+			o.rest_limits = val;
 		else if (strcmp(opt, "--readers") == 0)
 			o.readers = atoi(val);
 		else if (strcmp(opt, "--reader-sql") == 0)
@@ -2147,7 +2400,8 @@ main(int argc, char **argv)
 	if (o.sessions < 1 || o.stagger_ms < 0 || o.grace_ms < 0 ||
 		o.monitor_every_ms < 1 || o.explain_runs < 1 || o.window_ms < 1 ||
 		o.sample_ms < 1 || o.idle_pct < 0 || o.idle_pct > 100 || o.sync_ms < 0 ||
-		o.readers < 0 || o.solo_reads < 0 || o.wait_sample_ms < 0)
+		o.readers < 0 || o.solo_reads < 0 || o.wait_sample_ms < 0 ||
+		o.rest_window_ms < 0)
 		usage();
 	if ((o.readers > 0 || o.solo_reads > 0) && strcmp(cmd, "history") != 0)
 		fail("--readers and --solo-reads are for the history subcommand");

@@ -25,6 +25,11 @@
 #   3. scan cost: leakguard's scan time against one sweep query over
 #      pg_stat_activity, at 100, 500 and 1000 client backends, and on the
 #      same backends with idle-session limits (1 h) that cover the idle ones;
+#      then, with the 1000 backends still connected, the worker's CPU time
+#      at rest (naptime 1 s, then a 50 ms and a 20 ms limit in force) next
+#      to a process that only sleeps and wakes as often; all of it also
+#      with an earlier leakguard (LG_BENCH_SCAN_OLD, 1.1 by default) built
+#      in a scratch directory and swapped in for its arm;
 #   4. overhead: pgbench -S with leakguard preloaded and active versus not
 #      loaded, alternating, with restarts in between;
 #   5. quota: connection setup, pgbench -C -S (a new connection per
@@ -62,6 +67,10 @@
 #   LG_BENCH_SCAN_IDLE_PCT [25]    share of the scan backends idle in
 #                                  transaction (the rest are idle)
 #   LG_BENCH_EXPLAIN_RUNS [20]
+#   LG_BENCH_SCAN_OLD [5a2a285]    git revision of the earlier leakguard the
+#                                  scan part compares with (1.1); "" for none
+#   LG_BENCH_REST_WINDOW [10000] ms  per worker-at-rest arm; 0 for none
+#   LG_BENCH_REST_LIMITS [50,20]   ms, the limits of the worker-at-rest arms
 #   LG_BENCH_PGBENCH_ROUNDS [4]  LG_BENCH_PGBENCH_TIME [10] s
 #   LG_BENCH_PGBENCH_WARMUP [2] s  LG_BENCH_PGBENCH_CLIENTS [8]
 #   LG_BENCH_PGBENCH_SCALE [10]
@@ -75,8 +84,11 @@
 #   LG_BENCH_HISTORY_STAGGER [2000] ms
 #   LG_BENCH_LOCK_GROUPS ["0 1 16"]  LG_BENCH_LOCK_ROUNDS [3]
 #   LG_BENCH_LOCK_CLIENTS [4]      part 7 (see test/bench/procarray.sh)
-#   LG_BENCH_SKIP            space-separated parts to skip: precision mass
-#                            scan overhead quota history procarray admission
+#   LG_BENCH_ADMISSION_*           part 8 (see test/bench/admission.sh)
+#   LG_BENCH_PARTS           space-separated parts to run (all if unset):
+#                            precision mass scan overhead quota history
+#                            procarray admission
+#   LG_BENCH_SKIP            space-separated parts to skip
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
 #   LG_BENCH_KEEP [0]        1: keep the scratch directory and server log
@@ -94,6 +106,9 @@ SCAN_STEPS=${LG_BENCH_SCAN_STEPS:-100,500,1000}
 SCAN_WINDOW=${LG_BENCH_SCAN_WINDOW:-3000}
 SCAN_IDLE_PCT=${LG_BENCH_SCAN_IDLE_PCT:-25}
 SCAN_IDLE_RULES="lgb_scan=1h"   # second scan arm: idle-session limits
+SCAN_OLD=${LG_BENCH_SCAN_OLD-5a2a285}
+REST_WINDOW=${LG_BENCH_REST_WINDOW:-10000}
+REST_LIMITS=${LG_BENCH_REST_LIMITS:-50,20}
 EXPLAIN_RUNS=${LG_BENCH_EXPLAIN_RUNS:-20}
 PGB_ROUNDS=${LG_BENCH_PGBENCH_ROUNDS:-4}
 PGB_TIME=${LG_BENCH_PGBENCH_TIME:-10}
@@ -124,6 +139,7 @@ if [ "$HIST_EVENTS" -lt 1 ] || [ "$HIST_EVENTS" -gt 100000 ] ||
     exit 2
 fi
 SKIP=" ${LG_BENCH_SKIP:-} "
+PARTS=" ${LG_BENCH_PARTS:-precision mass scan overhead quota history procarray admission} "
 NAPTIME=1000        # ms, precision and mass
 SCAN_NAPTIME=10     # ms, scan cost and overhead
 PORT=5432           # on a private socket directory: no clash with other servers
@@ -137,7 +153,7 @@ for n in $MASS_SESSIONS ${SCAN_STEPS//,/ } $((HIST_SESSIONS + HIST_READERS)); do
 done
 MAX_CONNECTIONS=$((max_sessions + 100))
 
-skipped() { [[ "$SKIP" == *" $1 "* ]]; }
+skipped() { [[ "$SKIP" == *" $1 "* || "$PARTS" != *" $1 "* ]]; }
 
 lg_ensure_packages libpq-dev
 lg_setup_paths
@@ -187,6 +203,10 @@ cleanup() {
     if [ -f "$data/postmaster.pid" ]; then
         lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1
     fi
+    # The scan part swaps an earlier build in: put this one back.
+    if [ -f "$work/leakguard-new.so" ]; then
+        install_lib "$work/leakguard-new.so"
+    fi
     if [ $rc != 0 ] && [ -f "$log" ]; then
         echo "---- server log (last 40 lines)" >&2
         tail -n 40 "$log" >&2
@@ -200,6 +220,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Put a library in place of the installed one, as a new file (never
+# rewriting one a process has mapped); the server must be stopped.
+install_lib() {
+    cp "$1" "$installed_lib.bench-tmp"
+    mv -f "$installed_lib.bench-tmp" "$installed_lib"
+}
 
 psql_b() { psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$PORT" -U "$LG_USER" -d postgres "$@"; }
 psql_v() { psql_b -Atc "$1"; }
@@ -446,12 +473,50 @@ fi
 if ! skipped scan; then
     t_scan=$(date +%s)
     scan_load0=$(cut -d' ' -f1 /proc/loadavg)
-    lg_say "scan cost at $SCAN_STEPS client backends, naptime ${SCAN_NAPTIME}ms, without and with idle rules '$SCAN_IDLE_RULES'"
-    write_conf leakguard enforce $SCAN_NAPTIME "lgb_scan=1h"
-    reload_conf
-    run_lg_bench "$scan_rows" scan "$CONN" --apps "lgb_scan=3600000" \
-        --steps "$SCAN_STEPS" --idle-pct "$SCAN_IDLE_PCT" --window "$SCAN_WINDOW" \
-        --explain-runs "$EXPLAIN_RUNS" --idle-rules "$SCAN_IDLE_RULES"
+    scan_builds="new"
+    old_label=""
+    if [ -n "$SCAN_OLD" ]; then
+        # The earlier build, from git, in the scratch directory; only its
+        # library is used, swapped in for its arm (the SQL objects it
+        # calls are the same).
+        old_label="$(git rev-parse --short "$SCAN_OLD")"
+        lg_say "building leakguard $old_label (LG_BENCH_SCAN_OLD) in the scratch directory"
+        mkdir "$work/old-src"
+        git archive "$SCAN_OLD" | tar -x -C "$work/old-src"
+        make -s -C "$work/old-src" PG_CONFIG="$PG_CONFIG" with_llvm=no >/dev/null 2>&1 || {
+            echo "building leakguard $SCAN_OLD failed" >&2
+            exit 1
+        }
+        cp "$installed_lib" "$work/leakguard-new.so"
+        scan_builds="old new"
+    fi
+    rest_args=()
+    [ "$REST_WINDOW" -gt 0 ] && rest_args=(--rest-window "$REST_WINDOW" --rest-limits "$REST_LIMITS")
+    for build in $scan_builds; do
+        stop_server
+        if [ "$build" = old ]; then
+            label="$old_label"
+            install_lib "$work/old-src/leakguard.so"
+            idle_args=()
+        else
+            label="this build"
+            [ -f "$work/leakguard-new.so" ] && install_lib "$work/leakguard-new.so"
+            idle_args=(--idle-rules "$SCAN_IDLE_RULES")
+        fi
+        lg_say "scan cost, $label: $SCAN_STEPS client backends, naptime ${SCAN_NAPTIME}ms${idle_args:+, without and with idle rules '$SCAN_IDLE_RULES'}; then the worker at rest"
+        write_conf leakguard enforce $SCAN_NAPTIME "lgb_scan=1h"
+        start_server
+        reload_conf
+        run_lg_bench "$scan_rows" scan "$CONN" --apps "lgb_scan=3600000" --label "$label" \
+            --steps "$SCAN_STEPS" --idle-pct "$SCAN_IDLE_PCT" --window "$SCAN_WINDOW" \
+            --explain-runs "$EXPLAIN_RUNS" "${idle_args[@]}" "${rest_args[@]}"
+    done
+    if [ -f "$work/leakguard-new.so" ]; then
+        stop_server
+        install_lib "$work/leakguard-new.so"
+        rm -f "$work/leakguard-new.so"
+        start_server
+    fi
     scan_wall=$(($(date +%s) - t_scan))
     scan_load1=$(cut -d' ' -f1 /proc/loadavg)
 fi
@@ -836,9 +901,25 @@ t_end=$(date +%s)
         echo "median over $EXPLAIN_RUNS runs of planning + execution time of EXPLAIN (ANALYZE, TIMING OFF) of the"
         echo "sweeper's query over pg_stat_activity, matching nothing. Growth is relative to the first row."
         echo
-        echo "| client backends | idle in transaction | leakguard scans | leakguard mean µs | leakguard p99 µs | leakguard max µs | sweep query µs | sweep / leakguard | leakguard growth | sweep growth |"
-        echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        echo "| leakguard | client backends | idle in transaction | leakguard scans | leakguard mean µs | leakguard median µs | leakguard p99 µs | leakguard max µs | sweep query µs | sweep / leakguard | leakguard growth | sweep growth |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         rows scan "$scan_rows"
+        if [ -n "$old_label" ]; then
+            echo
+            echo "Side by side (each build's arm has its own server start and its own sweep"
+            echo "measurement; \"sweep / mean\" divides each arm's sweep by its own mean):"
+            echo
+            echo "| client backends | $old_label mean µs | this build mean µs | $old_label median µs | this build median µs | $old_label sweep / mean | this build sweep / mean | $old_label / this build (mean) |"
+            echo "|---:|---:|---:|---:|---:|---:|---:|---:|"
+            rows scan "$scan_rows" | awk -F'|' -v old="$old_label" '
+                function t(x) { gsub(/^ +| +$/, "", x); return x }
+                t($2) == old { om[t($3)] = t($6); od[t($3)] = t($7); os[t($3)] = t($10) }
+                t($2) == "this build" && (t($3) in om) {
+                    b = t($3)
+                    printf "| %s | %s | %s | %s | %s | %.0f× | %.0f× | %.1f× |\n", b, om[b], t($6), od[b], t($7),
+                        os[b] / om[b], t($10) / t($6), om[b] / t($6)
+                }'
+        fi
         echo
         echo "The same backends with idle-session limits: leakguard.application_idle_timeouts ="
         echo "'$SCAN_IDLE_RULES' (ALTER SYSTEM and a reload; nobody is terminated), so each scan also follows"
@@ -852,6 +933,20 @@ t_end=$(date +%s)
         echo "| client backends | idle in transaction | idle | with a deadline | leakguard scans | mean µs | mean, with / without | median µs | median, with / without | p99 µs | max µs |"
         echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         rows scanidle "$scan_rows"
+        echo
+        if [ "$REST_WINDOW" -gt 0 ]; then
+            echo
+            echo "Worker at rest: with the last step's client backends still connected, the worker's CPU time"
+            echo "(/proc/PID/schedstat: time on a CPU, user and system) over ${REST_WINDOW} ms, at leakguard.naptime"
+            echo "= 1 s, then with each limit of ${REST_LIMITS} ms in force for an application nobody uses (the"
+            echo "worker then scans every half limit, at least every 10 ms). Floor: a process of lg_bench's that"
+            echo "only sleeps in poll() for the same interval, over the same window: what waking up costs on this"
+            echo "machine, whatever the worker does."
+            echo
+            echo "| leakguard | client backends | setting | scans/s | worker CPU, % of a core | worker µs per scan | floor wakes/s | floor CPU, % of a core | floor µs per wake |"
+            echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
+            rows rest "$scan_rows"
+        fi
         echo
         echo "Wall time of this part: ${scan_wall} s; load average (1 min) at its start and end: $scan_load0, $scan_load1 on $(nproc) CPUs."
     fi
