@@ -84,7 +84,9 @@ static char lg_charged_appname[NAMEDATALEN];
 
 /*
  * The mode a backend applies quotas in: as the worker does, report only
- * while the settings the server started with are invalid.
+ * while no valid settings are loaded.  config_unsafe is read without the
+ * lock: a single bool the worker sets, and taking the lock at every
+ * admission for it would buy nothing but a slightly fresher value.
  */
 int
 lg_backend_mode(void)
