@@ -48,6 +48,7 @@ record() {	# record NAME RC
 }
 
 work=$(lg_workdir test)
+source_dir=$PWD
 regress_bindir=$PG_BINDIR
 if [ -n "${LG_SANITIZE:-}" ]; then
     regress_bindir=$(lg_valgrind_bindir "$work")
@@ -109,6 +110,7 @@ rc=0
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" LG_FAULT_LIBDIR="$work/fault" \
+        LG_SOURCE_DIR="$source_dir" \
         LG_FAULT_RELOAD_LIBDIR="$work/fault-hooks" LG_FAULT_CLOCK_LIBDIR="$work/fault-hooks" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
