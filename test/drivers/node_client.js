@@ -99,8 +99,10 @@ async function main() {
     const held = new Client(app('quota-node'));
     await held.connect();
     try {
-        await new Client(app('quota-node')).connect();
+        const second = new Client(app('quota-node'));
+        await second.connect();
         check('node-postgres 53300: the second connection is refused', false);
+        await second.end();
     } catch (e) {
         check('node-postgres 53300: connect() rejects with code 53300 and the leakguard detail',
               e.code === '53300' && (e.detail || '').startsWith('leakguard allows application "quota-node"'),
@@ -139,7 +141,10 @@ async function main() {
     await pool.end();
 }
 
-(process.argv[2] === 'bare-pool' ? barePoolChild() : main()).catch((e) => {
-    console.log('not ok - node-postgres: unexpected ' + (e.stack || e));
-    process.exit(1);
-});
+if (process.argv[2] === 'bare-pool')
+    barePoolChild();
+else
+    main().then(() => process.exit(0), (e) => {
+        console.log('not ok - node-postgres: unexpected ' + (e.stack || e));
+        process.exit(1);
+    });
