@@ -128,6 +128,21 @@ try:
               and "FATAL:  server conn crashed?" in str(e), str(e))
     check("PgBouncer 25P03: the client connection is closed", c.closed, c.closed)
 
+    # Idle in session pooling: the client holds its server connection and
+    # sees its end the same way.
+    c = via("sess", "idle-bouncer")
+    c.execute("SELECT 1")
+    wait_terminated("idle-bouncer", "idle")
+    try:
+        c.execute("SELECT 1")
+        check("PgBouncer session pooling 57P05: the client's next statement fails", False)
+    except psycopg.Error as e:
+        check("PgBouncer session pooling 57P05: the client gets the server's FATAL and leakguard detail,"
+              " then 'server conn crashed?'",
+              "terminating connection due to idle-session timeout" in str(e)
+              and 'leakguard terminated this session of application "idle-bouncer"' in str(e)
+              and "FATAL:  server conn crashed?" in str(e), str(e))
+
     # A quota behind PgBouncer (1.2 follows renames): the second client's
     # server connection is refused when PgBouncer names it; the client gets
     # PgBouncer's "invalid server parameter", not 53300.
