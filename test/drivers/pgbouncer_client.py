@@ -8,7 +8,6 @@
 # Starts its own PgBouncer (LG_PGBOUNCER_DIR: a scratch directory) on a free
 # port; LG_SERVER_LOG is the server's log (log_connections = on).
 import os
-import re
 import socket
 import subprocess
 import time
@@ -31,31 +30,48 @@ def free_port():
     return port
 
 
-BPORT = free_port()
-with open(f"{WORK}/pgbouncer.ini", "w") as f:
-    f.write(f"""[databases]
+with open(f"{WORK}/users.txt", "w") as f:
+    f.write('"drv" ""\n"lg_bq" ""\n')
+bouncers = []
+
+
+def start_bouncer(name, extra=""):
+    """Start a PgBouncer on a free port and return the port once it
+    accepts connections (30 s deadline)."""
+    port = free_port()
+    with open(f"{WORK}/{name}.ini", "w") as f:
+        f.write(f"""[databases]
 sess = host={HOST} port={PORT} dbname=postgres pool_mode=session
 txn = host={HOST} port={PORT} dbname=postgres pool_mode=transaction
 [pgbouncer]
 listen_addr = 127.0.0.1
-listen_port = {BPORT}
+listen_port = {port}
 unix_socket_dir =
 auth_type = trust
 auth_file = {WORK}/users.txt
-logfile = {WORK}/pgbouncer.log
-pidfile = {WORK}/pgbouncer.pid
+logfile = {WORK}/{name}.log
+pidfile = {WORK}/{name}.pid
 server_login_retry = {LOGIN_RETRY}
 query_wait_timeout = {QUERY_WAIT_TIMEOUT}
+{extra}
 """)
-with open(f"{WORK}/users.txt", "w") as f:
-    f.write('"drv" ""\n"lg_bq" ""\n')
-bouncer = subprocess.Popen(["/usr/sbin/pgbouncer", f"{WORK}/pgbouncer.ini"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(["/usr/sbin/pgbouncer", f"{WORK}/{name}.ini"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bouncers.append(proc)
+    end = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return port
+        except OSError:
+            if time.monotonic() > end or proc.poll() is not None:
+                raise
+            time.sleep(0.1)
 
 
-def via(db, app, user="drv", autocommit=True):
-    return psycopg.connect(f"host=127.0.0.1 port={BPORT} dbname={db} user={user} application_name={app}",
-                           autocommit=autocommit)
+def via(db, app, user="drv", autocommit=True, port=None):
+    return psycopg.connect(f"host=127.0.0.1 port={port or BPORT} dbname={db} user={user}"
+                           f" application_name={app}", autocommit=autocommit)
 
 
 def refusals(app, user):
@@ -65,15 +81,7 @@ def refusals(app, user):
 
 
 try:
-    end = time.monotonic() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", BPORT), timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > end or bouncer.poll() is not None:
-                raise
-            time.sleep(0.1)
+    BPORT = start_bouncer("pgbouncer")
 
     # Session pooling: the server connection logs in without a name, is
     # named by SET for its client, and DISCARD ALL names it "" again.
@@ -202,6 +210,26 @@ try:
               QUERY_WAIT_TIMEOUT / LOGIN_RETRY - 2 <= count <= QUERY_WAIT_TIMEOUT / LOGIN_RETRY + 1, count)
     holder.close()
     warm.close()
+
+    # application_name_add_host = 1: the name PgBouncer sets carries the
+    # client's address and port, so every client connection makes a name
+    # of its own, and a glob quota gives each its own places.
+    aport = start_bouncer("pgbouncer-add-host", "application_name_add_host = 1")
+    first = via("sess", "quota-addhost", port=aport)
+    name = first.execute("SELECT current_setting('application_name')").fetchone()[0]
+    check("PgBouncer application_name_add_host: the name is 'NAME - ADDRESS:PORT'",
+          name.startswith("quota-addhost - 127.0.0.1:"), name)
+    second = via("sess", "quota-addhost", port=aport)
+    try:
+        second.execute("SELECT 1")
+        check("PgBouncer application_name_add_host: 'quota-* = 1' does not limit the application"
+              " (each client its own quota)", True)
+    except psycopg.Error as e:
+        check("PgBouncer application_name_add_host: 'quota-* = 1' does not limit the application"
+              " (each client its own quota)", False, str(e))
+    second.close()
+    first.close()
 finally:
-    bouncer.terminate()
-    bouncer.wait(timeout=30)
+    for proc in bouncers:
+        proc.terminate()
+        proc.wait(timeout=30)
