@@ -43,20 +43,12 @@ def wait_until(sql, *args, what="condition"):
     raise TimeoutError(f"{what}: not true after {DEADLINE} s: {sql}")
 
 
-def wait_gone(pid):
-    """Wait until the backend has exited: its FATAL message is then in the
-    client's socket, to be read at the client's next use."""
-    wait_until("SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s)",
-               pid, what=f"backend {pid} gone")
-
-
 def wait_terminated(app, kind):
-    """Wait until leakguard has a history row of this kind for app and the
-    backend is gone."""
+    """Wait until leakguard has a history row of this kind for app and no
+    backend of app is left: the FATAL is then in the client's socket, to be
+    read at the client's next use."""
     wait_until("SELECT EXISTS (SELECT FROM leakguard.terminations"
                " WHERE application_name = %s AND kind = %s AND action = 'terminated')"
                " AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE application_name = %s)",
                app, kind, app, what=f"{kind} termination of {app}")
 
-
-DETAIL_IIT = "leakguard terminated this session of application"
