@@ -22,6 +22,9 @@
 #                        committed tree at HEAD, META.json at its root)
 #   make test-fleet      the fleet tests: monitoring/ against the real
 #                        exporter and Prometheus, Patroni, the PGXN bundle
+#   make test-drivers    what psycopg2, psycopg 3, asyncpg, SQLAlchemy,
+#                        pgjdbc, node-postgres and PgBouncer report when
+#                        leakguard ends or refuses a session (test/drivers)
 #   make bench           benchmarks (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
@@ -61,7 +64,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize dist test-fleet
+.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -95,6 +98,9 @@ dist:
 
 test-fleet:
 	./test/fleet-test.sh
+
+test-drivers:
+	./test/drivers-test.sh
 
 bench:
 	./test/bench/run.sh
