@@ -2,8 +2,9 @@
 # make test-all: the test of test/pg-build.sh's choice of tarball
 # (test/pg-build-test.sh), then the whole suite (make test: unit, fuzz,
 # pg_regress, TAP, meta) against each supported PostgreSQL major version in
-# turn, then the Debian package test (make test-deb) and the fleet tests
-# (make test-fleet: monitoring, Patroni, PGXN).
+# turn, then the Debian package test (make test-deb), the fleet tests
+# (make test-fleet: monitoring, Patroni, PGXN) and the drivers test (make
+# test-drivers: what client drivers and PgBouncer report).
 #
 #   15   Debian's PostgreSQL 15 (installed through apt if missing);
 #   17   built by test/pg-build.sh from the upstream tarball of Debian's
@@ -20,7 +21,8 @@
 # and, last, "N passed, M failed" counting suites across all versions; exits
 # non-zero if anything failed.
 #
-# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, LG_FLEET_TEST, and what
+# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, LG_FLEET_TEST,
+# LG_DRIVERS_TEST, and what
 # test/run-tests.sh and test/pg-build.sh read (LG_PG_CACHE, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -145,6 +147,26 @@ if [[ " $versions " == *" 15 "* ]] && [ "${LG_FLEET_TEST:-1}" != 0 ]; then
         fi
     else
         summary+=("fleet tests (monitoring, Patroni, PGXN): skipped (they install packages: run as root)")
+    fi
+fi
+
+# What client drivers and PgBouncer report (make test-drivers), on Debian's
+# PostgreSQL 15 (as root: it installs packages, and pg from npm).
+if [[ " $versions " == *" 15 "* ]] && [ "${LG_DRIVERS_TEST:-1}" != 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        t0=$SECONDS
+        lg_say "the drivers test: make test-drivers"
+        rc=0
+        run_marked env -u PG_CONFIG ./test/drivers-test.sh || rc=$?
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            summary+=("drivers and PgBouncer: 1 passed, 0 failed, $((SECONDS - t0)) s")
+        else
+            failed=$((failed + 1))
+            summary+=("drivers and PgBouncer: 0 passed, 1 failed, $((SECONDS - t0)) s (failed: drivers)")
+        fi
+    else
+        summary+=("drivers and PgBouncer: skipped (it installs packages: run as root)")
     fi
 fi
 
