@@ -83,7 +83,8 @@ CREATE OR REPLACE VIEW @extschema@.terminations AS
 -- view a DBA built that calls limit_for() makes the update fail: drop it
 -- before and make it again after (README, "Upgrading").
 SELECT pg_catalog.set_config('leakguard_update.limit_for_acl',
-           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true)
+           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true),
+       pg_catalog.set_config('leakguard_update.limit_for_owner', p.proowner::pg_catalog.text, true)
   FROM pg_catalog.pg_proc p
  WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.limit_for(pg_catalog.text)'::pg_catalog.regprocedure;
 
@@ -104,34 +105,28 @@ COMMENT ON FUNCTION @extschema@.limit_for(text, name, name) IS
 
 -- The kept privileges, given to the new limit_for(): what the old one
 -- granted and the new one does not is granted, what the new one grants and
--- the old one did not is revoked (the owner's own are left as they are).
--- PostgreSQL records a change of privileges made by an extension script as
--- the object's initial privileges (pg_init_privs), which pg_dump leaves
--- out; the DBA's changes are not the extension's, so the initial privileges
--- are set back to what this script made, and pg_dump goes on dumping them.
+-- the old one did not is revoked (each owner's own are left as they are).
+-- Made by this script, these grants become the function's initial
+-- privileges (pg_init_privs), which pg_dump does not dump: after a restore
+-- the function has the default privileges again (README, "Upgrading").
+-- Every name limit_for() shows is also visible to all through SHOW.
 DO $acl$
 DECLARE
     fn pg_catalog.oid := '@extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name)'::pg_catalog.regprocedure;
     target pg_catalog.text := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);
     old_acl pg_catalog.aclitem[] := pg_catalog.current_setting('leakguard_update.limit_for_acl')::pg_catalog.aclitem[];
+    old_owner pg_catalog.oid := pg_catalog.current_setting('leakguard_update.limit_for_owner')::pg_catalog.oid;
     new_acl pg_catalog.aclitem[];
-    fn_owner pg_catalog.oid;
-    init pg_catalog.aclitem[];
-    changed pg_catalog.bool := false;
+    new_owner pg_catalog.oid;
     g record;
 BEGIN
     SELECT p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
-      INTO fn_owner, new_acl
+      INTO new_owner, new_acl
       FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) fn;
-    SELECT i.initprivs INTO init
-      FROM pg_catalog.pg_init_privs i
-     WHERE i.objoid OPERATOR(pg_catalog.=) fn
-       AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-       AND i.objsubid OPERATOR(pg_catalog.=) 0;
 
     FOR g IN SELECT a.grantee
                FROM pg_catalog.aclexplode(new_acl) a
-              WHERE a.grantee OPERATOR(pg_catalog.<>) fn_owner
+              WHERE a.grantee OPERATOR(pg_catalog.<>) new_owner
                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(old_acl) b
                                  WHERE b.grantee OPERATOR(pg_catalog.=) a.grantee)
     LOOP
@@ -139,12 +134,11 @@ BEGIN
                                   CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0::pg_catalog.oid
                                        THEN 'PUBLIC'
                                        ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END);
-        changed := true;
     END LOOP;
 
     FOR g IN SELECT b.grantee, b.is_grantable
                FROM pg_catalog.aclexplode(old_acl) b
-              WHERE b.grantee OPERATOR(pg_catalog.<>) fn_owner
+              WHERE b.grantee OPERATOR(pg_catalog.<>) old_owner
                 AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(new_acl) a
                                  WHERE a.grantee OPERATOR(pg_catalog.=) b.grantee
                                    AND (a.is_grantable OR NOT b.is_grantable))
@@ -154,19 +148,6 @@ BEGIN
                                        THEN 'PUBLIC'
                                        ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
                                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
-        changed := true;
     END LOOP;
-
-    IF changed AND init IS NULL THEN
-        DELETE FROM pg_catalog.pg_init_privs i
-         WHERE i.objoid OPERATOR(pg_catalog.=) fn
-           AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-           AND i.objsubid OPERATOR(pg_catalog.=) 0;
-    ELSIF changed THEN
-        UPDATE pg_catalog.pg_init_privs i SET initprivs = init
-         WHERE i.objoid OPERATOR(pg_catalog.=) fn
-           AND i.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
-           AND i.objsubid OPERATOR(pg_catalog.=) 0;
-    END IF;
 END
 $acl$;

@@ -46,7 +46,10 @@
  *	  LWLock would be unsafe.
  *	- LeakguardShared->quota_lock (second lock of the tranche) protects the
  *	  LeakguardQuotaSlot array (who holds a connection of which application)
- *	  and the shared hash table of quota counts.
+ *	  and the shared hash table of quota counts.  Backends take it
+ *	  exclusive at authentication, when their application_name changes
+ *	  (before a statement) and at exit, never with another lock held, and
+ *	  never while reporting an error.
  *	  Backends take it exclusive at authentication and at exit, never with
  *	  another lock held, and never while reporting an error.
  *	- The client-slot bitmap (scan.c) is made of atomic words: a backend
@@ -87,6 +90,12 @@
 #define LG_RULES_TEXT_LEN		(128 * 1024)
 /* Room for the values of the policy in force, kept for a restarted worker. */
 #define LG_POLICY_LEN			(256 * 1024)
+/*
+ * The longest interval between two scans while a rule is qualified by role
+ * or database: renamed and dropped roles and databases are seen this soon
+ * (names.c).
+ */
+#define LG_NAMES_REFRESH_MS		1000
 /* The shortest interval between two scans, whatever the limits. */
 #define LG_MIN_SCAN_INTERVAL_MS	10
 /* The longest a reader lets a waiting worker go first (lg_lock_reader). */
@@ -486,7 +495,7 @@ extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *lim
 extern void lg_names_init(void);
 extern const char *lg_role_name(Oid roleid, char *dst);
 extern const char *lg_database_name(Oid dbid, char *dst);
-extern void lg_names_refresh(TimestampTz now);
+extern void lg_names_refresh(int64 now_us);
 extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
 extern int64 lg_shortest_limit_ms(void);

@@ -11,7 +11,8 @@
  * lg_limit_for() is cheap and touches no catalog (the worker calls it
  * whenever a backend's application_name changes); lg_role_exemption() reads
  * pg_authid through the syscache and is called by the worker only for a
- * session that has reached its deadline, inside a transaction.
+ * session that has reached its deadline, inside a transaction, and by the
+ * sessions view for each row.
  *
  * Shared state: none.
  *

@@ -11,11 +11,15 @@
  * it already knows, and none at all while no rule is qualified.
  *
  * A role or database that is renamed or dropped sends a syscache
- * invalidation.  The worker processes invalidations whenever it starts a
- * transaction, and lg_names_refresh() starts an empty one at least once a
- * second while any rule is qualified; the callback then forgets the whole
- * cache and bumps lg_names_generation, so that the worker works out every
- * limit again.  A rename is thus seen within about a second.
+ * invalidation with the hash value of its OID.  The worker processes
+ * invalidations whenever it starts a transaction, and lg_names_refresh()
+ * starts an empty one about once a second while any rule is qualified (the
+ * worker scans at least that often then).  The callback forgets only the
+ * entries whose hash value matches (all of them for a cache reset) and
+ * bumps lg_names_generation only when it forgot one, so that the worker
+ * works out every limit again; the many invalidations of roles and
+ * databases it never looked up (VACUUM's updates of pg_database among them)
+ * cost nothing.  A rename is thus seen within about a second.
  *
  * Only the worker uses this; backends resolve names through the syscache
  * as they always do.  Shared state: none.
@@ -33,20 +37,19 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-/* How often invalidations are looked for while rules are qualified. */
-#define LG_NAMES_REFRESH_MS		1000
 
 typedef struct LgNameEntry
 {
 	Oid			oid;			/* hash key */
+	uint32		hashvalue;		/* of oid in its syscache, for invalidation */
+	bool		stale;			/* invalidated: look it up again */
 	bool		exists;			/* false: no such role or database */
 	char		name[NAMEDATALEN];
 } LgNameEntry;
 
 static HTAB *lg_role_names = NULL;
 static HTAB *lg_database_names = NULL;
-static bool lg_names_stale = false;
-static TimestampTz lg_names_refreshed = 0;
+static int64 lg_names_refreshed_us = 0;
 
 /* Bumped whenever a cached name may have changed. */
 uint64		lg_names_generation = 1;
@@ -64,14 +67,29 @@ lg_names_create(const char *what)
 }
 
 /*
- * A role or database changed.  Called while invalidations are processed,
- * so only take note: the cache is emptied at the next look-up.
+ * A role or database changed (hashvalue 0: any of them).  Called while
+ * invalidations are processed, so only mark entries: a stale one is looked
+ * up again at its next use.
  */
 static void
 lg_names_invalidate(Datum arg, int cacheid, uint32 hashvalue)
 {
-	lg_names_stale = true;
-	lg_names_generation++;
+	HTAB	   *names = (cacheid == AUTHOID) ? lg_role_names : lg_database_names;
+	HASH_SEQ_STATUS seq;
+	LgNameEntry *e;
+	bool		any = false;
+
+	hash_seq_init(&seq, names);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		if (hashvalue == 0 || e->hashvalue == hashvalue)
+		{
+			e->stale = true;
+			any = true;
+		}
+	}
+	if (any)
+		lg_names_generation++;
 }
 
 void
@@ -81,17 +99,6 @@ lg_names_init(void)
 	lg_database_names = lg_names_create("leakguard database names");
 	CacheRegisterSyscacheCallback(AUTHOID, lg_names_invalidate, (Datum) 0);
 	CacheRegisterSyscacheCallback(DATABASEOID, lg_names_invalidate, (Datum) 0);
-}
-
-static void
-lg_names_clear(HTAB *names)
-{
-	HASH_SEQ_STATUS seq;
-	LgNameEntry *e;
-
-	hash_seq_init(&seq, names);
-	while ((e = hash_seq_search(&seq)) != NULL)
-		(void) hash_search(names, &e->oid, HASH_REMOVE, NULL);
 }
 
 /*
@@ -106,15 +113,9 @@ lg_name_lookup(HTAB *names, Oid oid, bool role, char *dst)
 
 	if (!OidIsValid(oid))
 		return NULL;
-	if (lg_names_stale)
-	{
-		lg_names_clear(lg_role_names);
-		lg_names_clear(lg_database_names);
-		lg_names_stale = false;
-	}
 
 	e = hash_search(names, &oid, HASH_FIND, NULL);
-	if (e == NULL)
+	if (e == NULL || e->stale)
 	{
 		MemoryContext context = CurrentMemoryContext;
 		bool		own = !IsTransactionState();
@@ -127,6 +128,9 @@ lg_name_lookup(HTAB *names, Oid oid, bool role, char *dst)
 		}
 		name = role ? GetUserNameFromId(oid, true) : get_database_name(oid);
 		e = hash_search(names, &oid, HASH_ENTER, NULL);
+		e->hashvalue = GetSysCacheHashValue1(role ? AUTHOID : DATABASEOID,
+											 ObjectIdGetDatum(oid));
+		e->stale = false;
 		e->exists = (name != NULL);
 		if (name != NULL)
 			strlcpy(e->name, name, NAMEDATALEN);
@@ -153,21 +157,22 @@ lg_database_name(Oid dbid, char *dst)
 }
 
 /*
- * While any rule is qualified, process invalidations at least once every
- * LG_NAMES_REFRESH_MS, by starting and ending an empty transaction.
+ * While any rule is qualified, process invalidations about every
+ * LG_NAMES_REFRESH_MS (now_us: the monotonic clock), by starting and ending
+ * an empty transaction.
  */
 void
-lg_names_refresh(TimestampTz now)
+lg_names_refresh(int64 now_us)
 {
 	MemoryContext context;
 
 	if (!lg_rules_qualified() || IsTransactionState() ||
-		!TimestampDifferenceExceeds(lg_names_refreshed, now, LG_NAMES_REFRESH_MS))
+		now_us - lg_names_refreshed_us < LG_NAMES_REFRESH_MS * INT64CONST(1000))
 		return;
 	context = CurrentMemoryContext;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(context);
-	lg_names_refreshed = now;
+	lg_names_refreshed_us = now_us;
 }

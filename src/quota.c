@@ -20,8 +20,9 @@
  * Quotas judge the name a session really uses.  Many drivers log in without
  * an application_name and set it with SET right after (pgjdbc), and
  * "options=-c application_name=..." is applied after authentication; so
- * before every statement (ProcessUtility_hook after a utility statement
- * such as SET, ExecutorStart_hook before any other) the backend compares
+ * before every statement and after it (ProcessUtility_hook around a
+ * utility statement such as SET, ExecutorStart_hook and ExecutorEnd_hook
+ * around any other, which may call set_config()) the backend compares
  * application_name with the name it is charged under, a string compare
  * when nothing changed.  When it changed, the backend is released and
  * charged again under the new name, under the same lock and by the same
@@ -35,7 +36,7 @@
  * Sessions of superusers and of leakguard.exempt_roles are outside the
  * quotas: never refused, and not counted; so are replication connections
  * (walsenders).
-
+ *
  * Catalog access: the hook runs inside InitPostgres() before a database is
  * selected, and possibly before the shared relcache entries of the shared
  * catalogs' indexes exist (the backend started without
@@ -57,6 +58,7 @@
 #include "leakguard.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_database.h"
@@ -74,6 +76,7 @@
 static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 static ProcessUtility_hook_type prev_process_utility_hook = NULL;
 static ExecutorStart_hook_type prev_executor_start_hook = NULL;
+static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 
 /*
  * This backend is charged (lg_shared->quota[its slot]), under
@@ -277,9 +280,9 @@ lg_quota_admit(Port *port)
 		lg_quota_record(roleid, lg_database_oid(port->database_name),
 						&port->raddr, appname, &quota, LG_ACTION_DRY_RUN);
 		ereport(LOG,
-				(errmsg("leakguard (dry run) would have refused a connection of %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
+				(errmsg("leakguard (dry run) would have refused a connection of %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is %lld (rule \"%s\")",
 						subject, port->user_name, port->database_name,
-						held, quota.timeout_ms, quota.rule)));
+						held, (long long) quota.timeout_ms, quota.rule)));
 		return;
 	}
 
@@ -288,8 +291,8 @@ lg_quota_admit(Port *port)
 	ereport(FATAL,
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many connections for application \"%s\"", appname),
-			 errdetail("leakguard allows %s at most " INT64_FORMAT " connections (rule \"%s\"), and it holds %d.",
-					   subject, quota.timeout_ms, quota.rule, held)));
+			 errdetail("leakguard allows %s at most %lld connections (rule \"%s\"), and it holds %d.",
+					   subject, (long long) quota.timeout_ms, quota.rule, held)));
 }
 
 /*
@@ -339,9 +342,9 @@ lg_quota_follow_name(void)
 						MyProcPort ? &MyProcPort->raddr : NULL,
 						appname, &quota, LG_ACTION_DRY_RUN);
 		ereport(LOG,
-				(errmsg("leakguard (dry run) would have ended a session that renamed itself from application \"%s\" to %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is " INT64_FORMAT " (rule \"%s\")",
+				(errmsg("leakguard (dry run) would have ended a session that renamed itself from application \"%s\" to %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is %lld (rule \"%s\")",
 						previous, subject, usename, datname,
-						held, quota.timeout_ms, quota.rule)));
+						held, (long long) quota.timeout_ms, quota.rule)));
 		return;
 	}
 
@@ -352,8 +355,8 @@ lg_quota_follow_name(void)
 	ereport(FATAL,
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many connections for application \"%s\"", appname),
-			 errdetail("This session changed its application_name from \"%s\"; leakguard allows %s at most " INT64_FORMAT " connections (rule \"%s\"), and it holds %d.",
-					   previous, subject, quota.timeout_ms, quota.rule, held)));
+			 errdetail("This session changed its application_name from \"%s\"; leakguard allows %s at most %lld connections (rule \"%s\"), and it holds %d.",
+					   previous, subject, (long long) quota.timeout_ms, quota.rule, held)));
 }
 
 static void
@@ -395,6 +398,23 @@ lg_executor_start_hook(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
+/*
+ * After a query, which may have changed the name itself (set_config(), a
+ * SET in a function): judged now, not at the next statement, which an idle
+ * session may never send.  Not while the transaction aborts (a cursor's
+ * executor is ended then): the name reverts with it anyway.
+ */
+static void
+lg_executor_end_hook(QueryDesc *queryDesc)
+{
+	if (prev_executor_end_hook)
+		prev_executor_end_hook(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (IsTransactionState())
+		lg_quota_follow_name();
+}
+
 void
 lg_install_quota_hook(void)
 {
@@ -404,4 +424,6 @@ lg_install_quota_hook(void)
 	ProcessUtility_hook = lg_process_utility_hook;
 	prev_executor_start_hook = ExecutorStart_hook;
 	ExecutorStart_hook = lg_executor_start_hook;
+	prev_executor_end_hook = ExecutorEnd_hook;
+	ExecutorEnd_hook = lg_executor_end_hook;
 }

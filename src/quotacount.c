@@ -21,8 +21,9 @@
  * slot, records what that backend is charged under, so that its charge is
  * released exactly.
  *
- * Locking: every function here expects LeakguardShared->quota_lock held
- * exclusive (lg_quota_held(): at least shared) by the caller.
+ * Locking: lg_quota_held(), lg_quota_charge() and lg_quota_uncharge()
+ * expect LeakguardShared->quota_lock held by the caller (exclusive, or at
+ * least shared for lg_quota_held()); the others touch no shared state.
  *
  *-------------------------------------------------------------------------
  */

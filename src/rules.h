@@ -97,9 +97,9 @@ typedef struct LeakguardRuleSet
 
 /*
  * Parse "text" into one malloc()ed LeakguardRuleSet of values of "kind",
- * storing patterns as names are stored in "style".  On success returns the set (nrules may be
- * 0).  On a syntax error returns NULL and writes a message naming the rule
- * and the character position into errbuf.  On allocation failure returns
+ * storing patterns as names are stored in "style".  On success returns
+ * the set (nrules may be 0).  On a syntax error returns NULL and writes a
+ * message naming the rule and the character position into errbuf.  On allocation failure returns
  * NULL with an empty errbuf.
  */
 extern LeakguardRuleSet *lg_rules_parse(const char *text,

@@ -47,7 +47,9 @@
  * (lg_clock_now).
  *
  * All memory the scan needs is allocated once at start: no allocation per
- * scan, no SQL, no catalog access unless a deadline has passed.  A session
+ * scan, no SQL, no catalog access unless a deadline has passed, or, while
+ * a rule is qualified by role or database, to look up the name of a role
+ * or database the worker has not seen yet (names.c).  A session
  * whose slot did not change costs one load and a comparison: its deadline,
  * rule and statistics entry are kept from when it last changed.
  *
@@ -897,7 +899,7 @@ lg_scan(void)
 	int			i;
 
 	INSTR_TIME_SET_CURRENT(start);
-	lg_names_refresh(now);
+	lg_names_refresh(now_us);
 	if (lg_names_seen != lg_names_generation)
 	{
 		lg_names_seen = lg_names_generation;
@@ -961,7 +963,9 @@ lg_scan(void)
 /*
  * The longest sleep between scans: naptime, but at most half the shortest
  * limit in force, so that every idle period is seen before its deadline;
- * at least LG_MIN_SCAN_INTERVAL_MS, which bounds the scan rate.
+ * at least LG_MIN_SCAN_INTERVAL_MS, which bounds the scan rate.  While a
+ * rule is qualified by role or database, at most LG_NAMES_REFRESH_MS, so
+ * that a renamed or dropped role is seen that soon (names.c).
  */
 static void
 lg_set_scan_interval(void)
@@ -971,6 +975,8 @@ lg_set_scan_interval(void)
 	lg_scan_interval_ms = lg_naptime_ms;
 	if (shortest > 0 && shortest / 2 < lg_scan_interval_ms)
 		lg_scan_interval_ms = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
+	if (lg_rules_qualified())
+		lg_scan_interval_ms = Min(lg_scan_interval_ms, LG_NAMES_REFRESH_MS);
 }
 
 /* What a reload must change for sessions already reported to be re-examined. */

@@ -161,16 +161,16 @@ is( $node->safe_psql('attackdb', q{
 
 # 5. Updates are held to the same standard.  With the attacker's
 # look-alikes first on the updater's search_path, updating 1.0 -> 1.1 ->
-# 1.2 (which carries privileges over with dynamic SQL) grants it nothing;
-# and an update refuses a schema others may create objects in.
+# 1.2 (1.2 carries limit_for()'s privileges over with dynamic SQL) grants
+# it nothing, and an update refuses a schema others may create objects in.
 $node->safe_psql('postgres', 'CREATE DATABASE updatedb OWNER attacker');
 $node->safe_psql('updatedb', q{CREATE EXTENSION leakguard VERSION '1.0'});
 $node->safe_psql('updatedb', $plant_public, extra_params => [ '-U', 'attacker' ]);
 $node->safe_psql('updatedb', q{
-	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
-	GRANT SELECT ON leakguard.terminations TO attacker;
 	SET search_path = public, pg_catalog;
 	ALTER EXTENSION leakguard UPDATE TO '1.1';
+	REVOKE EXECUTE ON FUNCTION leakguard.limit_for(pg_catalog.text) FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION leakguard.limit_for(pg_catalog.text) TO attacker;
 	ALTER EXTENSION leakguard UPDATE TO '1.2';
 });
 $node->safe_psql('updatedb', $_ . ';') for

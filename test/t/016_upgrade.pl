@@ -189,6 +189,21 @@ is(can_read('monitor', 'dba', 'SELECT * FROM leakguard.terminations'), 'yes',
 	'the monitoring role still may');
 is(can_read('reader', 'dba', 'SELECT * FROM leakguard.stats'), 'yes',
 	'what was not revoked stays granted to PUBLIC');
+
+# limit_for() gains two arguments: it is made again, with the privileges
+# the DBA gave the old one (they become its initial privileges, which
+# pg_dump does not dump: README, "Upgrading")
+$node->safe_psql('postgres', 'CREATE DATABASE dba2');
+$node->safe_psql('dba2', q{
+	CREATE EXTENSION leakguard VERSION '1.1';
+	REVOKE EXECUTE ON FUNCTION leakguard.limit_for(text) FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION leakguard.limit_for(text) TO monitor;
+	ALTER EXTENSION leakguard UPDATE;
+});
+is(can_read('reader', 'dba2', q{SELECT * FROM leakguard.limit_for('x')}), 'denied',
+	'limit_for(), made again with two more arguments, keeps the REVOKE from PUBLIC');
+is(can_read('monitor', 'dba2', q{SELECT * FROM leakguard.limit_for('x', 'monitor')}), 'yes',
+	'and the GRANT to the monitoring role');
 is( $node->safe_psql('dba', q{
 		SELECT terminated FROM public.app_terminations WHERE application_name = 'old'}),
 	'2', 'the view built on stats still works');
@@ -196,17 +211,15 @@ is( $node->safe_psql('dba', 'SELECT usename FROM public.my_sessions',
 		connstr => $node->connstr('dba') . ' user=monitor'),
 	'monitor', 'the view built on sessions still works, with role names');
 
-# On 1.0 the update to 1.1 has to drop and make again the views and the
-# functions whose results gained columns: it carries the DBA's privileges
-# over to them, and refuses to drop a view a DBA built on them.
+# On 1.0 the update to 1.1 (as released) drops and makes again the views
+# and the functions whose results gained columns: a view a DBA built on them
+# makes it fail, and the privileges on them are back to the defaults after
+# it; the DBA applies them again (README, "Upgrading"), and pg_dump then
+# dumps them.
 $node->safe_psql('postgres', 'CREATE DATABASE dba10');
 $node->safe_psql('dba10', q{
 	CREATE EXTENSION leakguard VERSION '1.0';
 	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
-	GRANT SELECT ON leakguard.terminations TO monitor;
-	REVOKE EXECUTE ON FUNCTION leakguard.terminations() FROM PUBLIC;
-	GRANT EXECUTE ON FUNCTION leakguard.terminations() TO monitor WITH GRANT OPTION;
-	GRANT SELECT ON leakguard.stats TO monitor;
 	CREATE VIEW public.app_terminations AS
 		SELECT application_name, terminated FROM leakguard.stats;
 });
@@ -217,30 +230,22 @@ $node->safe_psql('dba10', q{
 	DROP VIEW public.app_terminations;
 	ALTER EXTENSION leakguard UPDATE TO '1.1';
 });
+is(can_read('reader', 'dba10', 'SELECT * FROM leakguard.terminations'), 'yes',
+	'after 1.0 -> 1.1 the privileges are the defaults again, as the README says');
+$node->safe_psql('dba10', q{
+	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
+	GRANT SELECT ON leakguard.terminations TO monitor;
+});
 is(can_read('reader', 'dba10', 'SELECT * FROM leakguard.terminations'), 'denied',
-	'after 1.0 -> 1.1, PUBLIC still may not read terminations');
-is(can_read('reader', 'dba10', 'SELECT * FROM leakguard.terminations()'), 'denied',
-	'nor call the function behind it');
-is(can_read('monitor', 'dba10', 'SELECT * FROM leakguard.terminations'), 'yes',
-	'the monitoring role still may read it');
-is( $node->safe_psql('dba10', q{
-		SELECT format('%s %s %s',
-		              has_function_privilege('monitor', 'leakguard.terminations()', 'EXECUTE WITH GRANT OPTION'),
-		              has_table_privilege('monitor', 'leakguard.stats', 'SELECT'),
-		              has_table_privilege('reader', 'leakguard.stats', 'SELECT'))}),
-	't t t', 'grant options and the other grants are carried over too');
-
-# The privileges the script gives are recorded as the initial ones
-# (pg_init_privs, what pg_dump compares with to dump the DBA's changes),
-# not those carried over.
-same_as_fresh('dba10', '1.1',
-	'after 1.0 -> 1.1 with privileges carried over, the initial privileges are those of a fresh 1.1',
-	$initprivs);
+	'the DBA applies the REVOKE again');
 my ($dump) = run_command([ 'pg_dump', '--schema-only', '-d', $node->connstr('dba10') ]);
 like($dump, qr/^REVOKE SELECT ON TABLE leakguard\.terminations FROM PUBLIC;$/m,
-	'so pg_dump dumps the REVOKE carried over');
+	'and pg_dump dumps it');
 like($dump, qr/^GRANT SELECT ON TABLE leakguard\.terminations TO monitor;$/m,
 	'and the GRANT');
+same_as_fresh('dba10', '1.1',
+	'an installation updated 1.0 -> 1.1 has the initial privileges of a fresh 1.1',
+	$initprivs);
 
 $node->safe_psql('dba', q{
 	DROP VIEW public.app_terminations, public.my_sessions;

@@ -21,7 +21,7 @@ my $node = lg_node('identity', conf => q{
 max_connections = 120
 log_error_verbosity = verbose
 leakguard.application_connection_limits = 'billing-api user billing_rw = 2, billing-api = 1, jdbc-app = 2, storm user storm_rw = 10'
-leakguard.application_timeouts = 'pg_dump user backup = 0, * database analytics = 1s, * = 1h'
+leakguard.application_timeouts = 'pg_dump user backup = 0, * database analytics = 1s, renm user keeper = 0, renm = 2s, * = 1h'
 leakguard.application_idle_timeouts = 'idler database analytics = 1s'
 });
 $node->safe_psql('postgres', q{
@@ -29,6 +29,7 @@ $node->safe_psql('postgres', q{
 	CREATE ROLE billing_rw LOGIN;
 	CREATE ROLE lg_intruder LOGIN;
 	CREATE ROLE storm_rw LOGIN;
+	CREATE ROLE keeper LOGIN;
 	CREATE DATABASE analytics;
 });
 
@@ -70,6 +71,20 @@ ok(lg_alive($node, $elsewhere->pid), 'and so does pg_dump in another database (l
 is(row(q{SELECT rule FROM leakguard.terminations WHERE application_name = 'pg_dump' AND action = 'terminated'}),
 	'* database analytics = 1s', 'the history keeps the rule as matched');
 
+# --- the worker sees a role renamed: its qualified rule stops applying
+my $keeper = session_in('postgres', user => 'keeper', app => 'renm');
+$keeper->query('BEGIN');
+$keeper->query('SELECT 1');
+$node->poll_query_until('postgres',
+	"SELECT idle_in_transaction > interval '3 s' FROM leakguard.sessions WHERE pid = " . $keeper->pid)
+  or die 'the keeper session did not stay idle';
+ok(lg_alive($node, $keeper->pid), 'a session exempt by "renm user keeper = 0" survives its application\'s 2 s');
+$node->safe_psql('postgres', 'ALTER ROLE keeper RENAME TO loser');
+ok(lg_wait_gone($node, $keeper->pid),
+	'when its role is renamed, the rule no longer applies and "renm = 2s" ends it');
+is(row(q{SELECT rule FROM leakguard.terminations WHERE application_name = 'renm'}), 'renm = 2s',
+	'under the unqualified rule');
+
 # --- idle rules qualified by database
 my $idler = session_in('analytics', user => 'app', app => 'idler');
 my $idler_pg = session_in('postgres', user => 'app', app => 'idler');
@@ -108,6 +123,16 @@ like(lg_connect_error($node, 'jdbc-app'), qr/too many connections for applicatio
 	'a connection naming itself jdbc-app at login is refused too');
 is(row(q{SELECT refused FROM leakguard.stats WHERE application_name = 'jdbc-app'}), '2',
 	'both refusals are counted');
+
+# a name set inside a query (set_config) is judged when the query ends
+my $setconf = lg_session($node, startup_app => '', leak => 0);
+my $spid = $setconf->pid;
+$setconf->{in} .= "SELECT set_config('application_name', 'jdbc-app', false);\n";
+$setconf->{h}->pump_nb for 1 .. 5;
+ok(lg_wait_gone($node, $spid),
+	'set_config() into a full quota ends the session when its query ends, before any other statement');
+like($setconf->client_error, qr/FATAL:  53300: too many connections for application "jdbc-app"/,
+	'with 53300');
 
 # renaming away frees the place, at the next statement
 $jdbc[0]->query("SET application_name = 'elsewhere'");
