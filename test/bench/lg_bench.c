@@ -1768,14 +1768,17 @@ scan_figures(ScanAcc *acc, double *mean, double *median, double *p99, double *ma
 		*median = *p99 = *max = NAN;
 }
 
-/* The idle-session limit that applies to app, in ms, as a backend sees it. */
+/*
+ * The idle-session limit that applies to app, in ms, as a backend sees it,
+ * for sessions of the role of the same name (the scan part connects them so).
+ */
 static int64
 idle_limit_of(PGconn *conn, const char *app)
 {
 	const char *params[1] = {app};
 	PGresult   *res = PQexecParams(conn,
 								   "SELECT coalesce((extract(epoch FROM idle_timeout) * 1000)::int8, 0)"
-								   " FROM leakguard.limit_for($1)",
+								   " FROM leakguard.limit_for($1::text, $1::text::name)",
 								   1, NULL, params, NULL, NULL, 0);
 	int64		ms;
 

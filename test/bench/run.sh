@@ -517,6 +517,22 @@ if ! skipped scan; then
         rm -f "$work/leakguard-new.so"
         start_server
     fi
+    # Rules qualified by role (1.2) against the same number of unqualified
+    # ones, at the largest step: 20 idle rules, the last matching the
+    # backends (by name; qualified: by name and role).
+    qual_step=${SCAN_STEPS##*,}
+    qual_plain=$(for i in $(seq 1 19); do printf 'lgb_other%d=1h, ' "$i"; done; echo 'lgb_scan=1h')
+    qual_role=$(for i in $(seq 1 19); do printf 'lgb_other%d user lgb_scan=1h, ' "$i"; done; echo 'lgb_scan user lgb_scan=1h')
+    for arm in plain role; do
+        rules=$qual_plain
+        [ $arm = role ] && rules=$qual_role
+        lg_say "scan cost with 20 idle rules ($arm), $qual_step client backends"
+        write_conf leakguard enforce $SCAN_NAPTIME "lgb_scan=1h"
+        reload_conf
+        "$LG_BENCH" scan "$CONN" --apps "lgb_scan=3600000" --label "20 rules, $arm" \
+            --steps "$qual_step" --idle-pct "$SCAN_IDLE_PCT" --window "$SCAN_WINDOW" \
+            --explain-runs 1 --idle-rules "$rules" | sed -n "s/^@scanidle /@qual $arm /p" >>"$scan_rows"
+    done
     scan_wall=$(($(date +%s) - t_scan))
     scan_load1=$(cut -d' ' -f1 /proc/loadavg)
 fi
@@ -933,6 +949,14 @@ t_end=$(date +%s)
         echo "| client backends | idle in transaction | idle | with a deadline | leakguard scans | mean µs | mean, with / without | median µs | median, with / without | p99 µs | max µs |"
         echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         rows scanidle "$scan_rows"
+        echo
+        echo "Rules qualified by role (1.2): the same measurement at ${SCAN_STEPS##*,} client backends with 20 idle rules"
+        echo "whose last matches the backends, unqualified (\"lgb_scan=1h\") or qualified (\"lgb_scan user lgb_scan=1h\")."
+        echo "Columns as above (\"with\" = with those 20 rules)."
+        echo
+        echo "| rules | client backends | idle in transaction | idle | with a deadline | leakguard scans | mean µs | mean, with / without | median µs | median, with / without | p99 µs | max µs |"
+        echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        rows qual "$scan_rows" | sed 's/^plain |/| 20 unqualified |/; s/^role |/| 20 qualified by role |/'
         echo
         if [ "$REST_WINDOW" -gt 0 ]; then
             echo
