@@ -41,8 +41,10 @@ OBJS = \
 	src/report.o \
 	src/quota.o \
 	src/quotacount.o \
+	src/episodes.o \
 	src/names.o \
-	src/sqlfuncs.o
+	src/sqlfuncs.o \
+	src/suggest.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
 EXTENSION = leakguard

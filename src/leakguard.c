@@ -5,7 +5,9 @@
  *
  * Loaded through shared_preload_libraries, leakguard reserves its shared
  * memory, registers its background worker, and installs in every backend
- * its emit_log_hook (report.c) and its authentication hook (quota.c).
+ * its emit_log_hook (report.c), its authentication hook (quota.c), and
+ * the executor, utility and transaction hooks that record episodes
+ * (episodes.c).
  * Loaded any other way (CREATE EXTENSION on a server without the
  * preload), it defines its settings so they can be inspected, and its SQL
  * functions raise an error saying what is missing.
@@ -58,4 +60,5 @@ _PG_init(void)
 	lg_register_worker();
 	lg_install_log_hook();
 	lg_install_quota_hook();
+	lg_install_episode_hooks();
 }

@@ -19,7 +19,8 @@
  *	   transaction for the catalog look-ups, with no leakguard lock taken
  *	   and nothing logged in between;
  *	4. only then publish counters, statistics and history under
- *	   LeakguardShared->lock, once, and write the log lines;
+ *	   LeakguardShared->lock, once, with the episodes the sessions recorded
+ *	   themselves (episodes.c), and write the log lines;
  *	5. sleep on the latch until the nearest deadline, or the scan interval,
  *	   whichever comes first.
  *
@@ -293,6 +294,22 @@ lg_slot_end_episode(LgSlot *s, TimestampTz end)
 		e->idle_us = Max(end - s->idle_since, 0);
 	}
 	s->idle = false;
+}
+
+/*
+ * Publish the episodes that ended during the scan (the 1.1 columns), and
+ * the histograms' episodes the sessions recorded themselves (episodes.c).
+ * Lock held exclusive.
+ */
+static void
+lg_publish_ended(TimestampTz now)
+{
+	int			i;
+
+	for (i = 0; i < lg_nended; i++)
+		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
+							 lg_ended[i].idle_us);
+	lg_episodes_fold_all(now);
 }
 
 /*
@@ -708,13 +725,9 @@ lg_scan(void)
 			entry->scan_no = scan_no;
 			entry->scan_connections = 0;
 		}
-		entry->scan_connections++;
-		entry->peak_connections = Max(entry->peak_connections,
-									  entry->scan_connections);
+		lg_stats_count_connections(entry, now);
 	}
-	for (i = 0; i < lg_nended; i++)
-		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
-							 lg_ended[i].idle_us);
+	lg_publish_ended(now);
 	lg_record_batch(lg_batch, nevents);
 
 	/* The scan's cost: reading the array and publishing, not signalling. */
