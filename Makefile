@@ -23,6 +23,8 @@
 #   make test-fleet      the fleet tests: monitoring/ against the real
 #                        exporter and Prometheus, Patroni, the PGXN bundle
 #   make bench           benchmarks (test/bench)
+#   make bench-episodes  what recording every episode costs the worker's
+#                        scans, and the memory it takes (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
 
@@ -64,7 +66,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize dist test-fleet
+.PHONY: test test-all test-pg-build deb test-deb demo bench bench-episodes fuzz unit sanitize dist test-fleet
 
 unit:
 	$(MAKE) -C test/unit run
@@ -101,6 +103,9 @@ test-fleet:
 
 bench:
 	./test/bench/run.sh
+
+bench-episodes:
+	./test/bench/episodes.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

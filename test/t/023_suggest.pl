@@ -7,7 +7,7 @@
 # and 1 s and would have ended exactly the 3 leaks.  Applied with the
 # documented \gexec line, a reload accepts it, and in enforce a new leak is
 # terminated while a normal transaction is not.  The histograms survive a
-# clean restart.
+# clean restart; a statistics file of 1.1's format is ignored.
 use strict;
 use warnings;
 
@@ -137,6 +137,24 @@ is( $node->safe_psql('postgres', qq{
 		SELECT episodes, p50, p99, suggested_limit FROM leakguard.suggest_limits(99, 2)
 		 WHERE application_name = '$app' AND kind = 'idle in transaction'}),
 	$before, 'the histograms survive a clean restart');
+
+# A statistics file of leakguard 1.1 (format 2) is ignored, with a LOG line.
+$node->stop;
+my $file = $node->data_dir . '/pg_stat/leakguard.stat';
+my $saved = slurp_file($file);
+is(unpack('L', substr($saved, 4, 4)), 3, 'the statistics file is of format 3');
+substr($saved, 4, 4) = pack('L', 2);
+open(my $fh, '>:raw', $file) or die $!;
+print $fh $saved;
+close($fh);
+$offset = -s $node->logfile;
+$node->start;
+$node->wait_for_log(qr/LOG:  ignoring leakguard statistics file "pg_stat\/leakguard\.stat" of format 2; this leakguard reads format 3, and starts with empty statistics/,
+	$offset);
+is( $node->safe_psql('postgres', qq{
+		SELECT count(*) FROM leakguard.suggest_limits()
+		 WHERE application_name = '$app' AND episodes > 0}),
+	'0', 'a 1.1 file is ignored: no histograms of its applications');
 
 # Bad arguments.
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
