@@ -28,10 +28,15 @@
  * lost.
  *
  * Recording costs a backend no lock: it adds one to a bucket of its own
- * slot in shared memory (LeakguardEpisodeSlot, one per backend slot), then
- * bumps the slot's change counter after a write barrier.  At each scan the
+ * slot in shared memory (LeakguardEpisodeSlot, one per backend slot),
+ * notes the bucket in the short list of latest records in the slot's head
+ * (LeakguardEpisodeHead), then bumps the head's change counter after a
+ * write barrier.  At each scan the
  * worker folds into the statistics entry of the slot's application what
- * each changed slot gained since the last fold (lg_episodes_fold_all()).
+ * each changed slot gained since the last fold (lg_episodes_fold_all()):
+ * from the list when it still holds every record since then, which costs
+ * one step per record, else by comparing every bucket with what was
+ * folded.
  * Counts only grow (modulo 2^32): a slot keeps them from one backend to
  * the next, and what is folded is the difference to what was folded
  * before, so nothing is reset and nothing can be counted twice.  A backend
@@ -43,10 +48,13 @@
  * The largest value of each histogram is known from the folded buckets
  * only: the top of the highest one, at most 12.5% above the exact value.
  *
- * Shared state: in a LeakguardEpisodeSlot, the counts and the change
- * counter are written by the owning backend only, without a lock (a reader
- * reads the counter, then a read barrier, then the counts; each count is an
- * aligned 32-bit word, read whole); seen, seen_changes and appname are
+ * Shared state: in a LeakguardEpisodeSlot and its head, the counts, the
+ * list and the change counter are written by the owning backend only, without a lock (a
+ * reader reads the counter, then a read barrier, then the counts or the
+ * list; each is an aligned word, read whole; the list is trusted only if,
+ * read again after it, the counter shows that no entry read was
+ * overwritten meanwhile); seen, seen_changes, entry, entry_generation and
+ * appname are
  * written under LeakguardShared->lock exclusive (appname by the owner,
  * which may read it without the lock).
  *
@@ -75,19 +83,19 @@ static bool lg_idle_counter_stale = true;
 /* When the last transaction ended, if no statement started since; or 0. */
 static TimestampTz lg_xact_ended_at = 0;
 
-/* This backend's slot, or NULL when it records nothing. */
-static LeakguardEpisodeSlot *
+/* This backend's slot, or -1 when it records nothing. */
+static int
 lg_my_episode_slot(void)
 {
 	int			slot;
 
 	if (MyBackendType != B_BACKEND || lg_shared == NULL ||
 		!IsNormalProcessingMode())
-		return NULL;
+		return -1;
 	slot = LG_MY_STATUS_SLOT();
 	if (slot < 0 || slot >= MaxBackends)
-		return NULL;
-	return &lg_shared->episodes[slot];
+		return -1;
+	return slot;
 }
 
 /*
@@ -95,17 +103,62 @@ lg_my_episode_slot(void)
  * its application.  LeakguardShared->lock held exclusive.
  */
 static void
-lg_episodes_fold(LeakguardEpisodeSlot *slot, TimestampTz now)
+lg_episodes_fold(int i, TimestampTz now)
 {
-	uint32		changes = pg_atomic_read_u32(&slot->changes);
+	LeakguardEpisodeHead *head = &lg_shared->episode_heads[i].head;
+	LeakguardEpisodeSlot *slot = &lg_shared->episodes[i];
+	uint32		changes = pg_atomic_read_u32(&head->changes);
 	LeakguardAppStats *entry;
 	int			k;
 	int			b;
 
-	if (changes == slot->seen_changes)
+	if (changes == head->seen_changes)
 		return;
 	pg_read_barrier();
-	entry = lg_stats_entry(slot->appname, now);
+	if (head->entry == NULL ||
+		head->entry_generation != lg_shared->reset_generation)
+	{
+		head->entry = lg_stats_entry(slot->appname, now);
+		head->entry_generation = lg_shared->reset_generation;
+	}
+	entry = head->entry;
+
+	/*
+	 * Record n is overwritten in the list by record n + LG_EPISODE_RING,
+	 * written only after changes reached n + LG_EPISODE_RING - 1: if the
+	 * counter read after the list is below seen + LG_EPISODE_RING, every
+	 * entry read was the one wanted.
+	 */
+	if (changes - head->seen_changes < LG_EPISODE_RING)
+	{
+		uint16		latest[LG_EPISODE_RING];
+		uint32		n = changes - head->seen_changes;
+		uint32		r;
+
+		for (r = 0; r < n; r++)
+			latest[r] = head->ring[(head->seen_changes + 1 + r) % LG_EPISODE_RING];
+		pg_read_barrier();
+		if (pg_atomic_read_u32(&head->changes) - head->seen_changes < LG_EPISODE_RING)
+		{
+			for (r = 0; r < n; r++)
+			{
+				LeakguardHistogram *h;
+
+				k = latest[r] / LG_HIST_BUCKETS;
+				b = latest[r] % LG_HIST_BUCKETS;
+				if (k >= LG_NUM_OBSERVED)
+					continue;
+				h = &entry->observed[k];
+				h->buckets[b]++;
+				h->count++;
+				h->max_us = Max(h->max_us, lg_hist_bucket_high(b) - 1);
+				slot->seen[k][b]++;
+			}
+			head->seen_changes = changes;
+			return;
+		}
+	}
+
 	for (k = 0; k < LG_NUM_OBSERVED; k++)
 	{
 		LeakguardHistogram *h = &entry->observed[k];
@@ -123,47 +176,58 @@ lg_episodes_fold(LeakguardEpisodeSlot *slot, TimestampTz now)
 			slot->seen[k][b] = count;
 		}
 	}
-	slot->seen_changes = changes;
+	head->seen_changes = changes;
 }
 
-/* The worker, once per scan.  LeakguardShared->lock held exclusive. */
+/*
+ * The worker, once per scan, with LeakguardShared->lock held exclusive; and
+ * the postmaster before it saves the statistics, when no other process is
+ * attached.
+ */
 void
 lg_episodes_fold_all(TimestampTz now)
 {
 	int			i;
 
 	for (i = 0; i < MaxBackends; i++)
-		lg_episodes_fold(&lg_shared->episodes[i], now);
+		lg_episodes_fold(i, now);
 }
 
 /* Record one episode in the backend's own slot. */
 static void
-lg_episode_record(LeakguardEpisodeSlot *slot, LeakguardObserved what, int64 us)
+lg_episode_record(int i, LeakguardObserved what, int64 us)
 {
+	LeakguardEpisodeHead *head = &lg_shared->episode_heads[i].head;
+	LeakguardEpisodeSlot *slot = &lg_shared->episodes[i];
 	const char *name = application_name ? application_name : "";
+	int			bucket = lg_hist_bucket(us);
+	uint32		n;
 
 	/* Counts belong to the slot's name: hand over what is left first. */
 	if (strncmp(slot->appname, name, NAMEDATALEN - 1) != 0)
 	{
 		LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
-		lg_episodes_fold(slot, GetCurrentTimestamp());
+		lg_episodes_fold(i, GetCurrentTimestamp());
 		strlcpy(slot->appname, name, NAMEDATALEN);
+		head->entry = NULL;
 		LWLockRelease(lg_shared->lock);
 	}
 
-	slot->counts[what][lg_hist_bucket(us)]++;
+	n = pg_atomic_read_u32(&head->changes) + 1;
+	slot->counts[what][bucket]++;
+	head->ring[n % LG_EPISODE_RING] = (uint16) (what * LG_HIST_BUCKETS + bucket);
 	pg_write_barrier();
-	pg_atomic_write_u32(&slot->changes, pg_atomic_read_u32(&slot->changes) + 1);
+	pg_atomic_write_u32(&head->changes, n);
 }
 
 /* A statement starts: record the idle period it ends, if any. */
 static void
 lg_episodes_statement(void)
 {
-	LeakguardEpisodeSlot *slot = lg_my_episode_slot();
+	int			slot = lg_my_episode_slot();
 	int64		idle;
 
-	if (slot == NULL)
+	if (slot < 0)
 		return;
 	if (lg_xact_ended_at != 0)
 	{
@@ -185,13 +249,13 @@ lg_episodes_statement(void)
 static void
 lg_episodes_xact(XactEvent event, void *arg)
 {
-	LeakguardEpisodeSlot *slot;
+	int			slot;
 	TimestampTz end;
 
 	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
 		event != XACT_EVENT_PREPARE)
 		return;
-	if ((slot = lg_my_episode_slot()) == NULL)
+	if ((slot = lg_my_episode_slot()) < 0)
 		return;
 	end = GetCurrentTransactionStopTimestamp();
 	lg_episode_record(slot, LG_OBSERVED_TRANSACTION,
@@ -204,11 +268,11 @@ lg_episodes_xact(XactEvent event, void *arg)
 static void
 lg_episodes_exit(int code, Datum arg)
 {
-	LeakguardEpisodeSlot *slot = lg_my_episode_slot();
+	int			slot = lg_my_episode_slot();
 	PgBackendStatus *be = MyBEEntry;
 	TimestampTz now;
 
-	if (slot == NULL || be == NULL || be->st_state_start_timestamp == 0)
+	if (slot < 0 || be == NULL || be->st_state_start_timestamp == 0)
 		return;
 	now = GetCurrentTimestamp();
 	if (lg_state_idle_in_xact(be->st_state))

@@ -44,7 +44,8 @@
  *	  LG_READER_YIELD_US.
  *	- LeakguardMark slots belong to the worker (one process at a time):
  *	  no lock.
- *	- In a LeakguardEpisodeSlot, the counts and change counter are written
+ *	- In a LeakguardEpisodeSlot and its head, the counts, the list of the
+ *	  latest records and the change counter are written
  *	  by the owning backend alone, with no lock (see episodes.c); what was
  *	  folded of them, and the name they belong to, under
  *	  LeakguardShared->lock.
@@ -272,15 +273,38 @@ typedef struct LeakguardMark
 	int			action;			/* LeakguardAction recorded */
 } LeakguardMark;
 
+/* The latest records a slot keeps as a list, for a cheap fold. */
+#define LG_EPISODE_RING			32
+
 /*
- * The idle periods and transactions a backend slot's sessions ended, as
- * counts per histogram bucket (episodes.c).  counts and changes only grow
+ * The idle periods and transactions a backend slot's sessions ended
+ * (episodes.c): how many, and the latest of them as a list (record n, the
+ * value of changes it set, is in ring[n % LG_EPISODE_RING], as observed *
+ * LG_HIST_BUCKETS + bucket).  The heads of all slots lie together, one per
+ * cache line, so that the worker's pass over them at each scan reads a few
+ * pages rather than one per slot; the counts per bucket are in the
+ * LeakguardEpisodeSlot of the same index.  changes and counts only grow
  * (modulo 2^32), from one backend in the slot to the next.
  */
-typedef struct LeakguardEpisodeSlot
+typedef struct LeakguardEpisodeHead
 {
 	pg_atomic_uint32 changes;	/* bumped after each record; owner, no lock */
 	uint32		seen_changes;	/* changes when last folded; lock */
+	uint16		ring[LG_EPISODE_RING];	/* owner, no lock */
+	struct LeakguardAppStats *entry;	/* the statistics entry of the slot's
+										 * appname, if entry_generation is
+										 * current; lock */
+	uint64		entry_generation;	/* reset_generation of entry; lock */
+} LeakguardEpisodeHead;
+
+typedef union LeakguardEpisodeHeadPadded
+{
+	LeakguardEpisodeHead head;
+	char		pad[PG_CACHE_LINE_SIZE];
+} LeakguardEpisodeHeadPadded;
+
+typedef struct LeakguardEpisodeSlot
+{
 	char		appname[NAMEDATALEN];	/* whose counts; lock (the owner
 										 * writes it, and reads it without) */
 	uint32		counts[LG_NUM_OBSERVED][LG_HIST_BUCKETS];	/* owner, no lock */
@@ -402,6 +426,8 @@ typedef struct LeakguardShared
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
 	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
 	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
+	LeakguardEpisodeHeadPadded *episode_heads;	/* [MaxBackends], constant
+												 * pointer */
 	LeakguardEpisodeSlot *episodes; /* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 	LeakguardRefusal *refusals; /* [history_size], constant pointer */

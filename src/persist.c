@@ -16,6 +16,10 @@
  * do not add up): nothing in it is trusted further than it is checked,
  * since readers print its strings.
  *
+ * Before writing, it adds to the statistics the episodes the sessions
+ * recorded since the worker's last scan (episodes.c), the periods the
+ * shutdown ended among them.
+ *
  * Format 3 (leakguard 1.2) added the histograms and daily peaks to each
  * application's entry; a file of format 1 (1.0) or 2 (1.1) is ignored with
  * a LOG line, and the statistics start empty.
@@ -410,6 +414,12 @@ lg_stats_save(int code, Datum arg)
 	if (code != 0 || !lg_save_stats || lg_shared == NULL ||
 		!lg_shutdown_was_clean())
 		return;
+
+	/*
+	 * The episodes the sessions recorded since the worker's last scan, the
+	 * last periods of those that ended with the shutdown among them.
+	 */
+	lg_episodes_fold_all(GetCurrentTimestamp());
 
 	next = lg_shared->history_count -
 		Min(lg_shared->history_count, (uint64) lg_history_size);

@@ -11,6 +11,7 @@
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot (see worker.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
+ *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
  *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
  *		LeakguardAppStats *[]	the entries of the hash below, in the order
  *								they were made (max_applications)
@@ -48,6 +49,8 @@ lg_struct_size(void)
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot))));
+	size = add_size(size, PG_CACHE_LINE_SIZE);	/* to align the heads */
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot))));
 	size = add_size(size, MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
@@ -128,10 +131,14 @@ lg_shmem_startup(void)
 		lg_shared->quota = (LeakguardQuotaSlot *) p;
 		memset(lg_shared->quota, 0, mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
+		p = (char *) TYPEALIGN(PG_CACHE_LINE_SIZE, p);
+		lg_shared->episode_heads = (LeakguardEpisodeHeadPadded *) p;
+		memset(p, 0, mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded)));
+		for (i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u32(&lg_shared->episode_heads[i].head.changes, 0);
+		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded)));
 		lg_shared->episodes = (LeakguardEpisodeSlot *) p;
 		memset(lg_shared->episodes, 0, mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
-		for (i = 0; i < MaxBackends; i++)
-			pg_atomic_init_u32(&lg_shared->episodes[i].changes, 0);
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
 		lg_shared->apps = (LeakguardAppStats **) p;
 		p += MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *)));

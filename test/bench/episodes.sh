@@ -8,10 +8,10 @@
 # the worker folds every slot at every scan.  mode dry_run, no limit:
 # nobody is terminated.  Reported, over a LG_BENCH_EP_WINDOW (5000) ms
 # window once all sessions are connected: the worker's mean scan time
-# (leakguard.status(), as in make bench part 3), scans, transactions per
-# second, and the episodes recorded (1.2 only); then the shared memory
-# leakguard takes (pg_shmem_allocations) and the size of one application's
-# statistics entry and of one backend's episode slot.
+# (leakguard.status(), as in make bench part 3), scans, and the episodes
+# the sessions recorded per second (1.2 only: idle in transaction, idle
+# and transactions); then leakguard's named shared memory
+# (pg_shmem_allocations), where the per-backend slots are.
 #
 # It measures the leakguard installed in PG_CONFIG's installation
 # (LG_BENCH_BUILD=1, the default, first runs make install): to compare with
@@ -41,6 +41,10 @@ cleanup() {
     set +e
     [ -f "$data/postmaster.pid" ] && lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1
     [ -n "${pgbench_pid:-}" ] && kill "$pgbench_pid" 2>/dev/null
+    if [ $rc != 0 ] && [ -f "$work/server.log" ]; then
+        echo "---- server log (last 20 lines)" >&2
+        tail -n 20 "$work/server.log" >&2
+    fi
     rm -rf "$work"
     exit $rc
 }
@@ -72,7 +76,12 @@ for _ in $(seq 1 600); do
     sleep 0.2
 done
 
-sample() { psql_v "SELECT scans, mean_scan_time, (SELECT xact_commit FROM pg_stat_database WHERE datname = 'postgres') FROM leakguard.status()"; }
+# Episodes the sessions recorded (1.2), as the worker folded them: 0 before.
+episodes_sql=0
+if [ "$(psql_v "SELECT count(*) FROM pg_proc WHERE proname = 'suggest_limits'")" = 1 ]; then
+    episodes_sql="(SELECT sum(episodes) FROM leakguard.suggest_limits() WHERE application_name = 'lgb_episodes')"
+fi
+sample() { psql_v "SELECT scans, mean_scan_time, coalesce($episodes_sql, 0) FROM leakguard.status()"; }
 IFS='|' read -r scans1 mean1 xacts1 <<<"$(sample)"
 t1=$(date +%s%N)
 sleep "$(awk -v w="$WINDOW" 'BEGIN { printf "%.3f", w / 1000 }')"
@@ -82,19 +91,14 @@ kill "$pgbench_pid" 2>/dev/null || true
 wait "$pgbench_pid" 2>/dev/null || true
 pgbench_pid=
 
-episodes=n/a
-if [ "$(psql_v "SELECT count(*) FROM pg_proc WHERE proname = 'suggest_limits'")" = 1 ]; then
-    episodes=$(psql_v "SELECT string_agg(kind || ' ' || episodes, ', ') FROM leakguard.suggest_limits() WHERE application_name = 'lgb_episodes' AND episodes IS NOT NULL")
-fi
 
 echo "leakguard $version, PostgreSQL $LG_PG_VERSION, $(nproc) CPUs; $SESSIONS sessions changing state every $SLEEP_MS ms, naptime 10 ms"
 awk -v s1="$scans1" -v m1="$mean1" -v s2="$scans2" -v m2="$mean2" -v x1="$xacts1" -v x2="$xacts2" \
     -v t1="$t1" -v t2="$t2" 'BEGIN {
     secs = (t2 - t1) / 1e9
-    printf "| scans in %.1f s | mean scan time (ms) | transactions/s |\n|---:|---:|---:|\n", secs
-    printf "| %d | %.3f | %.0f |\n", s2 - s1, (m2 * s2 - m1 * s1) / (s2 - s1), (x2 - x1) / secs
+    printf "| scans in %.1f s | mean scan time (ms) | episodes recorded per second |\n|---:|---:|---:|\n", secs
+    printf "| %d | %.3f | %s |\n", s2 - s1, (m2 * s2 - m1 * s1) / (s2 - s1), (x2 > 0 ? sprintf("%.0f", (x2 - x1) / secs) : "n/a (no recording)")
 }'
-echo "episodes recorded: $episodes"
 echo
 echo "shared memory (pg_shmem_allocations), max_connections $((SESSIONS + 100)), max_applications $(psql_v "SHOW leakguard.max_applications"):"
 psql_v "SELECT name || ': ' || pg_size_pretty(allocated_size) FROM pg_shmem_allocations WHERE name LIKE 'leakguard%' ORDER BY name"

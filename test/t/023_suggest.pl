@@ -127,6 +127,9 @@ $normal->query('\! sleep 0.1');
 is($normal->query('COMMIT; SELECT 1'), '1', 'a new normal transaction is not');
 ok(lg_alive($node, $normal->pid), 'and its session lives');
 $normal->close;
+lg_wait_gone($node, $normal->pid);
+# a scan now: the worker adds what the sessions recorded
+$node->safe_psql('postgres', 'SELECT leakguard.check()');
 
 # The histograms survive a clean restart.
 my $before = $node->safe_psql('postgres', qq{
