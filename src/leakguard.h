@@ -190,8 +190,10 @@ typedef struct LeakguardLimit
 
 /*
  * Accumulated statistics of one application; the entries of the statistics
- * hash table (key: name) and the overflow entry.  Written by the worker and
- * by reset(), under LeakguardShared->lock exclusive.
+ * hash table (key: name) and the overflow entry.  Written under
+ * LeakguardShared->lock exclusive: by the worker, by reset(), and by a
+ * backend that hands over the episodes it recorded under another name
+ * (episodes.c).
  */
 typedef struct LeakguardAppStats
 {
