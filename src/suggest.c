@@ -23,8 +23,10 @@
  * rules the DBA decided and leakguard does not second-guess (a 0 exemption,
  * a rule qualified by role or database), as written and in their order;
  * then one rule per application with a suggestion; then the other existing
- * rules, for applications with too few observations; last the default,
- * "*", suggested from all applications, or the existing "*" rule.
+ * rules, for applications with too few observations (not one that names
+ * exactly an application given its own rule); last the default, "*",
+ * suggested from all applications but never below what one of them needs,
+ * or the existing "*" rule.
  *
  * The limits in force are those of this backend's settings, as limit_for()
  * reports them, for a session of the application with no role or database
@@ -195,6 +197,45 @@ lg_stats_all(const LeakguardAppStats *entries, long n,
 		all->daily_peaks[all->peak_day % LG_PEAK_DAYS] =
 			Max(all->daily_peaks[all->peak_day % LG_PEAK_DAYS],
 				lg_stats_window_peak(st, now));
+	}
+}
+
+/*
+ * The default, for applications no rule names: suggested from all
+ * applications together, but never below what any one application needs,
+ * since one that no rule names may be any of them.
+ */
+static void
+lg_suggest_default(const LeakguardAppStats *entries, long n,
+				   const LeakguardAppStats *all, LgSuggestKind kind,
+				   double percentile, double headroom, TimestampTz now,
+				   LgSuggestion *out)
+{
+	long		i;
+	int64		raised = 0;
+
+	lg_suggest(all, kind, percentile, headroom, now, out);
+	if (out->value == 0)
+		return;
+	for (i = 0; i < n; i++)
+	{
+		LgSuggestion sg;
+
+		lg_suggest(&entries[i], kind, percentile, headroom, now, &sg);
+		raised = Max(raised, sg.value);
+	}
+	if (raised > out->value)
+	{
+		out->value = raised;
+		out->note = "raised to what the most demanding application needs";
+		if (kind != LG_SUGGEST_CONNECTIONS)
+			out->would_terminate =
+				lg_hist_count_from(&all->observed[kind == LG_SUGGEST_XACT_IDLE ?
+												  LG_OBSERVED_XACT_IDLE :
+												  kind == LG_SUGGEST_IDLE ?
+												  LG_OBSERVED_IDLE :
+												  LG_OBSERVED_TRANSACTION],
+								   raised * 1000);
 	}
 }
 
@@ -374,7 +415,7 @@ lg_suggest_limits_sql(PG_FUNCTION_ARGS)
 	{
 		LgSuggestion sg;
 
-		lg_suggest(&all, k, percentile, headroom, now, &sg);
+		lg_suggest_default(entries, n, &all, k, percentile, headroom, now, &sg);
 		if (sg.note == NULL)
 			sg.note = "all applications: the default, for applications no rule names";
 		lg_put_suggestion(rsinfo, NULL, k, &sg);
@@ -426,6 +467,7 @@ lg_suggested_setting(const LeakguardRuleSet *rules, LgSuggestKind kind,
 	StringInfoData buf;
 	int			nrules = (rules != NULL) ? rules->nrules : 0;
 	int			default_rule = -1;
+	bool	   *suggested = palloc0(sizeof(bool) * Max(n, 1));
 	LgSuggestion sg;
 	long		i;
 	int			r;
@@ -449,13 +491,27 @@ lg_suggested_setting(const LeakguardRuleSet *rules, LgSuggestKind kind,
 			continue;
 		lg_suggest(&entries[i], kind, percentile, headroom, now, &sg);
 		if (sg.value != 0)
+		{
 			lg_append_rule(&buf, entries[i].name, lg_limit_text(kind, sg.value));
+			suggested[i] = true;
+		}
 	}
 
-	/* the other rules, for applications with too few observations */
+	/*
+	 * The other rules, for applications with too few observations; not a
+	 * rule that names exactly one application given its own rule above.
+	 */
 	for (r = 0; r < nrules; r++)
 	{
+		const char *pattern = lg_rule_pattern(rules, r);
+		bool		replaced = false;
+
 		if (lg_rule_kept(rules, r))
+			continue;
+		for (i = 0; i < n && strpbrk(pattern, "*?\\") == NULL; i++)
+			if (suggested[i] && strcmp(pattern, entries[i].name) == 0)
+				replaced = true;
+		if (replaced)
 			continue;
 		if (strcmp(lg_rule_pattern(rules, r), "*") == 0)
 		{
@@ -467,7 +523,7 @@ lg_suggested_setting(const LeakguardRuleSet *rules, LgSuggestKind kind,
 	}
 
 	/* the default last */
-	lg_suggest(all, kind, percentile, headroom, now, &sg);
+	lg_suggest_default(entries, n, all, kind, percentile, headroom, now, &sg);
 	if (sg.value != 0)
 	{
 		if (buf.len > 0)
