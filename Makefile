@@ -53,7 +53,7 @@ EXTENSION = leakguard
 DATA = leakguard--1.0.sql leakguard--1.1.sql leakguard--1.2.sql \
 	leakguard--1.0--1.1.sql leakguard--1.1--1.2.sql
 
-REGRESS = limit_for settings views privileges idle_and_quota qualified
+REGRESS = limit_for settings views privileges idle_and_quota qualified suggest
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 PG_CONFIG ?= pg_config
