@@ -26,6 +26,8 @@
 #                        pgjdbc, node-postgres and PgBouncer report when
 #                        leakguard ends or refuses a session (test/drivers)
 #   make bench           benchmarks (test/bench)
+#   make bench-episodes  what recording every episode costs the worker's
+#                        scans, and the memory it takes (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
 
@@ -34,6 +36,7 @@ OBJS = \
 	src/leakguard.o \
 	src/settings.o \
 	src/rules.o \
+	src/histogram.o \
 	src/limits.o \
 	src/shmem.o \
 	src/persist.o \
@@ -43,15 +46,17 @@ OBJS = \
 	src/report.o \
 	src/quota.o \
 	src/quotacount.o \
+	src/episodes.o \
 	src/names.o \
-	src/sqlfuncs.o
+	src/sqlfuncs.o \
+	src/suggest.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
 EXTENSION = leakguard
 DATA = leakguard--1.0.sql leakguard--1.1.sql leakguard--1.2.sql \
 	leakguard--1.0--1.1.sql leakguard--1.1--1.2.sql
 
-REGRESS = limit_for settings views privileges idle_and_quota qualified
+REGRESS = limit_for settings views privileges idle_and_quota qualified suggest
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf
 
 PG_CONFIG ?= pg_config
@@ -64,7 +69,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-pg-build deb test-deb demo bench fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-pg-build deb test-deb demo bench bench-episodes fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -104,6 +109,9 @@ test-drivers:
 
 bench:
 	./test/bench/run.sh
+
+bench-episodes:
+	./test/bench/episodes.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

@@ -151,3 +151,37 @@ BEGIN
     END LOOP;
 END
 $acl$;
+
+-- What limit to set (1.2): new functions, nothing to keep from 1.1.
+CREATE FUNCTION @extschema@.suggest_limits(percentile float8 DEFAULT 99.9,
+                               headroom float8 DEFAULT 2.0,
+                               OUT application_name text,
+                               OUT kind text,
+                               OUT episodes bigint,
+                               OUT p50 interval,
+                               OUT p99 interval,
+                               OUT at_percentile interval,
+                               OUT max interval,
+                               OUT peak_connections integer,
+                               OUT rule text,
+                               OUT current_limit text,
+                               OUT suggested_limit text,
+                               OUT would_terminate bigint,
+                               OUT note text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_suggest_limits_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.suggest_limits(float8, float8) IS
+'per application (and, with application_name NULL, for the default) and kind of limit: what was observed, the limit in force, the suggested limit (the percentile times the headroom, rounded up; connections: the peak of the last 7 days times the headroom) and how many observed episodes it would have ended';
+
+CREATE FUNCTION @extschema@.suggested_settings(percentile float8 DEFAULT 99.9,
+                                   headroom float8 DEFAULT 2.0,
+                                   OUT name text,
+                                   OUT setting text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_suggested_settings_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.suggested_settings(float8, float8) IS
+'the rule settings with the suggested limits, ready for ALTER SYSTEM SET: exemptions and qualified rules kept first, then one rule per application, the default last';

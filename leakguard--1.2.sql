@@ -247,5 +247,38 @@ CREATE VIEW connections AS
 COMMENT ON VIEW connections IS
 'client connections now by database, application and state, with their share of max_connections';
 
+CREATE FUNCTION suggest_limits(percentile float8 DEFAULT 99.9,
+                               headroom float8 DEFAULT 2.0,
+                               OUT application_name text,
+                               OUT kind text,
+                               OUT episodes bigint,
+                               OUT p50 interval,
+                               OUT p99 interval,
+                               OUT at_percentile interval,
+                               OUT max interval,
+                               OUT peak_connections integer,
+                               OUT rule text,
+                               OUT current_limit text,
+                               OUT suggested_limit text,
+                               OUT would_terminate bigint,
+                               OUT note text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_suggest_limits_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION suggest_limits(float8, float8) IS
+'per application (and, with application_name NULL, for the default) and kind of limit: what was observed, the limit in force, the suggested limit (the percentile times the headroom, rounded up; connections: the peak of the last 7 days times the headroom) and how many observed episodes it would have ended';
+
+CREATE FUNCTION suggested_settings(percentile float8 DEFAULT 99.9,
+                                   headroom float8 DEFAULT 2.0,
+                                   OUT name text,
+                                   OUT setting text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_suggested_settings_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION suggested_settings(float8, float8) IS
+'the rule settings with the suggested limits, ready for ALTER SYSTEM SET: exemptions and qualified rules kept first, then one rule per application, the default last';
+
 GRANT USAGE ON SCHEMA @extschema@ TO PUBLIC;
 GRANT SELECT ON sessions, stats, terminations, connections TO PUBLIC;

@@ -20,6 +20,7 @@
 #include "common/string.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/proc.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
@@ -61,6 +62,21 @@
 #else
 #define LG_MY_STATUS_SLOT()		(MyBackendId - 1)
 #endif
+
+/*
+ * The time this backend spent idle in transaction, in microseconds, as
+ * pgstat_report_activity() adds each such period when it ends (the
+ * connection statistics of pg_stat_database).  A core variable, exported
+ * (PGDLLIMPORT) and unchanged from 14 to 18; checked against 15, 16, 17
+ * and 18.  It grows by exactly one idle-in-transaction period at each
+ * statement that ends one, and is set back to 0 only when the backend
+ * flushes its statistics, which it does only outside a transaction
+ * (episodes.c starts counting again after every transaction end).  Were a
+ * version to stop maintaining it, leakguard would record no
+ * idle-in-transaction periods of the sessions themselves, only those the
+ * worker ends or sees end with the session.
+ */
+#define lg_txn_idle_time_us()	((int64) pgStatTransactionIdleTime)
 
 /* Reader-side snapshot of the status array, indexed from 1. */
 #if PG_VERSION_NUM >= 160000

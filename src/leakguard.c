@@ -5,8 +5,10 @@
  *
  * Loaded through shared_preload_libraries, leakguard reserves its shared
  * memory, registers its background worker, and installs in every backend
- * its emit_log_hook (report.c) and its authentication hooks (quota.c, and
- * scan.c's, which tells the worker where client backends are).
+ * its emit_log_hook (report.c), its authentication hooks (quota.c, and
+ * scan.c's, which tells the worker where client backends are), and the
+ * executor, utility and transaction hooks that record episodes
+ * (episodes.c).
  * Loaded any other way (CREATE EXTENSION on a server without the
  * preload), it defines its settings so they can be inspected, and its SQL
  * functions raise an error saying what is missing.
@@ -62,4 +64,5 @@ _PG_init(void)
 	lg_install_log_hook();
 	lg_install_quota_hook();
 	lg_install_client_slots_hook();
+	lg_install_episode_hooks();
 }

@@ -10,6 +10,7 @@
  *		leakguard.c	_PG_init, hook installation
  *		settings.c	GUC definitions, check and assign hooks, the parsed rules
  *		rules.c		rule parser and glob matcher (plain C, fuzzed alone)
+ *		histogram.c	log-linear histograms of durations (plain C)
  *		limits.c	what applies to one session: rule, timeout, exemption
  *		shmem.c		shared state: worker status, statistics, history
  *		persist.c	statistics file written at clean shutdown, read at start
@@ -17,12 +18,15 @@
  *		worker.c	the background worker: latch loop, scans, scheduling
  *		terminate.c	re-check under ProcArrayLock, signal, victim marks
  *		report.c	emit_log_hook rewriting the victim's FATAL message
+ *		episodes.c	each backend records its own finished idle periods and
+ *					transactions; the worker folds them into the statistics
  *		quota.c		connection quotas: admission at authentication and
  *					at every change of application_name
  *		quotacount.c	shared connection counts per application (and role,
  *					database), for admission in constant time
  *		names.c		the worker's cache of role and database names
  *		sqlfuncs.c	SQL-callable functions behind the views
+ *		suggest.c	suggest_limits() and suggested_settings()
  *
  * Locking, in one place:
  *
@@ -40,6 +44,11 @@
  *	  LG_READER_YIELD_US.
  *	- LeakguardMark slots belong to the worker (one process at a time):
  *	  no lock.
+ *	- In a LeakguardEpisodeSlot and its head, the counts, the list of the
+ *	  latest records and the change counter are written
+ *	  by the owning backend alone, with no lock (see episodes.c); what was
+ *	  folded of them, and the name they belong to, under
+ *	  LeakguardShared->lock.
  *	- Each LeakguardVictim has its own spinlock.  The worker fills a victim
  *	  slot just before it signals that backend; the backend reads its own slot
  *	  from emit_log_hook while it reports its FATAL error, where taking an
@@ -76,6 +85,7 @@
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 
+#include "histogram.h"
 #include "rules.h"
 
 #define LG_NAME					"leakguard"
@@ -118,7 +128,23 @@
 #define LG_NUM_BUCKETS			5
 
 /* Version of the shared-memory layout and of the statistics file. */
-#define LG_FORMAT_VERSION		2
+#define LG_FORMAT_VERSION		3
+
+/*
+ * The durations kept in a histogram per application: idle-in-transaction
+ * periods, idle periods (no transaction open), whole transactions.
+ */
+typedef enum LeakguardObserved
+{
+	LG_OBSERVED_XACT_IDLE,
+	LG_OBSERVED_IDLE,
+	LG_OBSERVED_TRANSACTION
+} LeakguardObserved;
+
+#define LG_NUM_OBSERVED			3
+
+/* Days of peak connections kept per application (today and the six before). */
+#define LG_PEAK_DAYS			7
 
 /* What a limit is about, and what a history row records. */
 typedef enum LeakguardKind
@@ -188,8 +214,10 @@ typedef struct LeakguardLimit
 
 /*
  * Accumulated statistics of one application; the entries of the statistics
- * hash table (key: name) and the overflow entry.  Written by the worker and
- * by reset(), under LeakguardShared->lock exclusive.
+ * hash table (key: name) and the overflow entry.  Written under
+ * LeakguardShared->lock exclusive: by the worker, by reset(), and by a
+ * backend that hands over the episodes it recorded under another name
+ * (episodes.c).
  */
 typedef struct LeakguardAppStats
 {
@@ -209,6 +237,9 @@ typedef struct LeakguardAppStats
 	TimestampTz first_seen;
 	uint64		scan_no;		/* the worker's count scan_connections is of */
 	int32		scan_connections;	/* connections seen, as of the last scan */
+	int32		daily_peaks[LG_PEAK_DAYS];	/* peak of day d in [d % LG_PEAK_DAYS] */
+	int64		peak_day;		/* day (UTC, since 2000) of the newest peak */
+	LeakguardHistogram observed[LG_NUM_OBSERVED];	/* LeakguardObserved */
 } LeakguardAppStats;
 
 /*
@@ -267,6 +298,44 @@ typedef struct LeakguardMark
 	TimestampTz state_change;	/* the idle period */
 	int			action;			/* LeakguardAction recorded */
 } LeakguardMark;
+
+/* The latest records a slot keeps as a list, for a cheap fold. */
+#define LG_EPISODE_RING			32
+
+/*
+ * The idle periods and transactions a backend slot's sessions ended
+ * (episodes.c): how many, and the latest of them as a list (record n, the
+ * value of changes it set, is in ring[n % LG_EPISODE_RING], as observed *
+ * LG_HIST_BUCKETS + bucket).  The heads of all slots lie together, one per
+ * cache line, so that the worker's pass over them at each scan reads a few
+ * pages rather than one per slot; the counts per bucket are in the
+ * LeakguardEpisodeSlot of the same index.  changes and counts only grow
+ * (modulo 2^32), from one backend in the slot to the next.
+ */
+typedef struct LeakguardEpisodeHead
+{
+	pg_atomic_uint32 changes;	/* bumped after each record; owner, no lock */
+	uint32		seen_changes;	/* changes when last folded; lock */
+	uint16		ring[LG_EPISODE_RING];	/* owner, no lock */
+	struct LeakguardAppStats *entry;	/* the statistics entry of the slot's
+										 * appname, if entry_generation is
+										 * current; lock */
+	uint64		entry_generation;	/* reset_generation of entry; lock */
+} LeakguardEpisodeHead;
+
+typedef union LeakguardEpisodeHeadPadded
+{
+	LeakguardEpisodeHead head;
+	char		pad[PG_CACHE_LINE_SIZE];
+} LeakguardEpisodeHeadPadded;
+
+typedef struct LeakguardEpisodeSlot
+{
+	char		appname[NAMEDATALEN];	/* whose counts; lock (the owner
+										 * writes it, and reads it without) */
+	uint32		counts[LG_NUM_OBSERVED][LG_HIST_BUCKETS];	/* owner, no lock */
+	uint32		seen[LG_NUM_OBSERVED][LG_HIST_BUCKETS]; /* folded; lock */
+} LeakguardEpisodeSlot;
 
 /*
  * Set by the worker just before it signals a backend, read by that backend
@@ -386,6 +455,9 @@ typedef struct LeakguardShared
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
 	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
 	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
+	LeakguardEpisodeHeadPadded *episode_heads;	/* [MaxBackends], constant
+												 * pointer */
+	LeakguardEpisodeSlot *episodes; /* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 	LeakguardRefusal *refusals; /* [history_size], constant pointer */
 	LeakguardAppStats **apps;	/* [max_applications], constant pointer: the
@@ -448,12 +520,20 @@ extern void lg_shmem_startup(void);
 extern void lg_require_shmem(void);
 extern LeakguardAppStats *lg_stats_entry(const char *appname, TimestampTz now);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);
+extern void lg_stats_count_connections(LeakguardAppStats *entry,
+									   TimestampTz now);
+extern int32 lg_stats_window_peak(const LeakguardAppStats *entry,
+								  TimestampTz now);
 extern void lg_history_add(const LeakguardEvent *event);
 extern void lg_refusal_event(const LeakguardRefusal *refusal,
 							 LeakguardEvent *event);
 extern void lg_stats_reset(TimestampTz now);
 extern void lg_lock_worker(void);
 extern void lg_lock_reader(void);
+
+/* episodes.c */
+extern void lg_install_episode_hooks(void);
+extern void lg_episodes_fold_all(TimestampTz now);
 
 /* persist.c */
 extern void lg_stats_load(void);
@@ -529,6 +609,13 @@ extern bool lg_worker_unregistered;
 extern TimestampTz lg_clock_now(void);
 extern void lg_register_worker(void);
 extern PGDLLEXPORT void lg_worker_main(Datum arg);
+
+/* sqlfuncs.c */
+extern Datum lg_interval_us(int64 us);
+extern void lg_check_result_columns(struct TupleDescData *desc, int known);
+extern long lg_stats_copy(LeakguardAppStats *entries,
+						  LeakguardAppStats *overflow,
+						  TimestampTz *stats_reset);
 
 /* report.c */
 extern void lg_install_log_hook(void);

@@ -12,13 +12,21 @@
  * checksum is ignored the same way, with a LOG line, and so is one whose
  * checksum is right but whose content could not have been written by
  * leakguard (a string without its NUL, an action out of range, a negative
- * counter, an address length beyond its buffer): nothing in it is trusted
- * further than it is checked, since readers print its strings.
+ * counter, an address length beyond its buffer, a histogram whose counts
+ * do not add up): nothing in it is trusted further than it is checked,
+ * since readers print its strings.
+ *
+ * Before writing, it adds to the statistics the episodes the sessions
+ * recorded since the worker's last scan (episodes.c), the periods the
+ * shutdown ended among them.
+ *
+ * Format 3 (leakguard 1.2) added the histograms and daily peaks to each
+ * application's entry; a file of format 1 (1.0) or 2 (1.1) is ignored with
+ * a LOG line, and the statistics start empty.
  *
  * The history's two rings (terminations, and refused connections) are
- * written as one list of LeakguardEvent, oldest first, as leakguard 1.1
- * wrote its single ring: the layout is the same, so a file written by 1.1
- * is read too, and the loader puts each event back into its ring by kind.
+ * written as one list of LeakguardEvent, oldest first, and the loader puts
+ * each event back into its ring by kind.
  *
  * When max_applications shrank since the file was written, the applications
  * that no longer fit are added to the overflow row; when history_size
@@ -60,6 +68,33 @@ typedef struct LgStatsFileHeader
 	TimestampTz stats_reset;
 } LgStatsFileHeader;
 
+/*
+ * The daily peaks of src into dst: per day of the newer window, the higher
+ * of the two (a peak of either row alone is a lower bound of their sum's;
+ * the overflow row is a sum of many applications anyway).
+ */
+static void
+lg_peaks_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
+{
+	int32		merged[LG_PEAK_DAYS];
+	int64		newest = Max(dst->peak_day, src->peak_day);
+	int64		d;
+
+	memset(merged, 0, sizeof(merged));
+	for (d = Max(newest - LG_PEAK_DAYS + 1, 0); d <= newest; d++)
+	{
+		int32		peak = 0;
+
+		if (d <= dst->peak_day && d > dst->peak_day - LG_PEAK_DAYS)
+			peak = dst->daily_peaks[d % LG_PEAK_DAYS];
+		if (d <= src->peak_day && d > src->peak_day - LG_PEAK_DAYS)
+			peak = Max(peak, src->daily_peaks[d % LG_PEAK_DAYS]);
+		merged[d % LG_PEAK_DAYS] = peak;
+	}
+	memcpy(dst->daily_peaks, merged, sizeof(merged));
+	dst->peak_day = newest;
+}
+
 /* Add the counters of src into dst (the overflow row). */
 static void
 lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
@@ -81,6 +116,9 @@ lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
 	dst->last_terminated_at = Max(dst->last_terminated_at, src->last_terminated_at);
 	if (dst->first_seen == 0 || (src->first_seen != 0 && src->first_seen < dst->first_seen))
 		dst->first_seen = src->first_seen;
+	for (i = 0; i < LG_NUM_OBSERVED; i++)
+		lg_hist_merge(&dst->observed[i], &src->observed[i]);
+	lg_peaks_merge(dst, src);
 }
 
 /* Whether a fixed-size string field ends within its size. */
@@ -105,6 +143,14 @@ lg_app_invalid(const LeakguardAppStats *a)
 	for (i = 0; i < LG_NUM_BUCKETS; i++)
 		if (a->buckets[i] < 0)
 			return "a negative counter";
+	if (a->peak_day < 0)
+		return "a negative day";
+	for (i = 0; i < LG_PEAK_DAYS; i++)
+		if (a->daily_peaks[i] < 0)
+			return "a negative counter";
+	for (i = 0; i < LG_NUM_OBSERVED; i++)
+		if (!lg_hist_valid(&a->observed[i]))
+			return "a histogram whose counts do not add up";
 	return NULL;
 }
 
@@ -198,7 +244,10 @@ lg_stats_load(void)
 	memcpy(&hdr, buf, sizeof(hdr));
 	if (hdr.magic == LG_STATS_MAGIC && hdr.format != LG_FORMAT_VERSION)
 	{
-		/* Format 1 is leakguard 1.0's: other structures, not to be misread. */
+		/*
+		 * Format 1 is leakguard 1.0's, 2 is 1.1's: other structures, not to
+		 * be misread.
+		 */
 		ereport(LOG,
 				(errmsg("ignoring leakguard statistics file \"%s\" of format %u; this leakguard reads format %u, and starts with empty statistics",
 						LG_STATS_FILE, hdr.format, LG_FORMAT_VERSION)));
@@ -365,6 +414,12 @@ lg_stats_save(int code, Datum arg)
 	if (code != 0 || !lg_save_stats || lg_shared == NULL ||
 		!lg_shutdown_was_clean())
 		return;
+
+	/*
+	 * The episodes the sessions recorded since the worker's last scan, the
+	 * last periods of those that ended with the shutdown among them.
+	 */
+	lg_episodes_fold_all(GetCurrentTimestamp());
 
 	next = lg_shared->history_count -
 		Min(lg_shared->history_count, (uint64) lg_history_size);

@@ -11,6 +11,8 @@
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot (see worker.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
+ *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
+ *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
  *		LeakguardAppStats *[]	the entries of the hash below, in the order
  *								they were made (max_applications)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
@@ -47,6 +49,9 @@ lg_struct_size(void)
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot))));
+	size = add_size(size, PG_CACHE_LINE_SIZE);	/* to align the heads */
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded))));
+	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot))));
 	size = add_size(size, MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
 	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardRefusal)));
@@ -126,6 +131,15 @@ lg_shmem_startup(void)
 		lg_shared->quota = (LeakguardQuotaSlot *) p;
 		memset(lg_shared->quota, 0, mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
+		p = (char *) TYPEALIGN(PG_CACHE_LINE_SIZE, p);
+		lg_shared->episode_heads = (LeakguardEpisodeHeadPadded *) p;
+		memset(p, 0, mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded)));
+		for (i = 0; i < MaxBackends; i++)
+			pg_atomic_init_u32(&lg_shared->episode_heads[i].head.changes, 0);
+		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded)));
+		lg_shared->episodes = (LeakguardEpisodeSlot *) p;
+		memset(lg_shared->episodes, 0, mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
+		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
 		lg_shared->apps = (LeakguardAppStats **) p;
 		p += MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *)));
 		lg_shared->history = (LeakguardEvent *) p;
@@ -226,6 +240,57 @@ lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us)
 	entry->total_idle_us += idle_us;
 	if (idle_us > entry->max_idle_us)
 		entry->max_idle_us = idle_us;
+}
+
+/* The day (UTC) of a timestamp, for the daily peaks. */
+static int64
+lg_day(TimestampTz t)
+{
+	return t / USECS_PER_DAY;
+}
+
+/*
+ * One more connection of the application seen by the current scan: raise
+ * the all-time peak and today's.  Days with no scan are days of no
+ * connections: their slots are zeroed when a later day is entered.  Lock
+ * held exclusive.
+ */
+void
+lg_stats_count_connections(LeakguardAppStats *entry, TimestampTz now)
+{
+	int64		day = lg_day(now);
+	int32	   *today;
+
+	if (day > entry->peak_day)
+	{
+		int64		d;
+
+		for (d = Max(entry->peak_day + 1, day - LG_PEAK_DAYS + 1); d <= day; d++)
+			entry->daily_peaks[d % LG_PEAK_DAYS] = 0;
+		entry->peak_day = day;
+	}
+	entry->scan_connections++;
+	entry->peak_connections = Max(entry->peak_connections,
+								  entry->scan_connections);
+	today = &entry->daily_peaks[entry->peak_day % LG_PEAK_DAYS];
+	*today = Max(*today, entry->scan_connections);
+}
+
+/*
+ * The highest daily peak of the last LG_PEAK_DAYS days (today included),
+ * from a copy of an entry: no lock.
+ */
+int32
+lg_stats_window_peak(const LeakguardAppStats *entry, TimestampTz now)
+{
+	int64		day = lg_day(now);
+	int32		peak = 0;
+	int64		d;
+
+	for (d = Max(day - LG_PEAK_DAYS + 1, 0); d <= Min(day, entry->peak_day); d++)
+		if (d > entry->peak_day - LG_PEAK_DAYS)
+			peak = Max(peak, entry->daily_peaks[d % LG_PEAK_DAYS]);
+	return peak;
 }
 
 /*

@@ -98,7 +98,7 @@ typedef struct LgAppNow
 	bool		shown;
 } LgAppNow;
 
-static Datum
+Datum
 lg_interval_us(int64 us)
 {
 	Interval   *iv = palloc0(sizeof(Interval));
@@ -132,7 +132,7 @@ lg_client_addr(const SockAddr *addr, Datum *out)
 }
 
 /* Refuse a result type with more columns than this library fills. */
-static void
+void
 lg_check_result_columns(TupleDesc desc, int known)
 {
 	if (desc->natts > known)
@@ -571,7 +571,7 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
  * appended to lg_shared->apps, so what was copied stays in place; if reset()
  * runs meanwhile, the copy starts over.  Returns the number of entries.
  */
-static long
+long
 lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
 			  TimestampTz *stats_reset)
 {

@@ -20,7 +20,8 @@
  *	   transaction for the catalog look-ups, with no leakguard lock taken
  *	   and nothing logged in between;
  *	4. only then publish counters, statistics and history under
- *	   LeakguardShared->lock, once, and write the log lines;
+ *	   LeakguardShared->lock, once, with the episodes the sessions recorded
+ *	   themselves (episodes.c), and write the log lines;
  *	5. sleep on the latch until the nearest deadline, or the scan interval,
  *	   whichever comes first.
  *
@@ -389,6 +390,22 @@ lg_slot_end_episode(LgSlot *s, TimestampTz end, int64 now_us)
 }
 
 /*
+ * Publish the episodes that ended during the scan (the 1.1 columns), and
+ * the histograms' episodes the sessions recorded themselves (episodes.c).
+ * Lock held exclusive.
+ */
+static void
+lg_publish_ended(TimestampTz now)
+{
+	int			i;
+
+	for (i = 0; i < lg_nended; i++)
+		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
+							 lg_ended[i].idle_us);
+	lg_episodes_fold_all(now);
+}
+
+/*
  * When the backend left the idle period that began at idle_since: at the
  * start of the first statement after it.  The status array keeps only the
  * latest statement's start and the latest state change, so take the
@@ -632,9 +649,7 @@ lg_count_connection(LgSlot *s, TimestampTz now)
 		entry->scan_no = lg_count_scan;
 		entry->scan_connections = 0;
 	}
-	entry->scan_connections++;
-	entry->peak_connections = Max(entry->peak_connections,
-								  entry->scan_connections);
+	lg_stats_count_connections(entry, now);
 }
 
 /*
@@ -646,12 +661,20 @@ lg_count_connection(LgSlot *s, TimestampTz now)
 static void
 lg_publish_connections(uint64 scan_no, TimestampTz now)
 {
+	static int64 count_day = -1;
+	int64		day = now / USECS_PER_DAY;
 	int			i;
 
-	if (lg_count_scan == 0 ||
+	/*
+	 * A full count also on the first scan of a day (UTC), so that each day's
+	 * peak (suggest.c) counts the connections that stayed over from the day
+	 * before.
+	 */
+	if (lg_count_scan == 0 || day != count_day ||
 		lg_count_reset_generation != lg_shared->reset_generation)
 	{
 		lg_count_scan = scan_no;
+		count_day = day;
 		lg_count_reset_generation = lg_shared->reset_generation;
 		for (i = 0; i < MaxBackends; i++)
 			if (lg_slots[i].pid != 0)
@@ -921,9 +944,7 @@ lg_scan(void)
 	lg_lock_worker();
 	scan_no = lg_shared->scans + 1;
 	lg_publish_connections(scan_no, now);
-	for (i = 0; i < lg_nended; i++)
-		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
-							 lg_ended[i].idle_us);
+	lg_publish_ended(now);
 	lg_record_batch(lg_batch, nevents);
 
 	/* The scan's cost: reading the array and publishing, not signalling. */

@@ -7,7 +7,8 @@
 # application "billing-api", shows it counting down in leakguard.sessions,
 # its termination as the client and the log see it, and the statistics;
 # then (1.1) a connection quota refusing a third connection of an
-# application, and its idle limit ending the two it holds.
+# application, and its idle limit ending the two it holds; last (1.2) the
+# limit leakguard suggests for an application, and the settings.
 # Everything is removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -122,5 +123,23 @@ psql_demo -c "SELECT application_name, kind, action, rule, idle_time FROM leakgu
                WHERE application_name = 'route_builder' ORDER BY terminated_at"
 psql_demo -c "SELECT application_name, idle_terminated, refused FROM leakguard.stats
                WHERE application_name = 'route_builder'"
+
+lg_say "1.2: what limit to set: checkout runs 200 transactions idle 5-50 ms, and leaks one for 2 s"
+(
+    for i in $(seq 0 199); do
+        printf 'BEGIN;\n\\! sleep 0.%03d\nCOMMIT;\n' $((5 + i * 45 / 199))
+    done
+) | PGAPPNAME=checkout lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -U demo_app &
+workload=$!
+(printf 'BEGIN;\n\\! sleep 2\nCOMMIT;\n') |
+    PGAPPNAME=checkout lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -U demo_app
+wait $workload
+# the worker adds the sessions' episodes at its next scan: ask for one now
+psql_demo -qAtc "SELECT leakguard.check()" >/dev/null
+psql_demo -c "SELECT kind, episodes, p50, p99, max, current_limit, suggested_limit, would_terminate
+                FROM leakguard.suggest_limits(99, 2)
+               WHERE application_name = 'checkout' AND kind <> 'connections'"
+lg_say "the settings it suggests, ready for ALTER SYSTEM SET (\\gexec)"
+psql_demo -c "SELECT name, setting FROM leakguard.suggested_settings(99, 2)"
 
 lg_say "demo finished; the server and its files are removed"

@@ -1,0 +1,332 @@
+/*-------------------------------------------------------------------------
+ *
+ * episodes.c
+ *		Each client backend records its own finished idle periods and
+ *		transactions, for the histograms of the statistics.
+ *
+ * The worker's scans see a state that lasts shorter than the scan interval
+ * only by chance, and long ones always: counted from scans, the histograms
+ * would miss short episodes and lean toward long ones.  So each backend
+ * records every episode it ends, where it already runs code:
+ *
+ *	- a transaction, in a transaction callback at commit, abort or prepare:
+ *	  from xact_start to its end;
+ *	- an idle-in-transaction period, when the next statement starts (the
+ *	  executor and utility hooks): the growth of the backend's own
+ *	  idle-in-transaction time counter (compat.h), which
+ *	  pgstat_report_activity() has just grown by exactly that period;
+ *	- an idle period (no transaction open), when the first statement after
+ *	  a transaction end starts: from that end to the statement's start.
+ *
+ *	- the idle or idle-in-transaction period a session is in when it ends
+ *	  (it disconnects, or the worker terminates it), at exit, from its own
+ *	  backend status entry.
+ *
+ * The worker records none of these, so no period is counted twice.  A
+ * period followed by a statement that fails before it reaches the executor
+ * (a syntax error) is merged with the next one or, outside a transaction,
+ * lost.
+ *
+ * Recording costs a backend no lock: it adds one to a bucket of its own
+ * slot in shared memory (LeakguardEpisodeSlot, one per backend slot),
+ * notes the bucket in the short list of latest records in the slot's head
+ * (LeakguardEpisodeHead), then bumps the head's change counter after a
+ * write barrier.  At each scan the
+ * worker folds into the statistics entry of the slot's application what
+ * each changed slot gained since the last fold (lg_episodes_fold_all()):
+ * from the list when it still holds every record since then, which costs
+ * one step per record, else by comparing every bucket with what was
+ * folded.
+ * Counts only grow (modulo 2^32): a slot keeps them from one backend to
+ * the next, and what is folded is the difference to what was folded
+ * before, so nothing is reset and nothing can be counted twice.  A backend
+ * whose application_name is not the one its slot's counts belong to (a new
+ * backend in the slot, or SET application_name) first folds what is left
+ * under the old name itself, under the lock: once per connection and
+ * change of name, never per statement.
+ *
+ * The largest value of each histogram is known from the folded buckets
+ * only: the top of the highest one, at most 12.5% above the exact value.
+ *
+ * Shared state: in a LeakguardEpisodeSlot and its head, the counts, the
+ * list and the change counter are written by the owning backend only, without a lock (a
+ * reader reads the counter, then a read barrier, then the counts or the
+ * list; each is an aligned word, read whole; the list is trusted only if,
+ * read again after it, the counter shows that no entry read was
+ * overwritten meanwhile); seen, seen_changes, entry, entry_generation and
+ * appname are
+ * written under LeakguardShared->lock exclusive (appname by the owner,
+ * which may read it without the lock).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "leakguard.h"
+
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "libpq/auth.h"
+#include "port/atomics.h"
+#include "storage/ipc.h"
+#include "tcop/utility.h"
+#include "utils/timestamp.h"
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
+
+/* The idle-in-transaction time counter at the last statement start. */
+static int64 lg_idle_counter = 0;
+
+/* The counter may have been reset (a transaction ended): take it anew. */
+static bool lg_idle_counter_stale = true;
+
+/* When the last transaction ended, if no statement started since; or 0. */
+static TimestampTz lg_xact_ended_at = 0;
+
+/* This backend's slot, or -1 when it records nothing. */
+static int
+lg_my_episode_slot(void)
+{
+	int			slot;
+
+	if (MyBackendType != B_BACKEND || lg_shared == NULL ||
+		!IsNormalProcessingMode())
+		return -1;
+	slot = LG_MY_STATUS_SLOT();
+	if (slot < 0 || slot >= MaxBackends)
+		return -1;
+	return slot;
+}
+
+/*
+ * Add what a slot gained since the last fold to the statistics entry of
+ * its application.  LeakguardShared->lock held exclusive.
+ */
+static void
+lg_episodes_fold(int i, TimestampTz now)
+{
+	LeakguardEpisodeHead *head = &lg_shared->episode_heads[i].head;
+	LeakguardEpisodeSlot *slot = &lg_shared->episodes[i];
+	uint32		changes = pg_atomic_read_u32(&head->changes);
+	LeakguardAppStats *entry;
+	int			k;
+	int			b;
+
+	if (changes == head->seen_changes)
+		return;
+	pg_read_barrier();
+	if (head->entry == NULL ||
+		head->entry_generation != lg_shared->reset_generation)
+	{
+		head->entry = lg_stats_entry(slot->appname, now);
+		head->entry_generation = lg_shared->reset_generation;
+	}
+	entry = head->entry;
+
+	/*
+	 * Record n is overwritten in the list by record n + LG_EPISODE_RING,
+	 * written only after changes reached n + LG_EPISODE_RING - 1: if the
+	 * counter read after the list is below seen + LG_EPISODE_RING, every
+	 * entry read was the one wanted.
+	 */
+	if (changes - head->seen_changes < LG_EPISODE_RING)
+	{
+		uint16		latest[LG_EPISODE_RING];
+		uint32		n = changes - head->seen_changes;
+		uint32		r;
+
+		for (r = 0; r < n; r++)
+			latest[r] = head->ring[(head->seen_changes + 1 + r) % LG_EPISODE_RING];
+		pg_read_barrier();
+		if (pg_atomic_read_u32(&head->changes) - head->seen_changes < LG_EPISODE_RING)
+		{
+			for (r = 0; r < n; r++)
+			{
+				LeakguardHistogram *h;
+
+				k = latest[r] / LG_HIST_BUCKETS;
+				b = latest[r] % LG_HIST_BUCKETS;
+				if (k >= LG_NUM_OBSERVED)
+					continue;
+				h = &entry->observed[k];
+				h->buckets[b]++;
+				h->count++;
+				h->max_us = Max(h->max_us, lg_hist_bucket_high(b) - 1);
+				slot->seen[k][b]++;
+			}
+			head->seen_changes = changes;
+			return;
+		}
+	}
+
+	for (k = 0; k < LG_NUM_OBSERVED; k++)
+	{
+		LeakguardHistogram *h = &entry->observed[k];
+
+		for (b = 0; b < LG_HIST_BUCKETS; b++)
+		{
+			uint32		count = slot->counts[k][b];
+			uint32		gained = count - slot->seen[k][b];
+
+			if (gained == 0)
+				continue;
+			h->buckets[b] += gained;
+			h->count += gained;
+			h->max_us = Max(h->max_us, lg_hist_bucket_high(b) - 1);
+			slot->seen[k][b] = count;
+		}
+	}
+	head->seen_changes = changes;
+}
+
+/*
+ * The worker, once per scan, with LeakguardShared->lock held exclusive; and
+ * the postmaster before it saves the statistics, when no other process is
+ * attached.
+ */
+void
+lg_episodes_fold_all(TimestampTz now)
+{
+	int			i;
+
+	for (i = 0; i < MaxBackends; i++)
+		lg_episodes_fold(i, now);
+}
+
+/* Record one episode in the backend's own slot. */
+static void
+lg_episode_record(int i, LeakguardObserved what, int64 us)
+{
+	LeakguardEpisodeHead *head = &lg_shared->episode_heads[i].head;
+	LeakguardEpisodeSlot *slot = &lg_shared->episodes[i];
+	const char *name = application_name ? application_name : "";
+	int			bucket = lg_hist_bucket(us);
+	uint32		n;
+
+	/* Counts belong to the slot's name: hand over what is left first. */
+	if (strncmp(slot->appname, name, NAMEDATALEN - 1) != 0)
+	{
+		LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
+		lg_episodes_fold(i, GetCurrentTimestamp());
+		strlcpy(slot->appname, name, NAMEDATALEN);
+		head->entry = NULL;
+		LWLockRelease(lg_shared->lock);
+	}
+
+	n = pg_atomic_read_u32(&head->changes) + 1;
+	slot->counts[what][bucket]++;
+	head->ring[n % LG_EPISODE_RING] = (uint16) (what * LG_HIST_BUCKETS + bucket);
+	pg_write_barrier();
+	pg_atomic_write_u32(&head->changes, n);
+}
+
+/* A statement starts: record the idle period it ends, if any. */
+static void
+lg_episodes_statement(void)
+{
+	int			slot = lg_my_episode_slot();
+	int64		idle;
+
+	if (slot < 0)
+		return;
+	if (lg_xact_ended_at != 0)
+	{
+		TimestampTz start = GetCurrentStatementStartTimestamp();
+
+		if (start > lg_xact_ended_at)
+			lg_episode_record(slot, LG_OBSERVED_IDLE, start - lg_xact_ended_at);
+		lg_xact_ended_at = 0;
+	}
+
+	/* Nested statements and later ones of a message see no growth. */
+	idle = lg_txn_idle_time_us();
+	if (!lg_idle_counter_stale && idle > lg_idle_counter)
+		lg_episode_record(slot, LG_OBSERVED_XACT_IDLE, idle - lg_idle_counter);
+	lg_idle_counter = idle;
+	lg_idle_counter_stale = false;
+}
+
+static void
+lg_episodes_xact(XactEvent event, void *arg)
+{
+	int			slot;
+	TimestampTz end;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PREPARE)
+		return;
+	if ((slot = lg_my_episode_slot()) < 0)
+		return;
+	end = GetCurrentTransactionStopTimestamp();
+	lg_episode_record(slot, LG_OBSERVED_TRANSACTION,
+					  end - GetCurrentTransactionStartTimestamp());
+	lg_xact_ended_at = end;
+	lg_idle_counter_stale = true;
+}
+
+/* At exit: the period the session is in ends with it. */
+static void
+lg_episodes_exit(int code, Datum arg)
+{
+	int			slot = lg_my_episode_slot();
+	PgBackendStatus *be = MyBEEntry;
+	TimestampTz now;
+
+	if (slot < 0 || be == NULL || be->st_state_start_timestamp == 0)
+		return;
+	now = GetCurrentTimestamp();
+	if (lg_state_idle_in_xact(be->st_state))
+		lg_episode_record(slot, LG_OBSERVED_XACT_IDLE,
+						  now - be->st_state_start_timestamp);
+	else if (be->st_state == STATE_IDLE)
+		lg_episode_record(slot, LG_OBSERVED_IDLE,
+						  now - be->st_state_start_timestamp);
+}
+
+/* A client backend is authenticated: record its last period at exit. */
+static void
+lg_ClientAuthentication(Port *port, int status)
+{
+	if (prev_ClientAuthentication)
+		prev_ClientAuthentication(port, status);
+	if (status == STATUS_OK && lg_shared != NULL && MyBackendType == B_BACKEND)
+		before_shmem_exit(lg_episodes_exit, (Datum) 0);
+}
+
+static void
+lg_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	lg_episodes_statement();
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
+				  bool readOnlyTree, ProcessUtilityContext context,
+				  ParamListInfo params, QueryEnvironment *queryEnv,
+				  DestReceiver *dest, QueryCompletion *qc)
+{
+	lg_episodes_statement();
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+							params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+/* From _PG_init, when loaded through shared_preload_libraries. */
+void
+lg_install_episode_hooks(void)
+{
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = lg_ExecutorStart;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = lg_ProcessUtility;
+	prev_ClientAuthentication = ClientAuthentication_hook;
+	ClientAuthentication_hook = lg_ClientAuthentication;
+	RegisterXactCallback(lg_episodes_xact, NULL);
+}
