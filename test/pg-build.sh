@@ -104,6 +104,21 @@ else
 fi
 mkdir -p "$cache"
 cache=$(cd "$cache" && pwd)
+# The tests run the servers and pg_regress as an unprivileged user (as
+# root: postgres), who must reach the build: a directory made private
+# (mktemp -d) is opened for reading, and a parent that stays closed is an
+# error now rather than a "Permission denied" from every test later.
+chmod go+rx "$cache"
+if [ "$(id -u)" = 0 ]; then
+    d=$cache
+    while [ "$d" != / ]; do
+        if ! runuser -u postgres -- test -x "$d" 2>/dev/null && id postgres >/dev/null 2>&1; then
+            echo "the cache directory $cache is not reachable by user postgres (at $d); choose another LG_PG_CACHE" >&2
+            exit 1
+        fi
+        d=$(dirname "$d")
+    done
+fi
 prefix=$cache/pg-$major
 stamp=$prefix/.leakguard-pg-build
 keyring=${LG_ARCHIVE_KEYRING:-/usr/share/keyrings/debian-archive-keyring.gpg}
