@@ -64,6 +64,9 @@ sub crash_restart
 	my $victim = lg_session($node, app => 'victim', leak => 0);
 	kill 'KILL', $victim->pid;
 	$node->wait_for_log(qr/all server processes terminated; reinitializing/, $offset);
+	# poll_query_until() dies when psql cannot even connect (IPC::Run: broken
+	# pipe), as during recovery: wait until connections are accepted again.
+	$node->wait_for_log(qr/database system is ready to accept connections/, $offset);
 	$node->poll_query_until('postgres',
 		'SELECT pid IS NOT NULL AND scans > 0 FROM leakguard.status()')
 	  or die 'the worker did not come back after the crash restart';
