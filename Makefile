@@ -31,6 +31,7 @@ OBJS = \
 	src/leakguard.o \
 	src/settings.o \
 	src/rules.o \
+	src/kinds.o \
 	src/limits.o \
 	src/shmem.o \
 	src/persist.o \

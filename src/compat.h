@@ -109,6 +109,14 @@ lg_backend_state_name(BackendState state)
 }
 
 /*
+ * SQLSTATE 25P04, which PostgreSQL 17's transaction_timeout reports: named
+ * from 17 on; leakguard reports it on 15 and 16 too.
+ */
+#ifndef ERRCODE_TRANSACTION_TIMEOUT
+#define ERRCODE_TRANSACTION_TIMEOUT		MAKE_SQLSTATE('2','5','P','0','4')
+#endif
+
+/*
  * GUC "extra" blocks: plain malloc() in 15, guc_malloc() (released with
  * guc_free()) from 16 on.  The rule and role-list blocks hold offsets, never
  * pointers, so a byte copy is a faithful move.

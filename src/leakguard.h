@@ -10,6 +10,8 @@
  *		leakguard.c	_PG_init, hook installation
  *		settings.c	GUC definitions, check and assign hooks, the parsed rules
  *		rules.c		rule parser and glob matcher (plain C, fuzzed alone)
+ *		kinds.c		the kinds of limit: one row each (which sessions, from
+ *					which start, which rules, SQLSTATE, message, counters)
  *		limits.c	what applies to one session: rule, timeout, exemption
  *		shmem.c		shared state: worker status, statistics, history
  *		persist.c	statistics file written at clean shutdown, read at start
@@ -111,15 +113,20 @@
 /* Version of the shared-memory layout and of the statistics file. */
 #define LG_FORMAT_VERSION		2
 
-/* What a limit is about, and what a history row records. */
+/*
+ * What a limit is about, and what a history row records; each is a row of
+ * lg_kinds[] (kinds.c).  The values are stored in the history: append only.
+ */
 typedef enum LeakguardKind
 {
 	LG_KIND_XACT,				/* idle in transaction (or aborted) */
 	LG_KIND_IDLE,				/* idle, no transaction open */
-	LG_KIND_QUOTA				/* a connection beyond its quota */
+	LG_KIND_QUOTA,				/* a connection beyond its quota */
+	LG_KIND_TRANSACTION			/* a transaction open too long */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_QUOTA
+#define LG_KIND_LAST			LG_KIND_TRANSACTION
+#define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 typedef enum LeakguardMode
 {
@@ -164,6 +171,41 @@ typedef struct LeakguardWho
 	const char *datname;
 } LeakguardWho;
 
+/*
+ * One kind of limit, a row of lg_kinds[] (kinds.c), indexed by
+ * LeakguardKind.  The worker's scan, its final re-check, the statistics,
+ * the log line, the client's message and limit_for() all read the row; a
+ * kind of limit on sessions is added as a row, with its settings.
+ */
+typedef struct LeakguardKindDef
+{
+	const char *name;			/* terminations.kind */
+	bool		session;		/* a limit the worker enforces on sessions
+								 * (false: quota, enforced at login) */
+	/* which sessions: those in a state it accepts ... */
+	bool		(*applies) (BackendState state, TimestampTz xact_start);
+	/* ... from which start: xact_start, or state_change */
+	bool		from_xact_start;
+	bool		in_transaction; /* the same transaction must still be open */
+	const char *during;			/* "idle in transaction", for messages */
+	/* the limit: default setting and rules */
+	const char *default_guc;
+	const int  *default_ms;
+	const char *rules_guc;
+	char	  **rules_text;
+	const LeakguardRuleSet **rules;
+	/* what the terminated client is told */
+	int			sqlerrcode;
+	const char *message;
+	/* the counters of LeakguardAppStats it adds to */
+	size_t		terminated_off;
+	size_t		dry_run_off;
+} LeakguardKindDef;
+
+extern const LeakguardKindDef lg_kinds[LG_NUM_KINDS];
+
+#define LG_STATS_COUNTER(entry, off)	(*(int64 *) ((char *) (entry) + (off)))
+
 /* What a quota rule counts by, besides the application name. */
 #define LG_QUOTA_BY_USER		1
 #define LG_QUOTA_BY_DATABASE	2
@@ -200,6 +242,8 @@ typedef struct LeakguardAppStats
 	TimestampTz first_seen;
 	uint64		scan_no;		/* the worker's count scan_connections is of */
 	int32		scan_connections;	/* connections seen, as of the last scan */
+	int64		transaction_terminated; /* transactions open too long */
+	int64		transaction_dry_run;
 } LeakguardAppStats;
 
 /*
@@ -245,19 +289,23 @@ typedef struct LeakguardRefusal
 } LeakguardRefusal;
 
 /*
- * What the worker recorded for the idle period of the backend in one slot:
- * the last outcome it counted (terminated, dry_run, ...), so that a
- * restarted worker neither signals nor counts the same period twice.
- * Owned by the worker: only the one worker process reads or writes these,
- * and a restarted worker inherits them; no lock.
+ * What the worker recorded for the period of one kind of limit (idle in
+ * transaction, idle, transaction) of the backend in one slot: the last
+ * outcome it counted (terminated, dry_run, ...), so that a restarted worker
+ * neither signals nor counts the same period twice.  One per slot and kind
+ * (LG_MARK()).  Owned by the worker: only the one worker process reads or
+ * writes these, and a restarted worker inherits them; no lock.
  */
 typedef struct LeakguardMark
 {
 	int			pid;			/* 0: nothing recorded */
 	TimestampTz backend_start;
-	TimestampTz state_change;	/* the idle period */
+	TimestampTz since;			/* the period: its state_change or
+								 * xact_start (lg_kinds[].from_xact_start) */
 	int			action;			/* LeakguardAction recorded */
 } LeakguardMark;
+
+#define LG_MARK(slot, kind)		(&lg_shared->marks[(slot) * LG_NUM_KINDS + (kind)])
 
 /*
  * Set by the worker just before it signals a backend, read by that backend
@@ -267,10 +315,9 @@ typedef struct LeakguardVictim
 {
 	slock_t		mutex;
 	int			pid;			/* 0: no mark */
-	int			kind;			/* LG_KIND_XACT or LG_KIND_IDLE */
+	int			kind;			/* LeakguardKind, a session limit */
 	TimestampTz backend_start;	/* with pid, identifies the backend */
-	TimestampTz state_change;	/* the idle period it was signalled for */
-	int64		idle_us;
+	int64		idle_us;		/* how long its period had lasted */
 	int64		timeout_ms;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
@@ -372,7 +419,8 @@ typedef struct LeakguardShared
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
-	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
+	LeakguardMark *marks;		/* [MaxBackends * LG_NUM_KINDS], constant
+								 * pointer; see LG_MARK() */
 	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 	LeakguardRefusal *refusals; /* [history_size], constant pointer */
@@ -408,8 +456,8 @@ typedef struct LeakguardTermination
 	int			slot;
 	bool		superuser;		/* report only */
 	bool		repeat;			/* same outcome as already recorded */
-	int64		idle_origin_us; /* when the idle period began, on the
-								 * monotonic clock (lg_monotonic_us) */
+	int64		idle_origin_us; /* when the period of event.kind began, on
+								 * the monotonic clock (lg_monotonic_us) */
 	LeakguardEvent event;
 } LeakguardTermination;
 
@@ -453,6 +501,8 @@ extern int	lg_default_timeout_ms;
 extern char *lg_application_timeouts;
 extern int	lg_idle_timeout_ms;
 extern char *lg_application_idle_timeouts;
+extern int	lg_transaction_timeout_ms;
+extern char *lg_application_transaction_timeouts;
 extern char *lg_application_connection_limits;
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
@@ -463,6 +513,7 @@ extern int	lg_history_size;
 extern bool lg_save_stats;
 extern const LeakguardRuleSet *lg_rules;
 extern const LeakguardRuleSet *lg_idle_rules;
+extern const LeakguardRuleSet *lg_transaction_rules;
 extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern TimestampTz lg_start_load_time;
@@ -475,8 +526,8 @@ extern bool lg_config_judge(char **saved);
 
 /* limits.c */
 extern bool lg_rules_qualified(void);
-extern void lg_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
-extern void lg_idle_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+extern void lg_kind_limit_for(int kind, const LeakguardWho *who,
+							  LeakguardLimit *limit);
 extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
 
 /* names.c */
@@ -486,6 +537,7 @@ extern const char *lg_database_name(Oid dbid, char *dst);
 extern void lg_names_refresh(TimestampTz now);
 extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
+extern const char *lg_kind_source(int kind, const char *rule);
 extern int64 lg_shortest_limit_ms(void);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);

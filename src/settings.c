@@ -78,10 +78,13 @@ bool		lg_save_stats = true;
 int			lg_idle_timeout_ms = 0;
 char	   *lg_application_idle_timeouts = NULL;
 char	   *lg_application_connection_limits = NULL;
+int			lg_transaction_timeout_ms = 0;
+char	   *lg_application_transaction_timeouts = NULL;
 
 /* The parsed rule settings, owned by the GUC machinery. */
 const LeakguardRuleSet *lg_rules = NULL;
 const LeakguardRuleSet *lg_idle_rules = NULL;
+const LeakguardRuleSet *lg_transaction_rules = NULL;
 const LeakguardRuleSet *lg_connection_rules = NULL;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
@@ -116,6 +119,8 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.idle_session_timeout", "0"},
 	{"leakguard.application_idle_timeouts", ""},
 	{"leakguard.application_connection_limits", ""},
+	{"leakguard.transaction_timeout", "0"},
+	{"leakguard.application_transaction_timeouts", ""},
 	{"leakguard.naptime", "1000"},
 	{"leakguard.exempt_roles", ""},
 	{"leakguard.terminate_superusers", "off"},
@@ -244,6 +249,20 @@ static void
 lg_assign_application_idle_timeouts(const char *newval, void *extra)
 {
 	lg_idle_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_transaction_timeouts(char **newval, void **extra,
+										  GucSource source)
+{
+	return lg_check_rules("leakguard.application_transaction_timeouts",
+						  LG_RULES_DURATION, newval, extra);
+}
+
+static void
+lg_assign_application_transaction_timeouts(const char *newval, void *extra)
+{
+	lg_transaction_rules = (const LeakguardRuleSet *) extra;
 }
 
 static bool
@@ -750,6 +769,27 @@ lg_define_settings(void)
 							   0,
 							   lg_check_application_connection_limits,
 							   lg_assign_application_connection_limits,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.transaction_timeout",
+							"Transaction age limit for applications that no transaction rule names; 0 means no limit.",
+							"It applies from xact_start, to active and idle sessions alike.",
+							&lg_transaction_timeout_ms,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_transaction_timeouts",
+							   "Ordered rules pattern=duration for transaction age, first match on application_name wins.",
+							   "Example: 'web*=30s, reporting=1h, pg_dump=0'.",
+							   &lg_application_transaction_timeouts,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_transaction_timeouts,
+							   lg_assign_application_transaction_timeouts,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.naptime",

@@ -13,10 +13,11 @@
  * session are decided by limits.c, the code the worker uses.
  *
  * One library serves every version of the SQL interface: each function
- * fills the columns of 1.0, and those 1.1 appended when the result type the
- * caller's installed version declares has them (so a server whose library
- * is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2 declares
- * the same columns as 1.1.  A result type with more columns than this
+ * fills the columns of 1.0, and those 1.1 and 1.2 appended when the result
+ * type the caller's installed version declares has them (so a server whose
+ * library is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2
+ * appends limit_for()'s transaction_rule and transaction_timeout and
+ * declares the other functions as 1.1 does.  A result type with more columns than this
  * library knows (scripts installed and applied while the server still runs
  * an older library) is refused with an error, never filled with garbage.
  *
@@ -72,7 +73,7 @@ PG_FUNCTION_INFO_V1(lg_sessions_sql);
 PG_FUNCTION_INFO_V1(lg_stats_sql);
 PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
-/* Result columns in 1.0, and in 1.1 and 1.2 */
+/* Result columns in 1.0, in 1.1, and in 1.2 (where it has more) */
 #define LG_SESSIONS_COLS_10		14
 #define LG_SESSIONS_COLS		15
 #define LG_STATS_COLS_10		18
@@ -80,7 +81,8 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_TERMINATIONS_COLS_10	14
 #define LG_TERMINATIONS_COLS	15
 #define LG_LIMIT_FOR_COLS_10	2
-#define LG_LIMIT_FOR_COLS		6
+#define LG_LIMIT_FOR_COLS_11	6
+#define LG_LIMIT_FOR_COLS		8
 #define LG_STATUS_COLS			11
 
 /* Events copied per acquisition of the lock by terminations(). */
@@ -159,6 +161,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	LeakguardLimit limit;
 	LeakguardLimit idle;
 	LeakguardLimit quota;
+	LeakguardLimit transaction;
 	LeakguardWho who;
 	TupleDesc	tupdesc;
 	Datum		values[LG_LIMIT_FOR_COLS];
@@ -193,16 +196,16 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		NameStr(*PG_GETARG_NAME(2)) : NULL;
 
 	memset(nulls, 0, sizeof(nulls));
-	lg_limit_for(&who, &limit);
+	lg_kind_limit_for(LG_KIND_XACT, &who, &limit);
 	if (limit.rule_index < 0)
 		nulls[0] = true;
 	else
 		values[0] = CStringGetTextDatum(limit.rule);
 	values[1] = lg_interval_us(limit.timeout_ms * 1000);
 
-	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS_11)
 	{
-		lg_idle_limit_for(&who, &idle);
+		lg_kind_limit_for(LG_KIND_IDLE, &who, &idle);
 		lg_connection_limit_for(&who, &quota);
 		if (idle.rule_index < 0)
 			nulls[2] = true;
@@ -214,6 +217,15 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		else
 			values[4] = CStringGetTextDatum(quota.rule);
 		values[5] = Int32GetDatum((int32) quota.timeout_ms);
+	}
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	{
+		lg_kind_limit_for(LG_KIND_TRANSACTION, &who, &transaction);
+		if (transaction.rule_index < 0)
+			nulls[6] = true;
+		else
+			values[6] = CStringGetTextDatum(transaction.rule);
+		values[7] = lg_interval_us(transaction.timeout_ms * 1000);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -414,10 +426,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		who.appname = be->st_appname;
 		who.usename = qualified ? GetUserNameFromId(be->st_userid, true) : NULL;
 		who.datname = qualified ? get_database_name(be->st_databaseid) : NULL;
-		if (idle_session)
-			lg_idle_limit_for(&who, &limit);
-		else
-			lg_limit_for(&who, &limit);
+		lg_kind_limit_for(idle_session ? LG_KIND_IDLE : LG_KIND_XACT, &who,
+						  &limit);
 		if (limit.timeout_ms <= 0)
 			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
 		else
