@@ -109,6 +109,29 @@ lg_backend_state_name(BackendState state)
 }
 
 /*
+ * The PGPROC of the backend in status slot "slot" whose pid is "pid", or
+ * NULL.  From 17 the status slot is the proc number; before, it is the
+ * backend ID less one, which is not the PGPROC's index, so the proc array
+ * is searched by pid (taking ProcArrayLock unless the caller holds it).
+ */
+#if PG_VERSION_NUM >= 170000
+static inline PGPROC *
+lg_slot_proc(int slot, int pid, bool locked)
+{
+	PGPROC	   *proc = GetPGProcByNumber(slot);
+
+	return (proc->pid == pid) ? proc : NULL;
+}
+#else
+#include "storage/procarray.h"
+static inline PGPROC *
+lg_slot_proc(int slot, int pid, bool locked)
+{
+	return locked ? BackendPidGetProcWithLock(pid) : BackendPidGetProc(pid);
+}
+#endif
+
+/*
  * SQLSTATE 25P04, which PostgreSQL 17's transaction_timeout reports: named
  * from 17 on; leakguard reports it on 15 and 16 too.
  */

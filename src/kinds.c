@@ -7,7 +7,10 @@
  * period of that kind (it becomes idle in transaction, goes idle, opens a
  * transaction), the period has a start (its state_change or its
  * xact_start), the session's rules give it a limit, and the worker ends the
- * session at start + limit if it is still in the same period then, tells
+ * session when the period's measure passes the limit (LG_MEASURE_TIME: at
+ * start + limit; LG_MEASURE_XID_AGE: when a scan finds its xmin or xid
+ * older than the limit in transactions) if it is still in the same period
+ * then, tells
  * the client why with the kind's SQLSTATE and message, and counts it in
  * the kind's counters.  lg_kinds[] holds what differs between kinds, and
  * the scan (worker.c), the final re-check (terminate.c), the statistics and
@@ -61,13 +64,14 @@ lg_applies_never(BackendState state, TimestampTz xact_start)
 const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 	[LG_KIND_XACT] = {
 		.name = "idle in transaction",
+		.measure = LG_MEASURE_TIME,
 		.session = true,
 		.applies = lg_applies_idle_in_xact,
 		.from_xact_start = false,
 		.in_transaction = true,
 		.during = "idle in transaction",
 		.default_guc = "leakguard.idle_in_transaction_timeout",
-		.default_ms = &lg_default_timeout_ms,
+		.default_limit = &lg_default_timeout_ms,
 		.rules_guc = "leakguard.application_timeouts",
 		.rules_text = &lg_application_timeouts,
 		.rules = &lg_rules,
@@ -78,13 +82,14 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 	},
 	[LG_KIND_IDLE] = {
 		.name = "idle",
+		.measure = LG_MEASURE_TIME,
 		.session = true,
 		.applies = lg_applies_idle,
 		.from_xact_start = false,
 		.in_transaction = false,
 		.during = "idle",
 		.default_guc = "leakguard.idle_session_timeout",
-		.default_ms = &lg_idle_timeout_ms,
+		.default_limit = &lg_idle_timeout_ms,
 		.rules_guc = "leakguard.application_idle_timeouts",
 		.rules_text = &lg_application_idle_timeouts,
 		.rules = &lg_idle_rules,
@@ -95,11 +100,12 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 	},
 	[LG_KIND_QUOTA] = {
 		.name = "quota",
+		.measure = LG_MEASURE_TIME,
 		.session = false,
 		.applies = lg_applies_never,
 		.during = "",
 		.default_guc = NULL,
-		.default_ms = NULL,
+		.default_limit = NULL,
 		.rules_guc = "leakguard.application_connection_limits",
 		.rules_text = &lg_application_connection_limits,
 		.rules = &lg_connection_rules,
@@ -110,13 +116,14 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 	},
 	[LG_KIND_TRANSACTION] = {
 		.name = "transaction",
+		.measure = LG_MEASURE_TIME,
 		.session = true,
 		.applies = lg_applies_in_xact,
 		.from_xact_start = true,
 		.in_transaction = true,
 		.during = "in one transaction",
 		.default_guc = "leakguard.transaction_timeout",
-		.default_ms = &lg_transaction_timeout_ms,
+		.default_limit = &lg_transaction_timeout_ms,
 		.rules_guc = "leakguard.application_transaction_timeouts",
 		.rules_text = &lg_application_transaction_timeouts,
 		.rules = &lg_transaction_rules,
@@ -124,6 +131,24 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.message = "terminating connection due to transaction timeout",
 		.terminated_off = offsetof(LeakguardAppStats, transaction_terminated),
 		.dry_run_off = offsetof(LeakguardAppStats, transaction_dry_run),
+	},
+	[LG_KIND_XMIN] = {
+		.name = "xmin",
+		.measure = LG_MEASURE_XID_AGE,
+		.session = true,
+		.applies = lg_applies_idle_in_xact,
+		.from_xact_start = false,
+		.in_transaction = true,
+		.during = "idle in transaction",
+		.default_guc = "leakguard.xmin_age_limit",
+		.default_limit = &lg_xmin_age_limit,
+		.rules_guc = "leakguard.application_xmin_age_limits",
+		.rules_text = &lg_application_xmin_age_limits,
+		.rules = &lg_xmin_rules,
+		.sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+		.message = "terminating connection due to idle-in-transaction timeout",
+		.terminated_off = offsetof(LeakguardAppStats, xmin_terminated),
+		.dry_run_off = offsetof(LeakguardAppStats, xmin_dry_run),
 	},
 };
 

@@ -122,10 +122,12 @@ typedef enum LeakguardKind
 	LG_KIND_XACT,				/* idle in transaction (or aborted) */
 	LG_KIND_IDLE,				/* idle, no transaction open */
 	LG_KIND_QUOTA,				/* a connection beyond its quota */
-	LG_KIND_TRANSACTION			/* a transaction open too long */
+	LG_KIND_TRANSACTION,		/* a transaction open too long */
+	LG_KIND_XMIN				/* idle in transaction, holding back the
+								 * xmin horizon too far */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_TRANSACTION
+#define LG_KIND_LAST			LG_KIND_XMIN
 #define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 typedef enum LeakguardMode
@@ -177,9 +179,18 @@ typedef struct LeakguardWho
  * the log line, the client's message and limit_for() all read the row; a
  * kind of limit on sessions is added as a row, with its settings.
  */
+typedef enum LeakguardMeasure
+{
+	LG_MEASURE_TIME,			/* limit in ms from the period's start */
+	LG_MEASURE_XID_AGE			/* limit in transactions: the age of the
+								 * session's xmin or xid, checked at every
+								 * scan while the period lasts */
+} LeakguardMeasure;
+
 typedef struct LeakguardKindDef
 {
 	const char *name;			/* terminations.kind */
+	LeakguardMeasure measure;
 	bool		session;		/* a limit the worker enforces on sessions
 								 * (false: quota, enforced at login) */
 	/* which sessions: those in a state it accepts ... */
@@ -190,7 +201,7 @@ typedef struct LeakguardKindDef
 	const char *during;			/* "idle in transaction", for messages */
 	/* the limit: default setting and rules */
 	const char *default_guc;
-	const int  *default_ms;
+	const int  *default_limit;
 	const char *rules_guc;
 	char	  **rules_text;
 	const LeakguardRuleSet **rules;
@@ -244,6 +255,8 @@ typedef struct LeakguardAppStats
 	int32		scan_connections;	/* connections seen, as of the last scan */
 	int64		transaction_terminated; /* transactions open too long */
 	int64		transaction_dry_run;
+	int64		xmin_terminated;	/* sessions holding back the horizon */
+	int64		xmin_dry_run;
 } LeakguardAppStats;
 
 /*
@@ -262,7 +275,10 @@ typedef struct LeakguardEvent
 	TimestampTz xact_start;
 	TimestampTz state_change;
 	int64		idle_us;
-	int64		timeout_ms;
+	int64		timeout_ms;		/* the limit: ms, or transactions for a
+								 * kind measured in transactions */
+	int64		xmin_age;		/* kinds measured in transactions: the age
+								 * of its xmin or xid when it was judged */
 	SockAddr	client_addr;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
@@ -319,6 +335,7 @@ typedef struct LeakguardVictim
 	TimestampTz backend_start;	/* with pid, identifies the backend */
 	int64		idle_us;		/* how long its period had lasted */
 	int64		timeout_ms;
+	int64		xmin_age;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
 } LeakguardVictim;
@@ -503,6 +520,8 @@ extern int	lg_idle_timeout_ms;
 extern char *lg_application_idle_timeouts;
 extern int	lg_transaction_timeout_ms;
 extern char *lg_application_transaction_timeouts;
+extern int	lg_xmin_age_limit;
+extern char *lg_application_xmin_age_limits;
 extern char *lg_application_connection_limits;
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
@@ -514,6 +533,7 @@ extern bool lg_save_stats;
 extern const LeakguardRuleSet *lg_rules;
 extern const LeakguardRuleSet *lg_idle_rules;
 extern const LeakguardRuleSet *lg_transaction_rules;
+extern const LeakguardRuleSet *lg_xmin_rules;
 extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern TimestampTz lg_start_load_time;
@@ -558,6 +578,8 @@ extern int	lg_client_slots(const uint32 *following, int *slots);
 extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 								SockAddr *client_addr, char *query);
 extern bool lg_state_idle_in_xact(BackendState state);
+extern void lg_xid_horizon_read(void);
+extern int64 lg_backend_xid_age(int slot, int pid, bool locked);
 
 /* terminate.c */
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,

@@ -93,7 +93,7 @@ void
 lg_kind_limit_for(int kind, const LeakguardWho *who, LeakguardLimit *limit)
 {
 	Assert(lg_kinds[kind].session);
-	lg_rules_limit(*lg_kinds[kind].rules, *lg_kinds[kind].default_ms, who,
+	lg_rules_limit(*lg_kinds[kind].rules, *lg_kinds[kind].default_limit, who,
 				   limit);
 }
 
@@ -121,7 +121,7 @@ lg_shorter(int64 shortest, int64 limit)
 
 /*
  * The shortest limit of every rule and default of the kinds of limit on
- * sessions; 0 when there is none.  The worker scans at least twice within
+ * sessions measured in time; 0 when there is none.  The worker scans at least twice within
  * it.
  */
 int64
@@ -133,9 +133,9 @@ lg_shortest_limit_ms(void)
 	{
 		const LeakguardRuleSet *set = *lg_kinds[k].rules;
 
-		if (!lg_kinds[k].session)
+		if (!lg_kinds[k].session || lg_kinds[k].measure != LG_MEASURE_TIME)
 			continue;
-		shortest = lg_shorter(shortest, *lg_kinds[k].default_ms);
+		shortest = lg_shorter(shortest, *lg_kinds[k].default_limit);
 		for (int i = 0; set != NULL && i < set->nrules; i++)
 			shortest = lg_shorter(shortest, set->rules[i].value);
 	}

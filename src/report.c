@@ -52,11 +52,19 @@ lg_emit_log_hook(ErrorData *edata)
 
 		edata->sqlerrcode = kind->sqlerrcode;
 		edata->message = pstrdup(kind->message);
-		edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
-								 victim.appname,
-								 (double) victim.idle_us / USECS_PER_SEC,
-								 kind->during, limit,
-								 lg_kind_source(victim.kind, victim.rule));
+		if (kind->measure == LG_MEASURE_XID_AGE)
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s: its snapshot or transaction ID was " INT64_FORMAT " transactions old; its limit is " INT64_FORMAT " transactions (%s).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 kind->during, victim.xmin_age,
+									 victim.timeout_ms,
+									 lg_kind_source(victim.kind, victim.rule));
+		else
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 kind->during, limit,
+									 lg_kind_source(victim.kind, victim.rule));
 		edata->hint = NULL;
 	}
 

@@ -80,11 +80,14 @@ char	   *lg_application_idle_timeouts = NULL;
 char	   *lg_application_connection_limits = NULL;
 int			lg_transaction_timeout_ms = 0;
 char	   *lg_application_transaction_timeouts = NULL;
+int			lg_xmin_age_limit = 0;
+char	   *lg_application_xmin_age_limits = NULL;
 
 /* The parsed rule settings, owned by the GUC machinery. */
 const LeakguardRuleSet *lg_rules = NULL;
 const LeakguardRuleSet *lg_idle_rules = NULL;
 const LeakguardRuleSet *lg_transaction_rules = NULL;
+const LeakguardRuleSet *lg_xmin_rules = NULL;
 const LeakguardRuleSet *lg_connection_rules = NULL;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
@@ -121,6 +124,8 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.application_connection_limits", ""},
 	{"leakguard.transaction_timeout", "0"},
 	{"leakguard.application_transaction_timeouts", ""},
+	{"leakguard.xmin_age_limit", "0"},
+	{"leakguard.application_xmin_age_limits", ""},
 	{"leakguard.naptime", "1000"},
 	{"leakguard.exempt_roles", ""},
 	{"leakguard.terminate_superusers", "off"},
@@ -263,6 +268,20 @@ static void
 lg_assign_application_transaction_timeouts(const char *newval, void *extra)
 {
 	lg_transaction_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_xmin_age_limits(char **newval, void **extra,
+									 GucSource source)
+{
+	return lg_check_rules("leakguard.application_xmin_age_limits",
+						  LG_RULES_XID_AGE, newval, extra);
+}
+
+static void
+lg_assign_application_xmin_age_limits(const char *newval, void *extra)
+{
+	lg_xmin_rules = (const LeakguardRuleSet *) extra;
 }
 
 static bool
@@ -790,6 +809,27 @@ lg_define_settings(void)
 							   0,
 							   lg_check_application_transaction_timeouts,
 							   lg_assign_application_transaction_timeouts,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.xmin_age_limit",
+							"xmin age limit, in transactions, of sessions idle in transaction, for applications that no xmin rule names; 0 means no limit.",
+							"The age of the session's backend_xmin or backend_xid against the next transaction ID (on a standby, what it has replayed).",
+							&lg_xmin_age_limit,
+							0,
+							0, LG_RULE_MAX_XID_AGE,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_xmin_age_limits",
+							   "Ordered rules pattern=N, a number of transactions, for the xmin age of sessions idle in transaction; first match on application_name wins.",
+							   "Example: 'etl*=50000000, pg_dump=0'.",
+							   &lg_application_xmin_age_limits,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_xmin_age_limits,
+							   lg_assign_application_xmin_age_limits,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.naptime",

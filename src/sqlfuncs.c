@@ -16,7 +16,8 @@
  * fills the columns of 1.0, and those 1.1 and 1.2 appended when the result
  * type the caller's installed version declares has them (so a server whose
  * library is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2
- * appends limit_for()'s transaction_rule and transaction_timeout and
+ * appends limit_for()'s transaction_rule, transaction_timeout, xmin_rule
+ * and xmin_age_limit and
  * declares the other functions as 1.1 does.  A result type with more columns than this
  * library knows (scripts installed and applied while the server still runs
  * an older library) is refused with an error, never filled with garbage.
@@ -82,7 +83,7 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_TERMINATIONS_COLS	15
 #define LG_LIMIT_FOR_COLS_10	2
 #define LG_LIMIT_FOR_COLS_11	6
-#define LG_LIMIT_FOR_COLS		8
+#define LG_LIMIT_FOR_COLS		10
 #define LG_STATUS_COLS			11
 
 /* Events copied per acquisition of the lock by terminations(). */
@@ -162,6 +163,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	LeakguardLimit idle;
 	LeakguardLimit quota;
 	LeakguardLimit transaction;
+	LeakguardLimit xmin;
 	LeakguardWho who;
 	TupleDesc	tupdesc;
 	Datum		values[LG_LIMIT_FOR_COLS];
@@ -226,6 +228,12 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		else
 			values[6] = CStringGetTextDatum(transaction.rule);
 		values[7] = lg_interval_us(transaction.timeout_ms * 1000);
+		lg_kind_limit_for(LG_KIND_XMIN, &who, &xmin);
+		if (xmin.rule_index < 0)
+			nulls[8] = true;
+		else
+			values[8] = CStringGetTextDatum(xmin.rule);
+		values[9] = Int64GetDatum(xmin.timeout_ms);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -733,7 +741,10 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
 	values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
 	values[9] = lg_interval_us(ev->idle_us);
-	values[10] = lg_interval_us(ev->timeout_ms * 1000);
+	if (lg_kinds[ev->kind].measure == LG_MEASURE_TIME)
+		values[10] = lg_interval_us(ev->timeout_ms * 1000);
+	else
+		nulls[10] = true;		/* a number of transactions */
 	if (ev->rule[0] != '\0')
 		values[11] = CStringGetTextDatum(ev->rule);
 	else

@@ -14,7 +14,10 @@
  *	   still in the same period of the kind of limit it is due for
  *	   (lg_kinds[]): in a state that kind applies to, with the same
  *	   state_change for a kind that starts there (the same idle period),
- *	   and the same xact_start for a kind about a transaction;
+ *	   and the same xact_start for a kind about a transaction; for a kind
+ *	   measured in transactions, its xmin or xid read again from its
+ *	   PGPROC still older than the limit (against the next transaction ID
+ *	   the scan read: the age can only have grown since);
  *	2. checks the pid is still in the proc array;
  *	3. fills the victim slot that lets the backend report why it dies
  *	   (report.c), then sends SIGTERM.
@@ -63,6 +66,7 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 	v->backend_start = ev->backend_start;
 	v->idle_us = ev->idle_us;
 	v->timeout_ms = ev->timeout_ms;
+	v->xmin_age = ev->xmin_age;
 	memcpy(v->appname, ev->appname, NAMEDATALEN);
 	memcpy(v->rule, ev->rule, LG_RULE_TEXT_LEN);
 	SpinLockRelease(&v->mutex);
@@ -130,6 +134,10 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 				 (lg_kinds[ev->kind].in_transaction &&
 				  now.xact_start != ev->xact_start))
 			ev->action = LG_ACTION_BECAME_ACTIVE;
+		else if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE &&
+				 (ev->xmin_age = lg_backend_xid_age(t->slot, ev->pid, true)) <=
+				 ev->timeout_ms)
+			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (t->superuser)
 			ev->action = LG_ACTION_SUPERUSER;
 		else if (mode == LG_MODE_DRY_RUN)
@@ -177,6 +185,7 @@ lg_victim_take(LeakguardVictim *out)
 		out->kind = v->kind;
 		out->idle_us = v->idle_us;
 		out->timeout_ms = v->timeout_ms;
+		out->xmin_age = v->xmin_age;
 		memcpy(out->appname, v->appname, NAMEDATALEN);
 		memcpy(out->rule, v->rule, LG_RULE_TEXT_LEN);
 		v->pid = 0;

@@ -87,6 +87,7 @@
 #endif
 
 #include "access/xact.h"
+#include "port/pg_bitutils.h"
 #include "commands/dbcommands.h"
 #include "pgstat.h"
 #include "portability/instr_time.h"
@@ -189,7 +190,14 @@ static int	lg_njoined;
 static uint64 lg_count_scan = 0;	/* scan of the full count; 0: count again */
 static uint64 lg_count_reset_generation;	/* reset_generation it was under */
 static int *lg_candidates;
+static int *lg_candidate_kinds; /* the kind it is due for; -1: by deadline */
 static LeakguardTermination *lg_batch;
+
+/*
+ * The slots in a period of a kind measured in transactions, with a limit,
+ * not handled yet: read at every scan, changed or not (lg_xid_age_due).
+ */
+static uint32 *lg_xid_watch;
 
 /* Set in the postmaster when max_worker_processes left no room. */
 bool		lg_worker_unregistered = false;
@@ -514,7 +522,8 @@ lg_slot_next_kind(const LgSlot *s, int64 *deadline_us)
 		const LgPeriod *p = &s->periods[k];
 		int64		d;
 
-		if (!p->active || p->reported || s->limits[k].timeout_ms <= 0)
+		if (!p->active || p->reported || s->limits[k].timeout_ms <= 0 ||
+			lg_kinds[k].measure != LG_MEASURE_TIME)
 			continue;
 		d = p->origin_us + s->limits[k].timeout_ms * INT64CONST(1000);
 		if (next < 0 || d < *deadline_us)
@@ -542,6 +551,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	int64		deadline_us;
 	int			k;
 
+	lg_xid_watch[slot / 32] &= ~((uint32) 1 << (slot % 32));
 	if (!alive || b->type != B_BACKEND)
 	{
 		if (s->pid != 0)
@@ -621,8 +631,62 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 				lg_kind_limit_for(k, &who, &s->limits[k]);
 		s->limit_generation = lg_config_generation;
 	}
+	for (k = 0; k < LG_NUM_KINDS; k++)
+		if (lg_kinds[k].measure == LG_MEASURE_XID_AGE &&
+			s->periods[k].active && !s->periods[k].reported &&
+			s->limits[k].timeout_ms > 0)
+			lg_xid_watch[slot / 32] |= (uint32) 1 << (slot % 32);
 	(void) lg_slot_next_kind(s, &deadline_us);
 	return deadline_us;
+}
+
+/*
+ * Add to the n candidates the sessions past a limit measured in
+ * transactions (lg_xid_watch): the status slot of a session idle in
+ * transaction does not change while other sessions consume transaction
+ * IDs, so its xmin and xid are read at every scan.  Nothing is read, and
+ * no lock taken, when no session is watched.  Returns the new count.
+ */
+static int
+lg_xid_age_due(int n)
+{
+	bool		horizon_read = false;
+
+	for (int w = 0; w < (MaxBackends + 31) / 32; w++)
+	{
+		uint32		bits = lg_xid_watch[w];
+
+		while (bits != 0)
+		{
+			int			slot = w * 32 + pg_rightmost_one_pos32(bits);
+			LgSlot	   *s = &lg_slots[slot];
+
+			bits &= bits - 1;
+			if (lg_counts[slot] == -1 || s->pid == 0)
+				continue;		/* a candidate already, or gone */
+			for (int k = 0; k < LG_NUM_KINDS; k++)
+			{
+				if (lg_kinds[k].measure != LG_MEASURE_XID_AGE ||
+					!s->periods[k].active || s->periods[k].reported ||
+					s->limits[k].timeout_ms <= 0)
+					continue;
+				if (!horizon_read)
+				{
+					lg_xid_horizon_read();
+					horizon_read = true;
+				}
+				if (lg_backend_xid_age(slot, s->pid, false) > s->limits[k].timeout_ms)
+				{
+					lg_candidate_kinds[n] = k;
+					lg_candidates[n++] = slot;
+					lg_counts[slot] = -1;
+					lg_deadlines[slot] = 0;
+					break;
+				}
+			}
+		}
+	}
+	return n;
 }
 
 /*
@@ -691,6 +755,7 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 			continue;
 		if (deadline_us <= now_us)
 		{
+			lg_candidate_kinds[ncand] = -1;
 			lg_candidates[ncand++] = slot;
 			lg_counts[slot] = -1;
 			lg_deadlines[slot] = 0;
@@ -698,6 +763,7 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 		else if (*nearest_us == 0 || deadline_us < *nearest_us)
 			*nearest_us = deadline_us;
 	}
+	ncand = lg_xid_age_due(ncand);
 	lg_prev_scan_us = now_us;
 	return ncand;
 }
@@ -754,7 +820,7 @@ lg_log_event(const LeakguardEvent *ev)
 {
 	const char *user = GetUserNameFromId(ev->userid, true);
 	const char *db = get_database_name(ev->datid);
-	char	   *limit = lg_format_duration_ms(ev->timeout_ms);
+	char	   *limit;
 	const char *source = lg_kind_source(ev->kind, ev->rule);
 	int			level = LOG;
 	const char *what;
@@ -779,6 +845,12 @@ lg_log_event(const LeakguardEvent *ev)
 			level = DEBUG1;
 			break;
 	}
+
+	if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE)
+		limit = psprintf(INT64_FORMAT " transactions (its snapshot or transaction ID is " INT64_FORMAT " old)",
+						 ev->timeout_ms, ev->xmin_age);
+	else
+		limit = lg_format_duration_ms(ev->timeout_ms);
 
 	ereport(level,
 			(errmsg("%s process %d of application \"%s\" (user \"%s\", database \"%s\") %s for %.3f s; limit %s from %s",
@@ -890,8 +962,10 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 		int64		deadline_us;
 		int			k;
 
-		/* The kind of limit it is due for: its earliest deadline. */
-		k = lg_slot_next_kind(s, &deadline_us);
+		/* The kind of limit it is due for, or its earliest deadline's. */
+		k = lg_candidate_kinds[i];
+		if (k < 0)
+			k = lg_slot_next_kind(s, &deadline_us);
 		if (k < 0)
 			continue;
 		p = &s->periods[k];
@@ -1066,7 +1140,7 @@ typedef struct LgPolicy
 	int			mode;
 	bool		terminate_superusers;
 	char	   *exempt_roles;
-	int			default_ms[LG_NUM_KINDS];
+	int			default_limit[LG_NUM_KINDS];
 	char	   *rules[LG_NUM_KINDS];
 } LgPolicy;
 
@@ -1080,7 +1154,7 @@ lg_policy_save(LgPolicy *p)
 	{
 		const char *rules = *lg_kinds[k].rules_text;
 
-		p->default_ms[k] = lg_kinds[k].session ? *lg_kinds[k].default_ms : 0;
+		p->default_limit[k] = lg_kinds[k].session ? *lg_kinds[k].default_limit : 0;
 		p->rules[k] = pstrdup(rules ? rules : "");
 	}
 }
@@ -1098,7 +1172,7 @@ lg_policy_changed(const LgPolicy *p)
 
 		if (!lg_kinds[k].session)
 			continue;
-		if (p->default_ms[k] != *lg_kinds[k].default_ms ||
+		if (p->default_limit[k] != *lg_kinds[k].default_limit ||
 			strcmp(p->rules[k], rules ? rules : "") != 0)
 			return true;
 	}
@@ -1165,6 +1239,7 @@ lg_reload(void)
 		if ((before.mode == LG_MODE_OFF) != (lg_effective_mode() == LG_MODE_OFF))
 		{
 			memset(lg_slots, 0, mul_size(MaxBackends, sizeof(LgSlot)));
+			memset(lg_xid_watch, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 			lg_prev_scan_us = 0;
 		}
 		for (int i = 0; i < MaxBackends; i++)
@@ -1245,6 +1320,10 @@ lg_worker_main(Datum arg)
 								   mul_size(MaxBackends, sizeof(int)));
 	lg_candidates = MemoryContextAlloc(TopMemoryContext,
 									   mul_size(MaxBackends, sizeof(int)));
+	lg_candidate_kinds = MemoryContextAlloc(TopMemoryContext,
+											mul_size(MaxBackends, sizeof(int)));
+	lg_xid_watch = MemoryContextAllocZero(TopMemoryContext,
+										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LeakguardTermination)));
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
