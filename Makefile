@@ -38,6 +38,7 @@ OBJS = \
 	src/scan.o \
 	src/worker.o \
 	src/terminate.o \
+	src/blocking.o \
 	src/report.o \
 	src/quota.o \
 	src/quotacount.o \

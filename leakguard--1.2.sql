@@ -72,13 +72,14 @@ CREATE FUNCTION limit_for(application_name text,
                           OUT idle_rule text, OUT idle_timeout interval,
                           OUT connection_rule text, OUT connection_limit integer,
                           OUT transaction_rule text, OUT transaction_timeout interval,
-                          OUT xmin_rule text, OUT xmin_age_limit bigint)
+                          OUT xmin_rule text, OUT xmin_age_limit bigint,
+                          OUT blocking_rule text, OUT blocking_timeout interval)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_limit_for_sql'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION limit_for(text, name, name) IS
-'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, connections, transaction age, and xmin age in transactions (a rule NULL: none matches, the default applies; a limit 0: none)';
+'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, connections, transaction age, xmin age in transactions, and blocking (a rule NULL: none matches, the default applies; a limit 0: none)';
 
 CREATE FUNCTION status(OUT pid integer,
                        OUT started_at timestamptz,

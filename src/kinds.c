@@ -9,7 +9,9 @@
  * xact_start), the session's rules give it a limit, and the worker ends the
  * session when the period's measure passes the limit (LG_MEASURE_TIME: at
  * start + limit; LG_MEASURE_XID_AGE: when a scan finds its xmin or xid
- * older than the limit in transactions) if it is still in the same period
+ * older than the limit in transactions; LG_MEASURE_BLOCKED: when a scan
+ * finds another session waiting for its locks that long) if it is still
+ * in the same period
  * then, tells
  * the client why with the kind's SQLSTATE and message, and counts it in
  * the kind's counters.  lg_kinds[] holds what differs between kinds, and
@@ -149,6 +151,24 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.message = "terminating connection due to idle-in-transaction timeout",
 		.terminated_off = offsetof(LeakguardAppStats, xmin_terminated),
 		.dry_run_off = offsetof(LeakguardAppStats, xmin_dry_run),
+	},
+	[LG_KIND_BLOCKING] = {
+		.name = "blocking",
+		.measure = LG_MEASURE_BLOCKED,
+		.session = true,
+		.applies = lg_applies_idle_in_xact,
+		.from_xact_start = false,
+		.in_transaction = true,
+		.during = "idle in transaction",
+		.default_guc = "leakguard.blocking_timeout",
+		.default_limit = &lg_blocking_timeout_ms,
+		.rules_guc = "leakguard.application_blocking_timeouts",
+		.rules_text = &lg_application_blocking_timeouts,
+		.rules = &lg_blocking_rules,
+		.sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
+		.message = "terminating connection due to idle-in-transaction timeout",
+		.terminated_off = offsetof(LeakguardAppStats, blocking_terminated),
+		.dry_run_off = offsetof(LeakguardAppStats, blocking_dry_run),
 	},
 };
 

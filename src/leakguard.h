@@ -18,6 +18,7 @@
  *		scan.c		reading the backend status array (the worker's hot path)
  *		worker.c	the background worker: latch loop, scans, scheduling
  *		terminate.c	re-check under ProcArrayLock, signal, victim marks
+ *		blocking.c	lock waiters and the sessions that block them
  *		report.c	emit_log_hook rewriting the victim's FATAL message
  *		quota.c		connection quotas: admission at authentication and
  *					at every change of application_name
@@ -123,11 +124,16 @@ typedef enum LeakguardKind
 	LG_KIND_IDLE,				/* idle, no transaction open */
 	LG_KIND_QUOTA,				/* a connection beyond its quota */
 	LG_KIND_TRANSACTION,		/* a transaction open too long */
-	LG_KIND_XMIN				/* idle in transaction, holding back the
+	LG_KIND_XMIN,				/* idle in transaction, holding back the
 								 * xmin horizon too far */
+	LG_KIND_BLOCKING			/* idle in transaction, keeping another
+								 * session waiting for its locks */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_XMIN
+#define LG_KIND_LAST			LG_KIND_BLOCKING
+
+/* Blocked pids a termination for blocking records. */
+#define LG_BLOCKED_PIDS			8
 #define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 typedef enum LeakguardMode
@@ -182,9 +188,13 @@ typedef struct LeakguardWho
 typedef enum LeakguardMeasure
 {
 	LG_MEASURE_TIME,			/* limit in ms from the period's start */
-	LG_MEASURE_XID_AGE			/* limit in transactions: the age of the
+	LG_MEASURE_XID_AGE,			/* limit in transactions: the age of the
 								 * session's xmin or xid, checked at every
 								 * scan while the period lasts */
+	LG_MEASURE_BLOCKED			/* limit in ms: how long another session
+								 * has waited for its locks, since the later
+								 * of its waitStart and the period's start,
+								 * checked at every scan (blocking.c) */
 } LeakguardMeasure;
 
 typedef struct LeakguardKindDef
@@ -216,6 +226,14 @@ typedef struct LeakguardKindDef
 extern const LeakguardKindDef lg_kinds[LG_NUM_KINDS];
 
 #define LG_STATS_COUNTER(entry, off)	(*(int64 *) ((char *) (entry) + (off)))
+
+/* A session waiting for a lock that another holds (blocking.c). */
+typedef struct LeakguardBlock
+{
+	int			waiter_pid;
+	int			blocker_pid;
+	TimestampTz wait_start;		/* the waiter's waitStart */
+} LeakguardBlock;
 
 /* What a quota rule counts by, besides the application name. */
 #define LG_QUOTA_BY_USER		1
@@ -257,6 +275,8 @@ typedef struct LeakguardAppStats
 	int64		transaction_dry_run;
 	int64		xmin_terminated;	/* sessions holding back the horizon */
 	int64		xmin_dry_run;
+	int64		blocking_terminated;	/* sessions blocking others */
+	int64		blocking_dry_run;
 } LeakguardAppStats;
 
 /*
@@ -279,6 +299,10 @@ typedef struct LeakguardEvent
 								 * kind measured in transactions */
 	int64		xmin_age;		/* kinds measured in transactions: the age
 								 * of its xmin or xid when it was judged */
+	int64		blocked_us;		/* blocking: how long it had kept the first
+								 * of them waiting */
+	int			nblocked;		/* blocking: sessions waiting for its locks */
+	int			blocked_pids[LG_BLOCKED_PIDS];	/* the first of them */
 	SockAddr	client_addr;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
@@ -336,6 +360,8 @@ typedef struct LeakguardVictim
 	int64		idle_us;		/* how long its period had lasted */
 	int64		timeout_ms;
 	int64		xmin_age;
+	int64		blocked_us;
+	int			nblocked;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
 } LeakguardVictim;
@@ -522,6 +548,8 @@ extern int	lg_transaction_timeout_ms;
 extern char *lg_application_transaction_timeouts;
 extern int	lg_xmin_age_limit;
 extern char *lg_application_xmin_age_limits;
+extern int	lg_blocking_timeout_ms;
+extern char *lg_application_blocking_timeouts;
 extern char *lg_application_connection_limits;
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
@@ -534,6 +562,7 @@ extern const LeakguardRuleSet *lg_rules;
 extern const LeakguardRuleSet *lg_idle_rules;
 extern const LeakguardRuleSet *lg_transaction_rules;
 extern const LeakguardRuleSet *lg_xmin_rules;
+extern const LeakguardRuleSet *lg_blocking_rules;
 extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern TimestampTz lg_start_load_time;
@@ -559,6 +588,7 @@ extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
 extern const char *lg_kind_source(int kind, const char *rule);
 extern int64 lg_shortest_limit_ms(void);
+extern int64 lg_kind_shortest_ms(int kind);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);
@@ -585,6 +615,11 @@ extern int64 lg_backend_xid_age(int slot, int pid, bool locked);
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 							   double *lock_wait_ms);
 extern bool lg_victim_take(LeakguardVictim *out);
+
+/* blocking.c */
+extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us,
+						   LeakguardBlock *out, int max,
+						   TimestampTz *next_check);
 
 /* worker.c */
 extern bool lg_worker_unregistered;

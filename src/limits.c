@@ -119,10 +119,22 @@ lg_shorter(int64 shortest, int64 limit)
 	return (limit > 0 && (shortest == 0 || limit < shortest)) ? limit : shortest;
 }
 
+/* The shortest limit of one kind, over its rules and default; 0: none. */
+int64
+lg_kind_shortest_ms(int kind)
+{
+	const LeakguardRuleSet *set = *lg_kinds[kind].rules;
+	int64		shortest = lg_shorter(0, *lg_kinds[kind].default_limit);
+
+	for (int i = 0; set != NULL && i < set->nrules; i++)
+		shortest = lg_shorter(shortest, set->rules[i].value);
+	return shortest;
+}
+
 /*
  * The shortest limit of every rule and default of the kinds of limit on
- * sessions measured in time; 0 when there is none.  The worker scans at least twice within
- * it.
+ * sessions measured in time; 0 when there is none.  The worker scans at
+ * least twice within it.
  */
 int64
 lg_shortest_limit_ms(void)
@@ -130,15 +142,8 @@ lg_shortest_limit_ms(void)
 	int64		shortest = 0;
 
 	for (int k = 0; k < LG_NUM_KINDS; k++)
-	{
-		const LeakguardRuleSet *set = *lg_kinds[k].rules;
-
-		if (!lg_kinds[k].session || lg_kinds[k].measure != LG_MEASURE_TIME)
-			continue;
-		shortest = lg_shorter(shortest, *lg_kinds[k].default_limit);
-		for (int i = 0; set != NULL && i < set->nrules; i++)
-			shortest = lg_shorter(shortest, set->rules[i].value);
-	}
+		if (lg_kinds[k].session && lg_kinds[k].measure != LG_MEASURE_XID_AGE)
+			shortest = lg_shorter(shortest, lg_kind_shortest_ms(k));
 	return shortest;
 }
 

@@ -59,6 +59,14 @@ lg_emit_log_hook(ErrorData *edata)
 									 kind->during, victim.xmin_age,
 									 victim.timeout_ms,
 									 lg_kind_source(victim.kind, victim.rule));
+		else if (kind->measure == LG_MEASURE_BLOCKED)
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s: it kept %d other session(s) waiting for its locks for %.3f s; its limit is %s (%s).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 kind->during, victim.nblocked,
+									 (double) victim.blocked_us / USECS_PER_SEC,
+									 limit,
+									 lg_kind_source(victim.kind, victim.rule));
 		else
 			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
 									 victim.appname,

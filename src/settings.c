@@ -82,12 +82,15 @@ int			lg_transaction_timeout_ms = 0;
 char	   *lg_application_transaction_timeouts = NULL;
 int			lg_xmin_age_limit = 0;
 char	   *lg_application_xmin_age_limits = NULL;
+int			lg_blocking_timeout_ms = 0;
+char	   *lg_application_blocking_timeouts = NULL;
 
 /* The parsed rule settings, owned by the GUC machinery. */
 const LeakguardRuleSet *lg_rules = NULL;
 const LeakguardRuleSet *lg_idle_rules = NULL;
 const LeakguardRuleSet *lg_transaction_rules = NULL;
 const LeakguardRuleSet *lg_xmin_rules = NULL;
+const LeakguardRuleSet *lg_blocking_rules = NULL;
 const LeakguardRuleSet *lg_connection_rules = NULL;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
@@ -126,6 +129,8 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.application_transaction_timeouts", ""},
 	{"leakguard.xmin_age_limit", "0"},
 	{"leakguard.application_xmin_age_limits", ""},
+	{"leakguard.blocking_timeout", "0"},
+	{"leakguard.application_blocking_timeouts", ""},
 	{"leakguard.naptime", "1000"},
 	{"leakguard.exempt_roles", ""},
 	{"leakguard.terminate_superusers", "off"},
@@ -282,6 +287,20 @@ static void
 lg_assign_application_xmin_age_limits(const char *newval, void *extra)
 {
 	lg_xmin_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_blocking_timeouts(char **newval, void **extra,
+									   GucSource source)
+{
+	return lg_check_rules("leakguard.application_blocking_timeouts",
+						  LG_RULES_DURATION, newval, extra);
+}
+
+static void
+lg_assign_application_blocking_timeouts(const char *newval, void *extra)
+{
+	lg_blocking_rules = (const LeakguardRuleSet *) extra;
 }
 
 static bool
@@ -830,6 +849,27 @@ lg_define_settings(void)
 							   0,
 							   lg_check_application_xmin_age_limits,
 							   lg_assign_application_xmin_age_limits,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.blocking_timeout",
+							"How long a session idle in transaction may keep another session waiting for its locks, for applications that no blocking rule names; 0 means no limit.",
+							"Measured from the later of the waiter's wait start and the moment the blocker went idle.",
+							&lg_blocking_timeout_ms,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_blocking_timeouts",
+							   "Ordered rules pattern=duration for sessions idle in transaction that block others; first match on application_name wins.",
+							   "Example: 'web*=5s, pg_dump=0'.",
+							   &lg_application_blocking_timeouts,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_blocking_timeouts,
+							   lg_assign_application_blocking_timeouts,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.naptime",

@@ -16,8 +16,8 @@
  * fills the columns of 1.0, and those 1.1 and 1.2 appended when the result
  * type the caller's installed version declares has them (so a server whose
  * library is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2
- * appends limit_for()'s transaction_rule, transaction_timeout, xmin_rule
- * and xmin_age_limit and
+ * appends limit_for()'s rule and limit of the transaction, xmin and
+ * blocking limits and
  * declares the other functions as 1.1 does.  A result type with more columns than this
  * library knows (scripts installed and applied while the server still runs
  * an older library) is refused with an error, never filled with garbage.
@@ -83,7 +83,7 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_TERMINATIONS_COLS	15
 #define LG_LIMIT_FOR_COLS_10	2
 #define LG_LIMIT_FOR_COLS_11	6
-#define LG_LIMIT_FOR_COLS		10
+#define LG_LIMIT_FOR_COLS		12
 #define LG_STATUS_COLS			11
 
 /* Events copied per acquisition of the lock by terminations(). */
@@ -164,6 +164,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	LeakguardLimit quota;
 	LeakguardLimit transaction;
 	LeakguardLimit xmin;
+	LeakguardLimit blocking;
 	LeakguardWho who;
 	TupleDesc	tupdesc;
 	Datum		values[LG_LIMIT_FOR_COLS];
@@ -234,6 +235,12 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		else
 			values[8] = CStringGetTextDatum(xmin.rule);
 		values[9] = Int64GetDatum(xmin.timeout_ms);
+		lg_kind_limit_for(LG_KIND_BLOCKING, &who, &blocking);
+		if (blocking.rule_index < 0)
+			nulls[10] = true;
+		else
+			values[10] = CStringGetTextDatum(blocking.rule);
+		values[11] = lg_interval_us(blocking.timeout_ms * 1000);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -741,7 +748,7 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
 	values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
 	values[9] = lg_interval_us(ev->idle_us);
-	if (lg_kinds[ev->kind].measure == LG_MEASURE_TIME)
+	if (lg_kinds[ev->kind].measure != LG_MEASURE_XID_AGE)
 		values[10] = lg_interval_us(ev->timeout_ms * 1000);
 	else
 		nulls[10] = true;		/* a number of transactions */

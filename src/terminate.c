@@ -17,7 +17,12 @@
  *	   and the same xact_start for a kind about a transaction; for a kind
  *	   measured in transactions, its xmin or xid read again from its
  *	   PGPROC still older than the limit (against the next transaction ID
- *	   the scan read: the age can only have grown since);
+ *	   the scan read: the age can only have grown since).  For the
+ *	   blocking limit, the same idle period means it still holds the locks
+ *	   it held (a transaction releases its locks at its end, or at a
+ *	   ROLLBACK TO SAVEPOINT, both statements); whether the waiter still
+ *	   waits is not looked at again: it may have given up (lock_timeout,
+ *	   a cancel) since the scan, a few milliseconds earlier;
  *	2. checks the pid is still in the proc array;
  *	3. fills the victim slot that lets the backend report why it dies
  *	   (report.c), then sends SIGTERM.
@@ -67,6 +72,8 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 	v->idle_us = ev->idle_us;
 	v->timeout_ms = ev->timeout_ms;
 	v->xmin_age = ev->xmin_age;
+	v->blocked_us = ev->blocked_us;
+	v->nblocked = ev->nblocked;
 	memcpy(v->appname, ev->appname, NAMEDATALEN);
 	memcpy(v->rule, ev->rule, LG_RULE_TEXT_LEN);
 	SpinLockRelease(&v->mutex);
@@ -186,6 +193,8 @@ lg_victim_take(LeakguardVictim *out)
 		out->idle_us = v->idle_us;
 		out->timeout_ms = v->timeout_ms;
 		out->xmin_age = v->xmin_age;
+		out->blocked_us = v->blocked_us;
+		out->nblocked = v->nblocked;
 		memcpy(out->appname, v->appname, NAMEDATALEN);
 		memcpy(out->rule, v->rule, LG_RULE_TEXT_LEN);
 		v->pid = 0;

@@ -87,6 +87,7 @@
 #endif
 
 #include "access/xact.h"
+#include "lib/stringinfo.h"
 #include "port/pg_bitutils.h"
 #include "commands/dbcommands.h"
 #include "pgstat.h"
@@ -198,6 +199,21 @@ static LeakguardTermination *lg_batch;
  * not handled yet: read at every scan, changed or not (lg_xid_age_due).
  */
 static uint32 *lg_xid_watch;
+
+/*
+ * The blocking limit: the shortest in force (0: none, nothing is looked
+ * at), the waits found by a scan, and per slot what its candidate blocks.
+ */
+typedef struct LgBlocked
+{
+	int			nblocked;
+	int			pids[LG_BLOCKED_PIDS];
+	int64		blocked_us;
+} LgBlocked;
+
+static int64 lg_blocking_shortest_ms = 0;
+static LeakguardBlock *lg_blocks;
+static LgBlocked *lg_blocked;
 
 /* Set in the postmaster when max_worker_processes left no room. */
 bool		lg_worker_unregistered = false;
@@ -689,6 +705,97 @@ lg_xid_age_due(int n)
 	return n;
 }
 
+/* Bring the deadline *nearest_us (0: none) forward to deadline_us. */
+static void
+lg_nearer(int64 *nearest_us, int64 deadline_us)
+{
+	if (*nearest_us == 0 || deadline_us < *nearest_us)
+		*nearest_us = deadline_us;
+}
+
+/*
+ * Add to the n candidates the sessions idle in transaction that have kept
+ * another session waiting for one of their locks longer than their
+ * blocking limit, from the later of the waiter's waitStart and the start of
+ * their idle period (both by the system clock).  Costs a pass over the
+ * PGPROCs when a blocking limit is in force, and the lock manager's view
+ * only for a waiter that has waited the shortest blocking limit
+ * (blocking.c).  "nread" slots of lg_to_read are followed.  Brings
+ * *nearest_us (monotonic clock) forward to when a wait seen will reach a
+ * limit, so that the worker wakes then.  Returns the new count.
+ */
+static int
+lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
+				int64 *nearest_us)
+{
+	int			nblocks;
+	TimestampTz next_check;
+
+	if (lg_blocking_shortest_ms <= 0)
+		return n;
+	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, lg_blocks,
+							 MaxBackends, &next_check);
+	if (next_check != 0)
+		lg_nearer(nearest_us, now_us + (next_check - now));
+	for (int b = 0; b < nblocks; b++)
+	{
+		const LeakguardBlock *blk = &lg_blocks[b];
+		int			slot = -1;
+		LgSlot	   *s;
+		LgPeriod   *p;
+		int64		blocked_us;
+		LgBlocked  *info;
+
+		for (int i = 0; i < nread; i++)
+			if (lg_slots[lg_to_read[i]].pid == blk->blocker_pid)
+			{
+				slot = lg_to_read[i];
+				break;
+			}
+		if (slot < 0)
+			continue;			/* not a client backend */
+		s = &lg_slots[slot];
+		p = &s->periods[LG_KIND_BLOCKING];
+		if (!p->active || p->reported || s->signalled ||
+			s->limit_generation != lg_config_generation ||
+			s->limits[LG_KIND_BLOCKING].timeout_ms <= 0)
+			continue;
+		blocked_us = now - Max(blk->wait_start, p->since);
+		if (blocked_us < s->limits[LG_KIND_BLOCKING].timeout_ms * 1000)
+		{
+			lg_nearer(nearest_us, now_us - blocked_us +
+					  s->limits[LG_KIND_BLOCKING].timeout_ms * 1000);
+			continue;
+		}
+
+		info = &lg_blocked[slot];
+		if (lg_counts[slot] != -1)
+		{
+			lg_candidate_kinds[n] = LG_KIND_BLOCKING;
+			lg_candidates[n++] = slot;
+			lg_counts[slot] = -1;
+			lg_deadlines[slot] = 0;
+			info->nblocked = 0;
+			info->blocked_us = 0;
+		}
+		else
+		{
+			int			i;
+
+			/* a candidate already: for blocking, or for another kind */
+			for (i = n - 1; i >= 0 && lg_candidates[i] != slot; i--)
+				;
+			if (i < 0 || lg_candidate_kinds[i] != LG_KIND_BLOCKING)
+				continue;
+		}
+		if (info->nblocked < LG_BLOCKED_PIDS)
+			info->pids[info->nblocked] = blk->waiter_pid;
+		info->nblocked++;
+		info->blocked_us = Max(info->blocked_us, blocked_us);
+	}
+	return n;
+}
+
 /*
  * Scan the status slots that may hold a client backend (scan.c), follow
  * those that changed since the last scan, and collect the sessions past
@@ -764,6 +871,7 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 			*nearest_us = deadline_us;
 	}
 	ncand = lg_xid_age_due(ncand);
+	ncand = lg_blocking_due(ncand, nread, now, now_us, nearest_us);
 	lg_prev_scan_us = now_us;
 	return ncand;
 }
@@ -849,6 +957,19 @@ lg_log_event(const LeakguardEvent *ev)
 	if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE)
 		limit = psprintf(INT64_FORMAT " transactions (its snapshot or transaction ID is " INT64_FORMAT " old)",
 						 ev->timeout_ms, ev->xmin_age);
+	else if (lg_kinds[ev->kind].measure == LG_MEASURE_BLOCKED)
+	{
+		StringInfoData pids;
+
+		initStringInfo(&pids);
+		for (int i = 0; i < Min(ev->nblocked, LG_BLOCKED_PIDS); i++)
+			appendStringInfo(&pids, "%s%d", i > 0 ? ", " : "", ev->blocked_pids[i]);
+		if (ev->nblocked > LG_BLOCKED_PIDS)
+			appendStringInfoString(&pids, ", ...");
+		limit = psprintf("%s of blocking (it kept %d session(s) waiting for its locks for %.3f s: %s)",
+						 lg_format_duration_ms(ev->timeout_ms), ev->nblocked,
+						 (double) ev->blocked_us / USECS_PER_SEC, pids.data);
+	}
 	else
 		limit = lg_format_duration_ms(ev->timeout_ms);
 
@@ -1000,6 +1121,13 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 		t->event.datid = s->datid;
 		t->event.userid = s->userid;
 		t->event.timeout_ms = limit->timeout_ms;
+		if (k == LG_KIND_BLOCKING)
+		{
+			t->event.nblocked = lg_blocked[slot].nblocked;
+			t->event.blocked_us = lg_blocked[slot].blocked_us;
+			memcpy(t->event.blocked_pids, lg_blocked[slot].pids,
+				   sizeof(t->event.blocked_pids));
+		}
 		memcpy(t->event.appname, s->appname, NAMEDATALEN);
 		memcpy(t->event.rule, limit->rule, LG_RULE_TEXT_LEN);
 	}
@@ -1125,6 +1253,7 @@ lg_set_scan_interval(void)
 {
 	int64		shortest = lg_shortest_limit_ms();
 
+	lg_blocking_shortest_ms = lg_kind_shortest_ms(LG_KIND_BLOCKING);
 	lg_scan_interval_ms = lg_naptime_ms;
 	if (shortest > 0 && shortest / 2 < lg_scan_interval_ms)
 		lg_scan_interval_ms = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
@@ -1324,6 +1453,10 @@ lg_worker_main(Datum arg)
 											mul_size(MaxBackends, sizeof(int)));
 	lg_xid_watch = MemoryContextAllocZero(TopMemoryContext,
 										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+	lg_blocks = MemoryContextAlloc(TopMemoryContext,
+								   mul_size(MaxBackends, sizeof(LeakguardBlock)));
+	lg_blocked = MemoryContextAlloc(TopMemoryContext,
+									mul_size(MaxBackends, sizeof(LgBlocked)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LeakguardTermination)));
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
