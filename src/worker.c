@@ -15,7 +15,11 @@
  *	   (lg_kinds[]: idle in transaction, idle outside one, in one
  *	   transaction), compute each session's deadline, the earliest start of
  *	   a period + the limit of its kind, and collect the sessions whose
- *	   deadline has passed;
+ *	   deadline has passed; then those past a limit that is no deadline,
+ *	   read at every scan for the sessions it concerns only: the xmin age
+ *	   of sessions idle in transaction with an xmin limit (their slots do
+ *	   not change while others consume transaction IDs), and the lock
+ *	   waits that the blocking limit judges (blocking.c);
  *	3. signal those first (terminate.c): decide exemptions, then re-check
  *	   and signal them, taking ProcArrayLock for a few at a time, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
@@ -87,10 +91,10 @@
 #endif
 
 #include "access/xact.h"
-#include "lib/stringinfo.h"
-#include "port/pg_bitutils.h"
 #include "commands/dbcommands.h"
+#include "lib/stringinfo.h"
 #include "pgstat.h"
+#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"

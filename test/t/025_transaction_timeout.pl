@@ -67,8 +67,8 @@ is( row(qq{SELECT kind, action, idle_time >= timeout, timeout, rule, xact_start 
 	'the history row: kind transaction, never before xact_start + limit');
 ok($node->log_contains(qr/LOG:  leakguard terminated process $pid of application "busy" \(user "app", database "postgres"\) in one transaction for \d+\.\d{3} s; limit 2 s from rule "busy=2s"/),
 	'the log line names the transaction age and the rule');
-is(row(q{SELECT terminated, idle_terminated FROM leakguard.stats WHERE application_name = 'busy'}),
-	'0|0', 'it is not counted as an idle-in-transaction or idle termination');
+is(row(q{SELECT transaction_terminated, terminated, idle_terminated FROM leakguard.stats WHERE application_name = 'busy'}),
+	'1|0|0', 'stats count it as a transaction termination, not an idle one');
 
 # short transactions one after the other, for longer than the limit in all
 my $short = lg_session($node, app => 'busy', leak => 0);
@@ -100,6 +100,8 @@ ok( $node->poll_query_until('postgres',
 		    WHERE action = 'dry_run' AND kind = 'transaction' AND pid = ${\ $dry->pid}}),
 	'dry_run reports a transaction past its limit');
 ok(lg_alive($node, $dry->pid), 'and leaves it alone');
+is(row(q{SELECT transaction_dry_run FROM leakguard.stats WHERE application_name = 'busy'}), '1',
+	'stats count it as a transaction dry run');
 $dry->query('SELECT 1');
 $node->safe_psql('postgres', 'SELECT leakguard.check()');
 is(row('SELECT count(*) FROM leakguard.terminations WHERE pid = ' . $dry->pid), '1',

@@ -67,6 +67,10 @@ is( row(qq{SELECT string_agg((backend_xmin IS NOT NULL OR backend_xid IS NOT NUL
             WHERE pid IN (${\ $snap->pid}, ${\ $xid->pid}, ${\ $ro->pid})}),
 	'true,true,false', 'the snapshot and xid leaks hold the horizon; the read-only leak does not');
 
+is( row(qq{SELECT string_agg((xmin_age IS NOT NULL)::text, ',' ORDER BY pid = ${\ $ro->pid}, pid)
+             FROM leakguard.sessions
+            WHERE pid IN (${\ $snap->pid}, ${\ $xid->pid}, ${\ $ro->pid})}),
+	'true,true,false', 'leakguard.sessions shows their xmin_age, NULL for the read-only leak');
 $node->safe_psql('postgres', 'SELECT leakguard.check()');
 ok(lg_alive($node, $snap->pid) && lg_alive($node, $xid->pid),
 	'nothing is ended while the horizon is within the limit');
@@ -77,8 +81,11 @@ ok(lg_wait_gone($node, $xid->pid), 'so is the leaked transaction ID');
 like($snap->client_error,
 	qr/FATAL:  25P03: terminating connection due to idle-in-transaction timeout\nDETAIL:  leakguard terminated this session of application "snap" after \d+\.\d{3} s idle in transaction: its snapshot or transaction ID was \d+ transactions old; its limit is 1000 transactions \(rule "snap=1000"\)\./,
 	'the client gets 25P03 with the age and the rule');
-is( row(qq{SELECT kind, action, timeout IS NULL, rule FROM leakguard.terminations WHERE pid = ${\ $snap->pid}}),
-	'xmin|terminated|t|snap=1000', 'the history row: kind xmin');
+is( row(qq{SELECT kind, action, timeout IS NULL, rule, xmin_age > 1000, blocked_pids IS NULL
+             FROM leakguard.terminations WHERE pid = ${\ $snap->pid}}),
+	'xmin|terminated|t|snap=1000|t|t', 'the history row: kind xmin, with the age');
+is(row(q{SELECT xmin_terminated, terminated FROM leakguard.stats WHERE application_name = 'snap'}),
+	'2|0', 'stats count them as xmin terminations');
 ok($node->log_contains(qr/LOG:  leakguard terminated process ${\ $snap->pid} of application "snap" .* idle in transaction for \d+\.\d{3} s; limit 1000 transactions \(its snapshot or transaction ID is \d+ old\) from rule "snap=1000"/),
 	'the log line names the age and the limit');
 
@@ -98,6 +105,8 @@ ok( $node->poll_query_until('postgres',
 		    WHERE action = 'dry_run' AND kind = 'xmin' AND pid = ${\ $dry->pid}}),
 	'dry_run reports a snapshot past its limit');
 ok(lg_alive($node, $dry->pid), 'and leaves it alone');
+is(row(q{SELECT xmin_dry_run FROM leakguard.stats WHERE application_name = 'snap'}), '1',
+	'stats count it as an xmin dry run');
 lg_set_conf($node, "leakguard.mode = enforce\n");
 ok(lg_wait_gone($node, $dry->pid), 'back in enforce, it is ended');
 

@@ -69,9 +69,10 @@ like($holder->client_error,
 	qr/FATAL:  25P03: terminating connection due to idle-in-transaction timeout\nDETAIL:  leakguard terminated this session of application "holder" after \d+\.\d{3} s idle in transaction: it kept 1 other session\(s\) waiting for its locks for \d+\.\d{3} s; its limit is 1 s \(rule "holder=1s"\)\./,
 	'the client gets 25P03 with how many it blocked');
 is($waiter->query('SELECT 1'), '1', 'the waiter goes on');
-is( row(qq{SELECT kind, action, timeout, rule, idle_time < interval '1 h' FROM leakguard.terminations WHERE pid = $pid}),
-	'blocking|terminated|00:00:01|holder=1s|t', 'the history row: kind blocking, long before the idle limit');
 my $wpid = $waiter->pid;
+is( row(qq{SELECT kind, action, timeout, rule, idle_time < interval '1 h', blocked_pids = ARRAY[$wpid], xmin_age IS NULL
+             FROM leakguard.terminations WHERE pid = $pid}),
+	'blocking|terminated|00:00:01|holder=1s|t|t|t', 'the history row: kind blocking, the blocked pid, long before the idle limit');
 ok($node->log_contains(qr/LOG:  leakguard terminated process $pid of application "holder" .* limit 1 s of blocking \(it kept 1 session\(s\) waiting for its locks for \d+\.\d{3} s: $wpid\) from rule "holder=1s"/),
 	'the log line lists the blocked pid');
 
@@ -81,6 +82,9 @@ ok( $node->poll_query_until('postgres', qq{
 		 WHERE pid = ${\ $exempt_waiter->pid} AND NOT granted}),
 	'the exempt role\'s waiter has waited past the limit');
 $node->safe_psql('postgres', 'SELECT leakguard.check()');
+is( row(qq{SELECT string_agg(blocking::text, ',' ORDER BY pid = ${\ $exempt->pid})
+             FROM leakguard.sessions WHERE pid IN (${\ $lonely->pid}, ${\ $exempt->pid})}),
+	'0,1', 'leakguard.sessions shows how many sessions each keeps waiting');
 ok(lg_alive($node, $lonely->pid), 'a leak holding locks nobody waits for is not ended');
 ok(lg_alive($node, $exempt->pid), 'an exempt role\'s blocker is not ended');
 $exempt->query('ROLLBACK');
@@ -118,6 +122,8 @@ ok(lg_alive($node, $dry->pid), 'and leaves it alone');
 lg_set_conf($node, "leakguard.mode = enforce\n");
 ok(lg_wait_gone($node, $dry->pid), 'back in enforce, it is ended');
 is($dry_waiter->query('SELECT 1'), '1', 'and its waiter goes on');
+is(row(q{SELECT blocking_terminated, blocking_dry_run, terminated FROM leakguard.stats WHERE application_name = 'holder'}),
+	'3|1|0', 'stats count blocking terminations and dry runs apart');
 
 $lonely->close;
 $waiter->close;
