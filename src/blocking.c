@@ -55,7 +55,8 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, LeakguardBlock *out,
 
 		if (pid == 0 || proc->waitLock == NULL)
 			continue;
-		wait_start = (TimestampTz) pg_atomic_read_u64((pg_atomic_uint64 *) &proc->waitStart);
+		wait_start = (TimestampTz)
+			pg_atomic_read_u64((pg_atomic_uint64 *) &proc->waitStart);
 		if (wait_start == 0)
 			continue;
 		if (now - wait_start < min_wait_us)
@@ -71,6 +72,7 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, LeakguardBlock *out,
 			BlockedProcData *bproc = &data->procs[p];
 			LockInstanceData *instances = &data->locks[bproc->first_lock];
 			LockInstanceData *blocked = NULL;
+			LockMethod	method;
 			int			conflicts;
 
 			for (int j = 0; j < bproc->num_locks; j++)
@@ -78,7 +80,8 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, LeakguardBlock *out,
 					blocked = &instances[j];
 			if (blocked == NULL || blocked->waitLockMode == NoLock)
 				continue;
-			conflicts = GetLockTagsMethodTable(&blocked->locktag)->conflictTab[blocked->waitLockMode];
+			method = GetLockTagsMethodTable(&blocked->locktag);
+			conflicts = method->conflictTab[blocked->waitLockMode];
 			for (int j = 0; j < bproc->num_locks && n < max; j++)
 			{
 				LockInstanceData *holder = &instances[j];

@@ -23,7 +23,14 @@
  * the enum; its two settings (settings.c, registered in lg_settings[]);
  * its counters at the end of LeakguardAppStats; its row here; and its
  * columns in the SQL scripts (limit_for(), stats) with the matching
- * LG_*_COLS in sqlfuncs.c.
+ * LG_*_COLS in sqlfuncs.c.  A kind measured in time from the start of a
+ * period (LG_MEASURE_TIME) needs nothing else: the scan, scheduling,
+ * re-check, exemptions, dry_run, marks, statistics, history, log line and
+ * the client's message follow from the row.  A kind with a measure of its
+ * own, as the xmin age and blocking have, also needs the reading of that
+ * measure in the worker's scan (lg_xid_age_due(), lg_blocking_due()), its
+ * re-check in terminate.c if the period alone does not prove it, and its
+ * wording in the log line and the client's detail.
  *
  * Shared state: none.  The rows point at GUC variables, read by the
  * process that reads the row.

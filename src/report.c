@@ -14,8 +14,9 @@
  * idle session, idle_session_timeout's 57P05; for a transaction open too
  * long, PostgreSQL 17's transaction_timeout's 25P04.  Drivers and pools
  * already handle them.  The detail names leakguard, the application, how
- * long the period lasted and the limit with its rule.  Any other termination, such
- * as pg_terminate_backend() by a person or a server shutdown, finds no mark
+ * long the period lasted and the limit with its rule (and the xmin age, or
+ * how many sessions it kept waiting).  Any other termination, such as
+ * pg_terminate_backend() by a person or a server shutdown, finds no mark
  * and keeps its message.
  *
  * PostgreSQL calls emit_log_hook only for a message the server log takes:
