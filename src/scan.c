@@ -325,6 +325,23 @@ lg_backend_xid_age(int slot, int pid, bool locked)
 	return age;
 }
 
+/*
+ * Whether the backend in status slot "slot" with pid "pid" holds back the
+ * xmin horizon: it has a snapshot (xmin) or a transaction ID.  Read
+ * without a lock, as lg_backend_xid_age() reads.  For a session idle in
+ * transaction, read once it is seen idle: neither can appear before its
+ * next statement.
+ */
+bool
+lg_backend_holds_horizon(int slot, int pid)
+{
+	PGPROC	   *proc = lg_slot_proc(slot, pid, false);
+
+	return proc != NULL &&
+		(TransactionIdIsValid(*(volatile TransactionId *) &proc->xmin) ||
+		 TransactionIdIsValid(*(volatile TransactionId *) &proc->xid));
+}
+
 bool
 lg_state_idle_in_xact(BackendState state)
 {

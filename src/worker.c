@@ -216,6 +216,7 @@ typedef struct LgBlocked
 } LgBlocked;
 
 static int64 lg_blocking_shortest_ms = 0;
+static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
 static LeakguardBlock *lg_blocks;
 static LgBlocked *lg_blocked;
 
@@ -654,7 +655,8 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	for (k = 0; k < LG_NUM_KINDS; k++)
 		if (lg_kinds[k].measure == LG_MEASURE_XID_AGE &&
 			s->periods[k].active && !s->periods[k].reported &&
-			s->limits[k].timeout_ms > 0)
+			s->limits[k].timeout_ms > 0 &&
+			lg_backend_holds_horizon(slot, s->pid))
 			lg_xid_watch[slot / 32] |= (uint32) 1 << (slot % 32);
 	(void) lg_slot_next_kind(s, &deadline_us);
 	return deadline_us;
@@ -722,11 +724,13 @@ lg_nearer(int64 *nearest_us, int64 deadline_us)
  * another session waiting for one of their locks longer than their
  * blocking limit, from the later of the waiter's waitStart and the start of
  * their idle period (both by the system clock).  Costs a pass over the
- * PGPROCs when a blocking limit is in force, and the lock manager's view
- * only for a waiter that has waited the shortest blocking limit
- * (blocking.c).  "nread" slots of lg_to_read are followed.  Brings
- * *nearest_us (monotonic clock) forward to when a wait seen will reach a
- * limit, so that the worker wakes then.  Returns the new count.
+ * PGPROCs, and the lock manager's view only for a waiter that has waited
+ * the shortest blocking limit (blocking.c); the pass is made within half
+ * the shortest blocking limit of the previous one, so that every wait is
+ * seen before it reaches a limit, and again when a wait it saw will reach
+ * one: not at every scan.  "nread" slots of lg_to_read are followed.
+ * Brings *nearest_us (monotonic clock) forward to the next pass, so that
+ * the worker wakes then.  Returns the new count.
  */
 static int
 lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
@@ -735,12 +739,27 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 	int			nblocks;
 	TimestampTz next_check;
 
+	int64		next_us;
+
 	if (lg_blocking_shortest_ms <= 0)
 		return n;
+	if (now_us < lg_blocking_next_us)
+	{
+		lg_nearer(nearest_us, lg_blocking_next_us);
+		return n;
+	}
+
+	/*
+	 * Look again within half the shortest blocking limit, so that every wait
+	 * is seen before it reaches it, or sooner when a wait seen now will
+	 * reach a limit.
+	 */
+	next_us = now_us + Max(lg_blocking_shortest_ms * 1000 / 2,
+						   LG_MIN_SCAN_INTERVAL_MS * 1000);
 	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, lg_blocks,
 							 MaxBackends, &next_check);
 	if (next_check != 0)
-		lg_nearer(nearest_us, now_us + (next_check - now));
+		lg_nearer(&next_us, now_us + (next_check - now));
 	for (int b = 0; b < nblocks; b++)
 	{
 		const LeakguardBlock *blk = &lg_blocks[b];
@@ -767,7 +786,7 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 		blocked_us = now - Max(blk->wait_start, p->since);
 		if (blocked_us < s->limits[LG_KIND_BLOCKING].timeout_ms * 1000)
 		{
-			lg_nearer(nearest_us, now_us - blocked_us +
+			lg_nearer(&next_us, now_us - blocked_us +
 					  s->limits[LG_KIND_BLOCKING].timeout_ms * 1000);
 			continue;
 		}
@@ -797,6 +816,8 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 		info->nblocked++;
 		info->blocked_us = Max(info->blocked_us, blocked_us);
 	}
+	lg_blocking_next_us = next_us;
+	lg_nearer(nearest_us, next_us);
 	return n;
 }
 
@@ -1258,6 +1279,7 @@ lg_set_scan_interval(void)
 	int64		shortest = lg_shortest_limit_ms();
 
 	lg_blocking_shortest_ms = lg_kind_shortest_ms(LG_KIND_BLOCKING);
+	lg_blocking_next_us = 0;
 	lg_scan_interval_ms = lg_naptime_ms;
 	if (shortest > 0 && shortest / 2 < lg_scan_interval_ms)
 		lg_scan_interval_ms = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
