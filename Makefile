@@ -37,12 +37,14 @@ OBJS = \
 	src/settings.o \
 	src/rules.o \
 	src/histogram.o \
+	src/kinds.o \
 	src/limits.o \
 	src/shmem.o \
 	src/persist.o \
 	src/scan.o \
 	src/worker.o \
 	src/terminate.o \
+	src/blocking.o \
 	src/report.o \
 	src/quota.o \
 	src/quotacount.o \

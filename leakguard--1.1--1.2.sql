@@ -35,6 +35,99 @@ BEGIN
 END
 $guard$;
 
+-- Functions whose arguments or result columns change cannot be changed in
+-- place: they are made again (limit_for(), and sessions(), stats() and
+-- terminations(), whose views gain columns).  The privileges on the old
+-- ones, as a DBA may have changed them, are kept here and given to the new
+-- ones at the end of this script.
+SELECT pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.proname OPERATOR(pg_catalog.||) '_acl',
+           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true),
+       pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.proname OPERATOR(pg_catalog.||) '_owner',
+           p.proowner::pg_catalog.text, true)
+  FROM pg_catalog.pg_proc p
+ WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.limit_for(pg_catalog.text)'::pg_catalog.regprocedure,
+                                               '@extschema@.sessions()'::pg_catalog.regprocedure,
+                                               '@extschema@.stats()'::pg_catalog.regprocedure,
+                                               '@extschema@.terminations()'::pg_catalog.regprocedure]::pg_catalog.oid[]);
+
+-- A view keeps its privileges and dependents when its function is made
+-- again under a new name, the view switched to it, the old function
+-- dropped and the new one renamed: the view refers to the function, not
+-- to its name.
+CREATE FUNCTION @extschema@.sessions_1_2(OUT pid integer,
+                         OUT datid oid,
+                         OUT usesysid oid,
+                         OUT application_name text,
+                         OUT client_addr inet,
+                         OUT backend_start timestamptz,
+                         OUT xact_start timestamptz,
+                         OUT state text,
+                         OUT state_change timestamptz,
+                         OUT idle_in_transaction interval,
+                         OUT rule text,
+                         OUT timeout interval,
+                         OUT terminates_at timestamptz,
+                         OUT exempt text,
+                         OUT idle interval,
+                         OUT xmin_age bigint,
+                         OUT blocking integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_sessions_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.stats_1_2(OUT application_name text,
+                      OUT connections integer,
+                      OUT idle_in_transaction integer,
+                      OUT longest_idle interval,
+                      OUT peak_connections bigint,
+                      OUT episodes bigint,
+                      OUT terminated bigint,
+                      OUT dry_run bigint,
+                      OUT total_idle interval,
+                      OUT max_idle interval,
+                      OUT idle_under_10s bigint,
+                      OUT idle_10s_1min bigint,
+                      OUT idle_1min_10min bigint,
+                      OUT idle_10min_1h bigint,
+                      OUT idle_over_1h bigint,
+                      OUT last_terminated_at timestamptz,
+                      OUT first_seen timestamptz,
+                      OUT stats_reset timestamptz,
+                      OUT idle_terminated bigint,
+                      OUT idle_dry_run bigint,
+                      OUT refused bigint,
+                      OUT refused_dry_run bigint,
+                      OUT transaction_terminated bigint,
+                      OUT transaction_dry_run bigint,
+                      OUT blocking_terminated bigint,
+                      OUT blocking_dry_run bigint,
+                      OUT xmin_terminated bigint,
+                      OUT xmin_dry_run bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_stats_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.terminations_1_2(OUT terminated_at timestamptz,
+                             OUT pid integer,
+                             OUT datid oid,
+                             OUT usesysid oid,
+                             OUT application_name text,
+                             OUT client_addr inet,
+                             OUT backend_start timestamptz,
+                             OUT xact_start timestamptz,
+                             OUT state_change timestamptz,
+                             OUT idle_time interval,
+                             OUT timeout interval,
+                             OUT rule text,
+                             OUT action text,
+                             OUT query text,
+                             OUT kind text,
+                             OUT blocked_pids integer[],
+                             OUT xmin_age bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_terminations_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
 -- Role names come from pg_roles, the view every role may read, rather than
 -- from pg_authid, which holds password hashes.
 CREATE OR REPLACE VIEW @extschema@.sessions AS
@@ -52,8 +145,10 @@ CREATE OR REPLACE VIEW @extschema@.sessions AS
            s.timeout,
            s.terminates_at,
            s.exempt,
-           s.idle
-      FROM @extschema@.sessions() s
+           s.idle,
+           s.xmin_age,
+           s.blocking
+      FROM @extschema@.sessions_1_2() s
       LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.datid
       LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) s.usesysid;
 
@@ -72,21 +167,27 @@ CREATE OR REPLACE VIEW @extschema@.terminations AS
            t.rule,
            t.action,
            t.query,
-           t.kind
-      FROM @extschema@.terminations() t
+           t.kind,
+           t.blocked_pids,
+           t.xmin_age
+      FROM @extschema@.terminations_1_2() t
       LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) t.datid
       LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) t.usesysid;
 
+CREATE OR REPLACE VIEW @extschema@.stats AS
+    SELECT * FROM @extschema@.stats_1_2() s;
+
+DROP FUNCTION @extschema@.sessions();
+DROP FUNCTION @extschema@.stats();
+DROP FUNCTION @extschema@.terminations();
+ALTER FUNCTION @extschema@.sessions_1_2() RENAME TO sessions;
+ALTER FUNCTION @extschema@.stats_1_2() RENAME TO stats;
+ALTER FUNCTION @extschema@.terminations_1_2() RENAME TO terminations;
+
 -- limit_for() takes the login role and the database a rule qualified by
--- them needs, both optional.  The privileges on the old function, as a DBA
--- may have changed them, are kept here and given to the new one below.  A
--- view a DBA built that calls limit_for() makes the update fail: drop it
--- before and make it again after (README, "Upgrading").
-SELECT pg_catalog.set_config('leakguard_update.limit_for_acl',
-           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true),
-       pg_catalog.set_config('leakguard_update.limit_for_owner', p.proowner::pg_catalog.text, true)
-  FROM pg_catalog.pg_proc p
- WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.limit_for(pg_catalog.text)'::pg_catalog.regprocedure;
+-- them needs, both optional.  A view a DBA built that calls limit_for()
+-- makes the update fail: drop it before and make it again after (README,
+-- "Upgrading").
 
 DROP FUNCTION @extschema@.limit_for(pg_catalog.text);
 
@@ -95,31 +196,44 @@ CREATE FUNCTION @extschema@.limit_for(application_name text,
                           datname name DEFAULT NULL,
                           OUT rule text, OUT timeout interval,
                           OUT idle_rule text, OUT idle_timeout interval,
-                          OUT connection_rule text, OUT connection_limit integer)
+                          OUT connection_rule text, OUT connection_limit integer,
+                          OUT transaction_rule text, OUT transaction_timeout interval,
+                          OUT xmin_rule text, OUT xmin_age_limit bigint,
+                          OUT blocking_rule text, OUT blocking_timeout interval)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_limit_for_sql'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.limit_for(text, name, name) IS
-'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, and connections (a rule NULL: none matches, the default applies; a limit 0: none)';
+'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, connections, transaction age, xmin age in transactions, and blocking (a rule NULL: none matches, the default applies; a limit 0: none)';
 
--- The kept privileges, given to the new limit_for(): what the old one
+-- The kept privileges, given to each function made again: what the old one
 -- granted and the new one does not is granted, what the new one grants and
 -- the old one did not is revoked (each owner's own are left as they are).
--- Made by this script, these grants become the function's initial
+-- Made by this script, these grants become the functions' initial
 -- privileges (pg_init_privs), which pg_dump does not dump: after a restore
--- the function has the default privileges again (README, "Upgrading").
--- Every name limit_for() shows is also visible to all through SHOW.
+-- the functions have the default privileges again (README, "Upgrading").
 DO $acl$
 DECLARE
-    fn pg_catalog.oid := '@extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name)'::pg_catalog.regprocedure;
-    target pg_catalog.text := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);
-    old_acl pg_catalog.aclitem[] := pg_catalog.current_setting('leakguard_update.limit_for_acl')::pg_catalog.aclitem[];
-    old_owner pg_catalog.oid := pg_catalog.current_setting('leakguard_update.limit_for_owner')::pg_catalog.oid;
+    f record;
+    fn pg_catalog.oid;
+    target pg_catalog.text;
+    old_acl pg_catalog.aclitem[];
+    old_owner pg_catalog.oid;
     new_acl pg_catalog.aclitem[];
     new_owner pg_catalog.oid;
     g record;
 BEGIN
+  FOR f IN SELECT v.fn::pg_catalog.regprocedure::pg_catalog.oid AS fn, v.setting
+             FROM (VALUES ('@extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name)', 'leakguard_update.limit_for'),
+                          ('@extschema@.sessions()', 'leakguard_update.sessions'),
+                          ('@extschema@.stats()', 'leakguard_update.stats'),
+                          ('@extschema@.terminations()', 'leakguard_update.terminations')) v(fn, setting)
+  LOOP
+    fn := f.fn;
+    target := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);
+    old_acl := pg_catalog.current_setting(f.setting OPERATOR(pg_catalog.||) '_acl')::pg_catalog.aclitem[];
+    old_owner := pg_catalog.current_setting(f.setting OPERATOR(pg_catalog.||) '_owner')::pg_catalog.oid;
     SELECT p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
       INTO new_owner, new_acl
       FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) fn;
@@ -149,6 +263,7 @@ BEGIN
                                        ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
                                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
+  END LOOP;
 END
 $acl$;
 

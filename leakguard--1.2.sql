@@ -70,13 +70,16 @@ CREATE FUNCTION limit_for(application_name text,
                           datname name DEFAULT NULL,
                           OUT rule text, OUT timeout interval,
                           OUT idle_rule text, OUT idle_timeout interval,
-                          OUT connection_rule text, OUT connection_limit integer)
+                          OUT connection_rule text, OUT connection_limit integer,
+                          OUT transaction_rule text, OUT transaction_timeout interval,
+                          OUT xmin_rule text, OUT xmin_age_limit bigint,
+                          OUT blocking_rule text, OUT blocking_timeout interval)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_limit_for_sql'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION limit_for(text, name, name) IS
-'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, and connections (a rule NULL: none matches, the default applies; a limit 0: none)';
+'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, connections, transaction age, xmin age in transactions, and blocking (a rule NULL: none matches, the default applies; a limit 0: none)';
 
 CREATE FUNCTION status(OUT pid integer,
                        OUT started_at timestamptz,
@@ -130,7 +133,9 @@ CREATE FUNCTION sessions(OUT pid integer,
                          OUT timeout interval,
                          OUT terminates_at timestamptz,
                          OUT exempt text,
-                         OUT idle interval)
+                         OUT idle interval,
+                         OUT xmin_age bigint,
+                         OUT blocking integer)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lg_sessions_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -150,7 +155,9 @@ CREATE VIEW sessions AS
            s.timeout,
            s.terminates_at,
            s.exempt,
-           s.idle
+           s.idle,
+           s.xmin_age,
+           s.blocking
       FROM @extschema@.sessions() s
       LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.datid
       LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) s.usesysid;
@@ -179,13 +186,19 @@ CREATE FUNCTION stats(OUT application_name text,
                       OUT idle_terminated bigint,
                       OUT idle_dry_run bigint,
                       OUT refused bigint,
-                      OUT refused_dry_run bigint)
+                      OUT refused_dry_run bigint,
+                      OUT transaction_terminated bigint,
+                      OUT transaction_dry_run bigint,
+                      OUT blocking_terminated bigint,
+                      OUT blocking_dry_run bigint,
+                      OUT xmin_terminated bigint,
+                      OUT xmin_dry_run bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lg_stats_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 CREATE VIEW stats AS
-    SELECT * FROM @extschema@.stats();
+    SELECT * FROM @extschema@.stats() s;
 
 COMMENT ON VIEW stats IS
 'per application: connections now, and accumulated idle-in-transaction episodes, their durations, terminations, idle-session terminations and refused connections';
@@ -204,7 +217,9 @@ CREATE FUNCTION terminations(OUT terminated_at timestamptz,
                              OUT rule text,
                              OUT action text,
                              OUT query text,
-                             OUT kind text)
+                             OUT kind text,
+                             OUT blocked_pids integer[],
+                             OUT xmin_age bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lg_terminations_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
@@ -224,7 +239,9 @@ CREATE VIEW terminations AS
            t.rule,
            t.action,
            t.query,
-           t.kind
+           t.kind,
+           t.blocked_pids,
+           t.xmin_age
       FROM @extschema@.terminations() t
       LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) t.datid
       LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) t.usesysid;

@@ -125,6 +125,37 @@ lg_backend_state_name(BackendState state)
 }
 
 /*
+ * The PGPROC of the backend in status slot "slot" whose pid is "pid", or
+ * NULL.  From 17 the status slot is the proc number; before, it is the
+ * backend ID less one, which is not the PGPROC's index, so the proc array
+ * is searched by pid (taking ProcArrayLock unless the caller holds it).
+ */
+#if PG_VERSION_NUM >= 170000
+static inline PGPROC *
+lg_slot_proc(int slot, int pid, bool locked)
+{
+	PGPROC	   *proc = GetPGProcByNumber(slot);
+
+	return (proc->pid == pid) ? proc : NULL;
+}
+#else
+#include "storage/procarray.h"
+static inline PGPROC *
+lg_slot_proc(int slot, int pid, bool locked)
+{
+	return locked ? BackendPidGetProcWithLock(pid) : BackendPidGetProc(pid);
+}
+#endif
+
+/*
+ * SQLSTATE 25P04, which PostgreSQL 17's transaction_timeout reports: named
+ * from 17 on; leakguard reports it on 15 and 16 too.
+ */
+#ifndef ERRCODE_TRANSACTION_TIMEOUT
+#define ERRCODE_TRANSACTION_TIMEOUT		MAKE_SQLSTATE('2','5','P','0','4')
+#endif
+
+/*
  * GUC "extra" blocks: plain malloc() in 15, guc_malloc() (released with
  * guc_free()) from 16 on.  The rule and role-list blocks hold offsets, never
  * pointers, so a byte copy is a faithful move.

@@ -11,12 +11,15 @@
  *		settings.c	GUC definitions, check and assign hooks, the parsed rules
  *		rules.c		rule parser and glob matcher (plain C, fuzzed alone)
  *		histogram.c	log-linear histograms of durations (plain C)
+ *		kinds.c		the kinds of limit: one row each (which sessions, from
+ *					which start, which rules, SQLSTATE, message, counters)
  *		limits.c	what applies to one session: rule, timeout, exemption
  *		shmem.c		shared state: worker status, statistics, history
  *		persist.c	statistics file written at clean shutdown, read at start
  *		scan.c		reading the backend status array (the worker's hot path)
  *		worker.c	the background worker: latch loop, scans, scheduling
  *		terminate.c	re-check under ProcArrayLock, signal, victim marks
+ *		blocking.c	lock waiters and the sessions that block them
  *		report.c	emit_log_hook rewriting the victim's FATAL message
  *		episodes.c	each backend records its own finished idle periods and
  *					transactions; the worker folds them into the statistics
@@ -146,15 +149,27 @@ typedef enum LeakguardObserved
 /* Days of peak connections kept per application (today and the six before). */
 #define LG_PEAK_DAYS			7
 
-/* What a limit is about, and what a history row records. */
+/*
+ * What a limit is about, and what a history row records; each is a row of
+ * lg_kinds[] (kinds.c).  The values are stored in the history: append only.
+ */
 typedef enum LeakguardKind
 {
 	LG_KIND_XACT,				/* idle in transaction (or aborted) */
 	LG_KIND_IDLE,				/* idle, no transaction open */
-	LG_KIND_QUOTA				/* a connection beyond its quota */
+	LG_KIND_QUOTA,				/* a connection beyond its quota */
+	LG_KIND_TRANSACTION,		/* a transaction open too long */
+	LG_KIND_XMIN,				/* idle in transaction, holding back the
+								 * xmin horizon too far */
+	LG_KIND_BLOCKING			/* idle in transaction, keeping another
+								 * session waiting for its locks */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_QUOTA
+#define LG_KIND_LAST			LG_KIND_BLOCKING
+
+/* Blocked pids a termination for blocking records. */
+#define LG_BLOCKED_PIDS			8
+#define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 typedef enum LeakguardMode
 {
@@ -199,6 +214,62 @@ typedef struct LeakguardWho
 	const char *datname;
 } LeakguardWho;
 
+/*
+ * One kind of limit, a row of lg_kinds[] (kinds.c), indexed by
+ * LeakguardKind.  The worker's scan, its final re-check, the statistics,
+ * the log line, the client's message and limit_for() all read the row; a
+ * kind of limit on sessions is added as a row, with its settings.
+ */
+typedef enum LeakguardMeasure
+{
+	LG_MEASURE_TIME,			/* limit in ms from the period's start */
+	LG_MEASURE_XID_AGE,			/* limit in transactions: the age of the
+								 * session's xmin or xid, checked at every
+								 * scan while the period lasts */
+	LG_MEASURE_BLOCKED			/* limit in ms: how long another session
+								 * has waited for its locks, since the later
+								 * of its waitStart and the period's start,
+								 * checked at every scan (blocking.c) */
+} LeakguardMeasure;
+
+typedef struct LeakguardKindDef
+{
+	const char *name;			/* terminations.kind */
+	LeakguardMeasure measure;
+	bool		session;		/* a limit the worker enforces on sessions
+								 * (false: quota, enforced at login) */
+	/* which sessions: those in a state it accepts ... */
+	bool		(*applies) (BackendState state, TimestampTz xact_start);
+	/* ... from which start: xact_start, or state_change */
+	bool		from_xact_start;
+	bool		in_transaction; /* the same transaction must still be open */
+	const char *during;			/* "idle in transaction", for messages */
+	/* the limit: default setting and rules */
+	const char *default_guc;
+	const int  *default_limit;
+	const char *rules_guc;
+	char	  **rules_text;
+	const LeakguardRuleSet **rules;
+	/* what the terminated client is told */
+	int			sqlerrcode;
+	const char *message;
+	/* the counters of LeakguardAppStats it adds to */
+	size_t		terminated_off;
+	size_t		dry_run_off;
+} LeakguardKindDef;
+
+extern const LeakguardKindDef lg_kinds[LG_NUM_KINDS];
+
+#define LG_STATS_COUNTER(entry, off)	(*(int64 *) ((char *) (entry) + (off)))
+
+/* A session waiting for a lock that another holds (blocking.c). */
+typedef struct LeakguardBlock
+{
+	int			waiter_pid;
+	int			blocker_pid;
+	TimestampTz wait_start;		/* the waiter's waitStart */
+} LeakguardBlock;
+
 /* What a quota rule counts by, besides the application name. */
 #define LG_QUOTA_BY_USER		1
 #define LG_QUOTA_BY_DATABASE	2
@@ -240,6 +311,12 @@ typedef struct LeakguardAppStats
 	int32		daily_peaks[LG_PEAK_DAYS];	/* peak of day d in [d % LG_PEAK_DAYS] */
 	int64		peak_day;		/* day (UTC, since 2000) of the newest peak */
 	LeakguardHistogram observed[LG_NUM_OBSERVED];	/* LeakguardObserved */
+	int64		transaction_terminated; /* transactions open too long */
+	int64		transaction_dry_run;
+	int64		xmin_terminated;	/* sessions holding back the horizon */
+	int64		xmin_dry_run;
+	int64		blocking_terminated;	/* sessions blocking others */
+	int64		blocking_dry_run;
 } LeakguardAppStats;
 
 /*
@@ -258,7 +335,14 @@ typedef struct LeakguardEvent
 	TimestampTz xact_start;
 	TimestampTz state_change;
 	int64		idle_us;
-	int64		timeout_ms;
+	int64		timeout_ms;		/* the limit: ms, or transactions for a
+								 * kind measured in transactions */
+	int64		xmin_age;		/* kinds measured in transactions: the age
+								 * of its xmin or xid when it was judged */
+	int64		blocked_us;		/* blocking: how long it had kept the first
+								 * of them waiting */
+	int			nblocked;		/* blocking: sessions waiting for its locks */
+	int			blocked_pids[LG_BLOCKED_PIDS];	/* the first of them */
 	SockAddr	client_addr;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
@@ -285,19 +369,23 @@ typedef struct LeakguardRefusal
 } LeakguardRefusal;
 
 /*
- * What the worker recorded for the idle period of the backend in one slot:
- * the last outcome it counted (terminated, dry_run, ...), so that a
- * restarted worker neither signals nor counts the same period twice.
- * Owned by the worker: only the one worker process reads or writes these,
- * and a restarted worker inherits them; no lock.
+ * What the worker recorded for the period of one kind of limit (idle in
+ * transaction, idle, transaction) of the backend in one slot: the last
+ * outcome it counted (terminated, dry_run, ...), so that a restarted worker
+ * neither signals nor counts the same period twice.  One per slot and kind
+ * (LG_MARK()).  Owned by the worker: only the one worker process reads or
+ * writes these, and a restarted worker inherits them; no lock.
  */
 typedef struct LeakguardMark
 {
 	int			pid;			/* 0: nothing recorded */
 	TimestampTz backend_start;
-	TimestampTz state_change;	/* the idle period */
+	TimestampTz since;			/* the period: its state_change or
+								 * xact_start (lg_kinds[].from_xact_start) */
 	int			action;			/* LeakguardAction recorded */
 } LeakguardMark;
+
+#define LG_MARK(slot, kind)		(&lg_shared->marks[(slot) * LG_NUM_KINDS + (kind)])
 
 /* The latest records a slot keeps as a list, for a cheap fold. */
 #define LG_EPISODE_RING			32
@@ -345,11 +433,13 @@ typedef struct LeakguardVictim
 {
 	slock_t		mutex;
 	int			pid;			/* 0: no mark */
-	int			kind;			/* LG_KIND_XACT or LG_KIND_IDLE */
+	int			kind;			/* LeakguardKind, a session limit */
 	TimestampTz backend_start;	/* with pid, identifies the backend */
-	TimestampTz state_change;	/* the idle period it was signalled for */
-	int64		idle_us;
+	int64		idle_us;		/* how long its period had lasted */
 	int64		timeout_ms;
+	int64		xmin_age;
+	int64		blocked_us;
+	int			nblocked;
 	char		appname[NAMEDATALEN];
 	char		rule[LG_RULE_TEXT_LEN];
 } LeakguardVictim;
@@ -453,7 +543,8 @@ typedef struct LeakguardShared
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
-	LeakguardMark *marks;		/* [MaxBackends], constant pointer */
+	LeakguardMark *marks;		/* [MaxBackends * LG_NUM_KINDS], constant
+								 * pointer; see LG_MARK() */
 	LeakguardQuotaSlot *quota;	/* [MaxBackends], constant pointer */
 	LeakguardEpisodeHeadPadded *episode_heads;	/* [MaxBackends], constant
 												 * pointer */
@@ -492,8 +583,8 @@ typedef struct LeakguardTermination
 	int			slot;
 	bool		superuser;		/* report only */
 	bool		repeat;			/* same outcome as already recorded */
-	int64		idle_origin_us; /* when the idle period began, on the
-								 * monotonic clock (lg_monotonic_us) */
+	int64		idle_origin_us; /* when the period of event.kind began, on
+								 * the monotonic clock (lg_monotonic_us) */
 	LeakguardEvent event;
 } LeakguardTermination;
 
@@ -545,6 +636,12 @@ extern int	lg_default_timeout_ms;
 extern char *lg_application_timeouts;
 extern int	lg_idle_timeout_ms;
 extern char *lg_application_idle_timeouts;
+extern int	lg_transaction_timeout_ms;
+extern char *lg_application_transaction_timeouts;
+extern int	lg_xmin_age_limit;
+extern char *lg_application_xmin_age_limits;
+extern int	lg_blocking_timeout_ms;
+extern char *lg_application_blocking_timeouts;
 extern char *lg_application_connection_limits;
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
@@ -555,6 +652,9 @@ extern int	lg_history_size;
 extern bool lg_save_stats;
 extern const LeakguardRuleSet *lg_rules;
 extern const LeakguardRuleSet *lg_idle_rules;
+extern const LeakguardRuleSet *lg_transaction_rules;
+extern const LeakguardRuleSet *lg_xmin_rules;
+extern const LeakguardRuleSet *lg_blocking_rules;
 extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern TimestampTz lg_start_load_time;
@@ -567,8 +667,8 @@ extern bool lg_config_judge(char **saved);
 
 /* limits.c */
 extern bool lg_rules_qualified(void);
-extern void lg_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
-extern void lg_idle_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+extern void lg_kind_limit_for(int kind, const LeakguardWho *who,
+							  LeakguardLimit *limit);
 extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
 
 /* names.c */
@@ -578,7 +678,9 @@ extern const char *lg_database_name(Oid dbid, char *dst);
 extern void lg_names_refresh(int64 now_us);
 extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
+extern const char *lg_kind_source(int kind, const char *rule);
 extern int64 lg_shortest_limit_ms(void);
+extern int64 lg_kind_shortest_ms(int kind);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);
@@ -598,11 +700,19 @@ extern int	lg_client_slots(const uint32 *following, int *slots);
 extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 								SockAddr *client_addr, char *query);
 extern bool lg_state_idle_in_xact(BackendState state);
+extern void lg_xid_horizon_read(void);
+extern int64 lg_backend_xid_age(int slot, int pid, bool locked);
+extern bool lg_backend_holds_horizon(int slot, int pid);
 
 /* terminate.c */
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 							   double *lock_wait_ms);
 extern bool lg_victim_take(LeakguardVictim *out);
+
+/* blocking.c */
+extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us,
+						   LeakguardBlock *out, int max,
+						   TimestampTz *next_check);
 
 /* worker.c */
 extern bool lg_worker_unregistered;
@@ -612,7 +722,8 @@ extern PGDLLEXPORT void lg_worker_main(Datum arg);
 
 /* sqlfuncs.c */
 extern Datum lg_interval_us(int64 us);
-extern void lg_check_result_columns(struct TupleDescData *desc, int known);
+extern void lg_check_result_columns(struct TupleDescData *desc, int w10,
+									 int w11, int w12);
 extern long lg_stats_copy(LeakguardAppStats *entries,
 						  LeakguardAppStats *overflow,
 						  TimestampTz *stats_reset);

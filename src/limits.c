@@ -83,23 +83,19 @@ lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt,
 bool
 lg_rules_qualified(void)
 {
-	return (lg_rules != NULL && lg_rules->qualified) ||
-		(lg_idle_rules != NULL && lg_idle_rules->qualified) ||
-		(lg_connection_rules != NULL && lg_connection_rules->qualified);
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		if (*lg_kinds[k].rules != NULL && (*lg_kinds[k].rules)->qualified)
+			return true;
+	return false;
 }
 
-/* The idle-in-transaction limit of a session. */
+/* The limit of one kind on sessions (lg_kinds[]) for a session. */
 void
-lg_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
+lg_kind_limit_for(int kind, const LeakguardWho *who, LeakguardLimit *limit)
 {
-	lg_rules_limit(lg_rules, lg_default_timeout_ms, who, limit);
-}
-
-/* The idle-session limit of a session. */
-void
-lg_idle_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
-{
-	lg_rules_limit(lg_idle_rules, lg_idle_timeout_ms, who, limit);
+	Assert(lg_kinds[kind].session);
+	lg_rules_limit(*lg_kinds[kind].rules, *lg_kinds[kind].default_limit, who,
+				   limit);
 }
 
 /*
@@ -124,40 +120,32 @@ lg_shorter(int64 shortest, int64 limit)
 	return (limit > 0 && (shortest == 0 || limit < shortest)) ? limit : shortest;
 }
 
+/* The shortest limit of one kind, over its rules and default; 0: none. */
+int64
+lg_kind_shortest_ms(int kind)
+{
+	const LeakguardRuleSet *set = *lg_kinds[kind].rules;
+	int64		shortest = lg_shorter(0, *lg_kinds[kind].default_limit);
+
+	for (int i = 0; set != NULL && i < set->nrules; i++)
+		shortest = lg_shorter(shortest, set->rules[i].value);
+	return shortest;
+}
+
 /*
- * The shortest limit of every duration rule and default, in a transaction
- * and outside one; 0 when there is none.  The worker scans at least twice
- * within it.
+ * The shortest limit of every rule and default of the kinds of limit on
+ * sessions measured in time; 0 when there is none.  The worker scans at
+ * least twice within it.
  */
 int64
 lg_shortest_limit_ms(void)
 {
-	const LeakguardRuleSet *sets[] = {lg_rules, lg_idle_rules};
 	int64		shortest = 0;
-	int			k;
-	int			i;
 
-	shortest = lg_shorter(shortest, lg_default_timeout_ms);
-	shortest = lg_shorter(shortest, lg_idle_timeout_ms);
-	for (k = 0; k < lengthof(sets); k++)
-		for (i = 0; sets[k] != NULL && i < sets[k]->nrules; i++)
-			shortest = lg_shorter(shortest, sets[k]->rules[i].value);
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		if (lg_kinds[k].session && lg_kinds[k].measure != LG_MEASURE_XID_AGE)
+			shortest = lg_shorter(shortest, lg_kind_shortest_ms(k));
 	return shortest;
-}
-
-const char *
-lg_kind_name(int kind)
-{
-	switch ((LeakguardKind) kind)
-	{
-		case LG_KIND_XACT:
-			return "idle in transaction";
-		case LG_KIND_IDLE:
-			return "idle";
-		case LG_KIND_QUOTA:
-			return "quota";
-	}
-	return "unknown";
 }
 
 /*

@@ -167,8 +167,9 @@ lg_event_invalid(const LeakguardEvent *e)
 		return "a string without its terminator";
 	if (e->client_addr.salen > sizeof(e->client_addr.addr))
 		return "a client address longer than its buffer";
-	if (e->idle_us < 0 || e->timeout_ms < 0 || e->pid < 0)
-		return "a negative time or pid";
+	if (e->idle_us < 0 || e->timeout_ms < 0 || e->pid < 0 ||
+		e->blocked_us < 0 || e->nblocked < 0 || e->xmin_age < 0)
+		return "a negative time, pid or count";
 	if (e->kind == LG_KIND_QUOTA &&
 		e->action != LG_ACTION_REFUSED && e->action != LG_ACTION_DRY_RUN)
 		return "a refused connection with another action";

@@ -8,12 +8,15 @@
  * library is preloaded, it is in every backend, and its emit_log_hook sees
  * that report before it reaches the log and the client.  If the worker left
  * a mark for exactly this process (same pid, same start time) in its victim
- * slot, the report becomes what the built-in timeout would say: for a
- * session idle in transaction, idle_in_transaction_session_timeout's
- * SQLSTATE 25P03; for an idle session, idle_session_timeout's 57P05.
- * Drivers and pools already handle both.  The detail names leakguard, the
- * application, the idle time and the limit.  Any other termination, such
- * as pg_terminate_backend() by a person or a server shutdown, finds no mark
+ * slot, the report becomes what the built-in timeout would say, as the
+ * kind of limit's row says (lg_kinds[]): for a session idle in
+ * transaction, idle_in_transaction_session_timeout's SQLSTATE 25P03; for an
+ * idle session, idle_session_timeout's 57P05; for a transaction open too
+ * long, PostgreSQL 17's transaction_timeout's 25P04.  Drivers and pools
+ * already handle them.  The detail names leakguard, the application, how
+ * long the period lasted and the limit with its rule (and the xmin age, or
+ * how many sessions it kept waiting).  Any other termination, such as
+ * pg_terminate_backend() by a person or a server shutdown, finds no mark
  * and keeps its message.
  *
  * PostgreSQL calls emit_log_hook only for a message the server log takes:
@@ -45,25 +48,32 @@ lg_emit_log_hook(ErrorData *edata)
 		MyBackendType == B_BACKEND &&
 		lg_victim_take(&victim))
 	{
+		const LeakguardKindDef *kind = &lg_kinds[victim.kind];
 		char	   *limit = lg_format_duration_ms(victim.timeout_ms);
-		bool		idle = (victim.kind == LG_KIND_IDLE);
-		char	   *source;
 
-		if (victim.rule[0] != '\0')
-			source = psprintf("rule \"%s\"", victim.rule);
+		edata->sqlerrcode = kind->sqlerrcode;
+		edata->message = pstrdup(kind->message);
+		if (kind->measure == LG_MEASURE_XID_AGE)
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s: its snapshot or transaction ID was " INT64_FORMAT " transactions old; its limit is " INT64_FORMAT " transactions (%s).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 kind->during, victim.xmin_age,
+									 victim.timeout_ms,
+									 lg_kind_source(victim.kind, victim.rule));
+		else if (kind->measure == LG_MEASURE_BLOCKED)
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s: it kept %d other session(s) waiting for its locks for %.3f s; its limit is %s (%s).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 kind->during, victim.nblocked,
+									 (double) victim.blocked_us / USECS_PER_SEC,
+									 limit,
+									 lg_kind_source(victim.kind, victim.rule));
 		else
-			source = pstrdup(idle ? "leakguard.idle_session_timeout" :
-							 "leakguard.idle_in_transaction_timeout");
-
-		edata->sqlerrcode = idle ? ERRCODE_IDLE_SESSION_TIMEOUT :
-			ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT;
-		edata->message = pstrdup(idle ?
-								 "terminating connection due to idle-session timeout" :
-								 "terminating connection due to idle-in-transaction timeout");
-		edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
-								 victim.appname,
-								 (double) victim.idle_us / USECS_PER_SEC,
-								 lg_kind_name(victim.kind), limit, source);
+			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
+									 victim.appname,
+									 (double) victim.idle_us / USECS_PER_SEC,
+									 kind->during, limit,
+									 lg_kind_source(victim.kind, victim.rule));
 		edata->hint = NULL;
 	}
 

@@ -2,8 +2,10 @@
  *
  * rules.c
  *		Parser and matcher of leakguard's rule settings
- *		(application_timeouts, application_idle_timeouts: durations;
- *		application_connection_limits: counts and percentages).
+ *		(application_timeouts, application_idle_timeouts and
+ *		application_transaction_timeouts: durations;
+ *		application_connection_limits: counts and percentages;
+ *		application_xmin_age_limits: numbers of transactions).
  *
  * The parser walks the string once and writes the whole result into a single
  * malloc()ed block sized from an upper bound computed beforehand, so there is
@@ -400,6 +402,46 @@ lg_parse_duration(LgParser *ps, int64_t *ms)
 }
 
 /*
+ * Parse an xmin age limit at ps->pos: a whole number of transactions, no
+ * unit.  Returns 0 on success.
+ */
+static int
+lg_parse_xid_age(LgParser *ps, int64_t *value)
+{
+	size_t		start = ps->pos;
+	int64_t		v = 0;
+
+	if (ps->pos >= ps->len || ps->text[ps->pos] < '0' || ps->text[ps->pos] > '9')
+	{
+		lg_parse_error(ps, ps->pos,
+					   "expected an xmin age limit: a whole number of transactions");
+		return -1;
+	}
+	while (ps->pos < ps->len && ps->text[ps->pos] >= '0' && ps->text[ps->pos] <= '9')
+	{
+		v = v * 10 + (ps->text[ps->pos] - '0');
+		if (v > LG_RULE_MAX_XID_AGE)
+		{
+			lg_parse_error(ps, start, "xmin age limit exceeds the maximum of %d transactions",
+						   LG_RULE_MAX_XID_AGE);
+			return -1;
+		}
+		ps->pos++;
+	}
+	if (ps->pos < ps->len &&
+		(ps->text[ps->pos] == '%' || ps->text[ps->pos] == '.' ||
+		 (ps->text[ps->pos] >= 'a' && ps->text[ps->pos] <= 'z') ||
+		 (ps->text[ps->pos] >= 'A' && ps->text[ps->pos] <= 'Z')))
+	{
+		lg_parse_error(ps, ps->pos,
+					   "an xmin age limit is a whole number of transactions, with no unit");
+		return -1;
+	}
+	*value = v;
+	return 0;
+}
+
+/*
  * Parse a connection limit at ps->pos: a whole number of connections, or a
  * percentage of max_connections.  Returns 0 on success.
  */
@@ -463,6 +505,22 @@ lg_parse_count(LgParser *ps, int64_t *value, int *percent)
 		ps->pos = number_end;
 	*value = v;
 	return 0;
+}
+
+/* What the value of a rule of this kind is called in messages. */
+static const char *
+lg_value_name(LeakguardRuleKind kind)
+{
+	switch (kind)
+	{
+		case LG_RULES_COUNT:
+			return "connection limit";
+		case LG_RULES_XID_AGE:
+			return "xmin age limit";
+		case LG_RULES_DURATION:
+			break;
+	}
+	return "duration";
 }
 
 LeakguardRuleSet *
@@ -552,9 +610,9 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 							   last);
 			else
 				lg_parse_error(&ps, ps.pos,
-							   "expected \"=\" and a %s after the %s",
-							   kind == LG_RULES_COUNT ? "connection limit" : "duration",
-							   last);
+							   "expected \"=\" and %s %s after the %s",
+							   kind == LG_RULES_XID_AGE ? "an" : "a",
+							   lg_value_name(kind), last);
 			goto fail;
 		}
 		ps.pos++;
@@ -562,6 +620,8 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 
 		if (kind == LG_RULES_COUNT ?
 			lg_parse_count(&ps, &rule->value, &rule->percent) != 0 :
+			kind == LG_RULES_XID_AGE ?
+			lg_parse_xid_age(&ps, &rule->value) != 0 :
 			lg_parse_duration(&ps, &rule->value) != 0)
 			goto fail;
 		source_end = ps.pos;
@@ -579,8 +639,7 @@ lg_rules_parse(const char *text, LeakguardRuleKind kind, LeakguardNameStyle styl
 		{
 			lg_parse_error(&ps, ps.pos,
 						   "unexpected \"%c\" after the %s; separate rules with commas",
-						   ps.text[ps.pos],
-						   kind == LG_RULES_COUNT ? "connection limit" : "duration");
+						   ps.text[ps.pos], lg_value_name(kind));
 			goto fail;
 		}
 		ps.pos++;

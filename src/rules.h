@@ -20,6 +20,7 @@
  *		quoted   := '"' ( any character but '"' | '""' )* '"'
  *		duration := digits [ unit ]      unit := ms | s | min | h | d
  *		limit    := digits [ '%' ]        (connection limits: LG_RULES_COUNT)
+ *		age      := digits                (xmin age limits: LG_RULES_XID_AGE)
  *
  * A pattern is a glob on application_name: '*' matches any run of bytes,
  * '?' exactly one byte; every other byte matches itself.  Rules are tried in
@@ -57,6 +58,9 @@
 /* Largest connection limit: PostgreSQL's MAX_BACKENDS. */
 #define LG_RULE_MAX_CONNECTIONS	262143
 
+/* Largest xmin age limit, in transactions: below wraparound's 2^31. */
+#define LG_RULE_MAX_XID_AGE		2000000000
+
 /* Room for an error message produced by lg_rules_parse(). */
 #define LG_RULE_ERROR_SIZE	256
 
@@ -64,7 +68,8 @@
 typedef enum LeakguardRuleKind
 {
 	LG_RULES_DURATION,			/* a duration, stored in ms */
-	LG_RULES_COUNT				/* a number of connections, or a percentage */
+	LG_RULES_COUNT,				/* a number of connections, or a percentage */
+	LG_RULES_XID_AGE			/* a number of transactions */
 } LeakguardRuleKind;
 
 /* How the running server stores bytes outside printable ASCII in names. */

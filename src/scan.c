@@ -25,6 +25,9 @@
  * its bit may not have left its slot yet).  Unused slots and those of other
  * processes are never read.
  *
+ * For the limits measured in transactions, lg_backend_xid_age() reads a
+ * backend's xmin and xid from its PGPROC against the next transaction ID.
+ *
  * Shared state: the client-slot bitmap, atomic words written by backends
  * (their own bit only) and read by the worker, no lock.  The backend
  * status array, read without locks following the
@@ -39,6 +42,7 @@
  */
 #include "leakguard.h"
 
+#include "access/transam.h"
 #include "libpq/auth.h"
 #include "port/pg_bitutils.h"
 #include "storage/ipc.h"
@@ -278,6 +282,64 @@ lg_status_changed(const int *slots, int n, const int *counts, int *changed)
 			changed[nchanged++] = slot;
 	}
 	return nchanged;
+}
+
+/* The next transaction ID, as lg_xid_horizon_read() last read it. */
+static TransactionId lg_next_xid = InvalidTransactionId;
+
+/*
+ * Read the next transaction ID, the reference of lg_backend_xid_age(): on a
+ * primary the next to be assigned, on a standby the one after the newest it
+ * has replayed (recovery advances it).  Takes XidGenLock shared: once per
+ * scan, and only when some session is measured in transactions.
+ */
+void
+lg_xid_horizon_read(void)
+{
+	lg_next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
+}
+
+/*
+ * How many transactions old the snapshot (xmin) or the transaction ID of
+ * the backend in status slot "slot" with pid "pid" is, whichever is older,
+ * against the next transaction ID last read; 0 when it has neither, or is
+ * gone.  Reads the PGPROC's xmin and xid without a lock (each is one
+ * aligned word): a value a moment old, which the final re-check, under
+ * ProcArrayLock ("locked"), reads again.
+ */
+int64
+lg_backend_xid_age(int slot, int pid, bool locked)
+{
+	PGPROC	   *proc = lg_slot_proc(slot, pid, locked);
+	TransactionId xids[2];
+	int64		age = 0;
+
+	if (proc == NULL || !TransactionIdIsNormal(lg_next_xid))
+		return 0;
+	xids[0] = *(volatile TransactionId *) &proc->xmin;
+	xids[1] = *(volatile TransactionId *) &proc->xid;
+	for (int i = 0; i < lengthof(xids); i++)
+		if (TransactionIdIsNormal(xids[i]) &&
+			TransactionIdPrecedes(xids[i], lg_next_xid))
+			age = Max(age, (int64) (uint32) (lg_next_xid - xids[i]));
+	return age;
+}
+
+/*
+ * Whether the backend in status slot "slot" with pid "pid" holds back the
+ * xmin horizon: it has a snapshot (xmin) or a transaction ID.  Read
+ * without a lock, as lg_backend_xid_age() reads.  For a session idle in
+ * transaction, read once it is seen idle: neither can appear before its
+ * next statement.
+ */
+bool
+lg_backend_holds_horizon(int slot, int pid)
+{
+	PGPROC	   *proc = lg_slot_proc(slot, pid, false);
+
+	return proc != NULL &&
+		(TransactionIdIsValid(*(volatile TransactionId *) &proc->xmin) ||
+		 TransactionIdIsValid(*(volatile TransactionId *) &proc->xid));
 }
 
 bool

@@ -78,10 +78,19 @@ bool		lg_save_stats = true;
 int			lg_idle_timeout_ms = 0;
 char	   *lg_application_idle_timeouts = NULL;
 char	   *lg_application_connection_limits = NULL;
+int			lg_transaction_timeout_ms = 0;
+char	   *lg_application_transaction_timeouts = NULL;
+int			lg_xmin_age_limit = 0;
+char	   *lg_application_xmin_age_limits = NULL;
+int			lg_blocking_timeout_ms = 0;
+char	   *lg_application_blocking_timeouts = NULL;
 
 /* The parsed rule settings, owned by the GUC machinery. */
 const LeakguardRuleSet *lg_rules = NULL;
 const LeakguardRuleSet *lg_idle_rules = NULL;
+const LeakguardRuleSet *lg_transaction_rules = NULL;
+const LeakguardRuleSet *lg_xmin_rules = NULL;
+const LeakguardRuleSet *lg_blocking_rules = NULL;
 const LeakguardRuleSet *lg_connection_rules = NULL;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
@@ -116,6 +125,12 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.idle_session_timeout", "0"},
 	{"leakguard.application_idle_timeouts", ""},
 	{"leakguard.application_connection_limits", ""},
+	{"leakguard.transaction_timeout", "0"},
+	{"leakguard.application_transaction_timeouts", ""},
+	{"leakguard.xmin_age_limit", "0"},
+	{"leakguard.application_xmin_age_limits", ""},
+	{"leakguard.blocking_timeout", "0"},
+	{"leakguard.application_blocking_timeouts", ""},
 	{"leakguard.naptime", "1000"},
 	{"leakguard.exempt_roles", ""},
 	{"leakguard.terminate_superusers", "off"},
@@ -244,6 +259,48 @@ static void
 lg_assign_application_idle_timeouts(const char *newval, void *extra)
 {
 	lg_idle_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_transaction_timeouts(char **newval, void **extra,
+										  GucSource source)
+{
+	return lg_check_rules("leakguard.application_transaction_timeouts",
+						  LG_RULES_DURATION, newval, extra);
+}
+
+static void
+lg_assign_application_transaction_timeouts(const char *newval, void *extra)
+{
+	lg_transaction_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_xmin_age_limits(char **newval, void **extra,
+									 GucSource source)
+{
+	return lg_check_rules("leakguard.application_xmin_age_limits",
+						  LG_RULES_XID_AGE, newval, extra);
+}
+
+static void
+lg_assign_application_xmin_age_limits(const char *newval, void *extra)
+{
+	lg_xmin_rules = (const LeakguardRuleSet *) extra;
+}
+
+static bool
+lg_check_application_blocking_timeouts(char **newval, void **extra,
+									   GucSource source)
+{
+	return lg_check_rules("leakguard.application_blocking_timeouts",
+						  LG_RULES_DURATION, newval, extra);
+}
+
+static void
+lg_assign_application_blocking_timeouts(const char *newval, void *extra)
+{
+	lg_blocking_rules = (const LeakguardRuleSet *) extra;
 }
 
 static bool
@@ -750,6 +807,69 @@ lg_define_settings(void)
 							   0,
 							   lg_check_application_connection_limits,
 							   lg_assign_application_connection_limits,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.transaction_timeout",
+							"Transaction age limit for applications that no transaction rule names; 0 means no limit.",
+							"It applies from xact_start, to active and idle sessions alike.",
+							&lg_transaction_timeout_ms,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_transaction_timeouts",
+							   "Ordered rules pattern=duration for transaction age, first match on application_name wins.",
+							   "Example: 'web*=30s, reporting=1h, pg_dump=0'.",
+							   &lg_application_transaction_timeouts,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_transaction_timeouts,
+							   lg_assign_application_transaction_timeouts,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.xmin_age_limit",
+							"xmin age limit, in transactions, of sessions idle in transaction, for applications that no xmin rule names; 0 means no limit.",
+							"The age of the session's backend_xmin or backend_xid against the next transaction ID (on a standby, what it has replayed).",
+							&lg_xmin_age_limit,
+							0,
+							0, LG_RULE_MAX_XID_AGE,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_xmin_age_limits",
+							   "Ordered rules pattern=N, a number of transactions, for the xmin age of sessions idle in transaction; first match on application_name wins.",
+							   "Example: 'etl*=50000000, pg_dump=0'.",
+							   &lg_application_xmin_age_limits,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_xmin_age_limits,
+							   lg_assign_application_xmin_age_limits,
+							   NULL);
+
+	DefineCustomIntVariable("leakguard.blocking_timeout",
+							"How long a session idle in transaction may keep another session waiting for its locks, for applications that no blocking rule names; 0 means no limit.",
+							"Measured from the later of the waiter's wait start and the moment the blocker went idle.",
+							&lg_blocking_timeout_ms,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("leakguard.application_blocking_timeouts",
+							   "Ordered rules pattern=duration for sessions idle in transaction that block others; first match on application_name wins.",
+							   "Example: 'web*=5s, pg_dump=0'.",
+							   &lg_application_blocking_timeouts,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   lg_check_application_blocking_timeouts,
+							   lg_assign_application_blocking_timeouts,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.naptime",

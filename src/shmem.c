@@ -9,7 +9,8 @@
  *		LeakguardShared			the worker's status, counters, check() state,
  *								the policy in force (see settings.c)
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
- *		LeakguardMark[]			one per backend slot (see worker.c)
+ *		LeakguardMark[]			one per backend slot and kind of limit
+ *								(see worker.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
  *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
@@ -47,7 +48,7 @@ lg_struct_size(void)
 	Size		size = MAXALIGN(sizeof(LeakguardShared));
 
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim))));
-	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark))));
+	size = add_size(size, MAXALIGN(mul_size(mul_size(MaxBackends, LG_NUM_KINDS), sizeof(LeakguardMark))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot))));
 	size = add_size(size, PG_CACHE_LINE_SIZE);	/* to align the heads */
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded))));
@@ -126,8 +127,8 @@ lg_shmem_startup(void)
 		}
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardVictim)));
 		lg_shared->marks = (LeakguardMark *) p;
-		memset(lg_shared->marks, 0, mul_size(MaxBackends, sizeof(LeakguardMark)));
-		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardMark)));
+		memset(lg_shared->marks, 0, mul_size(mul_size(MaxBackends, LG_NUM_KINDS), sizeof(LeakguardMark)));
+		p += MAXALIGN(mul_size(mul_size(MaxBackends, LG_NUM_KINDS), sizeof(LeakguardMark)));
 		lg_shared->quota = (LeakguardQuotaSlot *) p;
 		memset(lg_shared->quota, 0, mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardQuotaSlot)));

@@ -13,12 +13,16 @@
  * session are decided by limits.c, the code the worker uses.
  *
  * One library serves every version of the SQL interface: each function
- * fills the columns of 1.0, and those 1.1 appended when the result type the
- * caller's installed version declares has them (so a server whose library
- * is newer than its ALTER EXTENSION ... UPDATE keeps working); 1.2 declares
- * the same columns as 1.1.  A result type with more columns than this
- * library knows (scripts installed and applied while the server still runs
- * an older library) is refused with an error, never filled with garbage.
+ * fills the columns of 1.0, and those 1.1 and 1.2 appended when the result
+ * type the caller's installed version declares has them (so a server whose
+ * library is newer than its ALTER EXTENSION ... UPDATE keeps working).  1.2
+ * appends to limit_for() the rule and limit of the transaction, xmin and
+ * blocking limits; to stats() the counters of those kinds; to
+ * terminations() blocked_pids and xmin_age; to sessions() xmin_age and
+ * blocking.  A result type with more columns than this library knows
+ * (scripts installed and applied while the server still runs an older
+ * library), or with a number of columns no version declares, is refused
+ * with an error, never filled with garbage.
  *
  * Privileges follow pg_stat_activity: for a session of a role the reader is
  * neither a member of nor allowed to read through pg_read_all_stats, the
@@ -52,13 +56,16 @@
 #include <netdb.h>
 
 #include "access/htup_details.h"
+#include "access/transam.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/ip.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/inet.h"
@@ -72,15 +79,19 @@ PG_FUNCTION_INFO_V1(lg_sessions_sql);
 PG_FUNCTION_INFO_V1(lg_stats_sql);
 PG_FUNCTION_INFO_V1(lg_terminations_sql);
 
-/* Result columns in 1.0, and in 1.1 and 1.2 */
+/* Result columns in 1.0, in 1.1, and in 1.2 (where it has more) */
 #define LG_SESSIONS_COLS_10		14
-#define LG_SESSIONS_COLS		15
+#define LG_SESSIONS_COLS_11		15
+#define LG_SESSIONS_COLS		17
 #define LG_STATS_COLS_10		18
-#define LG_STATS_COLS			22
+#define LG_STATS_COLS_11		22
+#define LG_STATS_COLS			28
 #define LG_TERMINATIONS_COLS_10	14
-#define LG_TERMINATIONS_COLS	15
+#define LG_TERMINATIONS_COLS_11	15
+#define LG_TERMINATIONS_COLS	17
 #define LG_LIMIT_FOR_COLS_10	2
-#define LG_LIMIT_FOR_COLS		6
+#define LG_LIMIT_FOR_COLS_11	6
+#define LG_LIMIT_FOR_COLS		12
 #define LG_STATUS_COLS			11
 
 /* Events copied per acquisition of the lock by terminations(). */
@@ -131,17 +142,28 @@ lg_client_addr(const SockAddr *addr, Datum *out)
 	return true;
 }
 
-/* Refuse a result type with more columns than this library fills. */
+/*
+ * Refuse a result type with more columns than this library fills, or with
+ * a number no version declares (w10, w11, w12: the widths of 1.0, 1.1 and
+ * 1.2; a function new in 1.2 passes its one width thrice), whose columns
+ * would not be of the types filled in.
+ */
 void
-lg_check_result_columns(TupleDesc desc, int known)
+lg_check_result_columns(TupleDesc desc, int w10, int w11, int w12)
 {
-	if (desc->natts > known)
+	if (desc->natts > w12)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the leakguard library is older than the extension's SQL definitions"),
 				 errdetail("The function is declared with %d result columns; the library in use fills %d.",
-						   desc->natts, known),
+						   desc->natts, w12),
 				 errhint("Restart the server to load the installed library.")));
+	if (desc->natts != w10 && desc->natts != w11 && desc->natts != w12)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the leakguard library does not match the extension's SQL definitions"),
+				 errdetail("The function is declared with %d result columns; the library fills %d, %d or %d.",
+						   desc->natts, w10, w11, w12)));
 }
 
 static Datum
@@ -159,6 +181,9 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	LeakguardLimit limit;
 	LeakguardLimit idle;
 	LeakguardLimit quota;
+	LeakguardLimit transaction;
+	LeakguardLimit xmin;
+	LeakguardLimit blocking;
 	LeakguardWho who;
 	TupleDesc	tupdesc;
 	Datum		values[LG_LIMIT_FOR_COLS];
@@ -167,7 +192,8 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS);
+	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS_10, LG_LIMIT_FOR_COLS_11,
+							LG_LIMIT_FOR_COLS);
 
 	/* 1.2 is not STRICT: its role and database may be NULL, not the name. */
 	if (PG_ARGISNULL(0))
@@ -193,16 +219,16 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		NameStr(*PG_GETARG_NAME(2)) : NULL;
 
 	memset(nulls, 0, sizeof(nulls));
-	lg_limit_for(&who, &limit);
+	lg_kind_limit_for(LG_KIND_XACT, &who, &limit);
 	if (limit.rule_index < 0)
 		nulls[0] = true;
 	else
 		values[0] = CStringGetTextDatum(limit.rule);
 	values[1] = lg_interval_us(limit.timeout_ms * 1000);
 
-	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS_11)
 	{
-		lg_idle_limit_for(&who, &idle);
+		lg_kind_limit_for(LG_KIND_IDLE, &who, &idle);
 		lg_connection_limit_for(&who, &quota);
 		if (idle.rule_index < 0)
 			nulls[2] = true;
@@ -214,6 +240,27 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		else
 			values[4] = CStringGetTextDatum(quota.rule);
 		values[5] = Int32GetDatum((int32) quota.timeout_ms);
+	}
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	{
+		lg_kind_limit_for(LG_KIND_TRANSACTION, &who, &transaction);
+		if (transaction.rule_index < 0)
+			nulls[6] = true;
+		else
+			values[6] = CStringGetTextDatum(transaction.rule);
+		values[7] = lg_interval_us(transaction.timeout_ms * 1000);
+		lg_kind_limit_for(LG_KIND_XMIN, &who, &xmin);
+		if (xmin.rule_index < 0)
+			nulls[8] = true;
+		else
+			values[8] = CStringGetTextDatum(xmin.rule);
+		values[9] = Int64GetDatum(xmin.timeout_ms);
+		lg_kind_limit_for(LG_KIND_BLOCKING, &who, &blocking);
+		if (blocking.rule_index < 0)
+			nulls[10] = true;
+		else
+			values[10] = CStringGetTextDatum(blocking.rule);
+		values[11] = lg_interval_us(blocking.timeout_ms * 1000);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -242,7 +289,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	lg_check_result_columns(tupdesc, LG_STATUS_COLS);
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS, LG_STATUS_COLS,
+							LG_STATUS_COLS);
 
 	lg_lock_reader();
 	pid = lg_shared->worker_pid;
@@ -374,13 +422,28 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	TimestampTz now = GetCurrentTimestamp();
 	bool		qualified = lg_rules_qualified();
 	bool		v11;
+	bool		v12;
+	TransactionId next_xid = InvalidTransactionId;
+	LeakguardBlock *blocks = NULL;
+	int			nblocks = 0;
 	int			n;
 	int			i;
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
-	lg_check_result_columns(rsinfo->setDesc, LG_SESSIONS_COLS);
-	v11 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
+	lg_check_result_columns(rsinfo->setDesc, LG_SESSIONS_COLS_10,
+							LG_SESSIONS_COLS_11, LG_SESSIONS_COLS);
+	v11 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS_11;
+	v12 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
+	if (v12)
+	{
+		TimestampTz next_check;
+
+		/* who waits for whose locks now: the lock manager only if some wait */
+		next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
+		blocks = palloc(mul_size(MaxBackends, sizeof(LeakguardBlock)));
+		nblocks = lg_blocks_find(now, 0, blocks, MaxBackends, &next_check);
+	}
 
 	n = pgstat_fetch_stat_numbackends();
 	for (i = 1; i <= n; i++)
@@ -414,10 +477,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		who.appname = be->st_appname;
 		who.usename = qualified ? GetUserNameFromId(be->st_userid, true) : NULL;
 		who.datname = qualified ? get_database_name(be->st_databaseid) : NULL;
-		if (idle_session)
-			lg_idle_limit_for(&who, &limit);
-		else
-			lg_limit_for(&who, &limit);
+		lg_kind_limit_for(idle_session ? LG_KIND_IDLE : LG_KIND_XACT, &who,
+						  &limit);
 		if (limit.timeout_ms <= 0)
 			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
 		else
@@ -459,6 +520,24 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			values[14] = lg_interval_us(now - be->st_state_start_timestamp);
 		else if (v11)
 			nulls[14] = true;
+		if (v12)
+		{
+			TransactionId oldest = local->backend_xmin;
+			int32		blocking = 0;
+
+			if (!TransactionIdIsNormal(oldest) ||
+				(TransactionIdIsNormal(local->backend_xid) &&
+				 TransactionIdPrecedes(local->backend_xid, oldest)))
+				oldest = local->backend_xid;
+			if (TransactionIdIsNormal(oldest) && TransactionIdIsNormal(next_xid))
+				values[15] = Int64GetDatum((int64) (uint32) (next_xid - oldest));
+			else
+				nulls[15] = true;
+			for (int b = 0; b < nblocks; b++)
+				if (blocks[b].blocker_pid == be->st_procpid)
+					blocking++;
+			values[16] = Int32GetDatum(blocking);
+		}
 
 		/* What pg_stat_activity would hide from this reader. */
 		if (!lg_can_see(be->st_userid))
@@ -467,6 +546,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			nulls[8] = nulls[9] = nulls[12] = true;
 			if (v11)
 				nulls[14] = true;
+			if (v12)
+				nulls[15] = true;
 		}
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -560,7 +641,13 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 	values[19] = Int64GetDatum(st->idle_dry_run);
 	values[20] = Int64GetDatum(st->refused);
 	values[21] = Int64GetDatum(st->refused_dry_run);
-	/* 1.0 declares only the first LG_STATS_COLS_10 columns */
+	values[22] = Int64GetDatum(st->transaction_terminated);
+	values[23] = Int64GetDatum(st->transaction_dry_run);
+	values[24] = Int64GetDatum(st->blocking_terminated);
+	values[25] = Int64GetDatum(st->blocking_dry_run);
+	values[26] = Int64GetDatum(st->xmin_terminated);
+	values[27] = Int64GetDatum(st->xmin_dry_run);
+	/* 1.0 and 1.1 declare only the first LG_STATS_COLS_10 or _11 columns */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -623,7 +710,8 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
-	lg_check_result_columns(rsinfo->setDesc, LG_STATS_COLS);
+	lg_check_result_columns(rsinfo->setDesc, LG_STATS_COLS_10, LG_STATS_COLS_11,
+							LG_STATS_COLS);
 	apps = lg_apps_now(now);
 
 	/* The hash never holds more than max_applications entries. */
@@ -723,13 +811,33 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
 	values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
 	values[9] = lg_interval_us(ev->idle_us);
-	values[10] = lg_interval_us(ev->timeout_ms * 1000);
+	if (lg_kinds[ev->kind].measure != LG_MEASURE_XID_AGE)
+		values[10] = lg_interval_us(ev->timeout_ms * 1000);
+	else
+		nulls[10] = true;		/* a number of transactions */
 	if (ev->rule[0] != '\0')
 		values[11] = CStringGetTextDatum(ev->rule);
 	else
 		nulls[11] = true;
 	values[12] = CStringGetTextDatum(lg_action_name(ev->action));
 	values[14] = CStringGetTextDatum(lg_kind_name(ev->kind));
+	if (ev->kind == LG_KIND_BLOCKING)
+	{
+		Datum		pids[LG_BLOCKED_PIDS];
+		int			npids = Min(ev->nblocked, LG_BLOCKED_PIDS);
+
+		for (int i = 0; i < npids; i++)
+			pids[i] = Int32GetDatum(ev->blocked_pids[i]);
+		values[15] = PointerGetDatum(construct_array(pids, npids, INT4OID,
+													 sizeof(int32), true,
+													 TYPALIGN_INT));
+	}
+	else
+		nulls[15] = true;
+	if (ev->kind == LG_KIND_XMIN)
+		values[16] = Int64GetDatum(ev->xmin_age);
+	else
+		nulls[16] = true;
 	if (ev->kind == LG_KIND_QUOTA)
 	{
 		/* a refused connection had no idle time, limit or statement */
@@ -785,7 +893,8 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
-	lg_check_result_columns(rsinfo->setDesc, LG_TERMINATIONS_COLS);
+	lg_check_result_columns(rsinfo->setDesc, LG_TERMINATIONS_COLS_10,
+							LG_TERMINATIONS_COLS_11, LG_TERMINATIONS_COLS);
 
 	/* The events that exist now, oldest first; later ones are not shown. */
 	lg_lock_reader();

@@ -264,7 +264,7 @@ lg_suggest_rules(LgSuggestKind kind)
 		case LG_SUGGEST_CONNECTIONS:
 			return lg_connection_rules;
 		case LG_SUGGEST_TRANSACTION:
-			break;
+			return lg_transaction_rules;
 	}
 	return NULL;
 }
@@ -272,7 +272,7 @@ lg_suggest_rules(LgSuggestKind kind)
 /*
  * The limit in force for an application, or (appname NULL) for one that
  * no rule names: an unqualified "*" rule if there is one, else the default
- * setting.  False for a kind of limit this version does not have.
+ * setting.
  */
 static bool
 lg_limit_in_force(const char *appname, LgSuggestKind kind, LeakguardLimit *limit)
@@ -281,8 +281,6 @@ lg_limit_in_force(const char *appname, LgSuggestKind kind, LeakguardLimit *limit
 	LeakguardWho who;
 	int			r;
 
-	if (kind == LG_SUGGEST_TRANSACTION)
-		return false;
 	if (appname == NULL)
 	{
 		for (r = 0; rules != NULL && r < rules->nrules; r++)
@@ -293,7 +291,8 @@ lg_limit_in_force(const char *appname, LgSuggestKind kind, LeakguardLimit *limit
 		memset(limit, 0, sizeof(*limit));
 		limit->rule_index = -1;
 		limit->timeout_ms = (kind == LG_SUGGEST_XACT_IDLE) ? lg_default_timeout_ms :
-			(kind == LG_SUGGEST_IDLE) ? lg_idle_timeout_ms : 0;
+			(kind == LG_SUGGEST_IDLE) ? lg_idle_timeout_ms :
+			(kind == LG_SUGGEST_TRANSACTION) ? lg_transaction_timeout_ms : 0;
 		if (rules != NULL && r < rules->nrules)
 		{
 			limit->rule_index = r;
@@ -308,9 +307,11 @@ lg_limit_in_force(const char *appname, LgSuggestKind kind, LeakguardLimit *limit
 	who.usename = NULL;
 	who.datname = NULL;
 	if (kind == LG_SUGGEST_XACT_IDLE)
-		lg_limit_for(&who, limit);
+		lg_kind_limit_for(LG_KIND_XACT, &who, limit);
 	else if (kind == LG_SUGGEST_IDLE)
-		lg_idle_limit_for(&who, limit);
+		lg_kind_limit_for(LG_KIND_IDLE, &who, limit);
+	else if (kind == LG_SUGGEST_TRANSACTION)
+		lg_kind_limit_for(LG_KIND_TRANSACTION, &who, limit);
 	else
 		lg_connection_limit_for(&who, limit);
 	return true;
@@ -392,7 +393,8 @@ lg_suggest_limits_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	lg_suggest_args(fcinfo, &percentile, &headroom);
 	InitMaterializedSRF(fcinfo, 0);
-	lg_check_result_columns(rsinfo->setDesc, LG_SUGGEST_COLS);
+	lg_check_result_columns(rsinfo->setDesc, LG_SUGGEST_COLS, LG_SUGGEST_COLS,
+							LG_SUGGEST_COLS);
 
 	entries = lg_suggest_stats(&n, &overflow, &all, now);
 	for (i = 0; i <= n; i++)
@@ -560,7 +562,8 @@ lg_suggested_settings_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	lg_suggest_args(fcinfo, &percentile, &headroom);
 	InitMaterializedSRF(fcinfo, 0);
-	lg_check_result_columns(rsinfo->setDesc, LG_SETTINGS_COLS);
+	lg_check_result_columns(rsinfo->setDesc, LG_SETTINGS_COLS, LG_SETTINGS_COLS,
+							LG_SETTINGS_COLS);
 
 	entries = lg_suggest_stats(&n, &overflow, &all, now);
 	for (k = 0; k < lengthof(settings); k++)

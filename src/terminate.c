@@ -11,9 +11,18 @@
  * held exclusive), and for each candidate:
  *
  *	1. re-reads its status slot: same pid and backend start (same process),
- *	   still in the same kind of idle period (idle in transaction with the
- *	   same transaction start, or idle outside a transaction) with the same
- *	   state_change (same idle period);
+ *	   still in the same period of the kind of limit it is due for
+ *	   (lg_kinds[]): in a state that kind applies to, with the same
+ *	   state_change for a kind that starts there (the same idle period),
+ *	   and the same xact_start for a kind about a transaction; for a kind
+ *	   measured in transactions, its xmin or xid read again from its
+ *	   PGPROC still older than the limit (against the next transaction ID
+ *	   the scan read: the age can only have grown since).  For the
+ *	   blocking limit, the same idle period means it still holds the locks
+ *	   it held (a transaction releases its locks at its end, or at a
+ *	   ROLLBACK TO SAVEPOINT, both statements); whether the waiter still
+ *	   waits is not looked at again: it may have given up (lock_timeout,
+ *	   a cancel) since the scan, a few milliseconds earlier;
  *	2. checks the pid is still in the proc array;
  *	3. fills the victim slot that lets the backend report why it dies
  *	   (report.c), then sends SIGTERM.
@@ -28,8 +37,9 @@
  * A candidate that fails a check is not signalled and the reason is
  * returned, to be counted and kept in the history.  The remaining window is
  * the time between step 1 and the signal, a few microseconds, during which
- * the client could send a new statement; it would then fail with the same
- * FATAL message.
+ * the client could send a new statement (or, for a session over its
+ * transaction age that is running one, commit and begin another); it would
+ * then fail with the same FATAL message.
  *
  * The idle time recorded is measured on the monotonic clock from the start
  * of the idle period as the worker estimated it (worker.c), so a step of
@@ -59,9 +69,11 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 	v->pid = ev->pid;
 	v->kind = ev->kind;
 	v->backend_start = ev->backend_start;
-	v->state_change = ev->state_change;
 	v->idle_us = ev->idle_us;
 	v->timeout_ms = ev->timeout_ms;
+	v->xmin_age = ev->xmin_age;
+	v->blocked_us = ev->blocked_us;
+	v->nblocked = ev->nblocked;
 	memcpy(v->appname, ev->appname, NAMEDATALEN);
 	memcpy(v->rule, ev->rule, LG_RULE_TEXT_LEN);
 	SpinLockRelease(&v->mutex);
@@ -123,10 +135,15 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 			memset(&ev->client_addr, 0, sizeof(ev->client_addr));
 			memset(ev->query, 0, sizeof(ev->query));
 		}
-		else if (now.state_start != ev->state_change ||
-				 (ev->kind == LG_KIND_XACT ?
-				  !lg_state_idle_in_xact(now.state) || now.xact_start != ev->xact_start :
-				  now.state != STATE_IDLE))
+		else if (!lg_kinds[ev->kind].applies(now.state, now.xact_start) ||
+				 (!lg_kinds[ev->kind].from_xact_start &&
+				  now.state_start != ev->state_change) ||
+				 (lg_kinds[ev->kind].in_transaction &&
+				  now.xact_start != ev->xact_start))
+			ev->action = LG_ACTION_BECAME_ACTIVE;
+		else if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE &&
+				 (ev->xmin_age = lg_backend_xid_age(t->slot, ev->pid, true)) <=
+				 ev->timeout_ms)
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (t->superuser)
 			ev->action = LG_ACTION_SUPERUSER;
@@ -175,6 +192,9 @@ lg_victim_take(LeakguardVictim *out)
 		out->kind = v->kind;
 		out->idle_us = v->idle_us;
 		out->timeout_ms = v->timeout_ms;
+		out->xmin_age = v->xmin_age;
+		out->blocked_us = v->blocked_us;
+		out->nblocked = v->nblocked;
 		memcpy(out->appname, v->appname, NAMEDATALEN);
 		memcpy(out->rule, v->rule, LG_RULE_TEXT_LEN);
 		v->pid = 0;

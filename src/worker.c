@@ -11,10 +11,15 @@
  *	1. reload the configuration if SIGHUP arrived;
  *	2. scan: check the status slot of every client backend (scan.c), read
  *	   again only those written since the last scan, keep per-slot state in
- *	   local memory to follow each idle period (idle in transaction, or
- *	   idle outside one), compute each idle session's deadline, the start
- *	   of its idle period + the limit of that kind of period, and collect
- *	   the sessions whose deadline has passed;
+ *	   local memory to follow each period of each kind of limit on sessions
+ *	   (lg_kinds[]: idle in transaction, idle outside one, in one
+ *	   transaction), compute each session's deadline, the earliest start of
+ *	   a period + the limit of its kind, and collect the sessions whose
+ *	   deadline has passed; then those past a limit that is no deadline,
+ *	   read at every scan for the sessions it concerns only: the xmin age
+ *	   of sessions idle in transaction with an xmin limit (their slots do
+ *	   not change while others consume transaction IDs), and the lock
+ *	   waits that the blocking limit judges (blocking.c);
  *	3. signal those first (terminate.c): decide exemptions, then re-check
  *	   and signal them, taking ProcArrayLock for a few at a time, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
@@ -26,8 +31,8 @@
  *	   whichever comes first.
  *
  * The scan interval is naptime, but never more than half the shortest
- * limit in force (every rule and default, of both kinds), nor less than
- * LG_MIN_SCAN_INTERVAL_MS.  So every idle period is seen by a scan before
+ * limit in force (every rule and default, of every kind), nor less than
+ * LG_MIN_SCAN_INTERVAL_MS.  So every period is seen by a scan before
  * its deadline, whatever its limit, and the worker then wakes at exactly
  * that deadline: a session is handled within the scheduling latency of its
  * deadline.  naptime bounds only how fast a session is noticed when no
@@ -54,7 +59,11 @@
  * whose slot did not change costs one load and a comparison: its deadline,
  * rule and statistics entry are kept from when it last changed.
  *
- * What it recorded for each idle period (terminated, dry_run, ...) is kept
+ * A transaction's age is measured like an idle period, from xact_start:
+ * the slot of a session running statements changes at every one, and is
+ * read again, but its transaction period goes on while xact_start stays.
+ *
+ * What it recorded for each period (terminated, dry_run, ...) is kept
  * in shared memory (LeakguardMark), so a restarted worker neither signals
  * nor counts the same period twice.  So is the policy in force: a
  * restarted worker enforces the values its predecessor enforced, not the
@@ -86,7 +95,9 @@
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
+#include "lib/stringinfo.h"
 #include "pgstat.h"
+#include "port/pg_bitutils.h"
 #include "portability/instr_time.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
@@ -96,6 +107,21 @@
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
+
+/*
+ * One period of one kind of limit (lg_kinds[]) in a slot: idle in
+ * transaction, idle, in a transaction.  A backend can be in several at
+ * once (idle in transaction is also in a transaction).
+ */
+typedef struct LgPeriod
+{
+	bool		active;			/* the backend is in such a period */
+	TimestampTz since;			/* its start: state_change or xact_start */
+	int64		origin_us;		/* its start on the monotonic clock, as
+								 * estimated when first seen */
+	bool		reported;		/* handled otherwise until the next reload */
+	int			last_action;	/* LeakguardAction recorded, or -1 */
+} LgPeriod;
 
 /* What the worker remembers of one backend slot between scans. */
 typedef struct LgSlot
@@ -113,24 +139,18 @@ typedef struct LgSlot
 	LeakguardAppStats *entry;
 
 	/*
-	 * limits of appname, in a transaction and outside one; valid if
+	 * limits of each kind on sessions for this session; valid if
 	 * limit_generation == lg_config_generation
 	 */
-	LeakguardLimit limit;
-	LeakguardLimit idle_limit;
+	LeakguardLimit limits[LG_NUM_KINDS];
 	uint64		limit_generation;
 
-	/* the current idle period */
-	bool		idle;
-	int			kind;			/* LG_KIND_XACT or LG_KIND_IDLE */
-	TimestampTz idle_since;		/* state_change */
-	int64		idle_origin_us; /* its start on the monotonic clock, as
-								 * estimated when first seen */
-	TimestampTz xact_start;
+	/* the periods it is in, by kind */
+	LgPeriod	periods[LG_NUM_KINDS];
+	TimestampTz xact_start;		/* of the transaction it was last seen in */
 	bool		signalled;		/* terminated: never again */
-	bool		reported;		/* handled otherwise until the next reload */
-	bool		counted;		/* already added to the statistics */
-	int			last_action;	/* LeakguardAction recorded, or -1 */
+	bool		counted;		/* its idle-in-transaction episode was
+								 * added to the statistics */
 } LgSlot;
 
 /* An episode that ended during a scan, counted when the scan publishes. */
@@ -146,7 +166,7 @@ static LgSlot *lg_slots;
  * What the last complete read of each status slot saw, kept apart from
  * LgSlot so that a scan over slots that did not change touches little
  * memory: its st_changecount (odd: read the slot again), and the deadline
- * of the idle period it was in, on the monotonic clock (0: none).
+ * of the earliest period it was in, on the monotonic clock (0: none).
  */
 static int *lg_counts;
 static int64 *lg_deadlines;
@@ -178,7 +198,30 @@ static int	lg_njoined;
 static uint64 lg_count_scan = 0;	/* scan of the full count; 0: count again */
 static uint64 lg_count_reset_generation;	/* reset_generation it was under */
 static int *lg_candidates;
+static int *lg_candidate_kinds; /* the kind it is due for; -1: by deadline */
 static LeakguardTermination *lg_batch;
+
+/*
+ * The slots in a period of a kind measured in transactions, with a limit,
+ * not handled yet: read at every scan, changed or not (lg_xid_age_due).
+ */
+static uint32 *lg_xid_watch;
+
+/*
+ * The blocking limit: the shortest in force (0: none, nothing is looked
+ * at), the waits found by a scan, and per slot what its candidate blocks.
+ */
+typedef struct LgBlocked
+{
+	int			nblocked;
+	int			pids[LG_BLOCKED_PIDS];
+	int64		blocked_us;
+} LgBlocked;
+
+static int64 lg_blocking_shortest_ms = 0;
+static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
+static LeakguardBlock *lg_blocks;
+static LgBlocked *lg_blocked;
 
 /* Set in the postmaster when max_worker_processes left no room. */
 bool		lg_worker_unregistered = false;
@@ -198,7 +241,7 @@ static int64 lg_scan_acted;
 
 /*
  * The monotonic time at which the previous scan began (0: none since the
- * slots were last cleared): an idle period a scan sees for the first time
+ * slots were last cleared): a period a scan sees for the first time
  * began after it.
  */
 static int64 lg_prev_scan_us = 0;
@@ -370,23 +413,34 @@ lg_register_worker(void)
 }
 
 /*
- * End the current idle period.  One in a transaction is an episode of the
- * statistics: count it, unless it was counted when it was terminated.  It
- * ended at "end" by the system clock, and before "now_us" on the monotonic
- * clock, which bounds it should the system clock have been stepped.
+ * End the slot's period of kind k.  One idle in transaction is an episode
+ * of the statistics: count it, unless it was counted when it was
+ * terminated.  It ended at "end" by the system clock, and before "now_us"
+ * on the monotonic clock, which bounds it should the system clock have
+ * been stepped.
  */
 static void
-lg_slot_end_episode(LgSlot *s, TimestampTz end, int64 now_us)
+lg_slot_end_period(LgSlot *s, int k, TimestampTz end, int64 now_us)
 {
-	if (s->idle && s->kind == LG_KIND_XACT && !s->counted)
+	LgPeriod   *p = &s->periods[k];
+
+	if (p->active && k == LG_KIND_XACT && !s->counted)
 	{
 		LgEndedEpisode *e = &lg_ended[lg_nended++];
 
 		memcpy(e->appname, s->appname, NAMEDATALEN);
-		e->idle_us = Min(Max(end - s->idle_since, 0),
-						 Max(now_us - s->idle_origin_us, 0));
+		e->idle_us = Min(Max(end - p->since, 0),
+						 Max(now_us - p->origin_us, 0));
 	}
-	s->idle = false;
+	p->active = false;
+}
+
+/* The backend of the slot is gone, or another: end every period. */
+static void
+lg_slot_end_periods(LgSlot *s, TimestampTz end, int64 now_us)
+{
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		lg_slot_end_period(s, k, end, now_us);
 }
 
 /*
@@ -406,21 +460,28 @@ lg_publish_ended(TimestampTz now)
 }
 
 /*
- * When the backend left the idle period that began at idle_since: at the
- * start of the first statement after it.  The status array keeps only the
- * latest statement's start and the latest state change, so take the
- * earlier of those that come after idle_since.
+ * When the backend left the period that began at "since": at the start of
+ * the first statement after it.  The status array keeps only the latest
+ * statement's start and the latest state change, so take the earlier of
+ * those that come after it.
  */
 static TimestampTz
-lg_episode_end(const LgSlot *s, const LeakguardBackend *b, TimestampTz now)
+lg_period_end(TimestampTz since, const LeakguardBackend *b, TimestampTz now)
 {
 	TimestampTz end = now;
 
-	if (b->state_start > s->idle_since && b->state_start < end)
+	if (b->state_start > since && b->state_start < end)
 		end = b->state_start;
-	if (b->activity_start > s->idle_since && b->activity_start < end)
+	if (b->activity_start > since && b->activity_start < end)
 		end = b->activity_start;
 	return end;
+}
+
+/* The start of the backend's period of kind k: xact_start or state_change. */
+static TimestampTz
+lg_period_since(int k, const LeakguardBackend *b)
+{
+	return lg_kinds[k].from_xact_start ? b->xact_start : b->state_start;
 }
 
 /* The slot's backend leaves its statistics entry (connections). */
@@ -440,14 +501,85 @@ lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 	s->appname[0] = '\0';
 	s->entry = NULL;
 	s->limit_generation = 0;
-	s->idle = false;
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		s->periods[k].active = false;
+	s->signalled = false;
+	s->counted = false;
+}
+
+/*
+ * The backend entered a period of kind k, which began at "since" by the
+ * system clock: estimate its start on the monotonic clock, and take up what
+ * a previous worker recorded for it.
+ */
+static void
+lg_slot_start_period(int slot, LgSlot *s, int k, TimestampTz since,
+					 TimestampTz now, int64 now_us)
+{
+	LgPeriod   *p = &s->periods[k];
+	LeakguardMark *m = LG_MARK(slot, k);
+	bool		recorded;
+	int64		age_us;
+
+	p->active = true;
+	p->since = since;
+
+	/*
+	 * How long it has lasted: by the system clock, but not longer than
+	 * since the previous scan, which saw the slot without this period (it
+	 * changed since).
+	 */
+	age_us = Max(now - since, 0);
+	if (lg_prev_scan_us != 0)
+		age_us = Min(age_us, now_us - lg_prev_scan_us);
+	p->origin_us = now_us - age_us;
+
+	/* A previous worker may have handled this period. */
+	recorded = (m->pid == s->pid && m->backend_start == s->proc_start &&
+				m->since == since);
+	p->last_action = recorded ? m->action : -1;
+	if (recorded && m->action == LG_ACTION_TERMINATED)
+		s->signalled = true;
+	if (k == LG_KIND_XACT)
+		s->counted = recorded && m->action == LG_ACTION_TERMINATED;
+	p->reported = recorded && m->action != LG_ACTION_TERMINATED &&
+		!lg_recheck_reported;
+}
+
+/*
+ * The kind whose deadline (on the monotonic clock) comes first among the
+ * periods the slot is in that are not handled yet, or -1 if none has one;
+ * its deadline in *deadline_us.
+ */
+static int
+lg_slot_next_kind(const LgSlot *s, int64 *deadline_us)
+{
+	int			next = -1;
+
+	*deadline_us = 0;
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const LgPeriod *p = &s->periods[k];
+		int64		d;
+
+		if (!p->active || p->reported || s->limits[k].timeout_ms <= 0 ||
+			lg_kinds[k].measure != LG_MEASURE_TIME)
+			continue;
+		d = p->origin_us + s->limits[k].timeout_ms * INT64CONST(1000);
+		if (next < 0 || d < *deadline_us)
+		{
+			next = k;
+			*deadline_us = d;
+		}
+	}
+	return next;
 }
 
 /*
  * Follow one status slot that changed since it was last read: its backend,
- * its idle period, its name.  "now" is the system clock and "now_us" the
+ * its periods, its name.  "now" is the system clock and "now_us" the
  * monotonic clock, read in that order at the start of the scan.  Returns
- * the deadline of the idle period it is in on the monotonic clock, 0 if
+ * the earliest deadline of the periods it is in on the monotonic clock, 0 if
  * none.
  */
 static int64
@@ -455,14 +587,16 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 			   int64 now_us)
 {
 	LgSlot	   *s = &lg_slots[slot];
-	const LeakguardLimit *limit;
-	int			kind_now;
+	bool		in_period = false;
+	int64		deadline_us;
+	int			k;
 
+	lg_xid_watch[slot / 32] &= ~((uint32) 1 << (slot % 32));
 	if (!alive || b->type != B_BACKEND)
 	{
 		if (s->pid != 0)
 		{
-			lg_slot_end_episode(s, now, now_us);
+			lg_slot_end_periods(s, now, now_us);
 			lg_slot_leave(s);
 			s->pid = 0;
 			lg_nclients--;
@@ -474,7 +608,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	{
 		if (s->pid != 0)
 		{
-			lg_slot_end_episode(s, now, now_us);
+			lg_slot_end_periods(s, now, now_us);
 			lg_slot_leave(s);
 		}
 		else
@@ -487,15 +621,16 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	s->datid = b->datid;
 	s->userid = b->userid;
 
-	/* Close the previous period under the name it had. */
-	if (lg_state_idle_in_xact(b->state))
-		kind_now = LG_KIND_XACT;
-	else if (b->state == STATE_IDLE)
-		kind_now = LG_KIND_IDLE;
-	else
-		kind_now = -1;
-	if (s->idle && !(kind_now == s->kind && s->idle_since == b->state_start))
-		lg_slot_end_episode(s, lg_episode_end(s, b, now), now_us);
+	/* Close the periods it left, under the name it had. */
+	for (k = 0; k < LG_NUM_KINDS; k++)
+	{
+		LgPeriod   *p = &s->periods[k];
+
+		if (p->active &&
+			!(lg_kinds[k].applies(b->state, b->xact_start) &&
+			  p->since == lg_period_since(k, b)))
+			lg_slot_end_period(s, k, lg_period_end(p->since, b, now), now_us);
+	}
 
 	if (strcmp(s->appname, b->appname) != 0)
 	{
@@ -505,39 +640,20 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	}
 	if (s->entry == NULL)
 		lg_joined[lg_njoined++] = slot;
-	if (kind_now < 0)
-		return 0;
 
-	if (!s->idle)
+	/* Open those it entered. */
+	for (k = 0; k < LG_NUM_KINDS; k++)
 	{
-		LeakguardMark *m = &lg_shared->marks[slot];
-		bool		recorded;
-		int64		idle_us;
-
-		s->idle = true;
-		s->kind = kind_now;
-		s->idle_since = b->state_start;
-		s->xact_start = b->xact_start;
-
-		/*
-		 * How long it has been idle: by the system clock, but not longer
-		 * than since the previous scan, which saw the slot without this
-		 * period (it changed since).
-		 */
-		idle_us = Max(now - b->state_start, 0);
-		if (lg_prev_scan_us != 0)
-			idle_us = Min(idle_us, now_us - lg_prev_scan_us);
-		s->idle_origin_us = now_us - idle_us;
-
-		/* A previous worker may have handled this idle period. */
-		recorded = (m->pid == b->pid && m->backend_start == b->proc_start &&
-					m->state_change == b->state_start);
-		s->last_action = recorded ? m->action : -1;
-		s->signalled = s->counted =
-			(recorded && m->action == LG_ACTION_TERMINATED);
-		s->reported = recorded && !s->signalled && !lg_recheck_reported;
+		if (!lg_kinds[k].session ||
+			!lg_kinds[k].applies(b->state, b->xact_start))
+			continue;
+		in_period = true;
+		if (!s->periods[k].active)
+			lg_slot_start_period(slot, s, k, lg_period_since(k, b), now,
+								 now_us);
 	}
-	if (s->signalled || s->reported)
+	s->xact_start = b->xact_start;
+	if (!in_period || s->signalled)
 		return 0;
 
 	if (s->limit_generation != lg_config_generation)
@@ -550,14 +666,178 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 		who.appname = s->appname;
 		who.usename = qualified ? lg_role_name(s->userid, usename) : NULL;
 		who.datname = qualified ? lg_database_name(s->datid, datname) : NULL;
-		lg_limit_for(&who, &s->limit);
-		lg_idle_limit_for(&who, &s->idle_limit);
+		for (k = 0; k < LG_NUM_KINDS; k++)
+			if (lg_kinds[k].session)
+				lg_kind_limit_for(k, &who, &s->limits[k]);
 		s->limit_generation = lg_config_generation;
 	}
-	limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
-	if (limit->timeout_ms <= 0)
-		return 0;
-	return s->idle_origin_us + limit->timeout_ms * INT64CONST(1000);
+	for (k = 0; k < LG_NUM_KINDS; k++)
+		if (lg_kinds[k].measure == LG_MEASURE_XID_AGE &&
+			s->periods[k].active && !s->periods[k].reported &&
+			s->limits[k].timeout_ms > 0 &&
+			lg_backend_holds_horizon(slot, s->pid))
+			lg_xid_watch[slot / 32] |= (uint32) 1 << (slot % 32);
+	(void) lg_slot_next_kind(s, &deadline_us);
+	return deadline_us;
+}
+
+/*
+ * Add to the n candidates the sessions past a limit measured in
+ * transactions (lg_xid_watch): the status slot of a session idle in
+ * transaction does not change while other sessions consume transaction
+ * IDs, so its xmin and xid are read at every scan.  Nothing is read, and
+ * no lock taken, when no session is watched.  Returns the new count.
+ */
+static int
+lg_xid_age_due(int n)
+{
+	bool		horizon_read = false;
+
+	for (int w = 0; w < (MaxBackends + 31) / 32; w++)
+	{
+		uint32		bits = lg_xid_watch[w];
+
+		while (bits != 0)
+		{
+			int			slot = w * 32 + pg_rightmost_one_pos32(bits);
+			LgSlot	   *s = &lg_slots[slot];
+
+			bits &= bits - 1;
+			if (lg_counts[slot] == -1 || s->pid == 0)
+				continue;		/* a candidate already, or gone */
+			for (int k = 0; k < LG_NUM_KINDS; k++)
+			{
+				if (lg_kinds[k].measure != LG_MEASURE_XID_AGE ||
+					!s->periods[k].active || s->periods[k].reported ||
+					s->limits[k].timeout_ms <= 0)
+					continue;
+				if (!horizon_read)
+				{
+					lg_xid_horizon_read();
+					horizon_read = true;
+				}
+				if (lg_backend_xid_age(slot, s->pid, false) > s->limits[k].timeout_ms)
+				{
+					lg_candidate_kinds[n] = k;
+					lg_candidates[n++] = slot;
+					lg_counts[slot] = -1;
+					lg_deadlines[slot] = 0;
+					break;
+				}
+			}
+		}
+	}
+	return n;
+}
+
+/* Bring the deadline *nearest_us (0: none) forward to deadline_us. */
+static void
+lg_nearer(int64 *nearest_us, int64 deadline_us)
+{
+	if (*nearest_us == 0 || deadline_us < *nearest_us)
+		*nearest_us = deadline_us;
+}
+
+/*
+ * Add to the n candidates the sessions idle in transaction that have kept
+ * another session waiting for one of their locks longer than their
+ * blocking limit, from the later of the waiter's waitStart and the start of
+ * their idle period (both by the system clock).  Costs a pass over the
+ * PGPROCs, and the lock manager's view only for a waiter that has waited
+ * the shortest blocking limit (blocking.c); the pass is made within half
+ * the shortest blocking limit of the previous one, so that every wait is
+ * seen before it reaches a limit, and again when a wait it saw will reach
+ * one: not at every scan.  "nread" slots of lg_to_read are followed.
+ * Brings *nearest_us (monotonic clock) forward to the next pass, so that
+ * the worker wakes then.  Returns the new count.
+ */
+static int
+lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
+				int64 *nearest_us)
+{
+	int			nblocks;
+	TimestampTz next_check;
+
+	int64		next_us;
+
+	if (lg_blocking_shortest_ms <= 0)
+		return n;
+	if (now_us < lg_blocking_next_us)
+	{
+		lg_nearer(nearest_us, lg_blocking_next_us);
+		return n;
+	}
+
+	/*
+	 * Look again within half the shortest blocking limit, so that every wait
+	 * is seen before it reaches it, or sooner when a wait seen now will
+	 * reach a limit.
+	 */
+	next_us = now_us + Max(lg_blocking_shortest_ms * 1000 / 2,
+						   LG_MIN_SCAN_INTERVAL_MS * 1000);
+	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, lg_blocks,
+							 MaxBackends, &next_check);
+	if (next_check != 0)
+		lg_nearer(&next_us, now_us + (next_check - now));
+	for (int b = 0; b < nblocks; b++)
+	{
+		const LeakguardBlock *blk = &lg_blocks[b];
+		int			slot = -1;
+		LgSlot	   *s;
+		LgPeriod   *p;
+		int64		blocked_us;
+		LgBlocked  *info;
+
+		for (int i = 0; i < nread; i++)
+			if (lg_slots[lg_to_read[i]].pid == blk->blocker_pid)
+			{
+				slot = lg_to_read[i];
+				break;
+			}
+		if (slot < 0)
+			continue;			/* not a client backend */
+		s = &lg_slots[slot];
+		p = &s->periods[LG_KIND_BLOCKING];
+		if (!p->active || p->reported || s->signalled ||
+			s->limit_generation != lg_config_generation ||
+			s->limits[LG_KIND_BLOCKING].timeout_ms <= 0)
+			continue;
+		blocked_us = now - Max(blk->wait_start, p->since);
+		if (blocked_us < s->limits[LG_KIND_BLOCKING].timeout_ms * 1000)
+		{
+			lg_nearer(&next_us, now_us - blocked_us +
+					  s->limits[LG_KIND_BLOCKING].timeout_ms * 1000);
+			continue;
+		}
+
+		info = &lg_blocked[slot];
+		if (lg_counts[slot] != -1)
+		{
+			lg_candidate_kinds[n] = LG_KIND_BLOCKING;
+			lg_candidates[n++] = slot;
+			lg_counts[slot] = -1;
+			lg_deadlines[slot] = 0;
+			info->nblocked = 0;
+			info->blocked_us = 0;
+		}
+		else
+		{
+			int			i;
+
+			/* a candidate already: for blocking, or for another kind */
+			for (i = n - 1; i >= 0 && lg_candidates[i] != slot; i--)
+				;
+			if (i < 0 || lg_candidate_kinds[i] != LG_KIND_BLOCKING)
+				continue;
+		}
+		if (info->nblocked < LG_BLOCKED_PIDS)
+			info->pids[info->nblocked] = blk->waiter_pid;
+		info->nblocked++;
+		info->blocked_us = Max(info->blocked_us, blocked_us);
+	}
+	lg_blocking_next_us = next_us;
+	lg_nearer(nearest_us, next_us);
+	return n;
 }
 
 /*
@@ -626,6 +906,7 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 			continue;
 		if (deadline_us <= now_us)
 		{
+			lg_candidate_kinds[ncand] = -1;
 			lg_candidates[ncand++] = slot;
 			lg_counts[slot] = -1;
 			lg_deadlines[slot] = 0;
@@ -633,6 +914,8 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 		else if (*nearest_us == 0 || deadline_us < *nearest_us)
 			*nearest_us = deadline_us;
 	}
+	ncand = lg_xid_age_due(ncand);
+	ncand = lg_blocking_due(ncand, nread, now, now_us, nearest_us);
 	lg_prev_scan_us = now_us;
 	return ncand;
 }
@@ -695,17 +978,10 @@ lg_log_event(const LeakguardEvent *ev)
 {
 	const char *user = GetUserNameFromId(ev->userid, true);
 	const char *db = get_database_name(ev->datid);
-	char	   *limit = lg_format_duration_ms(ev->timeout_ms);
-	char	   *source;
+	char	   *limit;
+	const char *source = lg_kind_source(ev->kind, ev->rule);
 	int			level = LOG;
 	const char *what;
-
-	if (ev->rule[0] != '\0')
-		source = psprintf("rule \"%s\"", ev->rule);
-	else if (ev->kind == LG_KIND_IDLE)
-		source = pstrdup("leakguard.idle_session_timeout");
-	else
-		source = pstrdup("leakguard.idle_in_transaction_timeout");
 
 	switch ((LeakguardAction) ev->action)
 	{
@@ -728,10 +1004,29 @@ lg_log_event(const LeakguardEvent *ev)
 			break;
 	}
 
+	if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE)
+		limit = psprintf(INT64_FORMAT " transactions (its snapshot or transaction ID is " INT64_FORMAT " old)",
+						 ev->timeout_ms, ev->xmin_age);
+	else if (lg_kinds[ev->kind].measure == LG_MEASURE_BLOCKED)
+	{
+		StringInfoData pids;
+
+		initStringInfo(&pids);
+		for (int i = 0; i < Min(ev->nblocked, LG_BLOCKED_PIDS); i++)
+			appendStringInfo(&pids, "%s%d", i > 0 ? ", " : "", ev->blocked_pids[i]);
+		if (ev->nblocked > LG_BLOCKED_PIDS)
+			appendStringInfoString(&pids, ", ...");
+		limit = psprintf("%s of blocking (it kept %d session(s) waiting for its locks for %.3f s: %s)",
+						 lg_format_duration_ms(ev->timeout_ms), ev->nblocked,
+						 (double) ev->blocked_us / USECS_PER_SEC, pids.data);
+	}
+	else
+		limit = lg_format_duration_ms(ev->timeout_ms);
+
 	ereport(level,
 			(errmsg("%s process %d of application \"%s\" (user \"%s\", database \"%s\") %s for %.3f s; limit %s from %s",
 					what, ev->pid, ev->appname,
-					user ? user : "?", db ? db : "?", lg_kind_name(ev->kind),
+					user ? user : "?", db ? db : "?", lg_kinds[ev->kind].during,
 					(double) ev->idle_us / USECS_PER_SEC, limit, source),
 			 ev->action == LG_ACTION_SUPERUSER ?
 			 errhint("Set leakguard.terminate_superusers = on to terminate superuser sessions too.") : 0));
@@ -752,20 +1047,22 @@ lg_record_batch(LeakguardTermination *items, int n)
 	{
 		LeakguardEvent *ev = &items[i].event;
 		LgSlot	   *s = &lg_slots[items[i].slot];
-		LeakguardMark *m = &lg_shared->marks[items[i].slot];
+		LgPeriod   *p = &s->periods[ev->kind];
+		const LeakguardKindDef *kind = &lg_kinds[ev->kind];
+		LeakguardMark *m = LG_MARK(items[i].slot, ev->kind);
 		LeakguardAppStats *entry;
 
-		items[i].repeat = (s->last_action == ev->action);
-		s->last_action = ev->action;
+		items[i].repeat = (p->last_action == ev->action);
+		p->last_action = ev->action;
 		if (items[i].repeat)
 		{
-			s->reported = true;
+			p->reported = true;
 			continue;
 		}
 
 		m->pid = ev->pid;
 		m->backend_start = ev->backend_start;
-		m->state_change = ev->state_change;
+		m->since = kind->from_xact_start ? ev->xact_start : ev->state_change;
 		m->action = ev->action;
 
 		entry = lg_stats_entry(ev->appname, ev->at);
@@ -773,35 +1070,30 @@ lg_record_batch(LeakguardTermination *items, int n)
 		switch ((LeakguardAction) ev->action)
 		{
 			case LG_ACTION_TERMINATED:
+				LG_STATS_COUNTER(entry, kind->terminated_off)++;
 				if (ev->kind == LG_KIND_XACT)
 				{
-					entry->terminated++;
 					lg_stats_add_episode(entry, ev->idle_us);
+					s->counted = true;
 				}
-				else
-					entry->idle_terminated++;
 				entry->last_terminated_at = ev->at;
 				lg_shared->terminated++;
 				s->signalled = true;
-				s->counted = true;
 				lg_scan_acted++;
 				break;
 			case LG_ACTION_DRY_RUN:
-				if (ev->kind == LG_KIND_XACT)
-					entry->dry_run++;
-				else
-					entry->idle_dry_run++;
+				LG_STATS_COUNTER(entry, kind->dry_run_off)++;
 				lg_shared->dry_run++;
-				s->reported = true;
+				p->reported = true;
 				lg_scan_acted++;
 				break;
 			case LG_ACTION_SUPERUSER:
-				s->reported = true;
+				p->reported = true;
 				break;
 			case LG_ACTION_BECAME_ACTIVE:
 			case LG_ACTION_GONE:
 				lg_shared->skipped++;
-				s->reported = true;
+				p->reported = true;
 				break;
 			case LG_ACTION_REFUSED:
 				/* quotas are enforced by the backends themselves */
@@ -837,6 +1129,17 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 		LeakguardExempt exempt;
 		LeakguardTermination *t;
 		const LeakguardLimit *limit;
+		LgPeriod   *p;
+		int64		deadline_us;
+		int			k;
+
+		/* The kind of limit it is due for, or its earliest deadline's. */
+		k = lg_candidate_kinds[i];
+		if (k < 0)
+			k = lg_slot_next_kind(s, &deadline_us);
+		if (k < 0)
+			continue;
+		p = &s->periods[k];
 
 		/*
 		 * Sessions due together are mostly of one role (one application's
@@ -851,23 +1154,30 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 
 		if (exempt == LG_EXEMPT_ROLE)
 		{
-			s->reported = true;
+			p->reported = true;
 			continue;
 		}
 		t = &lg_batch[n++];
 		memset(t, 0, sizeof(*t));
 		t->slot = slot;
 		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
-		t->idle_origin_us = s->idle_origin_us;
-		limit = (s->kind == LG_KIND_XACT) ? &s->limit : &s->idle_limit;
+		t->idle_origin_us = p->origin_us;
+		limit = &s->limits[k];
 		t->event.pid = s->pid;
-		t->event.kind = s->kind;
+		t->event.kind = k;
 		t->event.backend_start = s->proc_start;
 		t->event.xact_start = s->xact_start;
-		t->event.state_change = s->idle_since;
+		t->event.state_change = lg_kinds[k].from_xact_start ? 0 : p->since;
 		t->event.datid = s->datid;
 		t->event.userid = s->userid;
 		t->event.timeout_ms = limit->timeout_ms;
+		if (k == LG_KIND_BLOCKING)
+		{
+			t->event.nblocked = lg_blocked[slot].nblocked;
+			t->event.blocked_us = lg_blocked[slot].blocked_us;
+			memcpy(t->event.blocked_pids, lg_blocked[slot].pids,
+				   sizeof(t->event.blocked_pids));
+		}
 		memcpy(t->event.appname, s->appname, NAMEDATALEN);
 		memcpy(t->event.rule, limit->rule, LG_RULE_TEXT_LEN);
 	}
@@ -983,7 +1293,7 @@ lg_scan(void)
 
 /*
  * The longest sleep between scans: naptime, but at most half the shortest
- * limit in force, so that every idle period is seen before its deadline;
+ * limit in force, so that every period is seen before its deadline;
  * at least LG_MIN_SCAN_INTERVAL_MS, which bounds the scan rate.  While a
  * rule is qualified by role or database, at most LG_NAMES_REFRESH_MS, so
  * that a renamed or dropped role is seen that soon (names.c).
@@ -993,6 +1303,8 @@ lg_set_scan_interval(void)
 {
 	int64		shortest = lg_shortest_limit_ms();
 
+	lg_blocking_shortest_ms = lg_kind_shortest_ms(LG_KIND_BLOCKING);
+	lg_blocking_next_us = 0;
 	lg_scan_interval_ms = lg_naptime_ms;
 	if (shortest > 0 && shortest / 2 < lg_scan_interval_ms)
 		lg_scan_interval_ms = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
@@ -1000,40 +1312,53 @@ lg_set_scan_interval(void)
 		lg_scan_interval_ms = Min(lg_scan_interval_ms, LG_NAMES_REFRESH_MS);
 }
 
-/* What a reload must change for sessions already reported to be re-examined. */
+/*
+ * What a reload must change for sessions already reported to be
+ * re-examined: the mode, the exemptions, and the limits of every kind on
+ * sessions.
+ */
 typedef struct LgPolicy
 {
 	int			mode;
-	int			default_timeout_ms;
-	int			idle_timeout_ms;
 	bool		terminate_superusers;
-	char	   *rules;
-	char	   *idle_rules;
 	char	   *exempt_roles;
+	int			default_limit[LG_NUM_KINDS];
+	char	   *rules[LG_NUM_KINDS];
 } LgPolicy;
 
 static void
 lg_policy_save(LgPolicy *p)
 {
 	p->mode = lg_effective_mode();
-	p->default_timeout_ms = lg_default_timeout_ms;
-	p->idle_timeout_ms = lg_idle_timeout_ms;
 	p->terminate_superusers = lg_terminate_superusers;
-	p->rules = pstrdup(lg_application_timeouts ? lg_application_timeouts : "");
-	p->idle_rules = pstrdup(lg_application_idle_timeouts ? lg_application_idle_timeouts : "");
 	p->exempt_roles = pstrdup(lg_exempt_roles ? lg_exempt_roles : "");
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const char *rules = *lg_kinds[k].rules_text;
+
+		p->default_limit[k] = lg_kinds[k].session ? *lg_kinds[k].default_limit : 0;
+		p->rules[k] = pstrdup(rules ? rules : "");
+	}
 }
 
 static bool
 lg_policy_changed(const LgPolicy *p)
 {
-	return p->mode != lg_effective_mode() ||
-		p->default_timeout_ms != lg_default_timeout_ms ||
-		p->idle_timeout_ms != lg_idle_timeout_ms ||
+	if (p->mode != lg_effective_mode() ||
 		p->terminate_superusers != lg_terminate_superusers ||
-		strcmp(p->rules, lg_application_timeouts ? lg_application_timeouts : "") != 0 ||
-		strcmp(p->idle_rules, lg_application_idle_timeouts ? lg_application_idle_timeouts : "") != 0 ||
-		strcmp(p->exempt_roles, lg_exempt_roles ? lg_exempt_roles : "") != 0;
+		strcmp(p->exempt_roles, lg_exempt_roles ? lg_exempt_roles : "") != 0)
+		return true;
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const char *rules = *lg_kinds[k].rules_text;
+
+		if (!lg_kinds[k].session)
+			continue;
+		if (p->default_limit[k] != *lg_kinds[k].default_limit ||
+			strcmp(p->rules[k], rules ? rules : "") != 0)
+			return true;
+	}
+	return false;
 }
 
 #ifdef LG_FAULT_RELOAD_PAUSE
@@ -1096,10 +1421,12 @@ lg_reload(void)
 		if ((before.mode == LG_MODE_OFF) != (lg_effective_mode() == LG_MODE_OFF))
 		{
 			memset(lg_slots, 0, mul_size(MaxBackends, sizeof(LgSlot)));
+			memset(lg_xid_watch, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 			lg_prev_scan_us = 0;
 		}
 		for (int i = 0; i < MaxBackends; i++)
-			lg_slots[i].reported = false;
+			for (int k = 0; k < LG_NUM_KINDS; k++)
+				lg_slots[i].periods[k].reported = false;
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(context);
@@ -1175,6 +1502,14 @@ lg_worker_main(Datum arg)
 								   mul_size(MaxBackends, sizeof(int)));
 	lg_candidates = MemoryContextAlloc(TopMemoryContext,
 									   mul_size(MaxBackends, sizeof(int)));
+	lg_candidate_kinds = MemoryContextAlloc(TopMemoryContext,
+											mul_size(MaxBackends, sizeof(int)));
+	lg_xid_watch = MemoryContextAllocZero(TopMemoryContext,
+										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+	lg_blocks = MemoryContextAlloc(TopMemoryContext,
+								   mul_size(MaxBackends, sizeof(LeakguardBlock)));
+	lg_blocked = MemoryContextAlloc(TopMemoryContext,
+									mul_size(MaxBackends, sizeof(LgBlocked)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LeakguardTermination)));
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",

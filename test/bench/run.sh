@@ -71,6 +71,8 @@
 #                                  scan part compares with (1.1); "" for none
 #   LG_BENCH_REST_WINDOW [10000] ms  per worker-at-rest arm; 0 for none
 #   LG_BENCH_REST_LIMITS [50,20]   ms, the limits of the worker-at-rest arms
+#   LG_BENCH_EXTRA_CONF ['']       lines appended to postgresql.conf, e.g.
+#                                  the 1.2 limits on what a leak costs
 #   LG_BENCH_PGBENCH_ROUNDS [4]  LG_BENCH_PGBENCH_TIME [10] s
 #   LG_BENCH_PGBENCH_WARMUP [2] s  LG_BENCH_PGBENCH_CLIENTS [8]
 #   LG_BENCH_PGBENCH_SCALE [10]
@@ -356,6 +358,7 @@ full_page_writes = off
 log_line_prefix = '%m [%p] '
 log_timezone = 'UTC'
 include_if_exists = 'bench.conf'
+${LG_BENCH_EXTRA_CONF:-}
 CONF
 write_conf leakguard enforce $NAPTIME ""
 start_server

@@ -150,6 +150,7 @@ check_set(const LeakguardRuleSet *set, LeakguardRuleKind kind,
 					 set->size - r->source_off) != NULL);
 		CHECK(r->value >= 0 &&
 			  r->value <= (kind == LG_RULES_COUNT ? (r->percent ? 100 : LG_RULE_MAX_CONNECTIONS) :
+						   kind == LG_RULES_XID_AGE ? LG_RULE_MAX_XID_AGE :
 						   LG_RULE_MAX_TIMEOUT_MS));
 		CHECK(r->percent == 0 || kind == LG_RULES_COUNT);
 		joined_len += strlen(lg_rule_source(set, i)) + 1;
@@ -200,7 +201,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size] = '\0';
 
 	style = (size & 1) ? LG_NAMES_QMARK : LG_NAMES_HEX;
-	kind = (size & 2) ? LG_RULES_COUNT : LG_RULES_DURATION;
+	kind = (size & 2) ? LG_RULES_COUNT :
+		(size & 4) ? LG_RULES_XID_AGE : LG_RULES_DURATION;
 	set = lg_rules_parse(text, kind, style, err, sizeof(err));
 	if (set != NULL)
 	{

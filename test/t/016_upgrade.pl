@@ -261,15 +261,25 @@ same_as_fresh('dba', '1.2',
 $node->safe_psql('postgres', q{
 	CREATE FUNCTION public.wide_limit_for(text, OUT rule text, OUT timeout interval,
 		OUT idle_rule text, OUT idle_timeout interval, OUT connection_rule text,
-		OUT connection_limit integer, OUT newer bigint)
+		OUT connection_limit integer, OUT transaction_rule text,
+		OUT transaction_timeout interval, OUT xmin_rule text, OUT xmin_age_limit bigint,
+		OUT blocking_rule text, OUT blocking_timeout interval, OUT newer bigint)
 	RETURNS record AS '$libdir/leakguard', 'lg_limit_for_sql' LANGUAGE C STRICT;
 	CREATE FUNCTION public.wide_terminations(OUT terminated_at timestamptz, OUT pid integer,
 		OUT datid oid, OUT usesysid oid, OUT application_name text, OUT client_addr inet,
 		OUT backend_start timestamptz, OUT xact_start timestamptz, OUT state_change timestamptz,
 		OUT idle_time interval, OUT timeout interval, OUT rule text, OUT action text,
-		OUT query text, OUT kind text, OUT newer bigint)
+		OUT query text, OUT kind text, OUT blocked_pids integer[], OUT xmin_age bigint,
+		OUT newer bigint)
 	RETURNS SETOF record AS '$libdir/leakguard', 'lg_terminations_sql' LANGUAGE C;
+	CREATE FUNCTION public.odd_limit_for(text, OUT rule text, OUT timeout interval,
+		OUT idle_rule text, OUT idle_timeout interval, OUT connection_rule text,
+		OUT connection_limit integer, OUT newer bigint)
+	RETURNS record AS '$libdir/leakguard', 'lg_limit_for_sql' LANGUAGE C STRICT;
 });
+($ret, $out, $err) = $node->psql('postgres', q{SELECT newer FROM public.odd_limit_for('old')});
+like($err, qr/ERROR:  the leakguard library does not match the extension's SQL definitions/,
+	'a result type of a width no version declares is refused, never filled with garbage');
 for my $f (q{public.wide_limit_for('old')}, 'public.wide_terminations()')
 {
 	($ret, $out, $err) = $node->psql('postgres', "SELECT newer FROM $f");

@@ -93,6 +93,28 @@ expect_count_error(const char *rules, const char *want)
 		printf("  got: %s\n  want: %s\n", err, want);
 }
 
+/* xmin age limits: the rules parse to want_value, or fail with want_error. */
+static void
+expect_xid_age(const char *rules, long long want_value, const char *want_error)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_XID_AGE, LG_NAMES_HEX,
+										   err, sizeof(err));
+
+	if (want_error == NULL)
+		check(set != NULL && set->nrules >= 1 &&
+			  set->rules[0].value == want_value && set->rules[0].percent == 0,
+			  "xmin age limit", rules);
+	else
+	{
+		check(set == NULL && strstr(err, want_error) != NULL,
+			  "xmin age limit rejected", rules);
+		if (set != NULL || strstr(err, want_error) == NULL)
+			printf("  got: %s\n  want: %s\n", set ? "(parsed)" : err, want_error);
+	}
+	free(set);
+}
+
 /* The rules parse, and appname matches rule number want (-1: none). */
 static void
 expect_match(const char *rules, const char *appname, int want, long long want_ms)
@@ -281,6 +303,15 @@ main(void)
 	expect_count_error("a=", "expected a connection limit");
 	expect_count_error("a", "expected \"=\" and a connection limit");
 	expect_count_error("a=5% b=1", "unexpected \"b\" after the connection limit");
+
+	/* xmin age limits: numbers of transactions, no unit, no percentage */
+	expect_xid_age("etl*=1000000, *=0", 1000000, NULL);
+	expect_xid_age("a = 2000000000 ", 2000000000, NULL);
+	expect_xid_age("a=2000000001", 0, "exceeds the maximum of 2000000000 transactions");
+	expect_xid_age("a=10%", 0, "with no unit");
+	expect_xid_age("a=5s", 0, "with no unit");
+	expect_xid_age("a=-1", 0, "expected an xmin age limit");
+	expect_xid_age("a", 0, "expected \"=\" and an xmin age limit");
 
 	/* first match wins, whitespace is free */
 	expect_match(" batch-* = 10min , batch-nightly=1s ", "batch-nightly", 0, 600000);
