@@ -14,9 +14,13 @@ leakguard.naptime = 100ms
 leakguard.application_timeouts = 'alpha=1s, beta=2s, gamma=1h'
 });
 
-# alpha leaks twice, beta once: all terminated
-my @alpha = map { lg_session($node, app => 'alpha', tcp => 1) } 1 .. 2;
-my $beta = lg_session($node, app => 'beta');
+# alpha leaks twice, beta once: all terminated.  Both alpha sessions are
+# connected before either opens its transaction (connecting can take longer
+# than the limit under valgrind), and each opens it in one message, so that
+# each leak is one idle period.
+my @alpha = map { lg_session($node, app => 'alpha', tcp => 1, leak => 0) } 1 .. 2;
+my $beta = lg_session($node, app => 'beta', leak => 0);
+$_->query('BEGIN \\; SELECT 1') for (@alpha, $beta);
 ok(lg_wait_gone($node, $_->pid), 'leak terminated') for (@alpha, $beta);
 
 # gamma works with two idle periods of at least half a second, then
@@ -69,7 +73,7 @@ is( $node->safe_psql('postgres', q{
 is( $node->safe_psql('postgres', q{
 		SELECT query, host(client_addr) FROM leakguard.terminations
 		 WHERE application_name = 'alpha' LIMIT 1}),
-	'SELECT 1;|127.0.0.1', 'a superuser sees the last statement and the client address');
+	'BEGIN ; SELECT 1;|127.0.0.1', 'a superuser sees the last statement and the client address');
 is( $node->safe_psql('postgres', q{
 		SELECT query, client_addr IS NULL, usename FROM leakguard.terminations
 		 WHERE application_name = 'alpha' LIMIT 1}, connstr => $node->connstr('postgres') . ' user=reader'),
@@ -78,7 +82,7 @@ $node->safe_psql('postgres', 'GRANT pg_read_all_stats TO reader');
 is( $node->safe_psql('postgres', q{
 		SELECT query FROM leakguard.terminations WHERE application_name = 'alpha' LIMIT 1},
 		connstr => $node->connstr('postgres') . ' user=reader'),
-	'SELECT 1;', 'pg_read_all_stats sees the statement');
+	'BEGIN ; SELECT 1;', 'pg_read_all_stats sees the statement');
 
 # the connections view, now
 is( $node->safe_psql('postgres', q{
