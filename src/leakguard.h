@@ -69,9 +69,10 @@
  *	  another lock held, and never while reporting an error.
  *	- The table of prepared transactions (LeakguardShared->prepared and
  *	  the fields named prepared_*) is under LeakguardShared->lock: the
- *	  helper of prepared.c replaces it, exclusive, once per run; the
- *	  worker reads it, shared, only when a prepared transaction may be
- *	  due.  One helper runs at a time (prepared_helper_pid).
+ *	  helper of prepared.c takes it exclusive to claim its turn (one helper
+ *	  runs at a time: prepared_helper_pid), to replace the table and at
+ *	  exit; the worker takes it shared to copy the table, only when a
+ *	  prepared transaction may be due.
  *	- The client-slot bitmap (scan.c) is made of atomic words: a backend
  *	  sets and clears only its own bit, the worker only reads; no lock.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
