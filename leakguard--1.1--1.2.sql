@@ -36,8 +36,8 @@ END
 $guard$;
 
 -- Functions whose arguments or result columns change cannot be changed in
--- place: they are made again (limit_for(), and sessions(), stats() and
--- terminations(), whose views gain columns).  The privileges on the old
+-- place: they are made again (limit_for(), status(), and sessions(),
+-- stats() and terminations(), whose views gain columns).  The privileges on the old
 -- ones, as a DBA may have changed them, are kept here and given to the new
 -- ones at the end of this script.
 SELECT pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.proname OPERATOR(pg_catalog.||) '_acl',
@@ -48,7 +48,8 @@ SELECT pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.prona
  WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.limit_for(pg_catalog.text)'::pg_catalog.regprocedure,
                                                '@extschema@.sessions()'::pg_catalog.regprocedure,
                                                '@extschema@.stats()'::pg_catalog.regprocedure,
-                                               '@extschema@.terminations()'::pg_catalog.regprocedure]::pg_catalog.oid[]);
+                                               '@extschema@.terminations()'::pg_catalog.regprocedure,
+                                               '@extschema@.status()'::pg_catalog.regprocedure]::pg_catalog.oid[]);
 
 -- A view keeps its privileges and dependents when its function is made
 -- again under a new name, the view switched to it, the old function
@@ -207,6 +208,32 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.limit_for(text, name, name) IS
 'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, connections, transaction age, xmin age in transactions, and blocking (a rule NULL: none matches, the default applies; a limit 0: none)';
 
+-- status() gains the count of prepared transactions and the oldest one's
+-- time.  A view a DBA built that calls status() makes the update fail, as
+-- for limit_for().
+
+DROP FUNCTION @extschema@.status();
+
+CREATE FUNCTION @extschema@.status(OUT pid integer,
+                       OUT started_at timestamptz,
+                       OUT mode text,
+                       OUT scans bigint,
+                       OUT terminated bigint,
+                       OUT last_scan_at timestamptz,
+                       OUT next_wakeup_at timestamptz,
+                       OUT mean_scan_time float8,
+                       OUT max_scan_time float8,
+                       OUT rules text,
+                       OUT config_error text,
+                       OUT prepared_transactions bigint,
+                       OUT oldest_prepared_at timestamptz)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lg_status_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.status() IS
+'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; and the prepared transactions: how many, and when the oldest was prepared';
+
 -- The kept privileges, given to each function made again: what the old one
 -- granted and the new one does not is granted, what the new one grants and
 -- the old one did not is revoked (each owner's own are left as they are).
@@ -228,7 +255,8 @@ BEGIN
              FROM (VALUES ('@extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name)', 'leakguard_update.limit_for'),
                           ('@extschema@.sessions()', 'leakguard_update.sessions'),
                           ('@extschema@.stats()', 'leakguard_update.stats'),
-                          ('@extschema@.terminations()', 'leakguard_update.terminations')) v(fn, setting)
+                          ('@extschema@.terminations()', 'leakguard_update.terminations'),
+                          ('@extschema@.status()', 'leakguard_update.status')) v(fn, setting)
   LOOP
     fn := f.fn;
     target := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);

@@ -91,13 +91,15 @@ CREATE FUNCTION status(OUT pid integer,
                        OUT mean_scan_time float8,
                        OUT max_scan_time float8,
                        OUT rules text,
-                       OUT config_error text)
+                       OUT config_error text,
+                       OUT prepared_transactions bigint,
+                       OUT oldest_prepared_at timestamptz)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_status_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION status() IS
-'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error';
+'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; and the prepared transactions: how many, and when the oldest was prepared';
 
 CREATE FUNCTION "check"()
 RETURNS bigint

@@ -24,6 +24,9 @@ SELECT pid IS NOT NULL AS running, mode, started_at <= now() AS started,
        rules, config_error
   FROM leakguard.status();
 
+-- no prepared transaction (max_prepared_transactions is 0 here)
+SELECT prepared_transactions, oldest_prepared_at FROM leakguard.status();
+
 -- a scan on request: nobody leaks, nothing is terminated
 SELECT leakguard.check();
 SELECT scans > 0 AS scanned, terminated, last_scan_at IS NOT NULL AS ok,

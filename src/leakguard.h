@@ -28,6 +28,9 @@
  *		quotacount.c	shared connection counts per application (and role,
  *					database), for admission in constant time
  *		names.c		the worker's cache of role and database names
+ *		prepared.c	the warning for prepared transactions left unfinished:
+ *					the worker watches their dummy PGPROCs, a short-lived
+ *					helper reads pg_prepared_xacts and logs
  *		sqlfuncs.c	SQL-callable functions behind the views
  *		suggest.c	suggest_limits() and suggested_settings()
  *
@@ -64,6 +67,12 @@
  *	  never while reporting an error.
  *	  Backends take it exclusive at authentication and at exit, never with
  *	  another lock held, and never while reporting an error.
+ *	- The table of prepared transactions (LeakguardShared->prepared and
+ *	  the fields named prepared_*) is under LeakguardShared->lock: the
+ *	  helper of prepared.c takes it exclusive to claim its turn (one helper
+ *	  runs at a time: prepared_helper_pid), to replace the table and at
+ *	  exit; the worker takes it shared to copy the table, only when a
+ *	  prepared transaction may be due.
  *	- The client-slot bitmap (scan.c) is made of atomic words: a backend
  *	  sets and clears only its own bit, the worker only reads; no lock.
  *	- ProcArrayLock (shared) is held by the worker around the final re-check
@@ -445,6 +454,19 @@ typedef struct LeakguardVictim
 } LeakguardVictim;
 
 /*
+ * A prepared transaction as the helper of prepared.c last read it from
+ * pg_prepared_xacts, and whether it was warned about: an entry of
+ * LeakguardShared->prepared, under LeakguardShared->lock.  (xid,
+ * prepared_at) names one prepared transaction.
+ */
+typedef struct LeakguardPrepared
+{
+	TransactionId xid;
+	TimestampTz prepared_at;
+	bool		warned;			/* its WARNING was logged */
+} LeakguardPrepared;
+
+/*
  * Who holds a connection of which application, per backend slot: charged
  * at authentication under the application_name of the startup packet and
  * the login role's and database's names, charged again under a new
@@ -554,6 +576,14 @@ typedef struct LeakguardShared
 	LeakguardAppStats **apps;	/* [max_applications], constant pointer: the
 								 * hash's entries in the order they were
 								 * made, so readers can copy them in chunks */
+
+	/* prepared transactions (prepared.c) */
+	LeakguardPrepared *prepared;	/* [max_prepared_xacts], constant
+									 * pointer; entries under lock */
+	int			prepared_count; /* entries in use, as of the helper's last
+								 * reading; lock */
+	int			prepared_helper_pid;	/* the helper that runs; 0: none;
+										 * lock */
 } LeakguardShared;
 
 /* One consistent read of a backend status slot (scan.c). */
@@ -642,6 +672,7 @@ extern int	lg_xmin_age_limit;
 extern char *lg_application_xmin_age_limits;
 extern int	lg_blocking_timeout_ms;
 extern char *lg_application_blocking_timeouts;
+extern int	lg_prepared_warning_ms;
 extern char *lg_application_connection_limits;
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
@@ -713,6 +744,10 @@ extern bool lg_victim_take(LeakguardVictim *out);
 extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us,
 						   LeakguardBlock *out, int max,
 						   TimestampTz *next_check);
+
+/* prepared.c */
+extern int64 lg_prepared_check(void);
+extern PGDLLEXPORT void lg_prepared_main(Datum arg);
 
 /* worker.c */
 extern bool lg_worker_unregistered;

@@ -84,6 +84,7 @@ int			lg_xmin_age_limit = 0;
 char	   *lg_application_xmin_age_limits = NULL;
 int			lg_blocking_timeout_ms = 0;
 char	   *lg_application_blocking_timeouts = NULL;
+int			lg_prepared_warning_ms = 0;
 
 /* The parsed rule settings, owned by the GUC machinery. */
 const LeakguardRuleSet *lg_rules = NULL;
@@ -131,6 +132,7 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.application_xmin_age_limits", ""},
 	{"leakguard.blocking_timeout", "0"},
 	{"leakguard.application_blocking_timeouts", ""},
+	{"leakguard.prepared_transaction_warning", "0"},
 	{"leakguard.naptime", "1000"},
 	{"leakguard.exempt_roles", ""},
 	{"leakguard.terminate_superusers", "off"},
@@ -871,6 +873,16 @@ lg_define_settings(void)
 							   lg_check_application_blocking_timeouts,
 							   lg_assign_application_blocking_timeouts,
 							   NULL);
+
+	DefineCustomIntVariable("leakguard.prepared_transaction_warning",
+							"Age at which the leakguard worker logs a warning, once, for each prepared transaction; 0 means never.",
+							"leakguard never commits or rolls back a prepared transaction.",
+							&lg_prepared_warning_ms,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("leakguard.naptime",
 							"Longest sleep of the leakguard worker between two scans.",

@@ -18,6 +18,8 @@
  *								they were made (max_applications)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
  *		LeakguardRefusal[]		its second ring, for refused connections
+ *		LeakguardPrepared[]		the prepared transactions the helper of
+ *								prepared.c last read (max_prepared_transactions)
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
  *								at most max_applications entries; further
  *								applications share LeakguardShared->overflow
@@ -32,6 +34,7 @@
  */
 #include "leakguard.h"
 
+#include "access/twophase.h"
 #include "portability/instr_time.h"
 #include "storage/ipc.h"
 #include "storage/shmem.h"
@@ -55,7 +58,8 @@ lg_struct_size(void)
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot))));
 	size = add_size(size, MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
-	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardRefusal)));
+	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardRefusal))));
+	return add_size(size, mul_size(max_prepared_xacts, sizeof(LeakguardPrepared)));
 }
 
 static Size
@@ -146,6 +150,8 @@ lg_shmem_startup(void)
 		lg_shared->history = (LeakguardEvent *) p;
 		p += MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent)));
 		lg_shared->refusals = (LeakguardRefusal *) p;
+		p += MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardRefusal)));
+		lg_shared->prepared = (LeakguardPrepared *) p;
 	}
 
 	memset(&info, 0, sizeof(info));

@@ -19,7 +19,9 @@
  * appends to limit_for() the rule and limit of the transaction, xmin and
  * blocking limits; to stats() the counters of those kinds; to
  * terminations() blocked_pids and xmin_age; to sessions() xmin_age and
- * blocking.  A result type with more columns than this library knows
+ * blocking; to status() prepared_transactions and oldest_prepared_at,
+ * counted from pg_prepared_xact() (no gid: that is only in the server
+ * log).  A result type with more columns than this library knows
  * (scripts installed and applied while the server still runs an older
  * library), or with a number of columns no version declares, is refused
  * with an error, never filled with garbage.
@@ -61,12 +63,14 @@
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
 #include "common/ip.h"
+#include "executor/executor.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/hsearch.h"
 #include "utils/inet.h"
 #include "utils/timestamp.h"
@@ -92,7 +96,9 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_LIMIT_FOR_COLS_10	2
 #define LG_LIMIT_FOR_COLS_11	6
 #define LG_LIMIT_FOR_COLS		12
-#define LG_STATUS_COLS			11
+#define LG_STATUS_COLS_10		11
+#define LG_STATUS_COLS_11		11
+#define LG_STATUS_COLS			13
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
@@ -266,6 +272,53 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
 
+/*
+ * How many transactions are prepared, and when the oldest was, from
+ * pg_prepared_xact() (the function behind pg_prepared_xacts), called
+ * directly: status() is readable by whom it was, whatever the privileges
+ * on that view, and tells neither gid nor owner (prepared.c says why the
+ * worker cannot count them itself).
+ */
+static void
+lg_prepared_summary(int64 *count, TimestampTz *oldest)
+{
+	ExprContext *econtext = CreateStandaloneExprContext();
+	LOCAL_FCINFO(fcinfo, 0);
+	FmgrInfo	flinfo;
+	ReturnSetInfo rsinfo;
+
+	*count = 0;
+	*oldest = 0;
+	fmgr_info(F_PG_PREPARED_XACT, &flinfo);
+	InitFunctionCallInfoData(*fcinfo, &flinfo, 0, InvalidOid, NULL,
+							 (Node *) &rsinfo);
+	memset(&rsinfo, 0, sizeof(rsinfo));
+	rsinfo.type = T_ReturnSetInfo;
+	rsinfo.econtext = econtext;
+	rsinfo.allowedModes = (int) SFRM_ValuePerCall;
+	rsinfo.returnMode = SFRM_ValuePerCall;
+	for (;;)
+	{
+		Datum		row;
+		bool		isnull;
+		TimestampTz prepared_at;
+
+		fcinfo->isnull = false;
+		rsinfo.isDone = ExprSingleResult;
+		row = FunctionCallInvoke(fcinfo);
+		if (rsinfo.isDone == ExprEndResult)
+			break;
+		prepared_at = DatumGetTimestampTz(GetAttributeByName(DatumGetHeapTupleHeader(row),
+															 "prepared", &isnull));
+		if (isnull)
+			continue;
+		(*count)++;
+		if (*oldest == 0 || prepared_at < *oldest)
+			*oldest = prepared_at;
+	}
+	FreeExprContext(econtext, true);
+}
+
 Datum
 lg_status_sql(PG_FUNCTION_ARGS)
 {
@@ -289,7 +342,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	lg_check_result_columns(tupdesc, LG_STATUS_COLS, LG_STATUS_COLS,
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS_10, LG_STATUS_COLS_11,
 							LG_STATUS_COLS);
 
 	lg_lock_reader();
@@ -331,6 +384,15 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[10] = CStringGetTextDatum(error);
 	else
 		nulls[10] = true;
+	if (tupdesc->natts >= LG_STATUS_COLS)
+	{
+		int64		prepared;
+		TimestampTz oldest;
+
+		lg_prepared_summary(&prepared, &oldest);
+		values[11] = Int64GetDatum(prepared);
+		values[12] = lg_timestamp_or_null(oldest, &nulls[12]);
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -27,7 +27,10 @@
  *	4. only then publish counters, statistics and history under
  *	   LeakguardShared->lock, once, with the episodes the sessions recorded
  *	   themselves (episodes.c), and write the log lines;
- *	5. sleep on the latch until the nearest deadline, or the scan interval,
+ *	5. follow the prepared transactions, if leakguard.prepared_transaction_warning
+ *	   is set (prepared.c: a few loads, and a helper started when one may be
+ *	   due);
+ *	6. sleep on the latch until the nearest deadline, or the scan interval,
  *	   whichever comes first.
  *
  * The scan interval is naptime, but never more than half the shortest
@@ -1553,7 +1556,14 @@ lg_worker_main(Datum arg)
 		lg_scan_acted = 0;
 		old = MemoryContextSwitchTo(scan_context);
 		if (lg_effective_mode() != LG_MODE_OFF)
+		{
+			int64		prepared_us;
+
 			nearest_us = lg_scan();
+			prepared_us = lg_prepared_check();
+			if (prepared_us != 0 && (nearest_us == 0 || prepared_us < nearest_us))
+				nearest_us = prepared_us;
+		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(scan_context);
 

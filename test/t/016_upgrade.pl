@@ -198,11 +198,18 @@ $node->safe_psql('dba2', q{
 	CREATE EXTENSION leakguard VERSION '1.1';
 	REVOKE EXECUTE ON FUNCTION leakguard.limit_for(text) FROM PUBLIC;
 	GRANT EXECUTE ON FUNCTION leakguard.limit_for(text) TO monitor;
+	REVOKE EXECUTE ON FUNCTION leakguard.status() FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION leakguard.status() TO monitor;
 	ALTER EXTENSION leakguard UPDATE;
 });
 is(can_read('reader', 'dba2', q{SELECT * FROM leakguard.limit_for('x')}), 'denied',
 	'limit_for(), made again with two more arguments, keeps the REVOKE from PUBLIC');
 is(can_read('monitor', 'dba2', q{SELECT * FROM leakguard.limit_for('x', 'monitor')}), 'yes',
+	'and the GRANT to the monitoring role');
+# status() gains two result columns (prepared transactions): made again too
+is(can_read('reader', 'dba2', 'SELECT prepared_transactions FROM leakguard.status()'), 'denied',
+	'status(), made again with two more columns, keeps the REVOKE from PUBLIC');
+is(can_read('monitor', 'dba2', 'SELECT prepared_transactions FROM leakguard.status()'), 'yes',
 	'and the GRANT to the monitoring role');
 is( $node->safe_psql('dba', q{
 		SELECT terminated FROM public.app_terminations WHERE application_name = 'old'}),
