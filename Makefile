@@ -50,6 +50,7 @@ OBJS = \
 	src/quotacount.o \
 	src/episodes.o \
 	src/names.o \
+	src/citus.o \
 	src/sqlfuncs.o \
 	src/suggest.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"

@@ -28,6 +28,8 @@
  *		quotacount.c	shared connection counts per application (and role,
  *					database), for admission in constant time
  *		names.c		the worker's cache of role and database names
+ *		citus.c		Citus's internal connections: which they are, the
+ *					statistics row they are counted in
  *		sqlfuncs.c	SQL-callable functions behind the views
  *		suggest.c	suggest_limits() and suggested_settings()
  *
@@ -201,17 +203,31 @@ typedef enum LeakguardExempt
 	LG_EXEMPT_SUPERUSER			/* superuser, terminate_superusers off */
 } LeakguardExempt;
 
+/* The kinds of Citus internal connection (citus.c). */
+typedef enum LeakguardCitusKind
+{
+	LG_CITUS_NONE,				/* not one, or Citus is not loaded */
+	LG_CITUS_INTERNAL,			/* "citus_internal gpid=N" */
+	LG_CITUS_REBALANCER,		/* "citus_rebalancer gpid=N" */
+	LG_CITUS_RUN_COMMAND		/* "citus_run_command gpid=N" */
+} LeakguardCitusKind;
+
+#define LG_CITUS_LAST			LG_CITUS_RUN_COMMAND
+
 /*
  * Who a session is, as the rules see it: its application_name (as the
  * server stores it), and the names of its login role and database, NULL
  * where not known (a rule qualified by role or database then never
- * applies).
+ * applies); and whether it is a Citus internal connection, to which only
+ * the rules that name it apply, not the defaults nor a rule of '*' alone
+ * (lg_citus_kind(appname) != LG_CITUS_NONE, computed once per name).
  */
 typedef struct LeakguardWho
 {
 	const char *appname;
 	const char *usename;
 	const char *datname;
+	bool		citus_internal;
 } LeakguardWho;
 
 /*
@@ -670,6 +686,12 @@ extern bool lg_rules_qualified(void);
 extern void lg_kind_limit_for(int kind, const LeakguardWho *who,
 							  LeakguardLimit *limit);
 extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+
+/* citus.c */
+extern bool lg_citus_loaded;
+extern void lg_citus_detect(void);
+extern LeakguardCitusKind lg_citus_kind(const char *appname);
+extern const char *lg_citus_stats_name(const char *appname, char *buf);
 
 /* names.c */
 extern void lg_names_init(void);

@@ -194,6 +194,7 @@ lg_quota_judge(const char *appname, const char *usename, const char *datname,
 	who.appname = appname;
 	who.usename = usename;
 	who.datname = datname;
+	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
 	lg_connection_limit_for(&who, quota);
 
 	lg_quota_uncharge(slot);

@@ -189,12 +189,16 @@ LeakguardAppStats *
 lg_stats_entry(const char *appname, TimestampTz now)
 {
 	char		key[NAMEDATALEN];
+	char		name[NAMEDATALEN];
 	LeakguardAppStats *entry;
 	bool		found;
 
-	/* Status-array names are already cut to NAMEDATALEN - 1 bytes. */
+	/*
+	 * Status-array names are already cut to NAMEDATALEN - 1 bytes.  Citus
+	 * internal connections share a row per kind and node (citus.c).
+	 */
 	memset(key, 0, sizeof(key));
-	strlcpy(key, appname, sizeof(key));
+	strlcpy(key, lg_citus_stats_name(appname, name), sizeof(key));
 
 	entry = hash_search(lg_app_hash, key, HASH_FIND, NULL);
 	if (entry != NULL)

@@ -306,6 +306,7 @@ lg_limit_in_force(const char *appname, LgSuggestKind kind, LeakguardLimit *limit
 	who.appname = appname;
 	who.usename = NULL;
 	who.datname = NULL;
+	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
 	if (kind == LG_SUGGEST_XACT_IDLE)
 		lg_kind_limit_for(LG_KIND_XACT, &who, limit);
 	else if (kind == LG_SUGGEST_IDLE)

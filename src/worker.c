@@ -131,6 +131,7 @@ typedef struct LgSlot
 	Oid			datid;
 	Oid			userid;
 	char		appname[NAMEDATALEN];
+	bool		citus_internal; /* appname is a Citus internal connection's */
 
 	/*
 	 * statistics entry the slot is counted in (connections); NULL: not yet,
@@ -635,6 +636,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	if (strcmp(s->appname, b->appname) != 0)
 	{
 		memcpy(s->appname, b->appname, NAMEDATALEN);
+		s->citus_internal = (lg_citus_kind(s->appname) != LG_CITUS_NONE);
 		lg_slot_leave(s);
 		s->limit_generation = 0;
 	}
@@ -666,6 +668,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 		who.appname = s->appname;
 		who.usename = qualified ? lg_role_name(s->userid, usename) : NULL;
 		who.datname = qualified ? lg_database_name(s->datid, datname) : NULL;
+		who.citus_internal = s->citus_internal;
 		for (k = 0; k < LG_NUM_KINDS; k++)
 			if (lg_kinds[k].session)
 				lg_kind_limit_for(k, &who, &s->limits[k]);
