@@ -556,6 +556,9 @@ typedef struct LeakguardShared
 								 * refusal_count % history_size */
 	int			app_count;		/* entries of the statistics hash, listed
 								 * in apps[0 .. app_count - 1] */
+	bool		stats_full;		/* an application was counted in overflow
+								 * since the start or the last reset(): the
+								 * process that set it logs it (once) */
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
@@ -626,6 +629,7 @@ extern void lg_shmem_request(void);
 extern void lg_shmem_startup(void);
 extern void lg_require_shmem(void);
 extern LeakguardAppStats *lg_stats_entry(const char *appname, TimestampTz now);
+extern void lg_stats_full_report(void);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);
 extern void lg_stats_count_connections(LeakguardAppStats *entry,
 									   TimestampTz now);

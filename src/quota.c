@@ -172,6 +172,7 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 		entry->refused_dry_run++;
 	lg_history_add(ev);
 	LWLockRelease(lg_shared->lock);
+	lg_stats_full_report();
 	pfree(ev);
 }
 

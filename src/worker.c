@@ -1269,6 +1269,7 @@ lg_scan(void)
 	lg_shared->scan_time_total_ms += scan_ms;
 	lg_shared->scan_time_max_ms = Max(lg_shared->scan_time_max_ms, scan_ms);
 	LWLockRelease(lg_shared->lock);
+	lg_stats_full_report();
 
 	if (ncand > 0)
 	{
