@@ -91,6 +91,40 @@ sub citus_history
 		 WHERE application_name LIKE 'citus%'});
 }
 
+# What a worker's rules give Citus's connections, and a plain application.
+is( $workers[0]->safe_psql('postgres', q{
+		SELECT string_agg(concat_ws('|', name, l.timeout, l.idle_timeout, l.connection_limit), ',' ORDER BY name)
+		  FROM (VALUES ('citus_internal gpid=10000012345'),
+		               ('citus_rebalancer gpid=10000012345'),
+		               ('citus_run_command gpid=10000012345'),
+		               ('plain')) AS t(name),
+		       leakguard.limit_for(name) AS l}),
+	'citus_internal gpid=10000012345|00:00:00|00:00:00|0,'
+	  . 'citus_rebalancer gpid=10000012345|00:00:00|00:00:00|0,'
+	  . 'citus_run_command gpid=10000012345|00:00:00|00:00:00|0,'
+	  . 'plain|00:00:02|00:00:02|3',
+	'limit_for(): the defaults and "*" rules do not apply to Citus\'s connections');
+$workers[0]->safe_psql('postgres', q{
+	ALTER SYSTEM SET leakguard.application_timeouts = 'citus_internal* user app = 1h, *=5s';
+	SELECT pg_reload_conf();
+});
+$workers[0]->poll_query_until('postgres', q{
+	SELECT timeout = '5 s' FROM leakguard.limit_for('plain')})
+  or die 'the rules were not reloaded';
+is( $workers[0]->safe_psql('postgres', q{
+		SELECT string_agg(concat_ws('|', coalesce(l.rule, '-'), l.timeout), ',' ORDER BY u)
+		  FROM (VALUES ('app'), ('other')) AS t(u),
+		       leakguard.limit_for('citus_internal gpid=10000012345', u::name) AS l}),
+	'citus_internal* user app = 1h|01:00:00,-|00:00:00',
+	'a rule that names them applies, with its qualifiers');
+$workers[0]->safe_psql('postgres', q{
+	ALTER SYSTEM RESET leakguard.application_timeouts;
+	SELECT pg_reload_conf();
+});
+$workers[0]->poll_query_until('postgres', q{
+	SELECT timeout = '2 s' FROM leakguard.limit_for('plain')})
+  or die 'the rules were not reloaded';
+
 # The workers' limits are in force: a plain session there is ended.
 my $plain = lg_session($workers[0], app => 'plain', tcp => 1);
 ok(lg_wait_gone($workers[0], $plain->pid), 'a worker ends a plain session idle in transaction past 2 s');
