@@ -111,6 +111,26 @@ lg_citus_kind(const char *appname)
 }
 
 /*
+ * Whether a statistics row is the row of a kind of Citus internal
+ * connection (lg_citus_stats_name()), where Citus is loaded.
+ */
+bool
+lg_citus_stats_row(const char *name)
+{
+	if (!lg_citus_loaded)
+		return false;
+	for (int k = LG_CITUS_NONE + 1; k <= LG_CITUS_LAST; k++)
+	{
+		size_t		len = strlen(lg_citus_prefixes[k]) - strlen("gpid=");
+
+		if (strncmp(name, lg_citus_prefixes[k], len) == 0 &&
+			strncmp(name + len, "node=", strlen("node=")) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
  * The name of the statistics row of a session of application appname:
  * appname itself, or for a Citus internal connection its kind and origin
  * node, written into buf (NAMEDATALEN bytes).

@@ -696,6 +696,7 @@ extern bool lg_citus_loaded;
 extern void lg_citus_detect(void);
 extern LeakguardCitusKind lg_citus_kind(const char *appname);
 extern const char *lg_citus_stats_name(const char *appname, char *buf);
+extern bool lg_citus_stats_row(const char *name);
 
 /* names.c */
 extern void lg_names_init(void);

@@ -215,6 +215,10 @@ for my $w (@workers)
 	is( $w->safe_psql('postgres', qq{
 			SELECT count(*) FROM leakguard.stats WHERE application_name = '(other applications)'}),
 		'0', "$name: nothing was counted in the overflow row");
+	is( $w->safe_psql('postgres', q{
+			SELECT count(*) FROM leakguard.suggest_limits()
+			 WHERE application_name LIKE 'citus%'}),
+		'0', "$name: suggest_limits() leaves Citus's rows out");
 	$real->close;
 }
 
