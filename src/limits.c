@@ -9,11 +9,11 @@
  * database, by its login role's and its database's names, which the caller
  * supplies (NULL: not known, and then no qualified rule applies).
  * A Citus internal connection is judged only by the rules that name it
- * (citus.c).  lg_kind_limit_for() is cheap and touches no catalog (the worker calls it
- * whenever a backend's application_name changes); lg_role_exemption() reads
- * pg_authid through the syscache and is called by the worker only for a
- * session that has reached its deadline, inside a transaction, and by the
- * sessions view for each row.
+ * (citus.c).  lg_kind_limit_for() is cheap and touches no catalog (the
+ * worker calls it whenever a backend's application_name changes);
+ * lg_role_exemption() reads pg_authid through the syscache and is called by
+ * the worker only for a session that has reached its deadline, inside a
+ * transaction, and by the sessions view for each row.
  *
  * Shared state: none.
  *

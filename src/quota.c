@@ -35,7 +35,9 @@
  *
  * Sessions of superusers and of leakguard.exempt_roles are outside the
  * quotas: never refused, and not counted; so are replication connections
- * (walsenders).
+ * (walsenders).  Citus's internal connections are counted, but no quota
+ * applies to them unless a rule names them (citus.c); a session that
+ * renames itself from such a name is judged by its new name as any other.
  *
  * Catalog access: the hook runs inside InitPostgres() before a database is
  * selected, and possibly before the shared relcache entries of the shared
