@@ -10,6 +10,11 @@
 #                        18 built from Debian's source tarballs by
 #                        test/pg-build.sh, cached), then make test-deb;
 #                        LG_VERSIONS="17 18" picks versions
+#   make test-citus      leakguard on a Citus cluster (coordinator and two
+#                        workers): builds Citus from ../shared/citus (or
+#                        LG_CITUS_TARBALL) into the PostgreSQL 18 of
+#                        test/pg-build.sh, cached; make test-citus
+#                        PG_CONFIG=/path/to/pg18/bin/pg_config
 #   make test-pg-build   how test/pg-build.sh chooses a verified tarball,
 #                        against a local signed mirror (no network)
 #   make deb             build the Debian package postgresql-15-leakguard
@@ -51,6 +56,7 @@ OBJS = \
 	src/episodes.o \
 	src/names.o \
 	src/prepared.o \
+	src/citus.o \
 	src/sqlfuncs.o \
 	src/suggest.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
@@ -72,13 +78,16 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-pg-build deb test-deb demo bench bench-episodes fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo bench bench-episodes fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
 
 test:
 	./test/run-tests.sh
+
+test-citus:
+	PG_CONFIG="$(PG_CONFIG)" ./test/citus-test.sh
 
 test-all:
 	./test/test-all.sh

@@ -30,3 +30,12 @@ SELECT * FROM leakguard.limit_for(NULL);
 -- "cron" past byte 63 does not count
 SELECT rule, timeout FROM leakguard.limit_for(repeat('a', 70) || 'cron');
 SELECT rule, timeout FROM leakguard.limit_for(repeat('a', 59) || 'cron');
+
+-- Citus is not loaded here: the names of its internal connections are
+-- ordinary names, under the default and the '*' rules like any other
+SELECT name, l.rule, l.timeout, l.idle_timeout, l.connection_rule, l.connection_limit
+  FROM (VALUES ('citus_internal gpid=10000012345'),
+               ('citus_rebalancer gpid=10000012345'),
+               ('citus_run_command gpid=10000012345')) AS t(name),
+       leakguard.limit_for(name) AS l
+ ORDER BY name COLLATE "C";

@@ -211,6 +211,7 @@ lg_episode_record(int i, LeakguardObserved what, int64 us)
 		strlcpy(slot->appname, name, NAMEDATALEN);
 		head->entry = NULL;
 		LWLockRelease(lg_shared->lock);
+		lg_stats_full_report();
 	}
 
 	n = pg_atomic_read_u32(&head->changes) + 1;

@@ -60,6 +60,7 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = lg_shmem_startup_hook;
 
+	lg_citus_detect();
 	lg_register_worker();
 	lg_install_log_hook();
 	lg_install_quota_hook();

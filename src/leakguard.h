@@ -31,6 +31,8 @@
  *		prepared.c	the warning for prepared transactions left unfinished:
  *					the worker watches their dummy PGPROCs, a short-lived
  *					helper reads pg_prepared_xacts and logs
+ *		citus.c		Citus's internal connections: which they are, the
+ *					statistics row they are counted in
  *		sqlfuncs.c	SQL-callable functions behind the views
  *		suggest.c	suggest_limits() and suggested_settings()
  *
@@ -210,17 +212,31 @@ typedef enum LeakguardExempt
 	LG_EXEMPT_SUPERUSER			/* superuser, terminate_superusers off */
 } LeakguardExempt;
 
+/* The kinds of Citus internal connection (citus.c). */
+typedef enum LeakguardCitusKind
+{
+	LG_CITUS_NONE,				/* not one, or Citus is not loaded */
+	LG_CITUS_INTERNAL,			/* "citus_internal gpid=N" */
+	LG_CITUS_REBALANCER,		/* "citus_rebalancer gpid=N" */
+	LG_CITUS_RUN_COMMAND		/* "citus_run_command gpid=N" */
+} LeakguardCitusKind;
+
+#define LG_CITUS_LAST			LG_CITUS_RUN_COMMAND
+
 /*
  * Who a session is, as the rules see it: its application_name (as the
  * server stores it), and the names of its login role and database, NULL
  * where not known (a rule qualified by role or database then never
- * applies).
+ * applies); and whether it is a Citus internal connection, to which only
+ * the rules that name it apply, not the defaults nor a rule of '*' alone
+ * (lg_citus_kind(appname) != LG_CITUS_NONE, computed once per name).
  */
 typedef struct LeakguardWho
 {
 	const char *appname;
 	const char *usename;
 	const char *datname;
+	bool		citus_internal;
 } LeakguardWho;
 
 /*
@@ -562,6 +578,9 @@ typedef struct LeakguardShared
 								 * refusal_count % history_size */
 	int			app_count;		/* entries of the statistics hash, listed
 								 * in apps[0 .. app_count - 1] */
+	bool		stats_full;		/* an application was counted in overflow
+								 * since the start or the last reset(): the
+								 * process that set it logs it (once) */
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
@@ -640,6 +659,7 @@ extern void lg_shmem_request(void);
 extern void lg_shmem_startup(void);
 extern void lg_require_shmem(void);
 extern LeakguardAppStats *lg_stats_entry(const char *appname, TimestampTz now);
+extern void lg_stats_full_report(void);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);
 extern void lg_stats_count_connections(LeakguardAppStats *entry,
 									   TimestampTz now);
@@ -701,6 +721,13 @@ extern bool lg_rules_qualified(void);
 extern void lg_kind_limit_for(int kind, const LeakguardWho *who,
 							  LeakguardLimit *limit);
 extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+
+/* citus.c */
+extern bool lg_citus_loaded;
+extern void lg_citus_detect(void);
+extern LeakguardCitusKind lg_citus_kind(const char *appname);
+extern const char *lg_citus_stats_name(const char *appname, char *buf);
+extern bool lg_citus_stats_row(const char *name);
 
 /* names.c */
 extern void lg_names_init(void);

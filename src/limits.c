@@ -8,11 +8,12 @@
  * judged by its application_name, and, for rules qualified by role or
  * database, by its login role's and its database's names, which the caller
  * supplies (NULL: not known, and then no qualified rule applies).
- * lg_limit_for() is cheap and touches no catalog (the worker calls it
- * whenever a backend's application_name changes); lg_role_exemption() reads
- * pg_authid through the syscache and is called by the worker only for a
- * session that has reached its deadline, inside a transaction, and by the
- * sessions view for each row.
+ * A Citus internal connection is judged only by the rules that name it
+ * (citus.c).  lg_kind_limit_for() is cheap and touches no catalog (the
+ * worker calls it whenever a backend's application_name changes);
+ * lg_role_exemption() reads pg_authid through the syscache and is called by
+ * the worker only for a session that has reached its deadline, inside a
+ * transaction, and by the sessions view for each row.
  *
  * Shared state: none.
  *
@@ -53,13 +54,25 @@ lg_copy_rule_text(char *dst, const char *src)
 	lg_copy_cut(dst, src, LG_RULE_TEXT_LEN);
 }
 
-/* The first rule of "rules" that matches, or the default. */
+/*
+ * The first rule of "rules" that matches, or the default.  For a Citus
+ * internal connection, the first rule that names it (a pattern other than
+ * '*' alone), or no limit (citus.c).
+ */
 static void
 lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt,
 			   const LeakguardWho *who, LeakguardLimit *limit)
 {
-	int			i = lg_rules_match(rules, who->appname, who->usename,
-								   who->datname);
+	int			i;
+
+	if (who->citus_internal)
+	{
+		i = lg_rules_match_named(rules, who->appname, who->usename,
+								 who->datname);
+		dflt = 0;
+	}
+	else
+		i = lg_rules_match(rules, who->appname, who->usename, who->datname);
 
 	limit->rule_index = i;
 	limit->qualifiers = 0;

@@ -318,7 +318,13 @@ lg_stats_load(void)
 		memcpy(&saved, p, sizeof(saved));
 		saved.name[NAMEDATALEN - 1] = '\0';
 		entry = lg_stats_entry(saved.name, saved.first_seen);
-		if (entry == &lg_shared->overflow)
+
+		/*
+		 * Into the overflow row, or a row that several saved names share (a
+		 * Citus internal connection's, saved by a version that kept a row
+		 * per gpid): added up.
+		 */
+		if (entry == &lg_shared->overflow || strcmp(entry->name, saved.name) != 0)
 			lg_stats_merge(entry, &saved);
 		else
 			memcpy(entry, &saved, sizeof(saved));

@@ -35,7 +35,9 @@
  *
  * Sessions of superusers and of leakguard.exempt_roles are outside the
  * quotas: never refused, and not counted; so are replication connections
- * (walsenders).
+ * (walsenders).  Citus's internal connections are counted, but no quota
+ * applies to them unless a rule names them (citus.c); a session that
+ * renames itself from such a name is judged by its new name as any other.
  *
  * Catalog access: the hook runs inside InitPostgres() before a database is
  * selected, and possibly before the shared relcache entries of the shared
@@ -172,6 +174,7 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 		entry->refused_dry_run++;
 	lg_history_add(ev);
 	LWLockRelease(lg_shared->lock);
+	lg_stats_full_report();
 	pfree(ev);
 }
 
@@ -194,6 +197,7 @@ lg_quota_judge(const char *appname, const char *usename, const char *datname,
 	who.appname = appname;
 	who.usename = usename;
 	who.datname = datname;
+	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
 	lg_connection_limit_for(&who, quota);
 
 	lg_quota_uncharge(slot);

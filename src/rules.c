@@ -742,3 +742,34 @@ lg_rules_match(const LeakguardRuleSet *rules, const char *appname,
 			return i;
 	return -1;
 }
+
+/*
+ * Whether a stored pattern is made of '*' alone, and so matches every name
+ * without naming any.
+ */
+static int
+lg_pattern_any(const char *pattern)
+{
+	if (*pattern == '\0')
+		return 0;
+	while (*pattern == '*')
+		pattern++;
+	return *pattern == '\0';
+}
+
+int
+lg_rules_match_named(const LeakguardRuleSet *rules, const char *appname,
+					 const char *usename, const char *datname)
+{
+	int			i;
+
+	if (rules == NULL)
+		return -1;
+	for (i = 0; i < rules->nrules; i++)
+		if (!lg_pattern_any(lg_rule_pattern(rules, i)) &&
+			lg_glob_match(lg_rule_pattern(rules, i), appname) &&
+			lg_qualifier_match(lg_rule_user(rules, i), usename) &&
+			lg_qualifier_match(lg_rule_database(rules, i), datname))
+			return i;
+	return -1;
+}

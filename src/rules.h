@@ -130,6 +130,16 @@ extern int	lg_rules_match(const LeakguardRuleSet *rules, const char *appname,
 						   const char *usename, const char *datname);
 
 /*
+ * As lg_rules_match(), but a rule whose pattern is '*' alone (or several
+ * '*' and nothing else), which matches every name without naming any, is
+ * passed over whatever its qualifiers: the rules that name the application
+ * explicitly.  Returns the rule's index, or -1.
+ */
+extern int	lg_rules_match_named(const LeakguardRuleSet *rules,
+								 const char *appname, const char *usename,
+								 const char *datname);
+
+/*
  * The unquoted pattern, the role and database patterns (NULL when the rule
  * has none), and the source text of rule i.
  */

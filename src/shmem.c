@@ -44,6 +44,12 @@
 LeakguardShared *lg_shared = NULL;
 HTAB	   *lg_app_hash = NULL;
 
+/*
+ * This process found the statistics table full first (it set stats_full):
+ * it logs that once it has released the lock (lg_stats_full_report()).
+ */
+static bool lg_stats_full_pending = false;
+
 /* LeakguardShared and the arrays that follow it. */
 static Size
 lg_struct_size(void)
@@ -172,6 +178,7 @@ lg_shmem_startup(void)
 	if (!IsUnderPostmaster && !found)
 	{
 		lg_stats_load();
+		lg_stats_full_report();
 		on_shmem_exit(lg_stats_save, (Datum) 0);
 	}
 }
@@ -195,12 +202,16 @@ LeakguardAppStats *
 lg_stats_entry(const char *appname, TimestampTz now)
 {
 	char		key[NAMEDATALEN];
+	char		name[NAMEDATALEN];
 	LeakguardAppStats *entry;
 	bool		found;
 
-	/* Status-array names are already cut to NAMEDATALEN - 1 bytes. */
+	/*
+	 * Status-array names are already cut to NAMEDATALEN - 1 bytes.  Citus
+	 * internal connections share a row per kind and node (citus.c).
+	 */
 	memset(key, 0, sizeof(key));
-	strlcpy(key, appname, sizeof(key));
+	strlcpy(key, lg_citus_stats_name(appname, name), sizeof(key));
 
 	entry = hash_search(lg_app_hash, key, HASH_FIND, NULL);
 	if (entry != NULL)
@@ -210,6 +221,11 @@ lg_stats_entry(const char *appname, TimestampTz now)
 	{
 		if (lg_shared->overflow.first_seen == 0)
 			lg_shared->overflow.first_seen = now;
+		if (!lg_shared->stats_full)
+		{
+			lg_shared->stats_full = true;
+			lg_stats_full_pending = true;
+		}
 		return &lg_shared->overflow;
 	}
 	if (!found)
@@ -221,6 +237,30 @@ lg_stats_entry(const char *appname, TimestampTz now)
 		lg_shared->apps[lg_shared->app_count++] = entry;
 	}
 	return entry;
+}
+
+/*
+ * Log that the statistics table is full, if this process found it so
+ * first; called after each release of the lock by a process that may have
+ * called lg_stats_entry(), since nothing is logged under the lock.  So it
+ * is logged once per start or reset(), by whichever process (the worker,
+ * a backend recording episodes or a refusal, the postmaster loading the
+ * statistics file) counted the first application in the overflow row.
+ */
+void
+lg_stats_full_report(void)
+{
+	if (!lg_stats_full_pending)
+		return;
+	lg_stats_full_pending = false;
+	/* LOG, not WARNING: a client recording an episode must not see it */
+	ereport(LOG,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("leakguard statistics are full: %d applications have their own row",
+					lg_max_applications),
+			 errdetail("Applications seen from now on are counted together in the row \"%s\" of leakguard.stats.",
+					   LG_OVERFLOW_NAME),
+			 errhint("Raise leakguard.max_applications and restart the server, or clear the statistics with leakguard.reset().")));
 }
 
 /* Count one finished idle-in-transaction episode.  Lock held exclusive. */
@@ -402,6 +442,7 @@ lg_stats_reset(TimestampTz now)
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		hash_search(lg_app_hash, entry->name, HASH_REMOVE, NULL);
 	lg_shared->app_count = 0;
+	lg_shared->stats_full = false;
 
 	memset((char *) &lg_shared->overflow + NAMEDATALEN, 0,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);

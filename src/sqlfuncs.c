@@ -223,6 +223,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		NameStr(*PG_GETARG_NAME(1)) : NULL;
 	who.datname = (PG_NARGS() > 2 && !PG_ARGISNULL(2)) ?
 		NameStr(*PG_GETARG_NAME(2)) : NULL;
+	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
 
 	memset(nulls, 0, sizeof(nulls));
 	lg_kind_limit_for(LG_KIND_XACT, &who, &limit);
@@ -539,6 +540,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		who.appname = be->st_appname;
 		who.usename = qualified ? GetUserNameFromId(be->st_userid, true) : NULL;
 		who.datname = qualified ? get_database_name(be->st_databaseid) : NULL;
+		who.citus_internal = (lg_citus_kind(be->st_appname) != LG_CITUS_NONE);
 		lg_kind_limit_for(idle_session ? LG_KIND_IDLE : LG_KIND_XACT, &who,
 						  &limit);
 		if (limit.timeout_ms <= 0)
@@ -618,8 +620,9 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * Count the current connections per application from the reader's snapshot;
- * idle in transaction only where the reader may see the session's state.
+ * Count the current connections per application (per statistics row: Citus
+ * internal connections by kind and node) from the reader's snapshot; idle
+ * in transaction only where the reader may see the session's state.
  */
 static HTAB *
 lg_apps_now(TimestampTz now)
@@ -642,6 +645,7 @@ lg_apps_now(TimestampTz now)
 		LocalPgBackendStatus *local = lg_local_beentry(i);
 		PgBackendStatus *be;
 		char		key[NAMEDATALEN];
+		char		name[NAMEDATALEN];
 		LgAppNow   *app;
 		bool		found;
 
@@ -651,8 +655,9 @@ lg_apps_now(TimestampTz now)
 		if (be->st_backendType != B_BACKEND || be->st_procpid <= 0)
 			continue;
 
+		/* counted under its statistics row's name (citus.c) */
 		memset(key, 0, sizeof(key));
-		strlcpy(key, be->st_appname, sizeof(key));
+		strlcpy(key, lg_citus_stats_name(be->st_appname, name), sizeof(key));
 		app = hash_search(apps, key, HASH_ENTER, &found);
 		if (!found)
 		{

@@ -28,6 +28,9 @@
  * suggested from all applications but never below what one of them needs,
  * or the existing "*" rule.
  *
+ * The statistics rows of Citus's internal connections are not looked at
+ * (citus.c).
+ *
  * The limits in force are those of this backend's settings, as limit_for()
  * reports them, for a session of the application with no role or database
  * named (a qualified rule does not apply).
@@ -306,6 +309,7 @@ lg_limit_in_force(const char *appname, LgSuggestKind kind, LeakguardLimit *limit
 	who.appname = appname;
 	who.usename = NULL;
 	who.datname = NULL;
+	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
 	if (kind == LG_SUGGEST_XACT_IDLE)
 		lg_kind_limit_for(LG_KIND_XACT, &who, limit);
 	else if (kind == LG_SUGGEST_IDLE)
@@ -362,16 +366,33 @@ lg_put_suggestion(ReturnSetInfo *rsinfo, const char *appname,
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
-/* The statistics, copied; *n entries, the overflow row, and all together. */
+/*
+ * The statistics, copied; *n entries, the overflow row, and all together.
+ * The rows of Citus's internal connections are left out: no rule that a
+ * suggestion writes applies to them, and their periods (idle in transaction
+ * while their session works elsewhere, idle while cached) are not what the
+ * default should be suggested from (citus.c).
+ */
 static LeakguardAppStats *
 lg_suggest_stats(long *n, LeakguardAppStats *overflow, LeakguardAppStats *all,
 				 TimestampTz now)
 {
 	LeakguardAppStats *entries;
 	TimestampTz stats_reset;
+	long		copied;
+	long		i;
 
 	entries = palloc(sizeof(LeakguardAppStats) * lg_max_applications);
-	*n = lg_stats_copy(entries, overflow, &stats_reset);
+	copied = lg_stats_copy(entries, overflow, &stats_reset);
+	*n = 0;
+	for (i = 0; i < copied; i++)
+	{
+		if (lg_citus_stats_row(entries[i].name))
+			continue;
+		if (*n != i)
+			entries[*n] = entries[i];
+		(*n)++;
+	}
 	lg_stats_all(entries, *n, overflow, now, all);
 	return entries;
 }

@@ -134,6 +134,7 @@ typedef struct LgSlot
 	Oid			datid;
 	Oid			userid;
 	char		appname[NAMEDATALEN];
+	bool		citus_internal; /* appname is a Citus internal connection's */
 
 	/*
 	 * statistics entry the slot is counted in (connections); NULL: not yet,
@@ -152,6 +153,8 @@ typedef struct LgSlot
 	LgPeriod	periods[LG_NUM_KINDS];
 	TimestampTz xact_start;		/* of the transaction it was last seen in */
 	bool		signalled;		/* terminated: never again */
+	uint32		superuser_kinds;	/* bit k: a period of kind k was reported
+									 * as a superuser's; later ones are not */
 	bool		counted;		/* its idle-in-transaction episode was
 								 * added to the statistics */
 } LgSlot;
@@ -507,6 +510,7 @@ lg_slot_start(LgSlot *s, const LeakguardBackend *b)
 	for (int k = 0; k < LG_NUM_KINDS; k++)
 		s->periods[k].active = false;
 	s->signalled = false;
+	s->superuser_kinds = 0;
 	s->counted = false;
 }
 
@@ -638,6 +642,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	if (strcmp(s->appname, b->appname) != 0)
 	{
 		memcpy(s->appname, b->appname, NAMEDATALEN);
+		s->citus_internal = (lg_citus_kind(s->appname) != LG_CITUS_NONE);
 		lg_slot_leave(s);
 		s->limit_generation = 0;
 	}
@@ -669,6 +674,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 		who.appname = s->appname;
 		who.usename = qualified ? lg_role_name(s->userid, usename) : NULL;
 		who.datname = qualified ? lg_database_name(s->datid, datname) : NULL;
+		who.citus_internal = s->citus_internal;
 		for (k = 0; k < LG_NUM_KINDS; k++)
 			if (lg_kinds[k].session)
 				lg_kind_limit_for(k, &who, &s->limits[k]);
@@ -1032,6 +1038,8 @@ lg_log_event(const LeakguardEvent *ev)
 					user ? user : "?", db ? db : "?", lg_kinds[ev->kind].during,
 					(double) ev->idle_us / USECS_PER_SEC, limit, source),
 			 ev->action == LG_ACTION_SUPERUSER ?
+			 errdetail("Later periods of this session past this limit are not reported.") : 0,
+			 ev->action == LG_ACTION_SUPERUSER ?
 			 errhint("Set leakguard.terminate_superusers = on to terminate superuser sessions too.") : 0));
 }
 
@@ -1039,7 +1047,11 @@ lg_log_event(const LeakguardEvent *ev)
  * Record one batch in statistics and history, and update the slots; the
  * caller holds LeakguardShared->lock exclusive.  A reload re-examines
  * reported sessions; when that ends as before (still a superuser, still a
- * dry run) nothing new is recorded or logged.
+ * dry run) nothing new is recorded or logged.  A superuser session that is
+ * only reported is recorded and logged once per kind of limit, not at
+ * every period past it (a session idle for a minute between statements
+ * with a limit of a second would fill the history); its later periods are
+ * handled as repeats.
  */
 static void
 lg_record_batch(LeakguardTermination *items, int n)
@@ -1055,18 +1067,19 @@ lg_record_batch(LeakguardTermination *items, int n)
 		LeakguardMark *m = LG_MARK(items[i].slot, ev->kind);
 		LeakguardAppStats *entry;
 
-		items[i].repeat = (p->last_action == ev->action);
+		items[i].repeat = (p->last_action == ev->action ||
+						   (ev->action == LG_ACTION_SUPERUSER &&
+							(s->superuser_kinds & (1U << ev->kind)) != 0));
 		p->last_action = ev->action;
+		m->pid = ev->pid;
+		m->backend_start = ev->backend_start;
+		m->since = kind->from_xact_start ? ev->xact_start : ev->state_change;
+		m->action = ev->action;
 		if (items[i].repeat)
 		{
 			p->reported = true;
 			continue;
 		}
-
-		m->pid = ev->pid;
-		m->backend_start = ev->backend_start;
-		m->since = kind->from_xact_start ? ev->xact_start : ev->state_change;
-		m->action = ev->action;
 
 		entry = lg_stats_entry(ev->appname, ev->at);
 		lg_history_add(ev);
@@ -1092,6 +1105,7 @@ lg_record_batch(LeakguardTermination *items, int n)
 				break;
 			case LG_ACTION_SUPERUSER:
 				p->reported = true;
+				s->superuser_kinds |= 1U << ev->kind;
 				break;
 			case LG_ACTION_BECAME_ACTIVE:
 			case LG_ACTION_GONE:
@@ -1269,6 +1283,7 @@ lg_scan(void)
 	lg_shared->scan_time_total_ms += scan_ms;
 	lg_shared->scan_time_max_ms = Max(lg_shared->scan_time_max_ms, scan_ms);
 	LWLockRelease(lg_shared->lock);
+	lg_stats_full_report();
 
 	if (ncand > 0)
 	{

@@ -13,6 +13,10 @@
 #
 # Builds what is needed first, then runs test/run-tests.sh with PG_CONFIG
 # set for each version (each reinstalls leakguard into that installation).
+# After PostgreSQL 18's suite, the Citus test (make test-citus: Citus built
+# into that installation by test/citus-build.sh, cached, and a coordinator
+# with two workers), when the Citus source is there; it says plainly when
+# it is not, and skips.
 # The package test runs when 15 is among the versions, as root, unless
 # LG_DEB_TEST=0.  A version whose build fails counts as one failed suite
 # ("build") and the others still run.
@@ -22,7 +26,8 @@
 # non-zero if anything failed.
 #
 # Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, LG_FLEET_TEST,
-# LG_DRIVERS_TEST, and what
+# LG_DRIVERS_TEST, LG_CITUS_TEST (0: skip the Citus test), LG_CITUS_TARBALL,
+# and what
 # test/run-tests.sh and test/pg-build.sh read (LG_PG_CACHE, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -110,6 +115,30 @@ for v in $versions; do
     [ "$f" = 0 ] || line="$line (failed: ${fails% })"
     summary+=("$line")
 done
+
+# Citus on the PostgreSQL 18 just tested (Citus 14 supports 16 to 18).
+citus_tarball=${LG_CITUS_TARBALL:-../shared/citus/citus-14.0.1.tar.gz}
+if [[ " $versions " == *" 18 "* ]] && [ "${LG_CITUS_TEST:-1}" != 0 ]; then
+    if [ -n "${build_failed[18]:-}" ]; then
+        summary+=("Citus on PostgreSQL 18: skipped (PostgreSQL 18 could not be built)")
+    elif [ ! -f "$citus_tarball" ]; then
+        echo "Citus source not found at $citus_tarball: skipped"
+        summary+=("Citus on PostgreSQL 18: Citus source not found at $citus_tarball: skipped")
+    else
+        t0=$SECONDS
+        lg_say "Citus on PostgreSQL 18: make test-citus PG_CONFIG=${pg_config[18]}"
+        rc=0
+        run_marked env PG_CONFIG="${pg_config[18]}" LG_CITUS_TARBALL="$citus_tarball" \
+            ./test/citus-test.sh || rc=$?
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            summary+=("Citus 14 on PostgreSQL 18: 1 passed, 0 failed, $((SECONDS - t0)) s")
+        else
+            failed=$((failed + 1))
+            summary+=("Citus 14 on PostgreSQL 18: 0 passed, 1 failed, $((SECONDS - t0)) s (failed: citus)")
+        fi
+    fi
+fi
 
 if [[ " $versions " == *" 15 "* ]] && [ "${LG_DEB_TEST:-1}" != 0 ]; then
     if [ "$(id -u)" = 0 ]; then

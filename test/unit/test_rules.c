@@ -194,6 +194,26 @@ expect_who(const char *rules, const char *appname, const char *usename,
 	free(set);
 }
 
+/*
+ * The rules parse, and lg_rules_match_named() (which passes over patterns
+ * of '*' alone) finds rule number want (-1: none) for the session.
+ */
+static void
+expect_named(const char *rules, const char *appname, const char *usename,
+			 int want)
+{
+	char		err[LG_RULE_ERROR_SIZE];
+	LeakguardRuleSet *set = lg_rules_parse(rules, LG_RULES_DURATION, LG_NAMES_HEX,
+										   err, sizeof(err));
+
+	check(set != NULL, "parses (named)", rules);
+	if (set == NULL)
+		return;
+	check(lg_rules_match_named(set, appname, usename, NULL) == want,
+		  "matching rule (named)", rules);
+	free(set);
+}
+
 /* Rule i of the rules has these role and database patterns (NULL: none). */
 static void
 expect_qualifiers(const char *rules, int i, const char *user, const char *db)
@@ -232,6 +252,21 @@ main(void)
 	expect_match("", "x", -1, 0);
 	expect_match("   ", "x", -1, 0);
 	check(lg_rules_match(NULL, "x", "u", "d") == -1, "NULL rule set", "");
+	check(lg_rules_match_named(NULL, "x", "u", "d") == -1, "NULL rule set (named)", "");
+
+	/* rules that name an application: any pattern but '*' alone */
+	expect_named("*=1s", "citus_internal gpid=1", NULL, -1);
+	expect_named("**=1s, ***=2s", "citus_internal gpid=1", NULL, -1);
+	expect_named("\"*\"=1s", "citus_internal gpid=1", NULL, -1);
+	expect_named("* user app=1s", "citus_internal gpid=1", "app", -1);
+	expect_named("*=1s, citus_*=2s", "citus_internal gpid=1", NULL, 1);
+	expect_named("*=1s, c*=2s", "citus_internal gpid=1", NULL, 1);
+	expect_named("*=1s, *internal*=2s", "citus_internal gpid=1", NULL, 1);
+	expect_named("citus_* user app=0, citus_*=2s", "citus_internal gpid=1", "app", 0);
+	expect_named("citus_* user app=0, citus_*=2s", "citus_internal gpid=1", "other", 1);
+	expect_named("citus_* user app=0, citus_*=2s", "citus_internal gpid=1", NULL, 1);
+	expect_named("web*=1s, *=2s", "citus_internal gpid=1", NULL, -1);
+	expect_named("*?=1s", "citus_internal gpid=1", NULL, 0);
 
 	/* units */
 	expect_match("a=5", "a", 0, 5);

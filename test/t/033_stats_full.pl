@@ -1,0 +1,56 @@
+# When the statistics table fills (leakguard.max_applications), whatever
+# fills it, the process that counts the first application in the row
+# "(other applications)" logs it once, with a hint naming the setting;
+# after reset() it can fill, and be logged, again.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use LeakguardTest;
+
+my $node = lg_node('stats_full', conf => q{
+leakguard.max_applications = 3
+});
+
+my $full = qr/LOG:  leakguard statistics are full: 3 applications have their own row\n.*DETAIL:  Applications seen from now on are counted together in the row "\(other applications\)" of leakguard.stats\.\n.*HINT:  Raise leakguard.max_applications and restart the server, or clear the statistics with leakguard.reset\(\)\./;
+
+# Sessions of new names, each seen by a scan while it is connected.
+sub apps
+{
+	for my $name (@_)
+	{
+		my $s = lg_session($node, app => $name, leak => 0);
+		$s->query('SELECT 1');
+		$node->safe_psql('postgres', 'SELECT leakguard.check()');
+		$s->close;
+	}
+	$node->safe_psql('postgres', 'SELECT leakguard.check()');
+	return;
+}
+
+sub logged
+{
+	my $log = slurp_file($node->logfile);
+	my $n = () = $log =~ /leakguard statistics are full/g;
+	return $n;
+}
+
+apps(map { "app$_" } 1 .. 5);
+$node->wait_for_log($full);
+ok( $node->safe_psql('postgres', q{
+		SELECT count(*) > 0 FROM leakguard.stats
+		 WHERE application_name = '(other applications)'}) eq 't',
+	'applications beyond the cap are counted in the overflow row');
+apps(map { "more$_" } 1 .. 3);
+is(logged(), 1, 'logged once, however many more applications come');
+
+my $offset = -s $node->logfile;
+$node->safe_psql('postgres', 'SELECT leakguard.reset()');
+apps(map { "again$_" } 1 .. 5);
+$node->wait_for_log($full, $offset);
+is(logged(), 2, 'after reset() it fills again, and is logged again');
+
+$node->stop;
+done_testing();
