@@ -14,6 +14,8 @@
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
  *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
+ *		pg_atomic_uint32[]		a bit per backend slot: records not yet
+ *								folded (see episodes.c)
  *		LeakguardAppStats *[]	the entries of the hash below, in the order
  *								they were made (max_applications)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
@@ -53,6 +55,7 @@ lg_struct_size(void)
 	size = add_size(size, PG_CACHE_LINE_SIZE);	/* to align the heads */
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot))));
+	size = add_size(size, MAXALIGN(mul_size((MaxBackends + 31) / 32, sizeof(pg_atomic_uint32))));
 	size = add_size(size, MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
 	return add_size(size, mul_size(lg_history_size, sizeof(LeakguardRefusal)));
@@ -141,6 +144,10 @@ lg_shmem_startup(void)
 		lg_shared->episodes = (LeakguardEpisodeSlot *) p;
 		memset(lg_shared->episodes, 0, mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
+		lg_shared->episode_pending = (pg_atomic_uint32 *) p;
+		for (i = 0; i < (MaxBackends + 31) / 32; i++)
+			pg_atomic_init_u32(&lg_shared->episode_pending[i], 0);
+		p += MAXALIGN(mul_size((MaxBackends + 31) / 32, sizeof(pg_atomic_uint32)));
 		lg_shared->apps = (LeakguardAppStats **) p;
 		p += MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *)));
 		lg_shared->history = (LeakguardEvent *) p;
