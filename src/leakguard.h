@@ -526,7 +526,8 @@ typedef struct LeakguardShared
 	char		policy[LG_POLICY_LEN];
 
 	/* check(): requests and their completion */
-	uint64		check_requested;
+	pg_atomic_uint64 check_requested;	/* bumped under the lock; the
+										 * worker reads it without */
 	uint64		check_completed;
 	int64		check_result;
 	ConditionVariable check_cv; /* has its own locking */
