@@ -19,9 +19,9 @@
 # forked child; no CREATE EXTENSION: it would load the installed leakguard
 # next to the one loaded by path.)  Reported per arm: the wakes of each
 # run, the worker's instructions per wake, and the inclusive instructions
-# per wake of the
-# functions that matter (FUNCS below): the scan, the episodes fold,
-# lock acquisitions, the condition-variable broadcast.
+# per wake of the functions that matter (FUNCS below; lg_scan and most of
+# what it calls are inlined into lg_worker_main): the episodes fold, lock
+# acquisitions and releases, the condition-variable broadcast, the wait.
 #
 # Few backends under callgrind are enough: the costs that grow with
 # max_connections rather than with the backends (a pass over every slot)
@@ -42,7 +42,7 @@ IDLE=${LG_BENCH_WCG_IDLE:-20}
 LIMIT=${LG_BENCH_WCG_LIMIT:-50}
 WINDOW=${LG_BENCH_WCG_WINDOW:-10}
 OLD=${LG_BENCH_WCG_OLD:-}
-FUNCS="lg_scan lg_scan_backends lg_publish_ended lg_episodes_fold_all lg_publish_connections LWLockAcquire ConditionVariableBroadcast WaitLatch"
+FUNCS="lg_episodes_fold_all LWLockAcquire LWLockRelease ConditionVariableBroadcast WaitLatch"
 PORT=5432
 
 lg_ensure_packages valgrind git
