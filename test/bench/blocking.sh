@@ -18,7 +18,9 @@
 #     blocking_terminated count).  Server restarted before every run, a
 #     warm-up, ABBA order, LG_BENCH_CONTENTION_ROUNDS (4) rounds of
 #     LG_BENCH_CONTENTION_TIME (10) s.  Reported: tps per run, median, min,
-#     max and spread per arm, ratio of the medians.
+#     max and spread per arm, ratio of the medians; and the worker's CPU
+#     time during each run (/proc/PID/schedstat), which other load on the
+#     machine disturbs less than the rate.
 #
 #   blocking: the precision of the blocking limit.  LG_BENCH_BLOCKING_RUNS
 #     (50) times: a session (application lgb_blocker, role lgb_app, not a
@@ -161,7 +163,8 @@ if part contention; then
             stop_server
             if [ "$arm" = on ]; then arm_conf "$C_LIMIT"; else arm_conf 0; fi
             start_server
-            [ -n "$(psql_v "SELECT pid FROM leakguard.status()")" ] || {
+            wpid=$(psql_v "SELECT pid FROM leakguard.status()")
+            [ -n "$wpid" ] || {
                 echo "the leakguard worker is not running" >&2
                 exit 1
             }
@@ -173,17 +176,19 @@ if part contention; then
                 pgbench -n -f "$work/contention.sql" -c "$C_CLIENTS" -j 2 -T "$C_WARMUP" \
                     -h "$work" -p "$PORT" -U lgb_app postgres >/dev/null 2>&1
             fi
+            cpu0=$(cut -d' ' -f1 "/proc/$wpid/schedstat")
             out=$(pgbench -n -f "$work/contention.sql" -c "$C_CLIENTS" -j 2 -T "$C_TIME" \
                 -h "$work" -p "$PORT" -U lgb_app postgres 2>&1) || {
                 echo "$out" >&2
                 echo "pgbench failed" >&2
                 exit 1
             }
+            cpu_ms=$((($(cut -d' ' -f1 "/proc/$wpid/schedstat") - cpu0) / 1000000))
             tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\) .*without initial connection time.*/\1/p')
             [ -n "$tps" ] || tps=$(echo "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | tail -n 1)
             ended=$(($(psql_v "SELECT coalesce(sum(blocking_terminated), 0) FROM leakguard.stats") - ended0))
-            echo "$round $arm $tps $ended" >>"$c_rows"
-            printf '  round %s, blocking limit %-3s: %s tps, %s ended for blocking\n' "$round" "$arm" "$tps" "$ended"
+            echo "$round $arm $tps $ended $cpu_ms" >>"$c_rows"
+            printf '  round %s, blocking limit %-3s: %s tps, %s ended for blocking, worker CPU %s ms\n' "$round" "$arm" "$tps" "$ended" "$cpu_ms"
         done
     done
 fi
@@ -280,19 +285,22 @@ load1=$(cut -d' ' -f1 /proc/loadavg)
         echo "(after a ${C_WARMUP} s warm-up, server restarted before each run, ABBA order). leakguard preloaded in both"
         echo "arms; \"off\": blocking_timeout 0; \"on\": blocking_timeout ${C_LIMIT} ms."
         echo
-        echo "| run | blocking limit | tps | ended for blocking |"
-        echo "|---:|---|---:|---:|"
-        awk '{ printf "| %d | %s | %.0f | %d |\n", NR, $2, $3, $4 }' "$c_rows"
+        echo "| run | blocking limit | tps | ended for blocking | worker CPU during the run, ms |"
+        echo "|---:|---|---:|---:|---:|"
+        awk '{ printf "| %d | %s | %.0f | %d | %d |\n", NR, $2, $3, $4, $5 }' "$c_rows"
         echo
-        echo "| blocking limit | runs | median tps | min | max | spread (max−min)/median |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        echo "| blocking limit | runs | median tps | min | max | spread (max−min)/median | median worker CPU, ms (min–max) |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
         for arm in off on; do
-            awk -v arm="$arm" '$2 == arm { print $3 }' "$c_rows" | sort -n | awk -v arm="$arm" '
+            cpu=$(awk -v arm="$arm" '$2 == arm { print $5 }' "$c_rows" | sort -n | awk '
+                { v[NR] = $1 }
+                END { if (NR) printf "%d (%d–%d)", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2, v[1], v[NR] }')
+            awk -v arm="$arm" '$2 == arm { print $3 }' "$c_rows" | sort -n | awk -v arm="$arm" -v cpu="$cpu" '
                 { v[NR] = $1 }
                 END {
                     if (NR == 0) exit
                     med = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-                    printf "| %s | %d | %.0f | %.0f | %.0f | %.1f%% |\n", arm, NR, med, v[1], v[NR], 100 * (v[NR] - v[1]) / med
+                    printf "| %s | %d | %.0f | %.0f | %.0f | %.1f%% | %s |\n", arm, NR, med, v[1], v[NR], 100 * (v[NR] - v[1]) / med, cpu
                 }'
         done
         awk '
