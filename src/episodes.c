@@ -36,10 +36,9 @@
  * the worker folds into the statistics entry of the slot's application what
  * each slot whose bit it finds set gained since the last fold
  * (lg_episodes_fold_all()), so a fold costs the slots that changed, not
- * MaxBackends:
- * from the list when it still holds every record since then, which costs
- * one step per record, else by comparing every bucket with what was
- * folded.
+ * MaxBackends.  A slot is folded from the list when it still holds every
+ * record since then, which costs one step per record, else by comparing
+ * every bucket with what was folded.
  * Counts only grow (modulo 2^32): a slot keeps them from one backend to
  * the next, and what is folded is the difference to what was folded
  * before, so nothing is reset and nothing can be counted twice.  A backend
