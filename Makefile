@@ -33,6 +33,10 @@
 #   make bench           benchmarks (test/bench)
 #   make bench-episodes  what recording every episode costs the worker's
 #                        scans, and the memory it takes (test/bench)
+#   make bench-blocking  pgbench under lock contention with the blocking
+#                        limit off and on, and its precision (test/bench)
+#   make bench-worker    what one wake of the worker costs, in
+#                        instructions counted by callgrind (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
 
@@ -78,7 +82,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo bench bench-episodes fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo bench bench-episodes bench-blocking bench-worker fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -124,6 +128,12 @@ bench:
 
 bench-episodes:
 	./test/bench/episodes.sh
+
+bench-blocking:
+	./test/bench/blocking.sh
+
+bench-worker:
+	./test/bench/worker-cg.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

@@ -31,12 +31,14 @@
  * slot in shared memory (LeakguardEpisodeSlot, one per backend slot),
  * notes the bucket in the short list of latest records in the slot's head
  * (LeakguardEpisodeHead), then bumps the head's change counter after a
- * write barrier.  At each scan the
- * worker folds into the statistics entry of the slot's application what
- * each changed slot gained since the last fold (lg_episodes_fold_all()):
- * from the list when it still holds every record since then, which costs
- * one step per record, else by comparing every bucket with what was
- * folded.
+ * write barrier, and sets the slot's bit in a bitmap of slots with records
+ * not yet folded (episode_pending) unless it is set already.  At each scan
+ * the worker folds into the statistics entry of the slot's application what
+ * each slot whose bit it finds set gained since the last fold
+ * (lg_episodes_fold_all()), so a fold costs the slots that changed, not
+ * MaxBackends.  A slot is folded from the list when it still holds every
+ * record since then, which costs one step per record, else by comparing
+ * every bucket with what was folded.
  * Counts only grow (modulo 2^32): a slot keeps them from one backend to
  * the next, and what is folded is the difference to what was folded
  * before, so nothing is reset and nothing can be counted twice.  A backend
@@ -56,7 +58,12 @@
  * overwritten meanwhile); seen, seen_changes, entry, entry_generation and
  * appname are
  * written under LeakguardShared->lock exclusive (appname by the owner,
- * which may read it without the lock).
+ * which may read it without the lock).  The words of episode_pending are
+ * atomic: the owner sets its bit after bumping the counter, with a full
+ * barrier between the two, so that a bit it finds set is cleared only
+ * after the counter it bumped can be read; the fold takes a word's bits
+ * and clears them in one exchange (a full barrier too) before it reads
+ * those slots' counters, under LeakguardShared->lock exclusive.
  *
  *-------------------------------------------------------------------------
  */
@@ -66,6 +73,7 @@
 #include "executor/executor.h"
 #include "libpq/auth.h"
 #include "port/atomics.h"
+#include "port/pg_bitutils.h"
 #include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/timestamp.h"
@@ -187,10 +195,20 @@ lg_episodes_fold(int i, TimestampTz now)
 void
 lg_episodes_fold_all(TimestampTz now)
 {
-	int			i;
+	for (int w = 0; w < (MaxBackends + 31) / 32; w++)
+	{
+		pg_atomic_uint32 *word = &lg_shared->episode_pending[w];
+		uint32		bits;
 
-	for (i = 0; i < MaxBackends; i++)
-		lg_episodes_fold(i, now);
+		if (pg_atomic_read_u32(word) == 0)
+			continue;
+		bits = pg_atomic_exchange_u32(word, 0);
+		while (bits != 0)
+		{
+			lg_episodes_fold(w * 32 + pg_rightmost_one_pos32(bits), now);
+			bits &= bits - 1;
+		}
+	}
 }
 
 /* Record one episode in the backend's own slot. */
@@ -202,6 +220,7 @@ lg_episode_record(int i, LeakguardObserved what, int64 us)
 	const char *name = application_name ? application_name : "";
 	int			bucket = lg_hist_bucket(us);
 	uint32		n;
+	pg_atomic_uint32 *pending;
 
 	/* Counts belong to the slot's name: hand over what is left first. */
 	if (strncmp(slot->appname, name, NAMEDATALEN - 1) != 0)
@@ -219,6 +238,12 @@ lg_episode_record(int i, LeakguardObserved what, int64 us)
 	head->ring[n % LG_EPISODE_RING] = (uint16) (what * LG_HIST_BUCKETS + bucket);
 	pg_write_barrier();
 	pg_atomic_write_u32(&head->changes, n);
+
+	/* Ask for a fold of this slot, unless one is asked for already. */
+	pg_memory_barrier();
+	pending = &lg_shared->episode_pending[i / 32];
+	if ((pg_atomic_read_u32(pending) & ((uint32) 1 << (i % 32))) == 0)
+		pg_atomic_fetch_or_u32(pending, (uint32) 1 << (i % 32));
 }
 
 /* A statement starts: record the idle period it ends, if any. */

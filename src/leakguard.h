@@ -56,7 +56,9 @@
  *	  latest records and the change counter are written
  *	  by the owning backend alone, with no lock (see episodes.c); what was
  *	  folded of them, and the name they belong to, under
- *	  LeakguardShared->lock.
+ *	  LeakguardShared->lock.  The bitmap of slots with records not yet
+ *	  folded (episode_pending) is made of atomic words: the owner sets its
+ *	  bit, the fold clears the bits of a word at once; no lock.
  *	- Each LeakguardVictim has its own spinlock.  The worker fills a victim
  *	  slot just before it signals that backend; the backend reads its own slot
  *	  from emit_log_hook while it reports its FATAL error, where taking an
@@ -420,8 +422,8 @@ typedef struct LeakguardMark
  * (episodes.c): how many, and the latest of them as a list (record n, the
  * value of changes it set, is in ring[n % LG_EPISODE_RING], as observed *
  * LG_HIST_BUCKETS + bucket).  The heads of all slots lie together, one per
- * cache line, so that the worker's pass over them at each scan reads a few
- * pages rather than one per slot; the counts per bucket are in the
+ * cache line, so that the worker's pass over those of the slots with new
+ * records (episode_pending) reads a few pages; the counts per bucket are in the
  * LeakguardEpisodeSlot of the same index.  changes and counts only grow
  * (modulo 2^32), from one backend in the slot to the next.
  */
@@ -562,7 +564,8 @@ typedef struct LeakguardShared
 	char		policy[LG_POLICY_LEN];
 
 	/* check(): requests and their completion */
-	uint64		check_requested;
+	pg_atomic_uint64 check_requested;	/* bumped under the lock; the
+										 * worker reads it without */
 	uint64		check_completed;
 	int64		check_result;
 	ConditionVariable check_cv; /* has its own locking */
@@ -590,6 +593,11 @@ typedef struct LeakguardShared
 	LeakguardEpisodeHeadPadded *episode_heads;	/* [MaxBackends], constant
 												 * pointer */
 	LeakguardEpisodeSlot *episodes; /* [MaxBackends], constant pointer */
+	pg_atomic_uint32 *episode_pending;	/* [(MaxBackends + 31) / 32],
+										 * constant pointer: bit i set by
+										 * slot i's owner after it records,
+										 * cleared by the fold; atomic, no
+										 * lock */
 	LeakguardEvent *history;	/* [history_size], constant pointer */
 	LeakguardRefusal *refusals; /* [history_size], constant pointer */
 	LeakguardAppStats **apps;	/* [max_applications], constant pointer: the

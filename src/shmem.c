@@ -14,6 +14,8 @@
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
  *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
+ *		pg_atomic_uint32[]		a bit per backend slot: records not yet
+ *								folded (see episodes.c)
  *		LeakguardAppStats *[]	the entries of the hash below, in the order
  *								they were made (max_applications)
  *		LeakguardEvent[]		the history ring behind leakguard.terminations
@@ -62,6 +64,7 @@ lg_struct_size(void)
 	size = add_size(size, PG_CACHE_LINE_SIZE);	/* to align the heads */
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeHeadPadded))));
 	size = add_size(size, MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot))));
+	size = add_size(size, MAXALIGN(mul_size((MaxBackends + 31) / 32, sizeof(pg_atomic_uint32))));
 	size = add_size(size, MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardEvent))));
 	size = add_size(size, MAXALIGN(mul_size(lg_history_size, sizeof(LeakguardRefusal))));
@@ -107,6 +110,7 @@ lg_shmem_startup(void)
 		lg_shared->lock = &(GetNamedLWLockTranche(LG_NAME))[0].lock;
 		lg_shared->quota_lock = &(GetNamedLWLockTranche(LG_NAME))[1].lock;
 		pg_atomic_init_u32(&lg_shared->worker_waiting, 0);
+		pg_atomic_init_u64(&lg_shared->check_requested, 0);
 		ConditionVariableInit(&lg_shared->check_cv);
 		strlcpy(lg_shared->overflow.name, LG_OVERFLOW_NAME, NAMEDATALEN);
 		lg_shared->worker_mode = LG_MODE_OFF;
@@ -151,6 +155,10 @@ lg_shmem_startup(void)
 		lg_shared->episodes = (LeakguardEpisodeSlot *) p;
 		memset(lg_shared->episodes, 0, mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
 		p += MAXALIGN(mul_size(MaxBackends, sizeof(LeakguardEpisodeSlot)));
+		lg_shared->episode_pending = (pg_atomic_uint32 *) p;
+		for (i = 0; i < (MaxBackends + 31) / 32; i++)
+			pg_atomic_init_u32(&lg_shared->episode_pending[i], 0);
+		p += MAXALIGN(mul_size((MaxBackends + 31) / 32, sizeof(pg_atomic_uint32)));
 		lg_shared->apps = (LeakguardAppStats **) p;
 		p += MAXALIGN(mul_size(lg_max_applications, sizeof(LeakguardAppStats *)));
 		lg_shared->history = (LeakguardEvent *) p;

@@ -430,7 +430,7 @@ lg_check_sql(PG_FUNCTION_ARGS)
 		LWLockRelease(lg_shared->lock);
 		lg_no_worker_error(registered);
 	}
-	ticket = ++lg_shared->check_requested;
+	ticket = pg_atomic_add_fetch_u64(&lg_shared->check_requested, 1);
 	latch = lg_shared->worker_latch;
 	LWLockRelease(lg_shared->lock);
 	SetLatch(latch);

@@ -8,7 +8,9 @@
  * connects to no database (it reads only the shared catalogs, and only for
  * sessions that reached their deadline), and loops:
  *
- *	1. reload the configuration if SIGHUP arrived;
+ *	1. reload the configuration if SIGHUP arrived; follow the prepared
+ *	   transactions if leakguard.prepared_transaction_warning is set
+ *	   (prepared.c: a few loads, and a helper started when one may be due);
  *	2. scan: check the status slot of every client backend (scan.c), read
  *	   again only those written since the last scan, keep per-slot state in
  *	   local memory to follow each period of each kind of limit on sessions
@@ -27,11 +29,14 @@
  *	4. only then publish counters, statistics and history under
  *	   LeakguardShared->lock, once, with the episodes the sessions recorded
  *	   themselves (episodes.c), and write the log lines;
- *	5. follow the prepared transactions, if leakguard.prepared_transaction_warning
- *	   is set (prepared.c: a few loads, and a helper started when one may be
- *	   due);
+ *	5. say when it wakes next and answer the check() requests made before
+ *	   the scan (under the same acquisition of the lock when the scan had
+ *	   no log line to write, else once more after them; check_cv is
+ *	   broadcast only when a request was answered);
  *	6. sleep on the latch until the nearest deadline, or the scan interval,
  *	   whichever comes first.
+ *
+ * So a wake with nothing due takes LeakguardShared->lock once.
  *
  * The scan interval is naptime, but never more than half the shortest
  * limit in force (every rule and default, of every kind), nor less than
@@ -244,6 +249,15 @@ static bool lg_connection_warned = false;
 
 /* Sessions acted on during the current scan (for check()). */
 static int64 lg_scan_acted;
+
+/*
+ * The check() requests made before the current scan began, and whether the
+ * scan's publishing already completed them and said when the worker wakes
+ * next (lg_publish_wake).
+ */
+static uint64 lg_check_requested;
+static bool lg_wake_published;
+static bool lg_check_done;
 
 /*
  * The monotonic time at which the previous scan began (0: none since the
@@ -1226,11 +1240,47 @@ lg_check_connections(int nclients)
 }
 
 /*
- * One full pass; returns the nearest deadline still ahead on the monotonic
- * clock, or 0.
+ * How long to sleep after a scan whose nearest deadline still ahead on the
+ * monotonic clock is nearest_us (0: none): until then, or the scan
+ * interval, whichever comes first.
  */
 static int64
-lg_scan(void)
+lg_sleep_us(int64 nearest_us)
+{
+	int64		sleep_us = lg_scan_interval_ms * INT64CONST(1000);
+
+	if (nearest_us != 0)
+		sleep_us = Max(Min(sleep_us, nearest_us - lg_monotonic_us()), 0);
+	return sleep_us;
+}
+
+/*
+ * Say when the worker wakes next, and complete the check() requests made
+ * before the scan began.  Lock held exclusive: by a scan that publishes
+ * anyway and has nothing left to log, else after the scan.  Whoever waits
+ * in check() is woken (check_cv) only if a request was completed.
+ */
+static void
+lg_publish_wake(int64 sleep_us)
+{
+	lg_wake_published = true;
+	lg_shared->next_wakeup_at = lg_clock_now() + sleep_us;
+	if (lg_check_requested > lg_shared->check_completed)
+	{
+		lg_shared->check_completed = lg_check_requested;
+		lg_shared->check_result = lg_scan_acted;
+		lg_check_done = true;
+	}
+}
+
+/*
+ * One full pass; returns the nearest deadline still ahead on the monotonic
+ * clock, or 0.  also_us (0: none) is another time to wake at on that clock
+ * (the prepared transactions' next look), counted in the wake-up the scan
+ * publishes.
+ */
+static int64
+lg_scan(int64 also_us)
 {
 	TimestampTz now = lg_clock_now();
 	int64		now_us = lg_monotonic_us();
@@ -1256,6 +1306,8 @@ lg_scan(void)
 		lg_config_generation++;
 	}
 	ncand = lg_scan_backends(now, now_us, &nearest_us);
+	if (also_us != 0)
+		lg_nearer(&nearest_us, also_us);
 	INSTR_TIME_SET_CURRENT(read_done);
 
 	/* Signals first, bookkeeping after. */
@@ -1266,6 +1318,9 @@ lg_scan(void)
 		nevents = lg_signal_due(ncand, &exempt_ms, &lock_wait_ms);
 	}
 	INSTR_TIME_SET_CURRENT(signalled);
+
+	/* Before check() may return, below. */
+	lg_check_connections(lg_nclients);
 
 	/* Publish connection counts, ended episodes and the events in one go. */
 	lg_lock_worker();
@@ -1282,6 +1337,9 @@ lg_scan(void)
 	lg_shared->last_scan_at = now;
 	lg_shared->scan_time_total_ms += scan_ms;
 	lg_shared->scan_time_max_ms = Max(lg_shared->scan_time_max_ms, scan_ms);
+	/* With no log line to write, check() may return now: one lock less. */
+	if (ncand == 0)
+		lg_publish_wake(lg_sleep_us(nearest_us));
 	LWLockRelease(lg_shared->lock);
 	lg_stats_full_report();
 
@@ -1305,7 +1363,6 @@ lg_scan(void)
 								 INSTR_TIME_GET_MILLISEC(logged) - INSTR_TIME_GET_MILLISEC(published))));
 	}
 
-	lg_check_connections(lg_nclients);
 	return nearest_us;
 }
 
@@ -1554,7 +1611,6 @@ lg_worker_main(Datum arg)
 	{
 		int64		nearest_us = 0;
 		int64		sleep_us;
-		uint64		requested;
 		long		timeout_ms;
 		MemoryContext old;
 
@@ -1564,37 +1620,32 @@ lg_worker_main(Datum arg)
 		if (lg_shutdown_requested)
 			break;
 
-		LWLockAcquire(lg_shared->lock, LW_SHARED);
-		requested = lg_shared->check_requested;
-		LWLockRelease(lg_shared->lock);
+		/* The requests this scan answers: those made before it reads. */
+		lg_check_requested = pg_atomic_read_u64(&lg_shared->check_requested);
+		pg_read_barrier();
+		lg_wake_published = false;
+		lg_check_done = false;
 
 		lg_scan_acted = 0;
 		old = MemoryContextSwitchTo(scan_context);
 		if (lg_effective_mode() != LG_MODE_OFF)
 		{
-			int64		prepared_us;
+			int64		prepared_us = lg_prepared_check();
 
-			nearest_us = lg_scan();
-			prepared_us = lg_prepared_check();
-			if (prepared_us != 0 && (nearest_us == 0 || prepared_us < nearest_us))
-				nearest_us = prepared_us;
+			nearest_us = lg_scan(prepared_us);
 		}
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(scan_context);
 
-		sleep_us = lg_scan_interval_ms * INT64CONST(1000);
-		if (nearest_us != 0)
-			sleep_us = Max(Min(sleep_us, nearest_us - lg_monotonic_us()), 0);
-
-		lg_lock_worker();
-		lg_shared->next_wakeup_at = lg_clock_now() + sleep_us;
-		if (requested > lg_shared->check_completed)
+		sleep_us = lg_sleep_us(nearest_us);
+		if (!lg_wake_published)
 		{
-			lg_shared->check_completed = requested;
-			lg_shared->check_result = lg_scan_acted;
+			lg_lock_worker();
+			lg_publish_wake(sleep_us);
+			LWLockRelease(lg_shared->lock);
 		}
-		LWLockRelease(lg_shared->lock);
-		ConditionVariableBroadcast(&lg_shared->check_cv);
+		if (lg_check_done)
+			ConditionVariableBroadcast(&lg_shared->check_cv);
 
 		/* Round up: waking a little late is fine, early is not. */
 		timeout_ms = (long) ((sleep_us + 999) / 1000);

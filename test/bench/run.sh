@@ -48,7 +48,12 @@
 #   8. admission: what a connection costs the server, in instructions
 #      counted by callgrind, with leakguard not loaded, 1.1, and this build
 #      with 20 quota rules (plain and qualified by role), at max_connections
-#      100, 1000 and 5000 (test/bench/admission.sh; it runs alone too).
+#      100, 1000 and 5000 (test/bench/admission.sh; it runs alone too);
+#   9. contention: pgbench with clients waiting on each other's row locks,
+#      the blocking limit off and on, alternating (test/bench/blocking.sh,
+#      on a cluster of its own; it runs alone too);
+#  10. blocking: from the moment a waiter's wait passes the blocking limit
+#      to the blocker's FATAL, over 50 runs (test/bench/blocking.sh).
 #
 # Prints progress, then a report of Markdown tables.  Figures only: nothing
 # here passes or fails on time.  Exits non-zero if something breaks (server
@@ -87,9 +92,11 @@
 #   LG_BENCH_LOCK_GROUPS ["0 1 16"]  LG_BENCH_LOCK_ROUNDS [3]
 #   LG_BENCH_LOCK_CLIENTS [4]      part 7 (see test/bench/procarray.sh)
 #   LG_BENCH_ADMISSION_*           part 8 (see test/bench/admission.sh)
+#   LG_BENCH_CONTENTION_*, LG_BENCH_BLOCKING_*  parts 9 and 10 (see
+#                                  test/bench/blocking.sh)
 #   LG_BENCH_PARTS           space-separated parts to run (all if unset):
 #                            precision mass scan overhead quota history
-#                            procarray admission
+#                            procarray admission contention blocking
 #   LG_BENCH_SKIP            space-separated parts to skip
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
@@ -141,7 +148,7 @@ if [ "$HIST_EVENTS" -lt 1 ] || [ "$HIST_EVENTS" -gt 100000 ] ||
     exit 2
 fi
 SKIP=" ${LG_BENCH_SKIP:-} "
-PARTS=" ${LG_BENCH_PARTS:-precision mass scan overhead quota history procarray admission} "
+PARTS=" ${LG_BENCH_PARTS:-precision mass scan overhead quota history procarray admission contention blocking} "
 NAPTIME=1000        # ms, precision and mass
 SCAN_NAPTIME=10     # ms, scan cost and overhead
 PORT=5432           # on a private socket directory: no clash with other servers
@@ -1149,6 +1156,17 @@ if ! skipped admission; then
     lg_say "8. connection admission in instructions (test/bench/admission.sh)"
     ./test/bench/admission.sh | tee "$work/admission.md"
     [ -z "${LG_BENCH_REPORT:-}" ] || { echo; sed -n '/^### Connection admission/,$p' "$work/admission.md"; } >>"$LG_BENCH_REPORT"
+fi
+
+# Parts 9 and 10 run their own cluster, with the leakguard installed above.
+blocking_parts=""
+skipped contention || blocking_parts="contention"
+skipped blocking || blocking_parts="$blocking_parts blocking"
+if [ -n "$blocking_parts" ]; then
+    lg_say "9, 10. the blocking limit: $blocking_parts (test/bench/blocking.sh)"
+    LG_BENCH_PARTS="$blocking_parts" LG_BENCH_BUILD=0 LG_BENCH_REPORT="$work/blocking.md" \
+        ./test/bench/blocking.sh
+    [ -z "${LG_BENCH_REPORT:-}" ] || { echo; cat "$work/blocking.md"; } >>"$LG_BENCH_REPORT"
 fi
 
 if [ "$early_failure" = 1 ]; then
