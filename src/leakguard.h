@@ -69,8 +69,6 @@
  *	  exclusive at authentication, when their application_name changes
  *	  (before a statement) and at exit, never with another lock held, and
  *	  never while reporting an error.
- *	  Backends take it exclusive at authentication and at exit, never with
- *	  another lock held, and never while reporting an error.
  *	- The table of prepared transactions (LeakguardShared->prepared and
  *	  the fields named prepared_*) is under LeakguardShared->lock: the
  *	  helper of prepared.c takes it exclusive to claim its turn (one helper
