@@ -11,10 +11,8 @@
  * start + limit; LG_MEASURE_XID_AGE: when a scan finds its xmin or xid
  * older than the limit in transactions; LG_MEASURE_BLOCKED: when a scan
  * finds another session waiting for its locks that long) if it is still
- * in the same period
- * then, tells
- * the client why with the kind's SQLSTATE and message, and counts it in
- * the kind's counters.  lg_kinds[] holds what differs between kinds, and
+ * in the same period then, tells the client why with the kind's SQLSTATE
+ * and message, and counts it in the kind's counters.  lg_kinds[] holds what differs between kinds, and
  * the scan (worker.c), the final re-check (terminate.c), the statistics and
  * history (worker.c, sqlfuncs.c), the client's message (report.c) and
  * limit_for() read it rather than naming kinds.
