@@ -109,11 +109,12 @@ lg_valgrind_bindir() {
     done
     rm -f "$bin/pg_ctl" "$bin/postgres"
     cp "$PG_BINDIR/pg_ctl" "$bin/pg_ctl"
+    cp test/valgrind.supp "$bin/valgrind.supp"
     cat > "$bin/postgres" <<WRAP
 #!/bin/sh
 case "\$1" in -V|--version|-C|--describe-config) exec "$PG_BINDIR/postgres" "\$@";; esac
 exec valgrind --quiet --tool=memcheck --error-limit=no --num-callers=40 \\
-    --read-var-info=no --trace-children=no --log-file="$work/sanitizer/vg.%p.log" \\
+    --suppressions="$bin/valgrind.supp" --read-var-info=no --trace-children=no --log-file="$work/sanitizer/vg.%p.log" \\
     "$PG_BINDIR/postgres" "\$@"
 WRAP
     chmod 755 "$bin/postgres"
