@@ -62,8 +62,8 @@ is(row('SELECT exempt FROM leakguard.sessions WHERE pid = ' . $keep->pid), 'rule
 
 # a session running a statement longer than its idle limit is never touched
 my $busy = lg_session($node, app => 'short', leak => 0);
-$busy->query('SELECT pg_sleep(2.5)');
-ok(lg_alive($node, $busy->pid), 'a statement longer than the idle limit runs to its end');
+is($busy->query(q{SELECT pg_sleep(2.5), 'done'}), '|done',
+	'a statement longer than the idle limit runs to its end');
 ok(lg_wait_gone($node, $busy->pid), 'and once idle, the session is terminated at its limit');
 
 is( row(q{SELECT terminated, idle_terminated, idle_dry_run FROM leakguard.stats WHERE application_name = 'idler'}),

@@ -83,10 +83,13 @@ my (undef, $fast_idle) = termination_line($fast_pid, 'fast');
 ok(defined $fast_idle && $fast_idle >= 3 && $fast_idle < 10,
 	'the log reports its idle time as seconds, not an hour (' . ($fast_idle // 'no line') . ' s)');
 
-# The session idle since before the step is not terminated early.
-ok(lg_alive($node, $slow_pid), 'the session under a 30 s limit survives the step');
-cmp_ok(row("SELECT extract(epoch FROM clock_timestamp()) - $slow_since"), '<', 30,
-	'and it has been idle for less than 30 s of real time');
+# The session idle since before the step is not terminated early: alive
+# now if less than 30 s of real time have passed.  (Under valgrind they may
+# have; its termination time, checked below from the log, says the rest.)
+my $slow_elapsed = row("SELECT extract(epoch FROM clock_timestamp()) - $slow_since");
+my $slow_alive = lg_alive($node, $slow_pid);
+ok($slow_alive || $slow_elapsed >= 25,
+	"the session under a 30 s limit survives the step ($slow_elapsed s of real idle time)");
 
 # It is terminated once 30 s of real time have passed, and not before.
 ok(lg_wait_gone($node, $slow_pid), 'it is terminated later');

@@ -92,7 +92,9 @@ is($exempt_waiter->query('SELECT 1'), '1', 'its waiter goes on once it ends its 
 
 # an active blocker is never ended by this limit; once idle, it is
 my $active = holder(4);
-$active->{in} .= "SELECT pg_sleep(2.5);\n";
+# (8 s: the waiter's connection and 1.2 s wait, and the check, must fall
+# within it, also on a server slowed by valgrind)
+$active->{in} .= "SELECT pg_sleep(8);\n";
 $active->{h}->pump_nb;
 $node->poll_query_until('postgres',
 	"SELECT state = 'active' FROM pg_stat_activity WHERE pid = ${\ $active->pid}")
