@@ -149,6 +149,15 @@ sql_is() {	# sql_is NODE QUERY EXPECTED
     [ "$(psql_on "$1" -Atc "$2" 2>/dev/null)" = "$3" ]
 }
 patronictl_() { lg_as_user patronictl -c "$work/node1.yml" "$@"; }
+# follows NODE LEADER: NODE streams from LEADER on LEADER's timeline.  A
+# node that comes back after a crash first runs as a replica of its old
+# timeline; Patroni then stops it for pg_rewind and starts it again, so
+# "/replica answers 200" alone can be true just before that restart.
+follows() {
+    local tli
+    tli=$(psql_on "$2" -Atc "SELECT ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int" 2>/dev/null) || return 1
+    [ -n "$tli" ] && sql_is "$1" "SELECT status = 'streaming' AND received_tli = $tli FROM pg_stat_wal_receiver" t
+}
 
 lg_say "Patroni: node1 bootstraps the cluster, node2 joins it"
 start_patroni node1
@@ -216,6 +225,7 @@ patronictl_ switchover --leader node1 --candidate node2 --force >"$work/switchov
     { cat "$work/switchover.out"; fleet_not_ok "patronictl switchover"; }
 fleet_wait 120 "node2 is the leader" is_leader node2
 fleet_wait 120 "node1 is a streaming replica" is_replica node1
+fleet_wait 180 "node1 streams from node2 on its timeline" follows node1 node2
 for n in node1 node2; do
     fleet_wait 60 "$n: the worker runs" sql_is $n "SELECT pid IS NOT NULL FROM leakguard.status()" t
     fleet_check "$n: statistics survived the switchover (stats_reset ${reset_before[$n]})" \
@@ -234,6 +244,7 @@ done
 kill -9 "$(head -n 1 "$work/node2/postmaster.pid")"
 fleet_wait 120 "node1 is the leader" is_leader node1
 fleet_wait 120 "node2 is back, a streaming replica" is_replica node2
+fleet_wait 180 "node2 streams from node1 on its timeline (after pg_rewind, if Patroni runs it)" follows node2 node1
 for n in node1 node2; do
     fleet_wait 60 "$n: the worker runs" sql_is $n "SELECT pid IS NOT NULL FROM leakguard.status()" t
 done
