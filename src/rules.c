@@ -727,22 +727,6 @@ lg_qualifier_match(const char *pattern, const char *name)
 	return name != NULL && lg_glob_match(pattern, name);
 }
 
-int
-lg_rules_match(const LeakguardRuleSet *rules, const char *appname,
-			   const char *usename, const char *datname)
-{
-	int			i;
-
-	if (rules == NULL)
-		return -1;
-	for (i = 0; i < rules->nrules; i++)
-		if (lg_glob_match(lg_rule_pattern(rules, i), appname) &&
-			lg_qualifier_match(lg_rule_user(rules, i), usename) &&
-			lg_qualifier_match(lg_rule_database(rules, i), datname))
-			return i;
-	return -1;
-}
-
 /*
  * Whether a stored pattern is made of '*' alone, and so matches every name
  * without naming any.
@@ -757,19 +741,34 @@ lg_pattern_any(const char *pattern)
 	return *pattern == '\0';
 }
 
-int
-lg_rules_match_named(const LeakguardRuleSet *rules, const char *appname,
-					 const char *usename, const char *datname)
+/* The first rule that matches; with named_only, skipping '*'-only patterns. */
+static int
+lg_rules_first(const LeakguardRuleSet *rules, const char *appname,
+			   const char *usename, const char *datname, int named_only)
 {
 	int			i;
 
 	if (rules == NULL)
 		return -1;
 	for (i = 0; i < rules->nrules; i++)
-		if (!lg_pattern_any(lg_rule_pattern(rules, i)) &&
+		if (!(named_only && lg_pattern_any(lg_rule_pattern(rules, i))) &&
 			lg_glob_match(lg_rule_pattern(rules, i), appname) &&
 			lg_qualifier_match(lg_rule_user(rules, i), usename) &&
 			lg_qualifier_match(lg_rule_database(rules, i), datname))
 			return i;
 	return -1;
+}
+
+int
+lg_rules_match(const LeakguardRuleSet *rules, const char *appname,
+			   const char *usename, const char *datname)
+{
+	return lg_rules_first(rules, appname, usename, datname, 0);
+}
+
+int
+lg_rules_match_named(const LeakguardRuleSet *rules, const char *appname,
+					 const char *usename, const char *datname)
+{
+	return lg_rules_first(rules, appname, usename, datname, 1);
 }
