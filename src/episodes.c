@@ -335,6 +335,12 @@ lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  ParamListInfo params, QueryEnvironment *queryEnv,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
+	/*
+	 * BEGIN, START TRANSACTION, COMMIT AND CHAIN: the worker may sleep
+	 * (lg_block_begun()).  Decided before it runs: a COMMIT may free pstmt.
+	 */
+	bool		xact_stmt = IsA(pstmt->utilityStmt, TransactionStmt);
+
 	lg_episodes_statement();
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
@@ -342,6 +348,8 @@ lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+	if (xact_stmt)
+		lg_block_begun();
 }
 
 /* From _PG_init, when loaded through shared_preload_libraries. */

@@ -24,7 +24,10 @@
  * LG_*_COLS in sqlfuncs.c.  A kind measured in time from the start of a
  * period (LG_MEASURE_TIME) needs nothing else: the scan, scheduling,
  * re-check, exemptions, dry_run, marks, statistics, history, log line and
- * the client's message follow from the row.  A kind with a measure of its
+ * the client's message follow from the row; set in_block only if its
+ * periods cannot begin outside a transaction block, for the worker stops
+ * polling for such kinds while no session is in one (worker.c).  A kind
+ * with a measure of its
  * own, as the xmin age and blocking have, also needs the reading of that
  * measure in the worker's scan (lg_xid_age_due(), lg_blocking_due()), its
  * re-check in terminate.c if the period alone does not prove it, and its
@@ -76,6 +79,7 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.applies = lg_applies_idle_in_xact,
 		.from_xact_start = false,
 		.in_transaction = true,
+		.in_block = true,
 		.during = "idle in transaction",
 		.default_guc = "leakguard.idle_in_transaction_timeout",
 		.default_limit = &lg_default_timeout_ms,
@@ -146,6 +150,7 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.applies = lg_applies_idle_in_xact,
 		.from_xact_start = false,
 		.in_transaction = true,
+		.in_block = true,
 		.during = "idle in transaction",
 		.default_guc = "leakguard.xmin_age_limit",
 		.default_limit = &lg_xmin_age_limit,
@@ -164,6 +169,7 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.applies = lg_applies_idle_in_xact,
 		.from_xact_start = false,
 		.in_transaction = true,
+		.in_block = true,
 		.during = "idle in transaction",
 		.default_guc = "leakguard.blocking_timeout",
 		.default_limit = &lg_blocking_timeout_ms,

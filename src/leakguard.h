@@ -268,6 +268,9 @@ typedef struct LeakguardKindDef
 	/* ... from which start: xact_start, or state_change */
 	bool		from_xact_start;
 	bool		in_transaction; /* the same transaction must still be open */
+	bool		in_block;		/* its periods happen only in a transaction
+								 * block (BEGIN), which a session entering
+								 * tells the worker of (lg_block_begun()) */
 	const char *during;			/* "idle in transaction", for messages */
 	/* the limit: default setting and rules */
 	const char *default_guc;
@@ -523,6 +526,14 @@ typedef struct LeakguardShared
 	/* the worker */
 	int			worker_pid;		/* 0: no worker runs */
 	Latch	   *worker_latch;
+
+	/*
+	 * 1 while the worker sleeps longer than the limits of kinds in a
+	 * transaction block would allow, because no session was in one: the
+	 * first session to begin one swaps it to 0 and sets worker_latch
+	 * (lg_block_begun(); worker.c).
+	 */
+	pg_atomic_uint32 block_watch;
 	TimestampTz worker_started_at;
 	int			worker_mode;	/* LeakguardMode in force in the worker */
 	uint64		scans;
@@ -743,7 +754,7 @@ extern void lg_names_refresh(int64 now_us);
 extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
 extern const char *lg_kind_source(int kind, const char *rule);
-extern int64 lg_shortest_limit_ms(void);
+extern int64 lg_shortest_limit_ms(bool in_block);
 extern int64 lg_kind_shortest_ms(int kind);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);
@@ -787,6 +798,7 @@ extern bool lg_worker_unregistered;
 extern TimestampTz lg_clock_now(void);
 extern void lg_register_worker(void);
 extern PGDLLEXPORT void lg_worker_main(Datum arg);
+extern void lg_block_begun(void);
 
 /* sqlfuncs.c */
 extern Datum lg_interval_us(int64 us);

@@ -147,16 +147,18 @@ lg_kind_shortest_ms(int kind)
 
 /*
  * The shortest limit of every rule and default of the kinds of limit on
- * sessions measured in time; 0 when there is none.  The worker scans at
- * least twice within it.
+ * sessions measured in time, those whose periods happen only in a
+ * transaction block included or not; 0 when there is none.  The worker
+ * scans at least twice within it (worker.c).
  */
 int64
-lg_shortest_limit_ms(void)
+lg_shortest_limit_ms(bool in_block)
 {
 	int64		shortest = 0;
 
 	for (int k = 0; k < LG_NUM_KINDS; k++)
-		if (lg_kinds[k].session && lg_kinds[k].measure != LG_MEASURE_XID_AGE)
+		if (lg_kinds[k].session && lg_kinds[k].measure != LG_MEASURE_XID_AGE &&
+			(in_block || !lg_kinds[k].in_block))
 			shortest = lg_shorter(shortest, lg_kind_shortest_ms(k));
 	return shortest;
 }

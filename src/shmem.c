@@ -111,6 +111,7 @@ lg_shmem_startup(void)
 		lg_shared->quota_lock = &(GetNamedLWLockTranche(LG_NAME))[1].lock;
 		pg_atomic_init_u32(&lg_shared->worker_waiting, 0);
 		pg_atomic_init_u64(&lg_shared->check_requested, 0);
+		pg_atomic_init_u32(&lg_shared->block_watch, 0);
 		ConditionVariableInit(&lg_shared->check_cv);
 		strlcpy(lg_shared->overflow.name, LG_OVERFLOW_NAME, NAMEDATALEN);
 		lg_shared->worker_mode = LG_MODE_OFF;

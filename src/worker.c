@@ -47,6 +47,23 @@
  * short limit is configured.  A deadline is never acted on before it has
  * passed.
  *
+ * At rest the worker need not scan that often.  The kinds whose periods
+ * happen only in a transaction block (idle in transaction, and the xmin
+ * and blocking limits on it: lg_kinds[].in_block) need a short interval
+ * only while some session may be in one, and a session enters one only by
+ * BEGIN (or START TRANSACTION, or COMMIT AND CHAIN), a utility statement.
+ * So when a scan finds no session in any state but idle, the worker sleeps
+ * the interval of the other kinds (the relaxed interval, naptime when they
+ * have no short limit) and asks to be told: it sets
+ * LeakguardShared->block_watch before it reads the status slots, and the
+ * first session to begin a block afterwards swaps it back to 0 and sets the
+ * worker's latch (lg_block_begun(), from the utility hook, after a full
+ * barrier: the session's status said "active" before its BEGIN ran, so
+ * either the scan saw it so, or the session sees block_watch set).  The
+ * worker then scans within the short interval of its previous scan, as it
+ * would have had it never slept longer: so the scan rate is never higher
+ * than without this, and periods are seen as early.
+ *
  * Deadlines are kept on the monotonic clock (lg_monotonic_us), not on the
  * system clock, which an NTP correction or a resumed virtual machine can
  * step forward by hours: a session is never terminated before it has been
@@ -234,6 +251,9 @@ static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
 static LeakguardBlock *lg_blocks;
 static LgBlocked *lg_blocked;
 
+/* The last scan found a bit set in lg_busy (below). */
+static bool lg_in_block = true;
+
 /* Set in the postmaster when max_worker_processes left no room. */
 bool		lg_worker_unregistered = false;
 
@@ -266,8 +286,29 @@ static bool lg_check_done;
  */
 static int64 lg_prev_scan_us = 0;
 
-/* The longest sleep between two scans, from naptime and the limits. */
+/*
+ * The longest sleep between two scans, from naptime and the limits; and
+ * the same when no session is in a transaction block, from the kinds whose
+ * periods do not need one (greater than lg_scan_interval_ms only if the
+ * kinds that do have a shorter limit).
+ */
 static int	lg_scan_interval_ms;
+static int	lg_relaxed_interval_ms;
+
+/*
+ * The slots whose last read state was not idle: running, idle in
+ * transaction (aborted or not), in a fast-path call.  A session in a
+ * transaction block is in one of these; one that is idle is not in one.
+ */
+static uint32 *lg_busy;
+
+/*
+ * The last scan found no bit in lg_busy and set block_watch: it sleeps the
+ * relaxed interval, unless a session begins a transaction block.  When it
+ * began on the monotonic clock.
+ */
+static bool lg_relaxed = false;
+static int64 lg_scan_start_us = 0;
 
 /* No valid settings are loaded: report only (settings.c). */
 static bool lg_config_unsafe = false;
@@ -390,6 +431,7 @@ lg_worker_detach(int code, Datum arg)
 	lg_shared->worker_pid = 0;
 	lg_shared->worker_latch = NULL;
 	lg_shared->next_wakeup_at = 0;
+	pg_atomic_write_u32(&lg_shared->block_watch, 0);
 	LWLockRelease(lg_shared->lock);
 	ConditionVariableBroadcast(&lg_shared->check_cv);
 }
@@ -613,6 +655,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	int			k;
 
 	lg_xid_watch[slot / 32] &= ~((uint32) 1 << (slot % 32));
+	lg_busy[slot / 32] &= ~((uint32) 1 << (slot % 32));
 	if (!alive || b->type != B_BACKEND)
 	{
 		if (s->pid != 0)
@@ -641,6 +684,9 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	}
 	s->datid = b->datid;
 	s->userid = b->userid;
+	if (b->state == STATE_RUNNING || b->state == STATE_FASTPATH ||
+		lg_state_idle_in_xact(b->state))
+		lg_busy[slot / 32] |= (uint32) 1 << (slot % 32);
 
 	/* Close the periods it left, under the name it had. */
 	for (k = 0; k < LG_NUM_KINDS; k++)
@@ -785,6 +831,12 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 
 	if (lg_blocking_shortest_ms <= 0)
 		return n;
+	if (!lg_in_block)
+	{
+		/* No session idle in transaction: no blocker; look when one is. */
+		lg_blocking_next_us = 0;
+		return n;
+	}
 	if (now_us < lg_blocking_next_us)
 	{
 		lg_nearer(nearest_us, lg_blocking_next_us);
@@ -937,6 +989,9 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 		else if (*nearest_us == 0 || deadline_us < *nearest_us)
 			*nearest_us = deadline_us;
 	}
+	lg_in_block = false;
+	for (i = 0; i < (MaxBackends + 31) / 32 && !lg_in_block; i++)
+		lg_in_block = (lg_busy[i] != 0);
 	ncand = lg_xid_age_due(ncand);
 	ncand = lg_blocking_due(ncand, nread, now, now_us, nearest_us);
 	lg_prev_scan_us = now_us;
@@ -1247,11 +1302,76 @@ lg_check_connections(int nclients)
 static int64
 lg_sleep_us(int64 nearest_us)
 {
-	int64		sleep_us = lg_scan_interval_ms * INT64CONST(1000);
+	int64		sleep_us = (lg_relaxed ? lg_relaxed_interval_ms :
+							lg_scan_interval_ms) * INT64CONST(1000);
 
 	if (nearest_us != 0)
 		sleep_us = Max(Min(sleep_us, nearest_us - lg_monotonic_us()), 0);
 	return sleep_us;
+}
+
+/*
+ * Sleep until wake_us on the monotonic clock, or until the latch is set.
+ * When the worker sleeps the relaxed interval and the latch was set by a
+ * session that began a transaction block (block_watch swapped to 0), and
+ * by nothing else the worker can tell (a reload, a shutdown, a check()),
+ * it sleeps on, to scan within the normal scan interval of the previous
+ * scan: so sessions beginning transactions make it scan no more often
+ * than it does while one is open.
+ */
+static void
+lg_wait(int64 wake_us)
+{
+	for (;;)
+	{
+		int64		left_us = wake_us - lg_monotonic_us();
+		int			rc;
+
+		/* Round up: waking a little late is fine, early is not. */
+		if (left_us <= 0 || lg_shutdown_requested)
+			break;
+		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					   (long) ((left_us + 999) / 1000), PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (!(rc & WL_LATCH_SET) || !lg_relaxed || ConfigReloadPending ||
+			lg_shutdown_requested ||
+			pg_atomic_read_u64(&lg_shared->check_requested) != lg_check_requested ||
+			pg_atomic_read_u32(&lg_shared->block_watch) != 0)
+			break;
+		lg_relaxed = false;
+		wake_us = Min(wake_us,
+					  lg_scan_start_us + lg_scan_interval_ms * INT64CONST(1000));
+	}
+	ResetLatch(MyLatch);
+}
+
+/*
+ * A session has run a transaction statement, in the utility hook: if it
+ * is now in a transaction block and the worker sleeps longer than the
+ * kinds in one allow (block_watch), tell it.  Costs one load of a shared
+ * word, after a full barrier, unless the worker sleeps so; then the first
+ * session to begin a block takes the lock shared to find the latch.
+ */
+void
+lg_block_begun(void)
+{
+	Latch	   *latch;
+
+	if (lg_shared == NULL || MyBackendType != B_BACKEND ||
+		!IsTransactionBlock())
+		return;
+
+	/* Our status said "active" before the statement ran: see worker.c. */
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&lg_shared->block_watch) == 0 ||
+		pg_atomic_exchange_u32(&lg_shared->block_watch, 0) == 0)
+		return;
+	lg_lock_reader();
+	latch = lg_shared->worker_latch;
+	LWLockRelease(lg_shared->lock);
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 /*
@@ -1299,6 +1419,18 @@ lg_scan(int64 also_us)
 	int			i;
 
 	INSTR_TIME_SET_CURRENT(start);
+
+	/*
+	 * Should this scan find no session in a transaction block, a session
+	 * that begins one from now on tells the worker: ask before reading the
+	 * slots, with a full barrier in between (see the top of the file).
+	 */
+	lg_scan_start_us = now_us;
+	if (lg_relaxed_interval_ms > lg_scan_interval_ms)
+	{
+		pg_atomic_write_u32(&lg_shared->block_watch, 1);
+		pg_memory_barrier();
+	}
 	lg_names_refresh(now_us);
 	if (lg_names_seen != lg_names_generation)
 	{
@@ -1306,6 +1438,9 @@ lg_scan(int64 also_us)
 		lg_config_generation++;
 	}
 	ncand = lg_scan_backends(now, now_us, &nearest_us);
+	lg_relaxed = (lg_relaxed_interval_ms > lg_scan_interval_ms && !lg_in_block);
+	if (lg_relaxed_interval_ms > lg_scan_interval_ms && lg_in_block)
+		pg_atomic_write_u32(&lg_shared->block_watch, 0);	/* it polls */
 	if (also_us != 0)
 		lg_nearer(&nearest_us, also_us);
 	INSTR_TIME_SET_CURRENT(read_done);
@@ -1371,20 +1506,31 @@ lg_scan(int64 also_us)
  * limit in force, so that every period is seen before its deadline;
  * at least LG_MIN_SCAN_INTERVAL_MS, which bounds the scan rate.  While a
  * rule is qualified by role or database, at most LG_NAMES_REFRESH_MS, so
- * that a renamed or dropped role is seen that soon (names.c).
+ * that a renamed or dropped role is seen that soon (names.c).  The relaxed
+ * interval is the same without the limits of the kinds in a transaction
+ * block.
  */
+static int
+lg_interval_for(int64 shortest)
+{
+	int			interval = lg_naptime_ms;
+
+	if (shortest > 0 && shortest / 2 < interval)
+		interval = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
+	if (lg_rules_qualified())
+		interval = Min(interval, LG_NAMES_REFRESH_MS);
+	return interval;
+}
+
 static void
 lg_set_scan_interval(void)
 {
-	int64		shortest = lg_shortest_limit_ms();
-
 	lg_blocking_shortest_ms = lg_kind_shortest_ms(LG_KIND_BLOCKING);
 	lg_blocking_next_us = 0;
-	lg_scan_interval_ms = lg_naptime_ms;
-	if (shortest > 0 && shortest / 2 < lg_scan_interval_ms)
-		lg_scan_interval_ms = (int) Max(shortest / 2, LG_MIN_SCAN_INTERVAL_MS);
-	if (lg_rules_qualified())
-		lg_scan_interval_ms = Min(lg_scan_interval_ms, LG_NAMES_REFRESH_MS);
+	lg_scan_interval_ms = lg_interval_for(lg_shortest_limit_ms(true));
+	lg_relaxed_interval_ms = lg_interval_for(lg_shortest_limit_ms(false));
+	lg_relaxed = false;
+	pg_atomic_write_u32(&lg_shared->block_watch, 0);
 }
 
 /*
@@ -1581,6 +1727,8 @@ lg_worker_main(Datum arg)
 											mul_size(MaxBackends, sizeof(int)));
 	lg_xid_watch = MemoryContextAllocZero(TopMemoryContext,
 										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+	lg_busy = MemoryContextAllocZero(TopMemoryContext,
+									 mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 	lg_blocks = MemoryContextAlloc(TopMemoryContext,
 								   mul_size(MaxBackends, sizeof(LeakguardBlock)));
 	lg_blocked = MemoryContextAlloc(TopMemoryContext,
@@ -1611,7 +1759,6 @@ lg_worker_main(Datum arg)
 	{
 		int64		nearest_us = 0;
 		int64		sleep_us;
-		long		timeout_ms;
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
@@ -1647,13 +1794,7 @@ lg_worker_main(Datum arg)
 		if (lg_check_done)
 			ConditionVariableBroadcast(&lg_shared->check_cv);
 
-		/* Round up: waking a little late is fine, early is not. */
-		timeout_ms = (long) ((sleep_us + 999) / 1000);
-		if (timeout_ms > 0 && !lg_shutdown_requested)
-			(void) WaitLatch(MyLatch,
-							 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 timeout_ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+		lg_wait(lg_monotonic_us() + sleep_us);
 	}
 
 	/* Server shutdown: leave quietly.  Anyone else: be restarted. */
