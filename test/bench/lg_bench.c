@@ -1986,13 +1986,15 @@ reload_until(PGconn *monitor, const char *name, const char *want)
 }
 
 /*
- * The worker's CPU at rest with the connected backends: naptime 1 s with
- * the rules in force, then each limit of o->rest_limits added as the rule
- * of an application nobody uses, which sets the scan interval to half of
- * it (at least 10 ms).  Prints @rest rows.
+ * The worker's CPU at rest with the connected backends, nxact of them idle
+ * in transaction: naptime 1 s with the rules in force, then each limit of
+ * o->rest_limits added as the rule of an application nobody uses, which
+ * sets the scan interval to half of it (at least 10 ms) while a session is
+ * in a transaction.  The floor wakes every such interval.  Prints @rest
+ * rows.
  */
 static void
-scan_rest(PGconn *monitor, const Options *o, int nconns)
+scan_rest(PGconn *monitor, const Options *o, int nconns, int nxact)
 {
 	char	   *rules = show(monitor, "leakguard.application_timeouts");
 	char	   *copy = strdup(o->rest_limits);
@@ -2035,11 +2037,12 @@ scan_rest(PGconn *monitor, const Options *o, int nconns)
 					 rules[0] ? ", " : "", (long long) limit_ms);
 			alter_system(monitor, "leakguard.application_timeouts", with);
 			reload_until(monitor, "leakguard.application_timeouts", with);
-			snprintf(setting, sizeof(setting), "naptime 1 s, a %lld ms rule",
-					 (long long) limit_ms);
+			snprintf(setting, sizeof(setting), "%d idle in transaction; naptime 1 s, a %lld ms rule",
+					 nxact, (long long) limit_ms);
 		}
 		else
-			snprintf(setting, sizeof(setting), "naptime 1 s (default), rules of the scan");
+			snprintf(setting, sizeof(setting), "%d idle in transaction; naptime 1 s (default), rules of the scan",
+					 nxact);
 		first = false;
 		sleep_us(500 * 1000);
 
@@ -2261,8 +2264,18 @@ cmd_scan(const Options *o)
 				   rows[k].lg_max_us, rows[k].idle_max_us);
 	fflush(stdout);
 
+	/*
+	 * At rest: first with the transactions of the scan still open, then
+	 * with every backend idle.
+	 */
 	if (o->rest_window_ms > 0)
-		scan_rest(monitor, o, nconns);
+	{
+		scan_rest(monitor, o, nconns, nidle);
+		for (k = 0; k < nconns; k++)
+			if (idle[k])
+				PQclear(exec_ok(conns[k], "COMMIT"));
+		scan_rest(monitor, o, nconns, 0);
+	}
 	fflush(stdout);
 
 	for (k = 0; k < nconns; k++)

@@ -972,10 +972,12 @@ t_end=$(date +%s)
             echo
             echo "Worker at rest: with the last step's client backends still connected, the worker's CPU time"
             echo "(/proc/PID/schedstat: time on a CPU, user and system) over ${REST_WINDOW} ms, at leakguard.naptime"
-            echo "= 1 s, then with each limit of ${REST_LIMITS} ms in force for an application nobody uses (the"
-            echo "worker then scans every half limit, at least every 10 ms). Floor: a process of lg_bench's that"
-            echo "only sleeps in poll() for the same interval, over the same window: what waking up costs on this"
-            echo "machine, whatever the worker does."
+            echo "= 1 s, then with each limit of ${REST_LIMITS} ms in force for an application nobody uses: first"
+            echo "with the scan's sessions idle in transaction still open (the worker then scans every half limit,"
+            echo "at least every 10 ms), then with every backend idle (1.2: the worker then scans at naptime, and a"
+            echo "session that begins a transaction wakes it; 1.1 scans every half limit all the same). Floor: a"
+            echo "process of lg_bench's that only sleeps in poll() for half the limit, over the same window: what"
+            echo "waking up that often costs on this machine, whatever the worker does."
             echo
             echo "| leakguard | client backends | setting | scans/s | worker CPU, % of a core | worker µs per scan | floor wakes/s | floor CPU, % of a core | floor µs per wake |"
             echo "|---|---:|---|---:|---:|---:|---:|---:|---:|"
