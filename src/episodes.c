@@ -336,10 +336,20 @@ lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 				  DestReceiver *dest, QueryCompletion *qc)
 {
 	/*
-	 * BEGIN, START TRANSACTION, COMMIT AND CHAIN: the worker may sleep
+	 * Whether it begins a transaction block, for the worker
 	 * (lg_block_begun()).  Decided before it runs: a COMMIT may free pstmt.
 	 */
-	bool		xact_stmt = IsA(pstmt->utilityStmt, TransactionStmt);
+	bool		begins = false;
+
+	if (IsA(pstmt->utilityStmt, TransactionStmt))
+	{
+		TransactionStmt *stmt = (TransactionStmt *) pstmt->utilityStmt;
+
+		begins = stmt->kind == TRANS_STMT_BEGIN ||
+			stmt->kind == TRANS_STMT_START ||
+			((stmt->kind == TRANS_STMT_COMMIT ||
+			  stmt->kind == TRANS_STMT_ROLLBACK) && stmt->chain);
+	}
 
 	lg_episodes_statement();
 	if (prev_ProcessUtility)
@@ -348,7 +358,7 @@ lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
-	if (xact_stmt)
+	if (begins)
 		lg_block_begun();
 }
 

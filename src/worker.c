@@ -251,8 +251,8 @@ static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
 static LeakguardBlock *lg_blocks;
 static LgBlocked *lg_blocked;
 
-/* The last scan found a bit set in lg_busy (below). */
-static bool lg_in_block = true;
+/* The last scan found a bit set in lg_busy (below): a session not idle. */
+static bool lg_any_busy = true;
 
 /* Set in the postmaster when max_worker_processes left no room. */
 bool		lg_worker_unregistered = false;
@@ -296,9 +296,11 @@ static int	lg_scan_interval_ms;
 static int	lg_relaxed_interval_ms;
 
 /*
- * The slots whose last read state was not idle: running, idle in
- * transaction (aborted or not), in a fast-path call.  A session in a
- * transaction block is in one of these; one that is idle is not in one.
+ * The slots whose last read state was neither idle nor undefined (a
+ * backend starting): running, idle in transaction (aborted or not), in a
+ * fast-path call, or not reported (track_activities off, which its
+ * superuser may turn on inside a block).  A session in a transaction block
+ * is in one of these; one that is idle is not in one.
  */
 static uint32 *lg_busy;
 
@@ -684,8 +686,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	}
 	s->datid = b->datid;
 	s->userid = b->userid;
-	if (b->state == STATE_RUNNING || b->state == STATE_FASTPATH ||
-		lg_state_idle_in_xact(b->state))
+	if (b->state != STATE_IDLE && b->state != STATE_UNDEFINED)
 		lg_busy[slot / 32] |= (uint32) 1 << (slot % 32);
 
 	/* Close the periods it left, under the name it had. */
@@ -831,9 +832,9 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 
 	if (lg_blocking_shortest_ms <= 0)
 		return n;
-	if (!lg_in_block)
+	if (!lg_any_busy)
 	{
-		/* No session idle in transaction: no blocker; look when one is. */
+		/* Every session idle: none can block; look once one is not. */
 		lg_blocking_next_us = 0;
 		return n;
 	}
@@ -989,9 +990,9 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 		else if (*nearest_us == 0 || deadline_us < *nearest_us)
 			*nearest_us = deadline_us;
 	}
-	lg_in_block = false;
-	for (i = 0; i < (MaxBackends + 31) / 32 && !lg_in_block; i++)
-		lg_in_block = (lg_busy[i] != 0);
+	lg_any_busy = false;
+	for (i = 0; i < (MaxBackends + 31) / 32 && !lg_any_busy; i++)
+		lg_any_busy = (lg_busy[i] != 0);
 	ncand = lg_xid_age_due(ncand);
 	ncand = lg_blocking_due(ncand, nread, now, now_us, nearest_us);
 	lg_prev_scan_us = now_us;
@@ -1311,47 +1312,59 @@ lg_sleep_us(int64 nearest_us)
 }
 
 /*
- * Sleep until wake_us on the monotonic clock, or until the latch is set.
- * When the worker sleeps the relaxed interval and the latch was set by a
- * session that began a transaction block (block_watch swapped to 0), and
- * by nothing else the worker can tell (a reload, a shutdown, a check()),
- * it sleeps on, to scan within the normal scan interval of the previous
- * scan: so sessions beginning transactions make it scan no more often
- * than it does while one is open.
+ * Sleep until wake_us on the monotonic clock, or until there is something
+ * to do: a reload, a shutdown, a check().  These are judged by their flags,
+ * not by the latch, which a lock wait during the scan may have consumed;
+ * so is a session beginning a transaction block while the worker sleeps
+ * the relaxed interval (block_watch swapped to 0): the worker then sleeps
+ * on until the normal scan interval after its previous scan, as though it
+ * had never relaxed.  A latch set for nothing of these (a session that
+ * swapped block_watch during a scan that did not relax, a helper's start
+ * or exit) does not end the sleep: so sessions beginning transactions
+ * never make the worker scan more often than the scan interval.
  */
 static void
 lg_wait(int64 wake_us)
 {
 	for (;;)
 	{
-		int64		left_us = wake_us - lg_monotonic_us();
-		int			rc;
+		int64		now_us;
+
+		if (lg_shutdown_requested || ConfigReloadPending ||
+			pg_atomic_read_u64(&lg_shared->check_requested) != lg_check_requested)
+			break;
+		now_us = lg_monotonic_us();
+		if (lg_relaxed && pg_atomic_read_u32(&lg_shared->block_watch) == 0)
+		{
+			lg_relaxed = false;
+			wake_us = Min(wake_us,
+						  lg_scan_start_us + lg_scan_interval_ms * INT64CONST(1000));
+			lg_lock_worker();
+			lg_shared->next_wakeup_at = lg_clock_now() + Max(wake_us - now_us, 0);
+			LWLockRelease(lg_shared->lock);
+		}
+		if (wake_us <= now_us)
+			break;
 
 		/* Round up: waking a little late is fine, early is not. */
-		if (left_us <= 0 || lg_shutdown_requested)
-			break;
-		rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-					   (long) ((left_us + 999) / 1000), PG_WAIT_EXTENSION);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 (long) ((wake_us - now_us + 999) / 1000),
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
-		if (!(rc & WL_LATCH_SET) || !lg_relaxed || ConfigReloadPending ||
-			lg_shutdown_requested ||
-			pg_atomic_read_u64(&lg_shared->check_requested) != lg_check_requested ||
-			pg_atomic_read_u32(&lg_shared->block_watch) != 0)
-			break;
-		lg_relaxed = false;
-		wake_us = Min(wake_us,
-					  lg_scan_start_us + lg_scan_interval_ms * INT64CONST(1000));
 	}
-	ResetLatch(MyLatch);
 }
 
 /*
- * A session has run a transaction statement, in the utility hook: if it
- * is now in a transaction block and the worker sleeps longer than the
- * kinds in one allow (block_watch), tell it.  Costs one load of a shared
- * word, after a full barrier, unless the worker sleeps so; then the first
- * session to begin a block takes the lock shared to find the latch.
+ * A session has begun a transaction block (BEGIN, START TRANSACTION,
+ * COMMIT or ROLLBACK AND CHAIN), from the utility hook: if the worker
+ * sleeps longer than the kinds in a block allow (block_watch), tell it.
+ * Costs a full barrier and one load of a shared word, unless the worker
+ * sleeps so; then the first session to begin a block swaps the word and
+ * sets the worker's latch.  worker_latch is read without the lock: it is
+ * an aligned pointer into a PGPROC, whose memory outlives any process, and
+ * setting the latch of a worker that just exited wakes at worst another
+ * process for nothing.
  */
 void
 lg_block_begun(void)
@@ -1367,9 +1380,7 @@ lg_block_begun(void)
 	if (pg_atomic_read_u32(&lg_shared->block_watch) == 0 ||
 		pg_atomic_exchange_u32(&lg_shared->block_watch, 0) == 0)
 		return;
-	lg_lock_reader();
-	latch = lg_shared->worker_latch;
-	LWLockRelease(lg_shared->lock);
+	latch = *(Latch *volatile *) &lg_shared->worker_latch;
 	if (latch != NULL)
 		SetLatch(latch);
 }
@@ -1438,8 +1449,8 @@ lg_scan(int64 also_us)
 		lg_config_generation++;
 	}
 	ncand = lg_scan_backends(now, now_us, &nearest_us);
-	lg_relaxed = (lg_relaxed_interval_ms > lg_scan_interval_ms && !lg_in_block);
-	if (lg_relaxed_interval_ms > lg_scan_interval_ms && lg_in_block)
+	lg_relaxed = (lg_relaxed_interval_ms > lg_scan_interval_ms && !lg_any_busy);
+	if (lg_relaxed_interval_ms > lg_scan_interval_ms && lg_any_busy)
 		pg_atomic_write_u32(&lg_shared->block_watch, 0);	/* it polls */
 	if (also_us != 0)
 		lg_nearer(&nearest_us, also_us);
@@ -1643,6 +1654,7 @@ lg_reload(void)
 		{
 			memset(lg_slots, 0, mul_size(MaxBackends, sizeof(LgSlot)));
 			memset(lg_xid_watch, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
+			memset(lg_busy, 0, mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 			lg_prev_scan_us = 0;
 		}
 		for (int i = 0; i < MaxBackends; i++)
