@@ -6,7 +6,8 @@
 #      of it (test/fuzz);
 #   3. pg_regress tests (sql/, expected/) on a temporary instance started
 #      with leakguard preloaded (test/regress.conf);
-#   4. TAP tests (test/t/*.pl) on temporary clusters;
+#   4. TAP tests (test/t/*.pl) on temporary clusters, two files at a time
+#      (PROVE_FLAGS, default -j2; one at a time under make sanitize);
 #   5. the packaging metadata: META.json against the PGXN Meta Spec, and
 #      its and debian/changelog's versions against leakguard.control
 #      (test/check-meta.pl).
@@ -104,7 +105,15 @@ if [ $rc != 0 ] && [ -f "$work/regression.diffs" ]; then
 fi
 record pg_regress $rc
 
-lg_say "TAP tests: ${LG_TAP_TESTS:-test/t/*.pl}"
+# Two TAP files at a time: each starts its own clusters on free ports and
+# spends most of its time waiting on conditions.  One at a time under make
+# sanitize, where every server runs under valgrind.  PROVE_FLAGS overrides.
+if [ -n "${LG_SANITIZE:-}" ]; then
+    prove_flags=${PROVE_FLAGS-}
+else
+    prove_flags=${PROVE_FLAGS--j2}
+fi
+lg_say "TAP tests: ${LG_TAP_TESTS:-test/t/*.pl}${prove_flags:+ (prove $prove_flags)}"
 rc=0
 (
     cd "$work"
@@ -114,7 +123,7 @@ rc=0
         LG_FAULT_RELOAD_LIBDIR="$work/fault-hooks" LG_FAULT_CLOCK_LIBDIR="$work/fault-hooks" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \
-        ${PROVE_FLAGS:-} ${LG_TAP_TESTS:-test/t/*.pl}
+        $prove_flags ${LG_TAP_TESTS:-test/t/*.pl}
 ) || rc=$?
 if [ $rc != 0 ]; then
     for log in "$work"/tmp_check/log/regress_log_*; do
