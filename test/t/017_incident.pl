@@ -1,9 +1,12 @@
 # The incident leakguard 1.1 exists for, replayed: 25 worker processes of
 # one application ("route_builder") each take connections from a pool and
-# never return them, against max_connections = 50.  Without a quota they
-# would take every slot and nobody else could log in.  With a quota of 20
-# for the application, other applications connect throughout, and the
-# application's idle limit reclaims its leaked connections.
+# never return them, against max_connections = 60.  Without a quota they
+# would take 50 of its 57 ordinary slots and little room would be left for
+# anyone else.  With a quota of 20 for the application, other applications
+# connect throughout, and the application's idle limit reclaims its leaked
+# connections.  (Not 50 slots: the 50 attempts arrive at once, and those
+# leakguard is about to refuse hold a slot until it does, so PostgreSQL
+# could refuse one itself first on a slow server.)
 use strict;
 use warnings;
 
@@ -14,7 +17,7 @@ use Test::More;
 use LeakguardTest;
 
 my $node = lg_node('incident', conf => q{
-max_connections = 50
+max_connections = 60
 leakguard.application_connection_limits = 'route_builder=20'
 });
 
