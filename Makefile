@@ -67,7 +67,8 @@ PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
 EXTENSION = leakguard
 DATA = leakguard--1.0.sql leakguard--1.1.sql leakguard--1.2.sql \
-	leakguard--1.0--1.1.sql leakguard--1.1--1.2.sql
+	leakguard--1.0--1.1.sql leakguard--1.1--1.2.sql \
+	leakguard--1.2--1.3.sql
 
 REGRESS = limit_for settings views privileges idle_and_quota qualified suggest
 REGRESS_OPTS = --temp-config=$(srcdir)/test/regress.conf

@@ -49,7 +49,6 @@ record() {	# record NAME RC
 }
 
 work=$(lg_workdir test)
-source_dir=$PWD
 regress_bindir=$PG_BINDIR
 if [ -n "${LG_SANITIZE:-}" ]; then
     regress_bindir=$(lg_valgrind_bindir "$work")
@@ -58,7 +57,11 @@ if [ -n "${LG_SANITIZE:-}" ]; then
     export PG_TEST_TIMEOUT_DEFAULT=${PG_TEST_TIMEOUT_DEFAULT:-900}
     export PGCTLTIMEOUT=900
 fi
-cp -r sql expected test "$work/"
+# Everything the tests read is copied into the work directory, which the
+# unprivileged user owns: a clone in root's home (mode 0700) is not
+# readable to it.
+cp -r sql expected test README.md Makefile monitoring "$work/"
+[ ! -d docs ] || cp -r docs "$work/"
 
 # Fault-injection copies of leakguard, loaded by TAP tests through
 # dynamic_library_path: fault_copy DIR DEFINE builds one in $work/DIR.
@@ -119,7 +122,7 @@ rc=0
     cd "$work"
     lg_as_user env TESTDIR="$work" PG_REGRESS="$PGXS_DIR/src/test/regress/pg_regress" \
         LG_RACES_SECONDS="${LG_RACES_SECONDS:-}" LG_FAULT_LIBDIR="$work/fault" \
-        LG_SOURCE_DIR="$source_dir" \
+        LG_SOURCE_DIR="$work" \
         LG_FAULT_RELOAD_LIBDIR="$work/fault-hooks" LG_FAULT_CLOCK_LIBDIR="$work/fault-hooks" \
         PG_TEST_TIMEOUT_DEFAULT="${PG_TEST_TIMEOUT_DEFAULT:-120}" \
         prove -I "$PGXS_DIR/src/test/perl" -I "$work/test/perl" \

@@ -161,7 +161,7 @@ is( $node->safe_psql('attackdb', q{
 
 # 5. Updates are held to the same standard.  With the attacker's
 # look-alikes first on the updater's search_path, updating 1.0 -> 1.1 ->
-# 1.2 (1.2 carries limit_for()'s privileges over with dynamic SQL) grants
+# 1.2 -> 1.3 (1.2 carries limit_for()'s privileges over with dynamic SQL) grants
 # it nothing, and an update refuses a schema others may create objects in.
 $node->safe_psql('postgres', 'CREATE DATABASE updatedb OWNER attacker');
 $node->safe_psql('updatedb', q{CREATE EXTENSION leakguard VERSION '1.0'});
@@ -172,12 +172,13 @@ $node->safe_psql('updatedb', q{
 	REVOKE EXECUTE ON FUNCTION leakguard.limit_for(pg_catalog.text) FROM PUBLIC;
 	GRANT EXECUTE ON FUNCTION leakguard.limit_for(pg_catalog.text) TO attacker;
 	ALTER EXTENSION leakguard UPDATE TO '1.2';
+	ALTER EXTENSION leakguard UPDATE TO '1.3';
 });
 $node->safe_psql('updatedb', $_ . ';') for
   map { "SET search_path = public, pg_catalog; $_" } @reads;
 ok(!attacker_is_superuser(), 'updating with planted look-alikes on the path grants nothing');
 is($node->safe_psql('updatedb', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
-	'1.2', 'and the updates went through');
+	'1.3', 'and the updates went through');
 
 $node->safe_psql('updatedb', q{
 	DROP EXTENSION leakguard;
@@ -189,6 +190,18 @@ like($err, qr/ERROR:  schema "leakguard" is not controlled by superusers only/,
 	'the update to 1.2 refuses a schema others may create objects in');
 is($node->safe_psql('updatedb', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
 	'1.1', 'and changes nothing');
+
+$node->safe_psql('updatedb', q{
+	REVOKE CREATE ON SCHEMA leakguard FROM attacker;
+	DROP EXTENSION leakguard;
+	CREATE EXTENSION leakguard VERSION '1.2';
+	GRANT CREATE ON SCHEMA leakguard TO attacker;
+});
+($ret, $out, $err) = $node->psql('updatedb', 'ALTER EXTENSION leakguard UPDATE');
+like($err, qr/ERROR:  schema "leakguard" is not controlled by superusers only/,
+	'the update to 1.3 refuses a schema others may create objects in');
+is($node->safe_psql('updatedb', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
+	'1.2', 'and changes nothing');
 
 $node->stop;
 done_testing();

@@ -1,4 +1,4 @@
-# ALTER EXTENSION leakguard UPDATE: 1.0 -> 1.1 -> 1.2, and 1.1 -> 1.2.
+# ALTER EXTENSION leakguard UPDATE: 1.0 -> 1.1 -> 1.2, 1.1 -> 1.2 and 1.2 -> 1.3.
 #
 # An installation of 1.0 with statistics and history in shared memory is
 # updated in place: the views work, the old data is intact and shown with
@@ -9,7 +9,7 @@
 # From 1.2 on an update keeps what a DBA did with leakguard's objects: on
 # 1.1, PUBLIC's SELECT on terminations is revoked, a monitoring role is
 # granted it, and views are built on stats and sessions; the update to 1.2
-# succeeds and all of that still holds.
+# succeeds and all of that still holds; likewise from 1.2 to 1.3.
 use strict;
 use warnings;
 
@@ -132,7 +132,7 @@ same_as_fresh('postgres', '1.1',
 
 # 1.1 -> 1.2 on the database just updated: the views name roles through
 # pg_roles, nothing else changes
-$node->safe_psql('postgres', 'ALTER EXTENSION leakguard UPDATE');
+$node->safe_psql('postgres', q{ALTER EXTENSION leakguard UPDATE TO '1.2'});
 is($node->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
 	'1.2', 'ALTER EXTENSION UPDATE brings 1.2');
 is( $node->safe_psql('postgres', q{
@@ -178,7 +178,7 @@ sub can_read
 is(can_read('reader', 'dba', 'SELECT * FROM leakguard.terminations'), 'denied',
 	'on 1.1, PUBLIC may not read terminations after the REVOKE');
 
-my ($ret, $out, $err) = $node->psql('dba', 'ALTER EXTENSION leakguard UPDATE');
+my ($ret, $out, $err) = $node->psql('dba', q{ALTER EXTENSION leakguard UPDATE TO '1.2'});
 is($ret, 0, 'the update to 1.2 succeeds with views built on leakguard\'s views')
   or diag($err);
 is($node->safe_psql('dba', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
@@ -200,7 +200,7 @@ $node->safe_psql('dba2', q{
 	GRANT EXECUTE ON FUNCTION leakguard.limit_for(text) TO monitor;
 	REVOKE EXECUTE ON FUNCTION leakguard.status() FROM PUBLIC;
 	GRANT EXECUTE ON FUNCTION leakguard.status() TO monitor;
-	ALTER EXTENSION leakguard UPDATE;
+	ALTER EXTENSION leakguard UPDATE TO '1.2';
 });
 is(can_read('reader', 'dba2', q{SELECT * FROM leakguard.limit_for('x')}), 'denied',
 	'limit_for(), made again with two more arguments, keeps the REVOKE from PUBLIC');
@@ -261,6 +261,50 @@ $node->safe_psql('dba', q{
 });
 same_as_fresh('dba', '1.2',
 	'an installation updated 1.1 -> 1.2 and a fresh 1.2 have identical definitions');
+
+# What a DBA does on 1.2 survives the update to 1.3, and the result is
+# defined exactly as a fresh 1.3 (1.2's script, then the update script).
+$node->safe_psql('postgres', 'CREATE DATABASE dba13');
+$node->safe_psql('dba13', q{
+	CREATE EXTENSION leakguard VERSION '1.2';
+	REVOKE SELECT ON leakguard.terminations FROM PUBLIC;
+	GRANT SELECT ON leakguard.terminations TO monitor;
+	REVOKE EXECUTE ON FUNCTION leakguard.status() FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION leakguard.status() TO monitor;
+	REVOKE EXECUTE ON FUNCTION leakguard.limit_for(text, name, name) FROM PUBLIC;
+	GRANT EXECUTE ON FUNCTION leakguard.limit_for(text, name, name) TO monitor;
+	CREATE VIEW public.app_terminations AS
+		SELECT application_name, terminated, transaction_terminated FROM leakguard.stats;
+	CREATE VIEW public.my_sessions AS
+		SELECT pid, usename, xmin_age FROM leakguard.sessions WHERE pid = pg_backend_pid();
+	GRANT SELECT ON public.app_terminations, public.my_sessions TO monitor;
+});
+($ret, $out, $err) = $node->psql('dba13', 'ALTER EXTENSION leakguard UPDATE');
+is($ret, 0, 'the update to 1.3 succeeds with views built on leakguard\'s views')
+  or diag($err);
+is($node->safe_psql('dba13', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
+	'1.3', 'the update brought 1.3');
+for my $read ('SELECT * FROM leakguard.terminations',
+	'SELECT * FROM leakguard.status()',
+	q{SELECT * FROM leakguard.limit_for('x')})
+{
+	is(can_read('reader', 'dba13', $read), 'denied', "after the update to 1.3, PUBLIC still may not: $read");
+	is(can_read('monitor', 'dba13', $read), 'yes', "and the monitoring role still may: $read");
+}
+is(can_read('reader', 'dba13', 'SELECT * FROM leakguard.stats'), 'yes',
+	'what was not revoked stays granted to PUBLIC');
+is( $node->safe_psql('dba13', 'SELECT usename FROM public.my_sessions',
+		connstr => $node->connstr('dba13') . ' user=monitor'),
+	'monitor', 'the view built on sessions still works');
+is( $node->safe_psql('dba13', q{SELECT count(*) >= 0 FROM public.app_terminations}),
+	't', 'the view built on stats still works');
+$node->safe_psql('postgres', 'CREATE DATABASE up13');
+$node->safe_psql('up13', q{
+	CREATE EXTENSION leakguard VERSION '1.2';
+	ALTER EXTENSION leakguard UPDATE;
+});
+same_as_fresh('up13', '1.3',
+	'an installation updated 1.2 -> 1.3 and a fresh 1.3 have identical definitions');
 
 # A result type wider than the library fills (scripts of a newer version
 # applied while the server still runs an older library) is refused, never
