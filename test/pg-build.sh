@@ -381,7 +381,9 @@ if [ -z "$version" ]; then
             done; } | awk '!seen[$0]++')
         pool_dirs="$mirror/pool/main/p/postgresql-$major"
         [ -z "$security_mirror" ] || pool_dirs="$pool_dirs $security_mirror/pool/updates/main/p/postgresql-$major"
-        [ -r "$uploader_keyring" ] || lg_install_packages debian-keyring
+        # The machine's own apt, not the private configuration exported
+        # above for reading the Sources indexes: that one knows no packages.
+        [ -r "$uploader_keyring" ] || (unset APT_CONFIG; lg_install_packages debian-keyring)
         [ -r "$uploader_keyring" ] || { echo "$uploader_keyring is missing (package debian-keyring)" >&2; exit 1; }
         lg_say "pool: patch releases of postgresql-$major below $upstream_basis whose .dsc is signed by a key in $uploader_keyring"
         m=$((minor - 1))
