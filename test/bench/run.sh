@@ -29,7 +29,8 @@
 #      at rest (naptime 1 s, then a 50 ms and a 20 ms limit in force) next
 #      to a process that only sleeps and wakes as often; all of it also
 #      with an earlier leakguard (LG_BENCH_SCAN_OLD, 1.1 by default) built
-#      in a scratch directory and swapped in for its arm;
+#      in a scratch directory and loaded from there for its arm
+#      (dynamic_library_path; the installed library is never replaced);
 #   4. overhead: pgbench -S with leakguard preloaded and active versus not
 #      loaded, alternating, with restarts in between;
 #   5. quota: connection setup, pgbench -C -S (a new connection per
@@ -212,10 +213,6 @@ cleanup() {
     if [ -f "$data/postmaster.pid" ]; then
         lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1
     fi
-    # The scan part swaps an earlier build in: put this one back.
-    if [ -f "$work/leakguard-new.so" ]; then
-        install_lib "$work/leakguard-new.so"
-    fi
     if [ $rc != 0 ] && [ -f "$log" ]; then
         echo "---- server log (last 40 lines)" >&2
         tail -n 40 "$log" >&2
@@ -230,11 +227,27 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Put a library in place of the installed one, as a new file (never
-# rewriting one a process has mapped); the server must be stopped.
-install_lib() {
-    cp "$1" "$installed_lib.bench-tmp"
-    mv -f "$installed_lib.bench-tmp" "$installed_lib"
+# use_build DIR VERSION: the SQL objects in database postgres made again,
+# served by the library in DIR at its VERSION (DIR empty: CREATE EXTENSION
+# of the installed library's default version).  The installed library is
+# never replaced, for other runs may be using this installation: the
+# earlier build is found through dynamic_library_path (set by write_conf's
+# conf_extra before the server starts) by the bare name "leakguard" that
+# shared_preload_libraries and the worker's bgw_library_name use, and its
+# own install script is run as a plain script with MODULE_PATHNAME as that
+# same bare name, so that a backend loads that one file and never a second
+# copy from $libdir (CREATE EXTENSION would: its functions name $libdir).
+use_build() {
+    local dir=$1 version=$2
+    psql_b -c "DROP EXTENSION IF EXISTS leakguard" -c "DROP SCHEMA IF EXISTS leakguard CASCADE"
+    if [ -n "$dir" ]; then
+        { echo "CREATE SCHEMA leakguard; SET search_path = leakguard, pg_catalog;"
+          sed -e '/^\\echo/d' -e 's/MODULE_PATHNAME/leakguard/g' -e 's/@extschema@/leakguard/g' \
+              "$dir/leakguard--$version.sql"
+        } | psql_b
+    else
+        psql_b -c "CREATE EXTENSION leakguard"
+    fi
 }
 
 psql_b() { psql -X -q -v ON_ERROR_STOP=1 -h "$work" -p "$PORT" -U "$LG_USER" -d postgres "$@"; }
@@ -497,7 +510,8 @@ if ! skipped scan; then
             echo "building leakguard $SCAN_OLD failed" >&2
             exit 1
         }
-        cp "$installed_lib" "$work/leakguard-new.so"
+        old_version=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$work/old-src/leakguard.control")
+        [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work/old-src"
         scan_builds="old new"
     fi
     rest_args=()
@@ -506,26 +520,32 @@ if ! skipped scan; then
         stop_server
         if [ "$build" = old ]; then
             label="$old_label"
-            install_lib "$work/old-src/leakguard.so"
+            conf_extra="dynamic_library_path = '$work/old-src:\$libdir'"
             idle_args=()
         else
             label="this build"
-            [ -f "$work/leakguard-new.so" ] && install_lib "$work/leakguard-new.so"
+            conf_extra=""
             idle_args=(--idle-rules "$SCAN_IDLE_RULES")
         fi
         lg_say "scan cost, $label: $SCAN_STEPS client backends, naptime ${SCAN_NAPTIME}ms${idle_args:+, without and with idle rules '$SCAN_IDLE_RULES'}; then the worker at rest"
         write_conf leakguard enforce $SCAN_NAPTIME "lgb_scan=1h"
         start_server
+        if [ "$build" = old ]; then
+            use_build "$work/old-src" "$old_version"
+        else
+            use_build "" ""
+        fi
         reload_conf
         run_lg_bench "$scan_rows" scan "$CONN" --apps "lgb_scan=3600000" --label "$label" \
             --steps "$SCAN_STEPS" --idle-pct "$SCAN_IDLE_PCT" --window "$SCAN_WINDOW" \
             --explain-runs "$EXPLAIN_RUNS" "${idle_args[@]}" "${rest_args[@]}"
     done
-    if [ -f "$work/leakguard-new.so" ]; then
+    if [ -n "$SCAN_OLD" ]; then
         stop_server
-        install_lib "$work/leakguard-new.so"
-        rm -f "$work/leakguard-new.so"
+        conf_extra=""
+        write_conf leakguard enforce $SCAN_NAPTIME ""
         start_server
+        use_build "" ""
     fi
     # Rules qualified by role (1.2) against the same number of unqualified
     # ones, at the largest step: 20 idle rules, the last matching the
