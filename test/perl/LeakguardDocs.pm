@@ -199,8 +199,8 @@ sub kinds_from_source
 		  ? ($f{measure} eq 'LG_MEASURE_XID_AGE' ? 'sessions idle in transaction, by the age of their snapshot or transaction ID'
 			: $f{measure} eq 'LG_MEASURE_BLOCKED' ? 'sessions idle in transaction that keep others waiting for their locks'
 			: $f{from_xact_start} eq 'true' ? 'transactions, from `xact_start`, running or idle'
-			: 'sessions ' . $str->('during'))
-		  : 'connections, refused at login';
+			: 'sessions ' . $str->('during') . ($f{in_transaction} eq 'true' ? '' : ', no transaction open'))
+		  : 'connections over quota: refused at login, or ended when renamed into a full quota';
 		my $message = $str->('message');
 		$message = 'too many connections for application "..."' if $message eq '' && $id eq 'LG_KIND_QUOTA';
 		push @rows, row('`' . $str->('name') . '`', $ends,
