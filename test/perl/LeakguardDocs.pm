@@ -19,6 +19,8 @@
 #                     (OUT arguments) that is not behind a view of its name
 #   kinds             the kinds of limit: from the view leakguard.kinds
 #                     when it exists, else from the table of src/kinds.c
+#   metrics           the metrics of monitoring/queries.yaml (optional:
+#                     where a page, docs/monitoring.md, has its marker)
 #
 # lg_docs_apply() puts them into the pages, or (check) only compares.  A
 # marker whose key no source gives (an object that does not exist yet) is
@@ -152,7 +154,55 @@ sub lg_docs_sections
 	{
 		$s{kinds} = kinds_from_source("$srcdir/src/kinds.c");
 	}
+
+	# Metrics: optional (see lg_docs_apply), for docs/monitoring.md
+	$s{metrics} = metrics_from_queries("$srcdir/monitoring/queries.yaml")
+	  if -f "$srcdir/monitoring/queries.yaml";
 	return \%s;
+}
+
+# Sections that need no marker: generated and checked where a page has
+# one.  The metric table belongs to docs/monitoring.md.
+my %optional = (metrics => 1);
+
+# The metrics of monitoring/queries.yaml, as postgres_exporter names them
+# (<query>_<column>), one row per COUNTER or GAUGE column, with the LABEL
+# columns of its query.  The file's own layout is read (top-level query
+# names, then "- column:" entries with usage and description), no YAML
+# module being at hand.
+sub metrics_from_queries
+{
+	my ($file) = @_;
+	my (@rows, $query, $column, %col, @cols);
+	my $flush = sub {
+		return unless $query;
+		my @labels = map { "`$_->{name}`" } grep { $_->{usage} eq 'LABEL' } @cols;
+		for my $c (grep { $_->{usage} =~ /^(?:COUNTER|GAUGE)$/ } @cols)
+		{
+			push @rows, row("`${query}_$c->{name}`", lc $c->{usage},
+				join(', ', @labels), $c->{description} // '');
+		}
+		@cols = ();
+	};
+	open my $fh, '<', $file or die "$file: $!";
+	while (my $line = <$fh>)
+	{
+		if ($line =~ /^(\w+):\s*$/)
+		{
+			$flush->();
+			$query = $1;
+		}
+		elsif ($line =~ /^\s+- (\w+):\s*$/)
+		{
+			push @cols, { name => $1 };
+		}
+		elsif (@cols && $line =~ /^\s+(usage|description):\s*"(.*)"\s*$/)
+		{
+			$cols[-1]{$1} = $2;
+		}
+	}
+	$flush->();
+	return join("\n", '| metric | type | labels | description |', '|---|---|---|---|', @rows);
 }
 
 # A column table: name, type, and the column's comment if any.
@@ -293,7 +343,7 @@ sub lg_docs_apply
 		}
 	}
 	push @problems, "\"$_\": no page has a marker <!-- generated: $_ --> for it"
-	  for grep { !$used{$_} } sort keys %$sections;
+	  for grep { !$used{$_} && !$optional{$_} } sort keys %$sections;
 	return @problems;
 }
 
