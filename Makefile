@@ -23,6 +23,9 @@
 #                        throwaway server, then remove it and reinstall
 #                        from the working tree (root only)
 #   make demo            a live demonstration on a throwaway server
+#   make docs            write the generated reference tables of README.md
+#                        and docs/ from a throwaway server (test/docs.sh);
+#                        test/t/045_docs_generated.pl checks them
 #   make dist            the PGXN release bundle leakguard-X.Y.Z.zip (the
 #                        committed tree at HEAD, META.json at its root)
 #   make test-fleet      the fleet tests: monitoring/ against the real
@@ -83,7 +86,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo bench bench-episodes bench-blocking bench-worker fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -108,6 +111,9 @@ test-deb:
 
 demo:
 	./test/demo.sh
+
+docs:
+	./test/docs.sh
 
 # The PGXN bundle: git archive of HEAD under leakguard-X.Y.Z/, X.Y.Z being
 # META.json's version; uncommitted changes are not in it.

@@ -33,3 +33,77 @@ BEGIN
     END IF;
 END
 $guard$;
+
+-- Descriptions of the views' columns (issue 30): what docs/sql.md shows in
+-- its generated tables (make docs) and psql's \d+ shows.  Column comments
+-- stay when a view is replaced in place.
+COMMENT ON COLUMN @extschema@.sessions.pid IS 'backend pid';
+COMMENT ON COLUMN @extschema@.sessions.datname IS 'database';
+COMMENT ON COLUMN @extschema@.sessions.usename IS 'login role';
+COMMENT ON COLUMN @extschema@.sessions.application_name IS 'as the server stores it (at most 63 bytes)';
+COMMENT ON COLUMN @extschema@.sessions.client_addr IS 'client IP address; NULL for Unix sockets or when the reader may not see it';
+COMMENT ON COLUMN @extschema@.sessions.backend_start IS 'as in pg_stat_activity';
+COMMENT ON COLUMN @extschema@.sessions.xact_start IS 'as in pg_stat_activity';
+COMMENT ON COLUMN @extschema@.sessions.state IS 'as in pg_stat_activity';
+COMMENT ON COLUMN @extschema@.sessions.state_change IS 'as in pg_stat_activity';
+COMMENT ON COLUMN @extschema@.sessions.idle_in_transaction IS 'how long it has been idle in transaction; NULL unless it is';
+COMMENT ON COLUMN @extschema@.sessions.rule IS 'the rule for its current state: the idle rules when it is idle, the idle-in-transaction rules otherwise; NULL when the default applies';
+COMMENT ON COLUMN @extschema@.sessions.timeout IS 'the limit of that rule or default; 0 when there is none';
+COMMENT ON COLUMN @extschema@.sessions.terminates_at IS 'state_change + timeout for an idle session (in a transaction or not) that will be terminated (in dry_run: reported)';
+COMMENT ON COLUMN @extschema@.sessions.exempt IS 'why it never will be: no limit (no rule, default 0), rule (its rule says 0), role (exempt_roles), superuser';
+COMMENT ON COLUMN @extschema@.sessions.idle IS 'how long it has been idle outside a transaction; NULL unless it is';
+COMMENT ON COLUMN @extschema@.sessions.xmin_age IS 'age in transactions of its backend_xmin or backend_xid, the older; hidden with the state';
+COMMENT ON COLUMN @extschema@.sessions.blocking IS 'how many sessions wait for its locks now';
+
+COMMENT ON COLUMN @extschema@.stats.application_name IS 'the application; (other applications) for those beyond max_applications';
+COMMENT ON COLUMN @extschema@.stats.connections IS 'client connections now';
+COMMENT ON COLUMN @extschema@.stats.idle_in_transaction IS 'of which idle in transaction now, among the sessions whose state the reader may see';
+COMMENT ON COLUMN @extschema@.stats.longest_idle IS 'the longest current idle-in-transaction time among those';
+COMMENT ON COLUMN @extschema@.stats.peak_connections IS 'the most connections seen at once';
+COMMENT ON COLUMN @extschema@.stats.episodes IS 'idle-in-transaction episodes that ended, as the worker''s scans saw them';
+COMMENT ON COLUMN @extschema@.stats.terminated IS 'sessions terminated for their idle-in-transaction limit';
+COMMENT ON COLUMN @extschema@.stats.dry_run IS 'sessions that would have been terminated for it in dry_run';
+COMMENT ON COLUMN @extschema@.stats.total_idle IS 'summed duration of the episodes';
+COMMENT ON COLUMN @extschema@.stats.max_idle IS 'longest episode';
+COMMENT ON COLUMN @extschema@.stats.idle_under_10s IS 'episodes shorter than 10 s';
+COMMENT ON COLUMN @extschema@.stats.idle_10s_1min IS 'episodes of 10 s to 1 min';
+COMMENT ON COLUMN @extschema@.stats.idle_1min_10min IS 'episodes of 1 min to 10 min';
+COMMENT ON COLUMN @extschema@.stats.idle_10min_1h IS 'episodes of 10 min to 1 h';
+COMMENT ON COLUMN @extschema@.stats.idle_over_1h IS 'episodes longer than 1 h';
+COMMENT ON COLUMN @extschema@.stats.last_terminated_at IS 'the latest termination';
+COMMENT ON COLUMN @extschema@.stats.first_seen IS 'when the worker first saw the application';
+COMMENT ON COLUMN @extschema@.stats.stats_reset IS 'when statistics started: reset(), or a start without saved statistics';
+COMMENT ON COLUMN @extschema@.stats.idle_terminated IS 'idle sessions terminated for their idle limit';
+COMMENT ON COLUMN @extschema@.stats.idle_dry_run IS 'idle sessions that would have been, in dry_run';
+COMMENT ON COLUMN @extschema@.stats.refused IS 'connections refused by the application''s quota';
+COMMENT ON COLUMN @extschema@.stats.refused_dry_run IS 'connections that would have been, in dry_run';
+COMMENT ON COLUMN @extschema@.stats.transaction_terminated IS 'sessions terminated for their transaction-age limit';
+COMMENT ON COLUMN @extschema@.stats.transaction_dry_run IS 'sessions that would have been, in dry_run';
+COMMENT ON COLUMN @extschema@.stats.blocking_terminated IS 'sessions terminated for keeping others waiting for their locks';
+COMMENT ON COLUMN @extschema@.stats.blocking_dry_run IS 'sessions that would have been, in dry_run';
+COMMENT ON COLUMN @extschema@.stats.xmin_terminated IS 'sessions terminated for the age of their snapshot or transaction ID';
+COMMENT ON COLUMN @extschema@.stats.xmin_dry_run IS 'sessions that would have been, in dry_run';
+
+COMMENT ON COLUMN @extschema@.terminations.terminated_at IS 'when leakguard acted (for a refused connection: when it was refused)';
+COMMENT ON COLUMN @extschema@.terminations.pid IS 'the session''s pid, as it was';
+COMMENT ON COLUMN @extschema@.terminations.datname IS 'database';
+COMMENT ON COLUMN @extschema@.terminations.usename IS 'login role';
+COMMENT ON COLUMN @extschema@.terminations.application_name IS 'application_name, as the server stored it';
+COMMENT ON COLUMN @extschema@.terminations.client_addr IS 'client IP address; NULL for Unix sockets or when the reader may not see it';
+COMMENT ON COLUMN @extschema@.terminations.backend_start IS 'as in pg_stat_activity';
+COMMENT ON COLUMN @extschema@.terminations.xact_start IS 'as in pg_stat_activity; NULL for an idle session and a refused connection';
+COMMENT ON COLUMN @extschema@.terminations.state_change IS 'as in pg_stat_activity; NULL for a transaction-age termination and a refused connection';
+COMMENT ON COLUMN @extschema@.terminations.idle_time IS 'how long it had been idle, on the monotonic clock (for kind transaction: the transaction''s age); NULL for a refused connection';
+COMMENT ON COLUMN @extschema@.terminations.timeout IS 'the limit; NULL for kinds xmin and quota';
+COMMENT ON COLUMN @extschema@.terminations.rule IS 'the rule, as it matched; NULL: the default setting';
+COMMENT ON COLUMN @extschema@.terminations.action IS 'terminated, dry_run, superuser (reported only), became active or gone (not signalled), refused';
+COMMENT ON COLUMN @extschema@.terminations.query IS 'its last statement, at most 1023 bytes; <insufficient privilege> for readers not allowed to see it; NULL for a refused connection';
+COMMENT ON COLUMN @extschema@.terminations.kind IS 'the kind of limit: idle in transaction, idle, quota, transaction, xmin or blocking';
+COMMENT ON COLUMN @extschema@.terminations.blocked_pids IS 'kind blocking: the first 8 sessions it kept waiting';
+COMMENT ON COLUMN @extschema@.terminations.xmin_age IS 'kind xmin: the age in transactions it was judged at';
+
+COMMENT ON COLUMN @extschema@.connections.datname IS 'database';
+COMMENT ON COLUMN @extschema@.connections.application_name IS 'application';
+COMMENT ON COLUMN @extschema@.connections.state IS 'as in pg_stat_activity; NULL for sessions whose state the reader may not see';
+COMMENT ON COLUMN @extschema@.connections.count IS 'client connections';
+COMMENT ON COLUMN @extschema@.connections.percent_of_max IS 'their share of max_connections, in percent, one decimal';

@@ -791,7 +791,7 @@ lg_define_settings(void)
 
 	DefineCustomStringVariable("leakguard.application_idle_timeouts",
 							   "Ordered rules pattern=duration for idle sessions, first match on application_name wins.",
-							   "Example: 'test-suite*=5min, pgbouncer*=0'.",
+							   "Example: 'test-suite*=5min, * user app_via_pgbouncer=0'.",
 							   &lg_application_idle_timeouts,
 							   "",
 							   PGC_SIGHUP,

@@ -62,6 +62,8 @@ fi
 # readable to it.
 cp -r sql expected test README.md Makefile monitoring "$work/"
 [ ! -d docs ] || cp -r docs "$work/"
+# test/t/045 generates the kinds table from the code's table of kinds
+mkdir -p "$work/src" && cp src/kinds.c "$work/src/"
 
 # Fault-injection copies of leakguard, loaded by TAP tests through
 # dynamic_library_path: fault_copy DIR DEFINE builds one in $work/DIR.

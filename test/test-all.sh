@@ -25,7 +25,10 @@
 # and, last, "N passed, M failed" counting suites across all versions; exits
 # non-zero if anything failed.
 #
-# Environment: LG_VERSIONS (default "15 17 18"), LG_DEB_TEST, LG_FLEET_TEST,
+# After the versions, a clone of HEAD in a mode-0700 directory runs the
+# tests that read the tree (as root; LG_CLONE_TEST=0 skips it).
+#
+# Environment: LG_VERSIONS (default "15 17 18"), LG_CLONE_TEST, LG_DEB_TEST, LG_FLEET_TEST,
 # LG_DRIVERS_TEST, LG_CITUS_TEST (0: skip the Citus test), LG_CITUS_TARBALL,
 # and what
 # test/run-tests.sh and test/pg-build.sh read (LG_PG_CACHE, ...).
@@ -115,6 +118,34 @@ for v in $versions; do
     [ "$f" = 0 ] || line="$line (failed: ${fails% })"
     summary+=("$line")
 done
+
+# A clone in a directory only root may enter, as /root is (mode 0700): the
+# tests run as an unprivileged user, so whatever they read of the tree must
+# be copied where that user can read it (issue 30).  The tests that read
+# the tree (the documentation's examples, its generated tables), from such
+# a clone of HEAD, on PostgreSQL 15.
+if [[ " $versions " == *" 15 "* ]] && [ "${LG_CLONE_TEST:-1}" != 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        t0=$SECONDS
+        clone=$scratch/private/leakguard
+        mkdir -m 700 "$scratch/private"
+        lg_say "a clone of HEAD in a mode-0700 directory: make test LG_TAP_TESTS=\"test/t/025_readme.pl test/t/045_docs_generated.pl\""
+        rc=0
+        git clone -q . "$clone" || rc=$?
+        [ "$rc" != 0 ] || run_marked env -u PG_CONFIG make -C "$clone" test \
+            LG_TAP_TESTS="test/t/025_readme.pl test/t/045_docs_generated.pl" || rc=$?
+        rm -rf "$clone"
+        if [ "$rc" = 0 ]; then
+            passed=$((passed + 1))
+            summary+=("a clone in a mode-0700 directory: 1 passed, 0 failed, $((SECONDS - t0)) s")
+        else
+            failed=$((failed + 1))
+            summary+=("a clone in a mode-0700 directory: 0 passed, 1 failed, $((SECONDS - t0)) s (failed: clone)")
+        fi
+    else
+        summary+=("a clone in a mode-0700 directory: skipped (run as root, whose servers run as postgres)")
+    fi
+fi
 
 # Citus on the PostgreSQL 18 just tested (Citus 14 supports 16 to 18).
 citus_tarball=${LG_CITUS_TARBALL:-../shared/citus/citus-14.0.1.tar.gz}

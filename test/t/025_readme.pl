@@ -1,6 +1,7 @@
-# The README's examples run as written.
+# The documentation's examples run as written.
 #
-# Every ```sql block of README.md runs, in order, with ON_ERROR_STOP, in one
+# In README.md and every page of docs/ (in that order, the pages sorted by
+# name): every ```sql block runs, in order, with ON_ERROR_STOP, in one
 # database of a server with leakguard preloaded; every leakguard.* setting
 # written in an untyped block (the postgresql.conf excerpts) is accepted by
 # ALTER SYSTEM, as a reload would accept it; every "make TARGET" of a ```sh
@@ -17,13 +18,15 @@ use Test::More;
 use LeakguardTest;
 
 my $root = $ENV{LG_SOURCE_DIR} // dirname(__FILE__) . '/../..';
-my $readme = "$root/README.md";
-die "no README.md at $readme (set LG_SOURCE_DIR to the source tree)" unless -f $readme;
+die "no README.md at $root/README.md (set LG_SOURCE_DIR to the source tree)"
+  unless -f "$root/README.md";
+my @pages = ('README.md', map { s{^\Q$root\E/}{}r } sort glob("$root/docs/*.md"));
 
-# The fenced blocks: [ language, text, line, skipped ]
+# The fenced blocks: [ language, text, "PAGE line N", skipped ]
 my @blocks;
+for my $page (@pages)
 {
-	open my $fh, '<', $readme or die "$readme: $!";
+	open my $fh, '<', "$root/$page" or die "$root/$page: $!";
 	my ($lang, $text, $start, $skip, $last_comment) = (undef, '', 0, 0, '');
 	my $n = 0;
 	while (my $line = <$fh>)
@@ -31,7 +34,7 @@ my @blocks;
 		$n++;
 		if (!defined $lang)
 		{
-			if ($line =~ /^```(\w*)\s*$/)
+			if ($line =~ /^\s*```(\w*)\s*$/)
 			{
 				($lang, $text, $start) = ($1, '', $n);
 				$skip = $last_comment =~ /doc-test:\s*skip/ ? 1 : 0;
@@ -42,17 +45,18 @@ my @blocks;
 			}
 			next;
 		}
-		if ($line =~ /^```\s*$/)
+		if ($line =~ /^\s*```\s*$/)
 		{
-			push @blocks, [ $lang, $text, $start, $skip ];
+			push @blocks, [ $lang, $text, "$page line $start", $skip ];
 			($lang, $last_comment) = (undef, '');
 			next;
 		}
 		$text .= $line;
 	}
-	die "unterminated code block at line $start of README.md" if defined $lang;
+	die "unterminated code block at line $start of $page" if defined $lang;
 }
-ok(scalar(@blocks) > 10, 'README.md has code blocks (' . scalar(@blocks) . ')');
+ok(scalar(@blocks) > 10, 'the documentation has code blocks (' . scalar(@blocks) . ')');
+ok(scalar(grep { /^docs\// } @pages) >= 10, 'docs/ has its pages (' . join(', ', @pages) . ')');
 
 my $node = lg_node('readme', no_extension => 1);
 $node->safe_psql('postgres', 'CREATE DATABASE readme');
@@ -61,10 +65,10 @@ $node->safe_psql('postgres', 'CREATE DATABASE readme');
 for my $b (grep { $_->[0] eq 'sql' } @blocks)
 {
 	my ($lang, $sql, $line, $skip) = @$b;
-	if ($skip) { note("sql block at line $line skipped"); next; }
+	if ($skip) { note("sql block at $line skipped"); next; }
 	my ($ret, $out, $err) = $node->psql('readme', $sql,
 		extra_params => [ '-v', 'ON_ERROR_STOP=1' ]);
-	is($ret, 0, "the sql block at line $line of README.md runs")
+	is($ret, 0, "the sql block at $line runs")
 	  or diag("$sql\n$err");
 }
 
@@ -81,12 +85,12 @@ for my $b (grep { $_->[0] eq '' && !$_->[3] } @blocks)
 		my ($ret, $out, $err) = $node->psql('postgres',
 			"ALTER SYSTEM SET $name = $value; ALTER SYSTEM RESET $name;",
 			extra_params => [ '-v', 'ON_ERROR_STOP=1' ]);
-		is($ret, 0, "README.md line $line: $name = $value is accepted")
+		is($ret, 0, "$line: $name = $value is accepted")
 		  or diag($err);
 		$settings++;
 	}
 }
-ok($settings > 5, "the README's setting examples were checked ($settings)");
+ok($settings > 5, "the documentation's setting examples were checked ($settings)");
 
 # shell blocks: make targets and scripts exist
 my $makefile = do { local (@ARGV, $/) = ("$root/Makefile"); <> };
@@ -102,11 +106,11 @@ for my $b (grep { $_->[0] eq 'sh' && !$_->[3] } @blocks)
 			# PGXS's own targets, or one of the Makefile
 			ok(($target =~ /^(?:all|install|uninstall|clean|installcheck)$/ ||
 				$makefile =~ /^\Q$target\E:/m),
-				"README.md line $line: make $target is a target");
+				"$line: make $target is a target");
 		}
 		while ($l =~ m{\b((?:test|monitoring)/[\w./-]+\.(?:sh|pl))\b}g)
 		{
-			ok(-f "$root/$1", "README.md line $line: $1 exists");
+			ok(-f "$root/$1", "$line: $1 exists");
 		}
 	}
 }
