@@ -62,7 +62,8 @@ OBJS = \
 	src/prepared.o \
 	src/citus.o \
 	src/sqlfuncs.o \
-	src/suggest.o
+	src/suggest.o \
+	src/suggestmerge.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
 EXTENSION = leakguard
