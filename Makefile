@@ -37,7 +37,8 @@
 #                        limit off and on, and its precision (test/bench)
 #   make bench-worker    what one wake of the worker costs, in
 #                        instructions counted by callgrind (test/bench)
-#   make fuzz            fuzz the rule parser (test/fuzz)
+#   make fuzz            fuzz the rule parser and the merge of suggestions
+#                        (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
 
 MODULE_big = leakguard
