@@ -30,15 +30,22 @@ leakguard.application_timeouts = 'slow=0'
 
 sub row { return $node->safe_psql('postgres', $_[0]); }
 
-# A client running a script as application $app, started now.
+# A client running a script as application $app, started now.  psql reads
+# the script from a file, so that the clients run side by side (a script
+# on stdin would be fed only while the test waits for that client).
+my $scripts = PostgreSQL::Test::Utils::tempdir;
+my $nscripts = 0;
 sub client
 {
 	my ($app, $script) = @_;
-	my ($out, $err) = ('', '');
+	my $file = "$scripts/" . ++$nscripts . '.sql';
+	open(my $fh, '>', $file) or die "$file: $!";
+	print $fh $script;
+	close($fh);
 	return IPC::Run::start(
 		[ 'psql', '-XAtq', '-v', 'ON_ERROR_STOP=1', '-d',
-		  $node->connstr('postgres') . " user=app application_name=$app", '-f', '-' ],
-		'<', \$script, '>', \$out, '2>', \$err,
+		  $node->connstr('postgres') . " user=app application_name=$app", '-f', $file ],
+		'<', \undef, '>', '/dev/null', '2>', "$file.err",
 		IPC::Run::timeout($PostgreSQL::Test::Utils::timeout_default));
 }
 
