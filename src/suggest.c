@@ -140,7 +140,7 @@ lg_note_add(const char *note, const char *more)
 static double
 lg_supported_percentile(int64 count)
 {
-	return floor(1000.0 * (1.0 - (double) LG_SUGGEST_BEYOND / count)) / 10.0;
+	return floor(1000.0 * (1.0 - (double) LG_SUGGEST_BEYOND / count) + 1e-6) / 10.0;
 }
 
 /* Suggest a duration limit from a histogram. */
@@ -169,7 +169,8 @@ lg_suggest_duration(const LeakguardHistogram *h, double percentile,
 							 (long long) h->count, LG_SUGGEST_MIN_EPISODES);
 		return;
 	}
-	if ((double) h->count * (100.0 - percentile) < 100.0 * LG_SUGGEST_BEYOND)
+	/* (a tolerance: 100 - 99.9 is a little less than 0.1 in binary) */
+	if ((double) h->count * (100.0 - percentile) < 100.0 * LG_SUGGEST_BEYOND - 1e-6)
 	{
 		used = Min(percentile, lg_supported_percentile(h->count));
 		if (percentile >= 100)
