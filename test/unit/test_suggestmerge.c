@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PROPERTY_CASES	20000
+#define PROPERTY_CASES	10000
 
 static int	passed;
 static int	failed;
