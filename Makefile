@@ -40,7 +40,8 @@
 #                        limit off and on, and its precision (test/bench)
 #   make bench-worker    what one wake of the worker costs, in
 #                        instructions counted by callgrind (test/bench)
-#   make fuzz            fuzz the rule parser (test/fuzz)
+#   make fuzz            fuzz the rule parser and the merge of suggestions
+#                        (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
 
 MODULE_big = leakguard
@@ -65,7 +66,8 @@ OBJS = \
 	src/prepared.o \
 	src/citus.o \
 	src/sqlfuncs.o \
-	src/suggest.o
+	src/suggest.o \
+	src/suggestmerge.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"
 
 EXTENSION = leakguard

@@ -107,3 +107,30 @@ COMMENT ON COLUMN @extschema@.connections.application_name IS 'application';
 COMMENT ON COLUMN @extschema@.connections.state IS 'as in pg_stat_activity; NULL for sessions whose state the reader may not see';
 COMMENT ON COLUMN @extschema@.connections.count IS 'client connections';
 COMMENT ON COLUMN @extschema@.connections.percent_of_max IS 'their share of max_connections, in percent, one decimal';
+-- Suggestions a DBA can apply without reading them twice (issue 28).
+-- suggested_settings() keeps its columns; what it returns changed (only
+-- settings that change a limit, each merged in place, the transaction
+-- limits too), and suggested_changes() lists what applying them changes.
+CREATE FUNCTION @extschema@.suggested_changes(percentile float8 DEFAULT 99.9,
+                                  headroom float8 DEFAULT 2.0,
+                                  OUT setting text,
+                                  OUT application_name text,
+                                  OUT usename text,
+                                  OUT datname text,
+                                  OUT kind text,
+                                  OUT limit_now text,
+                                  OUT limit_after text,
+                                  OUT rule_now text,
+                                  OUT rule_after text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_suggested_changes_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+COMMENT ON FUNCTION @extschema@.suggested_changes(float8, float8) IS
+'every limit that applying suggested_settings() with the same arguments would change: per rule setting, application (NULL: one no rule names), role and database a rule qualifier names (NULL: one no qualifier names) and kind, the limit and rule now and after';
+
+COMMENT ON FUNCTION @extschema@.suggested_settings(float8, float8) IS
+'the rule settings whose suggested limits change something, ready for ALTER SYSTEM SET: each suggested rule just before the rule that governs its application now, every other rule kept in its place; a setting that would change a limit no suggestion asks for is left out, with a NOTICE; suggested_changes() lists what they change';
+
+COMMENT ON FUNCTION @extschema@.suggest_limits(float8, float8) IS
+'per application (and, with application_name NULL, for the default: from the applications it governs) and kind of limit: what was observed, the limit in force, the suggested limit (the percentile, if at least 10 episodes lie beyond it, else the highest they support, times the headroom, rounded up, never below 1s, or 1min for idle; connections: the peak of the last 7 days times the headroom, when seen on at least 3 days) and how many observed episodes it would have ended';

@@ -34,7 +34,9 @@
  *		citus.c		Citus's internal connections: which they are, the
  *					statistics row they are counted in
  *		sqlfuncs.c	SQL-callable functions behind the views
- *		suggest.c	suggest_limits() and suggested_settings()
+ *		suggest.c	suggest_limits(), suggested_settings(), suggested_changes()
+ *		suggestmerge.c	suggested limits merged into rule settings in place,
+ *					and the check of what that changes (plain C)
  *
  * Locking, in one place:
  *

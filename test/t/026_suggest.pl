@@ -125,8 +125,11 @@ $node->poll_query_until('postgres',
 my $setting = $node->safe_psql('postgres', q{
 	SELECT setting FROM leakguard.suggested_settings(99, 2)
 	 WHERE name = 'leakguard.application_timeouts'});
-like($setting, qr/^pg_dump=0, reporting user app = 10min, "billing-api"=\d+m?s, \*=\d+m?s$/,
-	"suggested_settings keeps exemptions and qualified rules first, the default last: $setting");
+# (1.3: billing-api's rule goes where the rule that governed it was, here
+# the end; the applications the default governs have too few episodes for
+# a default of their own.)
+like($setting, qr/^pg_dump=0, reporting user app = 10min, "billing-api"=\d+m?s(, \*=\d+m?s)?$/,
+	"suggested_settings keeps exemptions and qualified rules in their places: $setting");
 
 # Apply as the README says, switch to enforce, reload.
 $node->safe_psql('postgres', q{
