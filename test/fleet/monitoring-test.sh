@@ -163,7 +163,9 @@ GRANT ALL ON lockme TO app;
 SQL
 psql_su -d appdb -c "CREATE EXTENSION leakguard"
 lg_say "the exporter's role, as docs/monitoring.md says"
-from_docs exporter-role | tee /dev/stderr | psql_su
+from_docs exporter-role >"$run/exporter-role.sql"
+sed 's/^/  /' "$run/exporter-role.sql"
+psql_su -f "$run/exporter-role.sql"
 
 # A client that runs SQL then stays connected up to 120 s, in a process
 # group of its own that cleanup kills.
