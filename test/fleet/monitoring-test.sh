@@ -198,7 +198,10 @@ start_exporter() {	# start_exporter NAME ENVFILE
 [ "$(id -u)" = 0 ] || runuser() { shift 3; "$@"; }
 start_exporter exporter "$run/prometheus-postgres-exporter"
 scrape() { curl -sf "http://127.0.0.1:$exporter_port/metrics" >"$work/metrics.txt"; }
-fleet_wait 60 "the exporter answers on 127.0.0.1:$exporter_port" scrape
+fleet_wait 60 "the exporter answers on 127.0.0.1:$exporter_port" scrape || {
+    curl -s "http://127.0.0.1:$exporter_port/metrics" | head -n 5
+    fleet_done "monitoring test"
+}
 fleet_check "the exporter runs with --auto-discover-databases" \
     grep -q -- "--auto-discover-databases" "$run/prometheus-postgres-exporter"
 fleet_wait 30 "/metrics scraped whole, with pg_up 1 and one leakguard_worker_up (extension in postgres and appdb)" \
