@@ -17,8 +17,9 @@
 #                        PG_CONFIG=/path/to/pg18/bin/pg_config
 #   make test-pg-build   how test/pg-build.sh chooses a verified tarball,
 #                        against a local signed mirror (no network)
-#   make deb             build the Debian package postgresql-15-leakguard
-#                        into build/deb/
+#   make deb             build the Debian packages postgresql-15-leakguard
+#                        and leakguard-monitoring (monitoring/ in
+#                        /usr/share/leakguard/monitoring/) into build/deb/
 #   make test-deb        build it, install it with dpkg, check it on a
 #                        throwaway server, then remove it and reinstall
 #                        from the working tree (root only)

@@ -12,7 +12,12 @@
 #   3. builds in a scratch directory, regenerating debian/control from
 #      debian/control.in for this distribution's PostgreSQL versions;
 #   4. puts the .deb files (and .buildinfo, .changes) in $LG_DEB_DIR,
-#      default build/deb/ (ignored by git), and prints their paths.
+#      default build/deb/ (ignored by git), and prints their paths:
+#      postgresql-NN-leakguard and leakguard-monitoring (architecture all:
+#      monitoring/ in /usr/share/leakguard/monitoring/).
+#
+# LG_DEB_INDEP=1 builds leakguard-monitoring alone (dpkg-buildpackage -A),
+# as test/fleet/monitoring-test.sh does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . test/lib.sh
@@ -39,10 +44,12 @@ else
     make -s -C "$src" clean >/dev/null 2>&1 || true
 fi
 
-lg_say "dpkg-buildpackage -us -uc -b (PostgreSQL versions: $(cd "$src" && pg_buildext supported-versions | tr '\n' ' '))"
+what=-b
+[ -n "${LG_DEB_INDEP:-}" ] && what=-A
+lg_say "dpkg-buildpackage -us -uc $what (PostgreSQL versions: $(cd "$src" && pg_buildext supported-versions | tr '\n' ' '))"
 # PG_UPDATECONTROL: pg_buildext checkcontrol rewrites debian/control for the
 # PostgreSQL versions of this machine instead of stopping the build.
-(cd "$src" && PG_UPDATECONTROL=yes dpkg-buildpackage -us -uc -b) >"$scratch/build.log" 2>&1 || {
+(cd "$src" && PG_UPDATECONTROL=yes dpkg-buildpackage -us -uc "$what") >"$scratch/build.log" 2>&1 || {
     tail -n 80 "$scratch/build.log"
     cp "$scratch/build.log" "${TMPDIR:-/tmp}/leakguard-deb-build.log"
     echo "dpkg-buildpackage failed; the whole log is ${TMPDIR:-/tmp}/leakguard-deb-build.log" >&2
@@ -51,7 +58,8 @@ lg_say "dpkg-buildpackage -us -uc -b (PostgreSQL versions: $(cd "$src" && pg_bui
 grep -E "^dpkg-deb: building package" "$scratch/build.log" || true
 
 mkdir -p "$out"
-rm -f "$out"/postgresql-*-leakguard*_"$version"_*.deb "$out"/leakguard_"$version"_*.buildinfo \
+rm -f "$out"/postgresql-*-leakguard*_"$version"_*.deb "$out"/leakguard-monitoring_"$version"_all.deb \
+      "$out"/leakguard_"$version"_*.buildinfo \
       "$out"/leakguard_"$version"_*.changes
 cp "$scratch"/*.deb "$scratch"/*.buildinfo "$scratch"/*.changes "$out"/
 lg_say "built into $out:"

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # make test-deb: the Debian package, installed, on Debian's PostgreSQL 15.
 #
-#   1. builds postgresql-15-leakguard (test/deb-build.sh, make deb);
+#   1. builds postgresql-15-leakguard and leakguard-monitoring
+#      (test/deb-build.sh, make deb);
 #   2. saves the leakguard files make install put in Debian's PostgreSQL
-#      15, installs the package with dpkg -i over them, and checks with
-#      dpkg --verify that the installed files are the package's;
+#      15, installs both packages with dpkg -i over them, and checks with
+#      dpkg --verify that the installed files are the packages', and that
+#      monitoring/ is in /usr/share/leakguard/monitoring/;
 #   3. runs the package's autopkgtest, debian/tests/installcheck (the
 #      pg_regress suite on a temporary instance of the installed server);
 #   4. starts a throwaway cluster (initdb in a scratch directory, run as
@@ -16,7 +18,7 @@
 #      reported), and polls pg_stat_activity until leakguard has terminated
 #      it (seen in leakguard.terminations and by the client);
 #   5. whatever happened: stops the cluster, removes the package
-#      (dpkg -r) and puts back the from-source install: the leakguard files
+#      and leakguard-monitoring (dpkg -r) and puts back the from-source install: the leakguard files
 #      that were installed before (saved in step 2), or, if there were
 #      none, make install from the working tree.
 #
@@ -38,17 +40,22 @@ lg_ensure_packages
 lg_setup_paths
 lg_setup_user
 pkg=postgresql-$LG_PG_MAJOR-leakguard
+monpkg=leakguard-monitoring
 timeout=${LG_DEB_TEST_TIMEOUT:-60}
-if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
-    echo "$pkg is installed; make test-deb would replace it: remove it first (dpkg -r $pkg)" >&2
-    exit 1
-fi
+for p in "$pkg" "$monpkg"; do
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        echo "$p is installed; make test-deb would replace it: remove it first (dpkg -r $p)" >&2
+        exit 1
+    fi
+done
 
 out=${LG_DEB_DIR:-$PWD/build/deb}
 LG_DEB_DIR=$out ./test/deb-build.sh
 version=$(dpkg-parsechangelog -S Version)
 deb=$out/${pkg}_${version}_$(dpkg --print-architecture).deb
 [ -f "$deb" ] || { echo "$deb was not built" >&2; exit 1; }
+mondeb=$out/${monpkg}_${version}_all.deb
+[ -f "$mondeb" ] || { echo "$mondeb was not built" >&2; exit 1; }
 
 work=$(lg_workdir deb-test)
 data=$work/data
@@ -67,7 +74,7 @@ restore() {
     set +e
     [ -z "$client" ] || kill "$client" 2>/dev/null
     [ ! -f "$data/postmaster.pid" ] || lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1
-    dpkg -r "$pkg" >/dev/null
+    dpkg -r "$pkg" "$monpkg" >/dev/null
     if [ -s "$work/before.list" ]; then
         lg_say "restoring the from-source install: dpkg -r $pkg, and the $(wc -l <"$work/before.list") leakguard files installed before"
         tar -xPf "$work/before.tar"
@@ -80,12 +87,17 @@ restore() {
 }
 trap restore EXIT
 
-lg_say "installing $deb"
-dpkg -i "$deb"
-verify=$(dpkg --verify "$pkg")
-[ -z "$verify" ] || { echo "dpkg --verify $pkg: $verify" >&2; exit 1; }
+lg_say "installing $deb and $mondeb"
+dpkg -i "$deb" "$mondeb"
+verify=$(dpkg --verify "$pkg" "$monpkg")
+[ -z "$verify" ] || { echo "dpkg --verify $pkg $monpkg: $verify" >&2; exit 1; }
 echo "$pkg $(dpkg-query -W -f='${Version}' "$pkg") installed; its files:"
 dpkg -L "$pkg" | grep -E '\.(so|control|sql)$'
+for f in queries.yaml leakguard-alerts.yml leakguard-alerts.test.yml leakguard-dashboard.json; do
+    cmp "/usr/share/leakguard/monitoring/$f" "monitoring/$f" ||
+        { echo "$monpkg: /usr/share/leakguard/monitoring/$f is not monitoring/$f" >&2; exit 1; }
+done
+echo "$monpkg installed monitoring/ in /usr/share/leakguard/monitoring/"
 
 lg_say "the package's autopkgtest: debian/tests/installcheck"
 debian/tests/installcheck

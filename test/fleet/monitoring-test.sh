@@ -1,26 +1,44 @@
 #!/usr/bin/env bash
-# test/fleet/monitoring-test.sh: monitoring/ against the real tools.
+# test/fleet/monitoring-test.sh: monitoring/ against the real tools, wired
+# as docs/monitoring.md says.
 #
 # Installs, as root and when missing, Debian's prometheus-postgres-exporter
-# (0.11), prometheus (2.42, with promtool) and curl.  Builds and installs
-# leakguard into the PostgreSQL of PG_CONFIG (Debian's 15 by default) unless
-# LG_FLEET_PREPARED is set (test/fleet-test.sh has done it), then:
+# (0.11), prometheus (2.42, with promtool), curl and jq.  Builds and
+# installs leakguard into the PostgreSQL of PG_CONFIG (Debian's 15 by
+# default) unless LG_FLEET_PREPARED is set (test/fleet-test.sh has done it),
+# then:
 #
 #   1. promtool check rules and promtool test rules on the alerting rules;
 #      the dashboard is valid JSON with the panels it promises;
-#   2. a throwaway leakguard server (scratch directory, private socket, run
-#      as an unprivileged user) and the real exporter on a free loopback
-#      port with monitoring/queries.yaml, connected as a role that has
-#      pg_monitor and is no superuser;
-#   3. a termination (idle in transaction), an idle-session termination, a
-#      refusal by a quota and an exempt idle leak; /metrics is scraped and
-#      the series, their types, labels and values checked; every leakguard
-#      metric the rules and the dashboard use is exported, and no series
-#      carries a label beyond application, kind and the exporter's server;
-#   4. a real Prometheus scrapes the exporter and evaluates the rules:
-#      refusals rising fire LeakguardRefusalsRising, and every dashboard
-#      query is accepted by its query API;
-#   5. a bad rule reloaded shows as leakguard_worker_config_error 1.
+#   2. as root: builds the Debian package leakguard-monitoring from the tree
+#      (test/deb-build.sh, dpkg-buildpackage -A) and installs it with
+#      dpkg -i (removed at the end), so that the files are where the docs
+#      say, /usr/share/leakguard/monitoring/ (not root: monitoring/ is used
+#      in their place);
+#   3. a throwaway leakguard server (scratch directory, private socket, run
+#      as an unprivileged user) with the extension in two databases, and
+#      the real exporter wired word for word as docs/monitoring.md says: the
+#      role of its "exporter-role" block, the /etc/default file of its
+#      "etc-default" block (only the socket directory changed, and a free
+#      loopback port added to ARGS), started as the systemd unit starts it
+#      (as the user prometheus, $ARGS); /metrics is scraped whole with
+#      --auto-discover-databases, where the same file without
+#      "master: true" fails;
+#   4. a termination of every kind (idle in transaction, idle, transaction,
+#      xmin, blocking), a refusal by a quota, a quota pinned to a role and
+#      an exempt idle leak; /metrics is scraped and the series, their
+#      types, labels and values checked; every leakguard metric the rules
+#      and the dashboard use is exported, and no series carries a label
+#      beyond application, kind, the quota's rule, usename, datname and the
+#      exporter's server;
+#   5. a real Prometheus loads the rules from the docs' "prometheus-rules"
+#      block, scrapes the exporter and evaluates them: refusals rising fire
+#      LeakguardRefusalsRising, and every dashboard query is accepted by its
+#      query API;
+#   6. a bad rule reloaded shows as leakguard_worker_config_error 1;
+#   7. leakguard removed from shared_preload_libraries and the server
+#      restarted: every leakguard series vanishes, and Prometheus fires
+#      LeakguardMissing (after its 2 minutes), not LeakguardWorkerDown.
 #
 # Everything is removed at the end; exits non-zero if a check failed.
 set -euo pipefail
@@ -28,7 +46,7 @@ cd "$(dirname "$0")/../.."
 . test/lib.sh
 . test/fleet/lib.sh
 
-lg_install_packages prometheus-postgres-exporter prometheus curl
+lg_install_packages prometheus-postgres-exporter prometheus curl jq
 if [ -z "${LG_FLEET_PREPARED:-}" ]; then
     lg_prepare
 else
@@ -38,15 +56,23 @@ fi
 
 work=$(lg_workdir monitoring)
 data="$work/data"
+# pid files and logs of the exporters, which may run as another user
+run="$work/run"
+mkdir -p "$run"
+chmod 1777 "$run"
 clients=()
+installed_monitoring=""
 cleanup() {
     local pid
     disown -a
     for pid in "${clients[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
-    for pid in exporter prometheus; do
-        [ -f "$work/$pid.pid" ] && kill "$(cat "$work/$pid.pid")" 2>/dev/null || true
+    for pid in exporter exporter-nomaster prometheus; do
+        [ -f "$run/$pid.pid" ] && kill "$(cat "$run/$pid.pid")" 2>/dev/null || true
     done
     lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1 || true
+    if [ -n "$installed_monitoring" ]; then
+        dpkg -r leakguard-monitoring >/dev/null 2>&1 || echo "monitoring test: dpkg -r leakguard-monitoring failed"
+    fi
     if [ "$fleet_failed" = 0 ]; then
         rm -rf "$work"
     else
@@ -60,16 +86,57 @@ fleet_check "promtool check rules" promtool check rules monitoring/leakguard-ale
 fleet_check "promtool test rules" promtool test rules monitoring/leakguard-alerts.test.yml
 
 lg_say "the Grafana dashboard"
-fleet_check "dashboard is valid JSON" jq -e . monitoring/leakguard-dashboard.json >/dev/null
+fleet_check "dashboard is valid JSON" eval 'jq -e . monitoring/leakguard-dashboard.json >/dev/null'
 for title in "Terminations per application and kind" "Connections per application against quota" \
              "Longest idle in transaction" "Worker running" "Enforcing" "Configuration error"; do
-    fleet_check "dashboard panel \"$title\"" \
-        jq -e --arg t "$title" '[.panels[] | select(.title == $t and (.targets | length) > 0)] | length == 1' \
-        monitoring/leakguard-dashboard.json >/dev/null
+    panel() {
+        jq -e --arg t "$1" '[.panels[] | select(.title == $t and (.targets | length) > 0)] | length == 1' \
+            monitoring/leakguard-dashboard.json >/dev/null
+    }
+    fleet_check "dashboard panel \"$title\"" panel "$title"
 done
 
+# doc_block NAME: the fenced block that follows "<!-- fleet-test: NAME -->"
+# in docs/monitoring.md, without the list item's indentation.
+doc_block() {
+    awk -v name="$1" '
+        $0 ~ "<!-- fleet-test: " name " -->" { found = 1; next }
+        found == 1 && /^ *```/ { match($0, /^ */); indent = RLENGTH; found = 2; next }
+        found == 2 && /^ *```/ { exit }
+        found == 2 { print substr($0, indent + 1) }' docs/monitoring.md
+}
+for block in exporter-role etc-default prometheus-rules; do
+    fleet_check "docs/monitoring.md has the block \"$block\"" test -n "$(doc_block $block)"
+done
+
+# The monitoring files where docs/monitoring.md says they are.
+mondir=/usr/share/leakguard/monitoring
+if [ "$(id -u)" = 0 ]; then
+    lg_say "the Debian package leakguard-monitoring, built from the tree and installed"
+    if dpkg-query -W -f='${Status}' leakguard-monitoring 2>/dev/null | grep -q "ok installed"; then
+        echo "leakguard-monitoring is installed; this test would replace it: remove it first (dpkg -r leakguard-monitoring)" >&2
+        exit 1
+    fi
+    rc=0
+    LG_DEB_INDEP=1 LG_DEB_DIR="$work/deb" ./test/deb-build.sh >"$work/deb-build.log" 2>&1 || rc=$?
+    fleet_check "leakguard-monitoring built (dpkg-buildpackage -A)" test $rc = 0
+    [ $rc = 0 ] || { tail -n 30 "$work/deb-build.log"; fleet_done "monitoring test"; }
+    dpkg -i "$work"/deb/leakguard-monitoring_*_all.deb >/dev/null
+    installed_monitoring=1
+    fleet_check "leakguard-monitoring installs monitoring/ in $mondir" \
+        eval 'for f in monitoring/*; do cmp -s "$f" "$mondir/${f#monitoring/}" || exit 1; done'
+    fleet_check "promtool test rules in $mondir" \
+        eval '(cd "$mondir" && promtool test rules leakguard-alerts.test.yml) >/dev/null'
+else
+    lg_say "not root: monitoring/ in place of $mondir (no package installed)"
+    mondir=$PWD/monitoring
+fi
+# from_docs: a docs block with the paths and socket of this test
+from_docs() {
+    doc_block "$1" | sed -e "s#/usr/share/leakguard/monitoring#$mondir#g" -e "s#host=/run/postgresql#host=$work#g"
+}
+
 lg_say "a throwaway leakguard server in $work"
-cp monitoring/queries.yaml "$work/queries.yaml"
 lg_as_user initdb -D "$data" -A trust >/dev/null
 cat >> "$data/postgresql.conf" <<CONF
 listen_addresses = ''
@@ -78,18 +145,27 @@ port = 5432
 shared_preload_libraries = 'leakguard'
 leakguard.application_timeouts = 'billing-api=1s, report-nightly=0'
 leakguard.application_idle_timeouts = 'idle-app=1s'
-leakguard.application_connection_limits = 'route_builder=1, batch=20'
+leakguard.application_connection_limits = 'route_builder=1, batch=20, billing-api user app = 3, * = 50'
+leakguard.application_transaction_timeouts = 'txn-app=1s'
+leakguard.application_xmin_age_limits = 'xmin-app=5'
+leakguard.application_blocking_timeouts = 'blocker=1s'
 leakguard.naptime = 200ms
 CONF
 lg_as_user pg_ctl -D "$data" -l "$work/server.log" -w start >/dev/null
 psql_su() { lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -v ON_ERROR_STOP=1 "$@"; }
 psql_su <<'SQL'
 CREATE EXTENSION leakguard;
+CREATE DATABASE appdb;
 CREATE ROLE app LOGIN;
-CREATE ROLE leakguard_exporter LOGIN;
-GRANT pg_monitor TO leakguard_exporter;
 CREATE ROLE plain_monitor LOGIN;
+CREATE TABLE lockme ();
+GRANT ALL ON lockme TO app;
 SQL
+psql_su -d appdb -c "CREATE EXTENSION leakguard"
+lg_say "the exporter's role, as docs/monitoring.md says"
+from_docs exporter-role >"$run/exporter-role.sql"
+sed 's/^/  /' "$run/exporter-role.sql"
+psql_su -f "$run/exporter-role.sql"
 
 # A client that runs SQL then stays connected up to 120 s, in a process
 # group of its own that cleanup kills.
@@ -104,23 +180,76 @@ sql_is() {	# sql_is QUERY EXPECTED
     [ "$(psql_su -Atc "$1")" = "$2" ]
 }
 
-lg_say "the exporter (prometheus-postgres-exporter, as leakguard_exporter)"
+lg_say "the exporter, wired as docs/monitoring.md says"
+# The /etc/default file of the docs, but for this test's socket directory
+# and a free port; started as Debian's systemd unit starts it:
+#   User=prometheus
+#   EnvironmentFile=/etc/default/prometheus-postgres-exporter
+#   ExecStart=/usr/bin/prometheus-postgres-exporter $ARGS
 exporter_port=$(fleet_free_port)
-lg_as_user sh -c 'echo $$ > "$1/exporter.pid"; exec env DATA_SOURCE_NAME="$2" prometheus-postgres-exporter \
-        --web.listen-address="127.0.0.1:$3" --extend.query-path="$1/queries.yaml" >"$1/exporter.log" 2>&1' \
-    sh "$work" "host=$work port=5432 user=leakguard_exporter dbname=postgres sslmode=disable" "$exporter_port" 2>/dev/null &
+{ from_docs etc-default; echo "ARGS=\"\$ARGS --web.listen-address=127.0.0.1:$exporter_port\""; } >"$run/prometheus-postgres-exporter"
+sed 's/^/  /' "$run/prometheus-postgres-exporter"
+exporter_user=$LG_USER
+[ "$(id -u)" = 0 ] && exporter_user=prometheus
+start_exporter() {	# start_exporter NAME ENVFILE
+    runuser -u "$exporter_user" -- sh -c 'echo $$ > "$1/$2.pid"; set -a; . "$3"; set +a
+        exec /usr/bin/prometheus-postgres-exporter $ARGS >"$1/$2.log" 2>&1' sh "$run" "$1" "$2" 2>/dev/null &
+}
+[ "$(id -u)" = 0 ] || runuser() { shift 3; "$@"; }
+start_exporter exporter "$run/prometheus-postgres-exporter"
 scrape() { curl -sf "http://127.0.0.1:$exporter_port/metrics" >"$work/metrics.txt"; }
-fleet_wait 60 "the exporter answers on 127.0.0.1:$exporter_port" scrape
+fleet_wait 60 "the exporter answers on 127.0.0.1:$exporter_port" scrape || {
+    curl -s "http://127.0.0.1:$exporter_port/metrics" | head -n 5
+    fleet_done "monitoring test"
+}
+fleet_check "the exporter runs with --auto-discover-databases" \
+    grep -q -- "--auto-discover-databases" "$run/prometheus-postgres-exporter"
+fleet_wait 30 "/metrics scraped whole, with pg_up 1 and one leakguard_worker_up (extension in postgres and appdb)" \
+    eval 'scrape && grep -qx "pg_up 1" "$work/metrics.txt" && [ "$(grep -c "^leakguard_worker_up" "$work/metrics.txt")" = 1 ]'
 
-lg_say "a termination, an idle termination, a refusal and an exempt leak"
+# The same, without "master: true": each leakguard query runs in every
+# database discovered, and /metrics fails whole (what master: true fixes).
+grep -v '^  master: true$' "$mondir/queries.yaml" >"$run/queries-nomaster.yaml"
+nomaster_port=$(fleet_free_port)
+sed -e "s#$mondir/queries.yaml#$run/queries-nomaster.yaml#" -e "s#127.0.0.1:$exporter_port#127.0.0.1:$nomaster_port#" \
+    "$run/prometheus-postgres-exporter" >"$run/nomaster.env"
+start_exporter exporter-nomaster "$run/nomaster.env"
+nomaster_fails() {
+    local out
+    out=$(curl -s "http://127.0.0.1:$nomaster_port/metrics") || return 1
+    printf '%s' "$out" | grep -q 'leakguard_.*was collected before with the same name and label values'
+}
+fleet_wait 60 "without master: true, /metrics fails (\"... was collected before with the same name and label values\")" nomaster_fails
+kill "$(cat "$run/exporter-nomaster.pid")" 2>/dev/null || true
+
+lg_say "a termination of every kind, a refusal, a pinned quota and an exempt leak"
 hold billing-api "BEGIN; SELECT 1;"
+hold billing-api "SELECT 1;"
+hold billing-api "SELECT 1;"
 hold idle-app "SELECT 1;"
 hold route_builder "SELECT 1;"
 hold report-nightly "BEGIN; SELECT 1;"
+hold txn-app "BEGIN; SELECT 1;"
+hold xmin-app "BEGIN; SELECT pg_catalog.pg_current_xact_id();"
+hold blocker "BEGIN; LOCK TABLE lockme;"
 fleet_wait 60 "billing-api terminated (idle in transaction)" \
     sql_is "SELECT terminated FROM leakguard.stats WHERE application_name = 'billing-api'" 1
+fleet_wait 60 "billing-api (user app) holds 2 connections of its pinned quota of 3" \
+    sql_is "SELECT connections FROM leakguard.stats WHERE application_name = 'billing-api'" 2
 fleet_wait 60 "idle-app terminated (idle)" \
     sql_is "SELECT idle_terminated FROM leakguard.stats WHERE application_name = 'idle-app'" 1
+fleet_wait 60 "txn-app terminated (transaction)" \
+    sql_is "SELECT transaction_terminated FROM leakguard.stats WHERE application_name = 'txn-app'" 1
+fleet_wait 60 "xmin-app holds its xid, idle in transaction" \
+    sql_is "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'xmin-app' AND state = 'idle in transaction' AND backend_xid IS NOT NULL" 1
+psql_su -c "DO \$\$ BEGIN FOR i IN 1..10 LOOP PERFORM pg_catalog.pg_current_xact_id(); COMMIT; END LOOP; END \$\$"
+fleet_wait 60 "xmin-app terminated (xmin)" \
+    sql_is "SELECT xmin_terminated FROM leakguard.stats WHERE application_name = 'xmin-app'" 1
+fleet_wait 60 "blocker holds its lock, idle in transaction" \
+    sql_is "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'blocker' AND state = 'idle in transaction'" 1
+hold waiter "BEGIN; LOCK TABLE lockme; COMMIT;"
+fleet_wait 60 "blocker terminated (blocking)" \
+    sql_is "SELECT blocking_terminated FROM leakguard.stats WHERE application_name = 'blocker'" 1
 fleet_wait 60 "route_builder holds its one connection" \
     sql_is "SELECT connections FROM leakguard.stats WHERE application_name = 'route_builder'" 1
 fleet_wait 60 "report-nightly is idle in transaction, exempt" \
@@ -130,7 +259,7 @@ idle_times_seen_by() {	# idle_times_seen_by ROLE: leaks whose idle time ROLE can
     lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -U "$1" -Atc \
         "SELECT count(*) FROM leakguard.sessions WHERE idle_in_transaction IS NOT NULL"
 }
-fleet_check "the pg_monitor role sees report-nightly's idle time" test "$(idle_times_seen_by leakguard_exporter)" = 1
+fleet_check "the exporter's role (pg_monitor) sees report-nightly's idle time" test "$(idle_times_seen_by prometheus)" = 1
 fleet_check "a role without pg_monitor does not (so the README asks for pg_monitor)" \
     test "$(idle_times_seen_by plain_monitor)" = 0
 
@@ -138,20 +267,18 @@ fleet_check "a role without pg_monitor does not (so the README asks for pg_monit
 # before they rise.
 lg_say "Prometheus scraping the exporter and evaluating the rules"
 prom_port=$(fleet_free_port)
-cp monitoring/leakguard-alerts.yml "$work/"
 cat >"$work/prometheus.yml" <<YAML
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
-rule_files:
-  - $work/leakguard-alerts.yml
+$(from_docs prometheus-rules)
 scrape_configs:
   - job_name: postgres
     static_configs:
       - targets: ['127.0.0.1:$exporter_port']
 YAML
 [ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
-lg_as_user sh -c 'echo $$ > "$1/prometheus.pid"; exec prometheus --config.file="$1/prometheus.yml" \
+lg_as_user sh -c 'echo $$ > "$1/run/prometheus.pid"; exec prometheus --config.file="$1/prometheus.yml" \
         --storage.tsdb.path="$1/tsdb" --web.listen-address="127.0.0.1:$2" >"$1/prometheus.log" 2>&1' \
     sh "$work" "$prom_port" 2>/dev/null &
 prom_query() {	# prom_query PROMQL: the JSON answer of the instant query API
@@ -213,21 +340,37 @@ check_metric() {	# check_metric EXPECTED NAME LABELS...
 }
 check_metric 1 leakguard_terminated_total 'application="billing-api"' 'kind="idle in transaction"'
 check_metric 0 leakguard_terminated_total 'application="billing-api"' 'kind="idle"'
+check_metric 0 leakguard_terminated_total 'application="billing-api"' 'kind="transaction"'
+check_metric 0 leakguard_terminated_total 'application="billing-api"' 'kind="xmin"'
+check_metric 0 leakguard_terminated_total 'application="billing-api"' 'kind="blocking"'
+check_metric 1 leakguard_terminated_total 'application="txn-app"' 'kind="transaction"'
+check_metric 0 leakguard_terminated_total 'application="txn-app"' 'kind="idle in transaction"'
+check_metric 1 leakguard_terminated_total 'application="xmin-app"' 'kind="xmin"'
+check_metric 1 leakguard_terminated_total 'application="blocker"' 'kind="blocking"'
+check_metric 0 leakguard_terminated_total 'application="blocker"' 'kind="idle in transaction"'
 check_metric 1 leakguard_terminated_total 'application="idle-app"' 'kind="idle"'
 check_metric 0 leakguard_terminated_total 'application="idle-app"' 'kind="idle in transaction"'
 check_metric 0 leakguard_refused_total 'application="billing-api"' 'kind="quota"'
 check_metric 0 leakguard_dry_run_total 'application="billing-api"' 'kind="idle in transaction"'
 check_metric 0 leakguard_dry_run_total 'application="route_builder"' 'kind="quota"'
+for kind in idle transaction xmin blocking; do
+    check_metric 0 leakguard_dry_run_total 'application="billing-api"' "kind=\"$kind\""
+done
 check_metric 1 leakguard_application_connections 'application="route_builder"'
 check_metric 1 leakguard_application_connection_limit 'application="route_builder"'
-check_metric 0 leakguard_application_connection_limit 'application="billing-api"'
+check_metric 50 leakguard_application_connection_limit 'application="billing-api"'
+check_metric 3 leakguard_quota_connection_limit 'application="billing-api"' 'rule="billing-api user app = 3"' 'usename="app"' 'datname=""'
+check_metric 2 leakguard_quota_connections 'application="billing-api"' 'rule="billing-api user app = 3"' 'usename="app"' 'datname=""'
+check_metric 1 leakguard_quota_connection_limit 'application="route_builder"' 'rule="route_builder=1"' 'usename=""'
+check_metric 1 leakguard_quota_connections 'application="route_builder"' 'rule="route_builder=1"' 'usename=""'
+check_metric 50 leakguard_quota_connection_limit 'application="report-nightly"' 'rule="* = 50"' 'usename=""'
 check_metric 1 leakguard_application_idle_in_transaction 'application="report-nightly"'
-check_metric 0 leakguard_application_connections 'application="billing-api"'
+check_metric 2 leakguard_application_connections 'application="billing-api"'
 check_metric 1 leakguard_worker_up
 check_metric 1 leakguard_worker_enforcing
 check_metric 0 leakguard_worker_dry_run
 check_metric 0 leakguard_worker_config_error
-check_metric 2 leakguard_worker_terminated_total
+check_metric 5 leakguard_worker_terminated_total
 fleet_check "leakguard_application_longest_idle_seconds of report-nightly > 0" \
     metric_positive leakguard_application_longest_idle_seconds 'application="report-nightly"'
 fleet_check "leakguard_unguarded_idle_in_transaction_seconds of report-nightly > 0" \
@@ -255,17 +398,22 @@ fleet_check "gauges are typed gauge" types_are gauge \
     leakguard_application_idle_in_transaction leakguard_application_longest_idle_seconds \
     leakguard_application_max_idle_seconds leakguard_application_peak_connections \
     leakguard_unguarded_idle_in_transaction_seconds leakguard_worker_up leakguard_worker_enforcing \
-    leakguard_worker_config_error leakguard_worker_last_scan_age_seconds
+    leakguard_worker_config_error leakguard_worker_last_scan_age_seconds \
+    leakguard_quota_connections leakguard_quota_connection_limit
 
-labels_bounded() {
+labels_bounded() {	# labels_bounded PATTERN LABELS: the labels of the series PATTERN matches
     local extra
-    extra=$(grep '^leakguard_' "$work/metrics.txt" | sed -n 's/^[^{]*{\(.*\)} .*/\1/p' |
-        grep -oE '(^|,)[a-z_]+=' | tr -d ',=' | sort -u | grep -vxE 'application|kind|server' || true)
+    extra=$(grep -E "$1" "$work/metrics.txt" | sed -n 's/^[^{]*{\(.*\)} .*/\1/p' |
+        grep -oE '(^|,)[a-z_]+=' | tr -d ',=' | sort -u | grep -vxE "$2" || true)
     [ -z "$extra" ] || { echo "  unexpected labels: $extra"; return 1; }
 }
-fleet_check "leakguard series carry only the labels application, kind (and the exporter's server)" labels_bounded
+fleet_check "leakguard series carry only the labels application, kind, a quota's rule, usename, datname (and the exporter's server)" \
+    labels_bounded '^leakguard_' 'application|kind|server|rule|usename|datname'
+fleet_check "only the quotas carry rule, usename and datname" \
+    labels_bounded '^leakguard_(terminated|refused|dry_run|application|unguarded|worker|stats)' 'application|kind|server'
+
 fleet_check "the exporter logged no error on leakguard's queries" \
-    eval '! grep -iE "level=(error|warn).*leakguard" "$work/exporter.log"'
+    eval '! grep -iE "level=(error|warn).*leakguard" "$run/exporter.log"'
 
 exported() {	# exported FILE: every leakguard_* metric FILE names is in the scrape
     local name missing=""
@@ -286,7 +434,7 @@ alert_firing() {	# alert_firing NAME LABEL VALUE
 }
 fleet_wait 90 "LeakguardRefusalsRising fires for route_builder" \
     alert_firing LeakguardRefusalsRising application route_builder
-fleet_check "LeakguardTerminationsRising does not fire (2 terminations)" \
+fleet_check "LeakguardTerminationsRising does not fire (one termination per application and kind)" \
     eval '! curl -sf "http://127.0.0.1:$prom_port/api/v1/alerts" | grep -q LeakguardTerminationsRising'
 dashboard_queries_run() {
     local expr bad=0
@@ -298,8 +446,8 @@ dashboard_queries_run() {
     [ $bad = 0 ]
 }
 fleet_check "Prometheus accepts every dashboard query" dashboard_queries_run
-fleet_check "the dashboard's connections-against-quota query returns route_builder's quota" \
-    prom_has 'sum by (application) (leakguard_application_connection_limit{application="route_builder"} > 0)'
+fleet_check "the dashboard's connections-against-quota query returns billing-api's pinned quota" \
+    prom_has 'max by (application, rule, usename, datname) (leakguard_quota_connection_limit{application="billing-api",usename="app"}) == 3'
 
 lg_say "a bad rule reloaded: leakguard_worker_config_error"
 echo "leakguard.application_timeouts = 'billing-api=1 fortnight'" >>"$data/postgresql.conf"
@@ -310,5 +458,26 @@ fleet_wait 30 "leakguard_worker_config_error = 1" scrape_until metric_is 1 leakg
 check_metric 1 leakguard_worker_up
 fleet_check "the previous rules stay in force" \
     sql_is "SELECT rules FROM leakguard.status()" "billing-api=1s, report-nightly=0"
+
+lg_say "leakguard removed from shared_preload_libraries: LeakguardMissing"
+alert_active() {	# alert_active NAME: pending or firing
+    curl -sf "http://127.0.0.1:$prom_port/api/v1/alerts" |
+        jq -e --arg n "$1" '[.data.alerts[] | select(.labels.alertname == $n)] | length > 0' >/dev/null
+}
+fleet_check "LeakguardMissing is not active while leakguard runs" eval '! alert_active LeakguardMissing'
+for pid in "${clients[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
+sed -i "s/^shared_preload_libraries = 'leakguard'$/shared_preload_libraries = ''/" "$data/postgresql.conf"
+lg_as_user pg_ctl -D "$data" -l "$work/server.log" -m fast -w restart >/dev/null
+fleet_check "the server runs without the library" \
+    sql_is "SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'" ""
+fleet_wait 60 "the exporter reaches PostgreSQL (pg_up 1) and every leakguard series is gone" \
+    eval 'scrape && grep -qx "pg_up 1" "$work/metrics.txt" && ! grep -q "^leakguard_" "$work/metrics.txt"'
+check_metric 1 pg_exporter_last_scrape_error
+fleet_check "the exporter logs why: leakguard must be loaded via shared_preload_libraries" \
+    grep -q "leakguard must be loaded via shared_preload_libraries" "$run/exporter.log"
+fleet_wait 60 "Prometheus sees no leakguard_worker_up" eval '! prom_has leakguard_worker_up'
+fleet_wait 240 "LeakguardMissing fires for 127.0.0.1:$exporter_port (after its 2 minutes)" \
+    alert_firing LeakguardMissing instance "127.0.0.1:$exporter_port"
+fleet_check "LeakguardWorkerDown does not (it has no series to compare)" eval '! alert_active LeakguardWorkerDown'
 
 fleet_done "monitoring test"
