@@ -30,7 +30,12 @@
  * neither a member of nor allowed to read through pg_read_all_stats, the
  * per-session rows show pid, database, user and application name only;
  * state, timestamps, idle times and client address are NULL and the last
- * statement reads "<insufficient privilege>", as in pg_stat_activity.
+ * statement reads "<insufficient privilege>", as in pg_stat_activity; so
+ * are what leakguard derives from the session's transaction and locks:
+ * xmin_age and blocking in sessions, xmin_age and blocked_pids in
+ * terminations (the waits are hidden with wait_event; pg_stat_activity
+ * shows backend_xmin to all, but the age leakguard judges goes with the
+ * state it is judged in).
  * In stats, the present-tense columns that tell a session's state
  * (idle_in_transaction, longest_idle) count only the sessions the reader
  * may see the state of; connections counts every session, as the
@@ -611,7 +616,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			if (v11)
 				nulls[14] = true;
 			if (v12)
-				nulls[15] = true;
+				nulls[15] = nulls[16] = true;
 		}
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -921,9 +926,13 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	else
 		values[13] = CStringGetTextDatum("<insufficient privilege>");
 
-	/* What pg_stat_activity would hide from this reader. */
+	/*
+	 * What pg_stat_activity would hide from this reader, with the waits the
+	 * session caused and its snapshot's age.
+	 */
 	if (!visible)
-		nulls[5] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = true;
+		nulls[5] = nulls[6] = nulls[7] = nulls[8] = nulls[9] =
+			nulls[15] = nulls[16] = true;
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
