@@ -27,6 +27,9 @@ SELECT pid IS NOT NULL AS running, mode, started_at <= now() AS started,
 -- no prepared transaction (max_prepared_transactions is 0 here)
 SELECT prepared_transactions, oldest_prepared_at FROM leakguard.status();
 
+-- no statistics row made room for another (1.3)
+SELECT stats_evicted FROM leakguard.status();
+
 -- a scan on request: nobody leaks, nothing is terminated
 SELECT leakguard.check();
 SELECT scans > 0 AS scanned, terminated, last_scan_at IS NOT NULL AS ok,

@@ -21,7 +21,7 @@
  * terminations() blocked_pids and xmin_age; to sessions() xmin_age and
  * blocking; to status() prepared_transactions and oldest_prepared_at,
  * counted from pg_prepared_xact() (no gid: that is only in the server
- * log).  A result type with more columns than this library knows
+ * log).  1.3 appends to status() stats_evicted.  A result type with more columns than this library knows
  * (scripts installed and applied while the server still runs an older
  * library), or with a number of columns no version declares, is refused
  * with an error, never filled with garbage.
@@ -101,9 +101,9 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_LIMIT_FOR_COLS_10	2
 #define LG_LIMIT_FOR_COLS_11	6
 #define LG_LIMIT_FOR_COLS		12
-#define LG_STATUS_COLS_10		11
-#define LG_STATUS_COLS_11		11
-#define LG_STATUS_COLS			13
+#define LG_STATUS_COLS_11		11	/* 1.0 and 1.1 */
+#define LG_STATUS_COLS_12		13
+#define LG_STATUS_COLS			14
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
@@ -336,6 +336,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	int			mode;
 	uint64		scans;
 	uint64		terminated;
+	uint64		stats_evicted;
 	TimestampTz last_scan_at;
 	TimestampTz next_wakeup_at;
 	double		scan_time_total_ms;
@@ -348,7 +349,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	lg_check_result_columns(tupdesc, LG_STATUS_COLS_10, LG_STATUS_COLS_11,
+	/* 1.0 and 1.1 have the same columns: the widths of 1.1, 1.2 and 1.3 */
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS_11, LG_STATUS_COLS_12,
 							LG_STATUS_COLS);
 
 	lg_lock_reader();
@@ -357,6 +359,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	mode = lg_shared->worker_mode;
 	scans = lg_shared->scans;
 	terminated = lg_shared->terminated;
+	stats_evicted = lg_shared->stats_evicted;
 	last_scan_at = lg_shared->last_scan_at;
 	next_wakeup_at = lg_shared->next_wakeup_at;
 	scan_time_total_ms = lg_shared->scan_time_total_ms;
@@ -390,7 +393,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[10] = CStringGetTextDatum(error);
 	else
 		nulls[10] = true;
-	if (tupdesc->natts >= LG_STATUS_COLS)
+	if (tupdesc->natts >= LG_STATUS_COLS_12)
 	{
 		int64		prepared;
 		TimestampTz oldest;
@@ -399,6 +402,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[11] = Int64GetDatum(prepared);
 		values[12] = lg_timestamp_or_null(oldest, &nulls[12]);
 	}
+	if (tupdesc->natts >= LG_STATUS_COLS)
+		values[13] = Int64GetDatum((int64) stats_evicted);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -726,9 +731,12 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 /*
  * Copy the statistics entries into entries (room for max_applications), in
  * chunks of LG_STATS_CHUNK under the lock, and with the last chunk the
- * overflow entry and stats_reset.  Between two reset()s entries are only
- * appended to lg_shared->apps, so what was copied stays in place; if reset()
- * runs meanwhile, the copy starts over.  Returns the number of entries.
+ * overflow entry and stats_reset.  While stats_generation stays the same,
+ * entries are only appended to lg_shared->apps, so what was copied stays in
+ * place; if reset() runs meanwhile, or an entry makes room for another
+ * (its counts move to the overflow row), the copy starts over, in one hold
+ * of the lock this time, so that a table that changes all the time cannot
+ * keep a reader copying.  Returns the number of entries.
  */
 long
 lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
@@ -736,6 +744,7 @@ lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
 {
 	uint64		generation = 0;
 	long		n = -1;			/* -1: nothing copied yet */
+	bool		whole = false;
 
 	for (;;)
 	{
@@ -743,12 +752,14 @@ lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
 		bool		done;
 
 		lg_lock_reader();
-		if (n < 0 || lg_shared->reset_generation != generation)
+		if (n < 0 || lg_shared->stats_generation != generation)
 		{
-			generation = lg_shared->reset_generation;
+			whole = (n >= 0);
+			generation = lg_shared->stats_generation;
 			n = 0;
 		}
-		upto = Min(lg_shared->app_count, n + LG_STATS_CHUNK);
+		upto = whole ? lg_shared->app_count :
+			Min(lg_shared->app_count, n + LG_STATS_CHUNK);
 		for (; n < upto; n++)
 			memcpy(&entries[n], lg_shared->apps[n], sizeof(LeakguardAppStats));
 		done = (n >= lg_shared->app_count);
