@@ -43,8 +43,11 @@
  * to the overflow row "(other applications)", so totals stay exact, and
  * counted in stats_evicted.  When no entry can make room, the new
  * application is counted in the overflow row.  This is pg_stat_statements'
- * deallocation, one entry at a time, with a share per role: a session that
- * renames itself a thousand times in a loop recycles its own entries.
+ * deallocation, with a share per role: a session that renames itself a
+ * thousand times in a loop recycles its own entries.  Entries make room 1%
+ * of the table at a time (LG_STATS_EVICT_DIVISOR), the least recently seen
+ * first, so that the pass that finds them is made once per that many new
+ * applications, not at each.
  *
  * Locking: every function here that changes statistics or history expects
  * the caller to hold LeakguardShared->lock exclusive (the worker does, once
@@ -63,6 +66,15 @@
 
 LeakguardShared *lg_shared = NULL;
 HTAB	   *lg_app_hash = NULL;
+
+/*
+ * When the table is full, entries make room max_applications /
+ * LG_STATS_EVICT_DIVISOR at a time (at least one, at most
+ * LG_STATS_EVICT_MAX), as pg_stat_statements deallocates several: finding
+ * them is a pass over the table, made once for that many new applications.
+ */
+#define LG_STATS_EVICT_DIVISOR	100
+#define LG_STATS_EVICT_MAX		1000
 
 /* Entries of the statistics table per login role that made them. */
 typedef struct LgOwnerCount
@@ -287,46 +299,128 @@ lg_stats_in_use(const LeakguardAppEntry *e, TimestampTz now)
 		e->stats.last_terminated_at > now - LG_STATS_KEEP_TERMINATED_US;
 }
 
+/* Which entries may make room for a new one (lg_stats_make_room()). */
+typedef enum LgRoomFrom
+{
+	LG_ROOM_OWN,				/* the new entry's role's own */
+	LG_ROOM_HEAVY,				/* of roles holding their share or more */
+	LG_ROOM_ANY
+} LgRoomFrom;
+
 /*
- * The entry that makes room for a new one of role owner (see the head of
- * this file), or NULL if none can.  One pass over the entries.  Lock held
+ * Whether entry e, not in use, may make room under rule "from", its owner's
+ * count read through a one-entry cache (entries of one role tend to come in
+ * runs).  Lock held.
+ */
+static bool
+lg_room_from(const LeakguardAppEntry *e, LgRoomFrom from, Oid owner, int share,
+			 Oid *last_owner, bool *last_heavy, bool *last_known)
+{
+	if (from == LG_ROOM_OWN)
+		return e->owner == owner;
+	if (from == LG_ROOM_ANY)
+		return true;
+	if (!*last_known || e->owner != *last_owner)
+	{
+		*last_owner = e->owner;
+		*last_heavy = lg_owner_count(e->owner) >= share;
+		*last_known = true;
+	}
+	return *last_heavy;
+}
+
+/* Restore the max-heap (by last_seen) below position i. */
+static void
+lg_heap_down(LeakguardAppEntry **heap, int n, int i)
+{
+	for (;;)
+	{
+		int			top = i;
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		LeakguardAppEntry *tmp;
+
+		if (l < n && heap[l]->last_seen > heap[top]->last_seen)
+			top = l;
+		if (r < n && heap[r]->last_seen > heap[top]->last_seen)
+			top = r;
+		if (top == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[top];
+		heap[top] = tmp;
+		i = top;
+	}
+}
+
+/*
+ * Find the entries that make room for a new one of role owner (see the head
+ * of this file): the least recently seen of those that may, up to "max" of
+ * them at once, so that the passes over the table (one to choose whose
+ * entries, one to find the oldest, with a heap of "max") are made once per
+ * "max" new applications.  Returns how many were put in victims.  Lock held
  * exclusive.
  */
-static LeakguardAppEntry *
-lg_stats_victim(Oid owner, TimestampTz now)
+static int
+lg_stats_victims(Oid owner, TimestampTz now, LeakguardAppEntry **victims,
+				 int max)
 {
 	int			share = Max(1, lg_max_applications / LG_STATS_SHARE_DIVISOR);
-	bool		own = lg_owner_count(owner) >= share;
-	LeakguardAppEntry *oldest = NULL;	/* of any role */
-	LeakguardAppEntry *oldest_heavy = NULL; /* of a role at its share */
+	LgRoomFrom	from = LG_ROOM_ANY;
 	Oid			last_owner = InvalidOid;
 	bool		last_heavy = false;
 	bool		last_known = false;
+	int			n = 0;
+	int			i;
 
-	for (int i = 0; i < lg_shared->app_count; i++)
+	if (lg_owner_count(owner) >= share)
+		from = LG_ROOM_OWN;
+	else
+	{
+		for (i = 0; i < lg_shared->app_count; i++)
+		{
+			LeakguardAppEntry *e = (LeakguardAppEntry *) lg_shared->apps[i];
+
+			if (!lg_stats_in_use(e, now) &&
+				lg_room_from(e, LG_ROOM_HEAVY, owner, share,
+							 &last_owner, &last_heavy, &last_known))
+			{
+				from = LG_ROOM_HEAVY;
+				break;
+			}
+		}
+	}
+
+	for (i = 0; i < lg_shared->app_count; i++)
 	{
 		LeakguardAppEntry *e = (LeakguardAppEntry *) lg_shared->apps[i];
 
-		if (own && e->owner != owner)
+		if (lg_stats_in_use(e, now) ||
+			!lg_room_from(e, from, owner, share,
+						  &last_owner, &last_heavy, &last_known))
 			continue;
-		if (lg_stats_in_use(e, now))
-			continue;
-		if (oldest == NULL || e->last_seen < oldest->last_seen)
-			oldest = e;
-		if (own)
-			continue;
-		/* entries of one role tend to come in runs */
-		if (!last_known || e->owner != last_owner)
+		if (n < max)
 		{
-			last_owner = e->owner;
-			last_heavy = lg_owner_count(e->owner) >= share;
-			last_known = true;
+			int			c = n++;
+
+			/* up the heap */
+			victims[c] = e;
+			while (c > 0 && victims[(c - 1) / 2]->last_seen < victims[c]->last_seen)
+			{
+				LeakguardAppEntry *tmp = victims[c];
+
+				victims[c] = victims[(c - 1) / 2];
+				victims[(c - 1) / 2] = tmp;
+				c = (c - 1) / 2;
+			}
 		}
-		if (last_heavy &&
-			(oldest_heavy == NULL || e->last_seen < oldest_heavy->last_seen))
-			oldest_heavy = e;
+		else if (e->last_seen < victims[0]->last_seen)
+		{
+			victims[0] = e;
+			lg_heap_down(victims, n, 0);
+		}
 	}
-	return oldest_heavy ? oldest_heavy : oldest;
+	return n;
 }
 
 /*
@@ -380,15 +474,20 @@ lg_stats_entry(const char *appname, Oid owner, TimestampTz now)
 	}
 	if (hash_get_num_entries(lg_app_hash) >= lg_max_applications)
 	{
-		LeakguardAppEntry *victim = lg_stats_victim(owner, now);
+		LeakguardAppEntry *victims[LG_STATS_EVICT_MAX];
+		int			nvictims;
 
+		nvictims = lg_stats_victims(owner, now, victims,
+									Min(LG_STATS_EVICT_MAX,
+										Max(1, lg_max_applications /
+											LG_STATS_EVICT_DIVISOR)));
+		for (int i = 0; i < nvictims; i++)
+			lg_stats_evict(victims[i]);
 		if (!lg_shared->stats_full)
 		{
 			lg_shared->stats_full = true;
 			lg_stats_full_pending = true;
 		}
-		if (victim != NULL)
-			lg_stats_evict(victim);
 	}
 	if (hash_get_num_entries(lg_app_hash) >= lg_max_applications ||
 		(e = hash_search(lg_app_hash, key, HASH_ENTER_NULL, &found)) == NULL)
