@@ -40,7 +40,8 @@
  *
  *	- LeakguardShared->lock (one LWLock, tranche "leakguard") protects every
  *	  field of LeakguardShared, the statistics hash table with its list
- *	  (apps) and the history rings unless a field's comment says otherwise.
+ *	  (apps) and its count of entries per role (shmem.c), and the history
+ *	  rings unless a field's comment says otherwise.
  *	  The worker takes it exclusive once per scan to publish what it found;
  *	  readers take it shared to copy.  No other lock is ever acquired while
  *	  holding it, and no ereport above DEBUG happens under it.  LWLocks let
