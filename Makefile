@@ -41,6 +41,8 @@
 #                        limit off and on, and its precision (test/bench)
 #   make bench-worker    what one wake of the worker costs, in
 #                        instructions counted by callgrind (test/bench)
+#   make bench-xmin-scan the scan time with 1000 sessions in transactions,
+#                        xmin limit off and on (test/bench)
 #   make fuzz            fuzz the rule parser and the merge of suggestions
 #                        (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
@@ -89,7 +91,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -144,6 +146,9 @@ bench-blocking:
 
 bench-worker:
 	./test/bench/worker-cg.sh
+
+bench-xmin-scan:
+	./test/bench/xmin-scan.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

@@ -10,7 +10,7 @@ SELECT c.relname, a.attnum, a.attname, format_type(a.atttypid, a.atttypmod) AS t
 SELECT p.oid::regprocedure AS function, pg_get_function_result(p.oid) AS result
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'leakguard'
- ORDER BY 1::text COLLATE "C";
+ ORDER BY p.proname COLLATE "C", pg_get_function_identity_arguments(p.oid) COLLATE "C";
 
 -- the worker is up (wait for it: it starts with the server)
 DO $$
@@ -26,6 +26,9 @@ SELECT pid IS NOT NULL AS running, mode, started_at <= now() AS started,
 
 -- no prepared transaction (max_prepared_transactions is 0 here)
 SELECT prepared_transactions, oldest_prepared_at FROM leakguard.status();
+
+-- no statistics row made room for another (1.3)
+SELECT stats_evicted FROM leakguard.status();
 
 -- a scan on request: nobody leaks, nothing is terminated
 SELECT leakguard.check();

@@ -45,7 +45,9 @@
  * whose application_name is not the one its slot's counts belong to (a new
  * backend in the slot, or SET application_name) first folds what is left
  * under the old name itself, under the lock: once per connection and
- * change of name, never per statement.
+ * change of name, never per statement.  The statistics entry a fold makes
+ * belongs to the login role of the backend that took the name (shmem.c
+ * says why that matters).
  *
  * The largest value of each histogram is known from the folded buckets
  * only: the top of the highest one, at most 12.5% above the exact value.
@@ -55,8 +57,8 @@
  * reader reads the counter, then a read barrier, then the counts or the
  * list; each is an aligned word, read whole; the list is trusted only if,
  * read again after it, the counter shows that no entry read was
- * overwritten meanwhile); seen, seen_changes, entry, entry_generation and
- * appname are
+ * overwritten meanwhile); seen, seen_changes, entry, entry_generation,
+ * appname and userid are
  * written under LeakguardShared->lock exclusive (appname by the owner,
  * which may read it without the lock).  The words of episode_pending are
  * atomic: the owner sets its bit after bumping the counter, with a full
@@ -72,6 +74,7 @@
 #include "access/xact.h"
 #include "executor/executor.h"
 #include "libpq/auth.h"
+#include "miscadmin.h"
 #include "port/atomics.h"
 #include "port/pg_bitutils.h"
 #include "storage/ipc.h"
@@ -124,10 +127,16 @@ lg_episodes_fold(int i, TimestampTz now)
 		return;
 	pg_read_barrier();
 	if (head->entry == NULL ||
-		head->entry_generation != lg_shared->reset_generation)
+		head->entry_generation != lg_shared->stats_generation)
 	{
-		head->entry = lg_stats_entry(slot->appname, now);
-		head->entry_generation = lg_shared->reset_generation;
+		head->entry = lg_stats_entry(slot->appname, slot->userid, now);
+		head->entry_generation = lg_shared->stats_generation;
+	}
+	else if (head->entry != &lg_shared->overflow)
+	{
+		LeakguardAppEntry *e = (LeakguardAppEntry *) head->entry;
+
+		e->last_seen = Max(e->last_seen, now);
 	}
 	entry = head->entry;
 
@@ -228,6 +237,7 @@ lg_episode_record(int i, LeakguardObserved what, int64 us)
 		LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 		lg_episodes_fold(i, GetCurrentTimestamp());
 		strlcpy(slot->appname, name, NAMEDATALEN);
+		slot->userid = GetSessionUserId();
 		head->entry = NULL;
 		LWLockRelease(lg_shared->lock);
 		lg_stats_full_report();

@@ -42,7 +42,8 @@
  *
  *	- LeakguardShared->lock (one LWLock, tranche "leakguard") protects every
  *	  field of LeakguardShared, the statistics hash table with its list
- *	  (apps) and the history rings unless a field's comment says otherwise.
+ *	  (apps) and its count of entries per role (shmem.c), and the history
+ *	  rings unless a field's comment says otherwise.
  *	  The worker takes it exclusive once per scan to publish what it found;
  *	  readers take it shared to copy.  No other lock is ever acquired while
  *	  holding it, and no ereport above DEBUG happens under it.  LWLocks let
@@ -144,7 +145,7 @@
 #define LG_NUM_BUCKETS			5
 
 /* Version of the shared-memory layout and of the statistics file. */
-#define LG_FORMAT_VERSION		3
+#define LG_FORMAT_VERSION		4
 
 /*
  * The durations kept in a histogram per application: idle-in-transaction
@@ -350,6 +351,36 @@ typedef struct LeakguardAppStats
 } LeakguardAppStats;
 
 /*
+ * An entry of the statistics hash table: the statistics (first, so that
+ * the hash key is the entry's first field and a pointer to the entry is
+ * one to its statistics), and what decides which entry makes room when
+ * the table is full (shmem.c).  Kept in shared memory only, not in the
+ * statistics file.  Under LeakguardShared->lock, as the statistics.
+ */
+typedef struct LeakguardAppEntry
+{
+	LeakguardAppStats stats;	/* must be first */
+	TimestampTz last_seen;		/* last looked up by lg_stats_entry() */
+	Oid			owner;			/* login role of the session that made it;
+								 * InvalidOid: read from the statistics
+								 * file */
+	int			index;			/* its place in LeakguardShared->apps */
+} LeakguardAppEntry;
+
+/*
+ * When the statistics table is full, an entry with a termination this
+ * recent (enforce mode) keeps its row (shmem.c).
+ */
+#define LG_STATS_KEEP_TERMINATED_US	(INT64CONST(3600) * USECS_PER_SEC)
+
+/*
+ * The share of the statistics table one login role may take from others
+ * when it is full: max_applications / LG_STATS_SHARE_DIVISOR rows, at least
+ * one.  A role that holds its share makes room from its own rows.
+ */
+#define LG_STATS_SHARE_DIVISOR	10
+
+/*
  * One row of leakguard.terminations.  The history ring keeps terminations
  * as such; refused connections are kept as LeakguardRefusal.
  */
@@ -438,7 +469,7 @@ typedef struct LeakguardEpisodeHead
 	struct LeakguardAppStats *entry;	/* the statistics entry of the slot's
 										 * appname, if entry_generation is
 										 * current; lock */
-	uint64		entry_generation;	/* reset_generation of entry; lock */
+	uint64		entry_generation;	/* stats_generation of entry; lock */
 } LeakguardEpisodeHead;
 
 typedef union LeakguardEpisodeHeadPadded
@@ -451,6 +482,8 @@ typedef struct LeakguardEpisodeSlot
 {
 	char		appname[NAMEDATALEN];	/* whose counts; lock (the owner
 										 * writes it, and reads it without) */
+	Oid			userid;			/* login role of the backend that set
+								 * appname; lock */
 	uint32		counts[LG_NUM_OBSERVED][LG_HIST_BUCKETS];	/* owner, no lock */
 	uint32		seen[LG_NUM_OBSERVED][LG_HIST_BUCKETS]; /* folded; lock */
 } LeakguardEpisodeSlot;
@@ -592,9 +625,19 @@ typedef struct LeakguardShared
 								 * refusal_count % history_size */
 	int			app_count;		/* entries of the statistics hash, listed
 								 * in apps[0 .. app_count - 1] */
-	bool		stats_full;		/* an application was counted in overflow
+	bool		stats_full;		/* a new application found the table full
 								 * since the start or the last reset(): the
 								 * process that set it logs it (once) */
+	uint64		stats_generation;	/* bumped by reset() and whenever an
+									 * entry is removed to make room: a
+									 * pointer to an entry, or a place in
+									 * apps, taken under an older one may
+									 * be another's */
+	uint64		stats_evicted;	/* entries removed to make room since the
+								 * server started */
+	uint64		count_scan;		/* the worker's full count of connections
+								 * that entries' scan_connections are of
+								 * (worker.c); 0: none yet */
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */
@@ -677,7 +720,9 @@ extern struct HTAB *lg_app_hash;
 extern void lg_shmem_request(void);
 extern void lg_shmem_startup(void);
 extern void lg_require_shmem(void);
-extern LeakguardAppStats *lg_stats_entry(const char *appname, TimestampTz now);
+extern LeakguardAppStats *lg_stats_entry(const char *appname, Oid owner,
+										 TimestampTz now);
+extern void lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src);
 extern void lg_stats_full_report(void);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);
 extern void lg_stats_count_connections(LeakguardAppStats *entry,

@@ -21,17 +21,20 @@
  * shutdown ended among them.
  *
  * Format 3 (leakguard 1.2) added the histograms and daily peaks to each
- * application's entry; a file of format 1 (1.0) or 2 (1.1) is ignored with
- * a LOG line, and the statistics start empty.
+ * application's entry; format 4 (1.3) adds to each entry when it was last
+ * seen and the role that made it (shmem.c: which entry makes room when the
+ * table is full).  A file of format 3 is read, its entries belonging to
+ * no role and last seen when they are loaded; a file of format 1 (1.0) or
+ * 2 (1.1) is ignored with a LOG line, and the statistics start empty.
  *
  * The history's two rings (terminations, and refused connections) are
  * written as one list of LeakguardEvent, oldest first, and the loader puts
  * each event back into its ring by kind.
  *
  * When max_applications shrank since the file was written, the applications
- * that no longer fit are added to the overflow row; when history_size
- * shrank, the newest events of each ring are kept.  No total is lost either
- * way.
+ * that no longer fit are added to the overflow row (shmem.c: they make room
+ * as when the table fills); when history_size shrank, the newest events of
+ * each ring are kept.  No total is lost either way.
  *
  * Shared state: runs in the postmaster while no other process is attached
  * (before any child is started, or after all have exited), so it takes no
@@ -56,6 +59,8 @@
 
 #define LG_STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/leakguard.stat"
 #define LG_STATS_MAGIC		0x4C474431	/* "LGD1" */
+/* The oldest format this leakguard reads (1.2's). */
+#define LG_STATS_FORMAT_OLDEST	3
 
 typedef struct LgStatsFileHeader
 {
@@ -69,57 +74,15 @@ typedef struct LgStatsFileHeader
 } LgStatsFileHeader;
 
 /*
- * The daily peaks of src into dst: per day of the newer window, the higher
- * of the two (a peak of either row alone is a lower bound of their sum's;
- * the overflow row is a sum of many applications anyway).
+ * An application's entry in the file (format 4; format 3 has the
+ * statistics alone); the overflow row's too, with last_seen 0 and no owner.
  */
-static void
-lg_peaks_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
+typedef struct LgStatsFileApp
 {
-	int32		merged[LG_PEAK_DAYS];
-	int64		newest = Max(dst->peak_day, src->peak_day);
-	int64		d;
-
-	memset(merged, 0, sizeof(merged));
-	for (d = Max(newest - LG_PEAK_DAYS + 1, 0); d <= newest; d++)
-	{
-		int32		peak = 0;
-
-		if (d <= dst->peak_day && d > dst->peak_day - LG_PEAK_DAYS)
-			peak = dst->daily_peaks[d % LG_PEAK_DAYS];
-		if (d <= src->peak_day && d > src->peak_day - LG_PEAK_DAYS)
-			peak = Max(peak, src->daily_peaks[d % LG_PEAK_DAYS]);
-		merged[d % LG_PEAK_DAYS] = peak;
-	}
-	memcpy(dst->daily_peaks, merged, sizeof(merged));
-	dst->peak_day = newest;
-}
-
-/* Add the counters of src into dst (the overflow row). */
-static void
-lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
-{
-	int			i;
-
-	dst->peak_connections = Max(dst->peak_connections, src->peak_connections);
-	dst->episodes += src->episodes;
-	dst->terminated += src->terminated;
-	dst->dry_run += src->dry_run;
-	dst->idle_terminated += src->idle_terminated;
-	dst->idle_dry_run += src->idle_dry_run;
-	dst->refused += src->refused;
-	dst->refused_dry_run += src->refused_dry_run;
-	dst->total_idle_us += src->total_idle_us;
-	dst->max_idle_us = Max(dst->max_idle_us, src->max_idle_us);
-	for (i = 0; i < LG_NUM_BUCKETS; i++)
-		dst->buckets[i] += src->buckets[i];
-	dst->last_terminated_at = Max(dst->last_terminated_at, src->last_terminated_at);
-	if (dst->first_seen == 0 || (src->first_seen != 0 && src->first_seen < dst->first_seen))
-		dst->first_seen = src->first_seen;
-	for (i = 0; i < LG_NUM_OBSERVED; i++)
-		lg_hist_merge(&dst->observed[i], &src->observed[i]);
-	lg_peaks_merge(dst, src);
-}
+	LeakguardAppStats stats;
+	TimestampTz last_seen;
+	Oid			owner;
+} LgStatsFileApp;
 
 /* Whether a fixed-size string field ends within its size. */
 static bool
@@ -243,7 +206,8 @@ lg_stats_load(void)
 		return;
 
 	memcpy(&hdr, buf, sizeof(hdr));
-	if (hdr.magic == LG_STATS_MAGIC && hdr.format != LG_FORMAT_VERSION)
+	if (hdr.magic == LG_STATS_MAGIC &&
+		(hdr.format < LG_STATS_FORMAT_OLDEST || hdr.format > LG_FORMAT_VERSION))
 	{
 		/*
 		 * Format 1 is leakguard 1.0's, 2 is 1.1's: other structures, not to
@@ -255,7 +219,8 @@ lg_stats_load(void)
 		goto done;
 	}
 	if (hdr.magic != LG_STATS_MAGIC ||
-		hdr.app_size != sizeof(LeakguardAppStats) ||
+		hdr.app_size != (hdr.format == LG_FORMAT_VERSION ?
+						 sizeof(LgStatsFileApp) : sizeof(LeakguardAppStats)) ||
 		hdr.event_size != sizeof(LeakguardEvent) ||
 		hdr.napps < 0 || hdr.nevents < 0 ||
 		len != sizeof(hdr) + ((Size) hdr.napps + 1) * hdr.app_size +
@@ -279,7 +244,7 @@ lg_stats_load(void)
 
 	/* Check everything before anything is loaded. */
 	p = buf + sizeof(hdr);
-	for (i = 0; i <= hdr.napps; i++, p += sizeof(LeakguardAppStats))
+	for (i = 0; i <= hdr.napps; i++, p += hdr.app_size)
 	{
 		LeakguardAppStats saved;
 
@@ -308,16 +273,24 @@ lg_stats_load(void)
 	memcpy((char *) &lg_shared->overflow + NAMEDATALEN, p + NAMEDATALEN,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);
 	lg_shared->overflow.scan_no = 0;
-	p += sizeof(LeakguardAppStats);
+	p += hdr.app_size;
 
-	for (i = 0; i < hdr.napps; i++, p += sizeof(LeakguardAppStats))
+	for (i = 0; i < hdr.napps; i++, p += hdr.app_size)
 	{
+		LgStatsFileApp file_app;
 		LeakguardAppStats saved;
 		LeakguardAppStats *entry;
 
-		memcpy(&saved, p, sizeof(saved));
+		memset(&file_app, 0, sizeof(file_app));
+		memcpy(&file_app, p, hdr.app_size);
+		memcpy(&saved, &file_app.stats, sizeof(saved));
 		saved.name[NAMEDATALEN - 1] = '\0';
-		entry = lg_stats_entry(saved.name, saved.first_seen);
+		if (hdr.format < LG_FORMAT_VERSION)
+		{
+			file_app.owner = InvalidOid;
+			file_app.last_seen = lg_shared->stats_reset;
+		}
+		entry = lg_stats_entry(saved.name, file_app.owner, file_app.last_seen);
 
 		/*
 		 * Into the overflow row, or a row that several saved names share (a
@@ -411,7 +384,8 @@ lg_stats_save(int code, Datum arg)
 	FILE	   *file;
 	LgStatsFileHeader hdr;
 	HASH_SEQ_STATUS seq;
-	LeakguardAppStats *entry;
+	LeakguardAppEntry *entry;
+	LgStatsFileApp file_app;
 	pg_crc32c	crc;
 	uint64		next;
 	uint64		refusal_next;
@@ -436,7 +410,7 @@ lg_stats_save(int code, Datum arg)
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = LG_STATS_MAGIC;
 	hdr.format = LG_FORMAT_VERSION;
-	hdr.app_size = sizeof(LeakguardAppStats);
+	hdr.app_size = sizeof(LgStatsFileApp);
 	hdr.event_size = sizeof(LeakguardEvent);
 	hdr.napps = (int32) hash_get_num_entries(lg_app_hash);
 	hdr.nevents = (int32) (lg_shared->history_count - next +
@@ -453,14 +427,21 @@ lg_stats_save(int code, Datum arg)
 	}
 
 	INIT_CRC32C(crc);
+	memset(&file_app, 0, sizeof(file_app));
+	memcpy(&file_app.stats, &lg_shared->overflow, sizeof(LeakguardAppStats));
 	ok = lg_write(file, &hdr, sizeof(hdr), &crc) &&
-		lg_write(file, &lg_shared->overflow, sizeof(LeakguardAppStats), &crc);
+		lg_write(file, &file_app, sizeof(file_app), &crc);
 
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
+		/* padding zeroed: the file is the same for the same statistics */
+		memset(&file_app, 0, sizeof(file_app));
+		memcpy(&file_app.stats, &entry->stats, sizeof(LeakguardAppStats));
+		file_app.last_seen = entry->last_seen;
+		file_app.owner = entry->owner;
 		if (ok)
-			ok = lg_write(file, entry, sizeof(LeakguardAppStats), &crc);
+			ok = lg_write(file, &file_app, sizeof(file_app), &crc);
 	}
 
 	/* Both rings, merged by time, oldest first. */

@@ -167,7 +167,7 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 	memcpy(ev->rule, quota->rule, LG_RULE_TEXT_LEN);
 
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
-	entry = lg_stats_entry(appname, ev->at);
+	entry = lg_stats_entry(appname, roleid, ev->at);
 	if (action == LG_ACTION_REFUSED)
 		entry->refused++;
 	else

@@ -305,7 +305,9 @@ lg_xid_horizon_read(void)
  * against the next transaction ID last read; 0 when it has neither, or is
  * gone.  Reads the PGPROC's xmin and xid without a lock (each is one
  * aligned word): a value a moment old, which the final re-check, under
- * ProcArrayLock ("locked"), reads again.
+ * ProcArrayLock ("locked"), reads again.  Finding the PGPROC costs one
+ * read from 17 on, and one shared acquisition of SInvalWriteLock in 15 and
+ * 16 (lg_slot_proc(), compat.h).
  */
 int64
 lg_backend_xid_age(int slot, int pid, bool locked)

@@ -22,11 +22,32 @@
  *		LeakguardRefusal[]		its second ring, for refused connections
  *		LeakguardPrepared[]		the prepared transactions the helper of
  *								prepared.c last read (max_prepared_transactions)
- *		hash "leakguard stats"	LeakguardAppStats per application_name,
- *								at most max_applications entries; further
- *								applications share LeakguardShared->overflow
+ *		hash "leakguard stats"	LeakguardAppEntry per application_name,
+ *								at most max_applications entries
+ *		hash "leakguard stats owners"	entries per login role that made
+ *								them (at most max_applications)
  *		hash "leakguard quota counts"	connections per quota key, four
  *								keys per backend slot (see quotacount.c)
+ *
+ * The statistics table is bounded, and no client can fill it for others.
+ * When it is full, a new application's entry takes the place of the least
+ * recently seen entry (last looked up by lg_stats_entry()) that is not in
+ * use: in use are an entry with connections now (as of the worker's
+ * count) and one with a termination in the last
+ * LG_STATS_KEEP_TERMINATED_US.  Every entry belongs to the login role of
+ * the session that made it; a role may hold max_applications /
+ * LG_STATS_SHARE_DIVISOR entries (its share) by taking others' places:
+ * one that holds its share makes room from its own entries only, one that
+ * holds less takes the place of an entry of a role holding its share or
+ * more if there is one, else of any.  The entry that makes room is added
+ * to the overflow row "(other applications)", so totals stay exact, and
+ * counted in stats_evicted.  When no entry can make room, the new
+ * application is counted in the overflow row.  This is pg_stat_statements'
+ * deallocation, with a share per role: a session that renames itself a
+ * thousand times in a loop recycles its own entries.  Entries make room 1%
+ * of the table at a time (LG_STATS_EVICT_DIVISOR), the least recently seen
+ * first, so that the pass that finds them is made once per that many new
+ * applications, not at each.
  *
  * Locking: every function here that changes statistics or history expects
  * the caller to hold LeakguardShared->lock exclusive (the worker does, once
@@ -45,6 +66,24 @@
 
 LeakguardShared *lg_shared = NULL;
 HTAB	   *lg_app_hash = NULL;
+
+/*
+ * When the table is full, entries make room max_applications /
+ * LG_STATS_EVICT_DIVISOR at a time (at least one, at most
+ * LG_STATS_EVICT_MAX), as pg_stat_statements deallocates several: finding
+ * them is a pass over the table, made once for that many new applications.
+ */
+#define LG_STATS_EVICT_DIVISOR	100
+#define LG_STATS_EVICT_MAX		1000
+
+/* Entries of the statistics table per login role that made them. */
+typedef struct LgOwnerCount
+{
+	Oid			owner;			/* hash key */
+	int			count;
+} LgOwnerCount;
+
+static HTAB *lg_owner_hash = NULL;
 
 /*
  * This process found the statistics table full first (it set stats_full):
@@ -74,10 +113,13 @@ lg_struct_size(void)
 static Size
 lg_shmem_size(void)
 {
-	return add_size(add_size(lg_struct_size(),
-							 hash_estimate_size(lg_max_applications,
-												sizeof(LeakguardAppStats))),
-					lg_quota_count_size());
+	Size		size = lg_struct_size();
+
+	size = add_size(size, hash_estimate_size(lg_max_applications,
+											 sizeof(LeakguardAppEntry)));
+	size = add_size(size, hash_estimate_size(lg_max_applications,
+											 sizeof(LgOwnerCount)));
+	return add_size(size, lg_quota_count_size());
 }
 
 /* Called from shmem_request_hook. */
@@ -171,11 +213,18 @@ lg_shmem_startup(void)
 
 	memset(&info, 0, sizeof(info));
 	info.keysize = NAMEDATALEN;
-	info.entrysize = sizeof(LeakguardAppStats);
+	info.entrysize = sizeof(LeakguardAppEntry);
 	lg_app_hash = ShmemInitHash("leakguard stats",
 								lg_max_applications, lg_max_applications,
 								&info,
 								HASH_ELEM | HASH_STRINGS | HASH_FIXED_SIZE);
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(Oid);
+	info.entrysize = sizeof(LgOwnerCount);
+	lg_owner_hash = ShmemInitHash("leakguard stats owners",
+								  lg_max_applications, lg_max_applications,
+								  &info,
+								  HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	lg_quota_count_init();
 
 	LWLockRelease(AddinShmemInitLock);
@@ -202,14 +251,209 @@ lg_require_shmem(void)
 				 errhint("Add leakguard to shared_preload_libraries in postgresql.conf and restart the server.")));
 }
 
+/* Entries the role holds.  Lock held. */
+static int
+lg_owner_count(Oid owner)
+{
+	LgOwnerCount *c = hash_search(lg_owner_hash, &owner, HASH_FIND, NULL);
+
+	return c ? c->count : 0;
+}
+
 /*
- * The statistics entry for an application: its own, created on first sight
- * while there is room, else the overflow entry.  Caller holds the lock
+ * One entry more (delta 1) or fewer (-1) for the role.  There is an owner
+ * entry for each owner of an entry, so HASH_ENTER_NULL never fails here.
+ * Lock held exclusive.
+ */
+static void
+lg_owner_add(Oid owner, int delta)
+{
+	LgOwnerCount *c;
+	bool		found;
+
+	c = hash_search(lg_owner_hash, &owner, delta > 0 ? HASH_ENTER_NULL : HASH_FIND,
+					&found);
+	if (c == NULL)
+		return;
+	if (delta > 0 && !found)
+		c->count = 0;
+	c->count += delta;
+	if (c->count <= 0)
+		hash_search(lg_owner_hash, &owner, HASH_REMOVE, NULL);
+}
+
+/*
+ * Whether an entry keeps its row when the table is full: it has connections
+ * now, as of the worker's last count (the worker keeps pointers to the
+ * entries its sessions are counted in), or a termination in the last
+ * LG_STATS_KEEP_TERMINATED_US.  Lock held.
+ */
+static bool
+lg_stats_in_use(const LeakguardAppEntry *e, TimestampTz now)
+{
+	if (lg_shared->count_scan != 0 &&
+		e->stats.scan_no == lg_shared->count_scan &&
+		e->stats.scan_connections > 0)
+		return true;
+	return e->stats.last_terminated_at != 0 &&
+		e->stats.last_terminated_at > now - LG_STATS_KEEP_TERMINATED_US;
+}
+
+/* Which entries may make room for a new one (lg_stats_make_room()). */
+typedef enum LgRoomFrom
+{
+	LG_ROOM_OWN,				/* the new entry's role's own */
+	LG_ROOM_HEAVY,				/* of roles holding their share or more */
+	LG_ROOM_ANY
+} LgRoomFrom;
+
+/*
+ * Whether entry e, not in use, may make room under rule "from", its owner's
+ * count read through a one-entry cache (entries of one role tend to come in
+ * runs).  Lock held.
+ */
+static bool
+lg_room_from(const LeakguardAppEntry *e, LgRoomFrom from, Oid owner, int share,
+			 Oid *last_owner, bool *last_heavy, bool *last_known)
+{
+	if (from == LG_ROOM_OWN)
+		return e->owner == owner;
+	if (from == LG_ROOM_ANY)
+		return true;
+	if (!*last_known || e->owner != *last_owner)
+	{
+		*last_owner = e->owner;
+		*last_heavy = lg_owner_count(e->owner) >= share;
+		*last_known = true;
+	}
+	return *last_heavy;
+}
+
+/* Restore the max-heap (by last_seen) below position i. */
+static void
+lg_heap_down(LeakguardAppEntry **heap, int n, int i)
+{
+	for (;;)
+	{
+		int			top = i;
+		int			l = 2 * i + 1;
+		int			r = l + 1;
+		LeakguardAppEntry *tmp;
+
+		if (l < n && heap[l]->last_seen > heap[top]->last_seen)
+			top = l;
+		if (r < n && heap[r]->last_seen > heap[top]->last_seen)
+			top = r;
+		if (top == i)
+			return;
+		tmp = heap[i];
+		heap[i] = heap[top];
+		heap[top] = tmp;
+		i = top;
+	}
+}
+
+/*
+ * Find the entries that make room for a new one of role owner (see the head
+ * of this file): the least recently seen of those that may, up to "max" of
+ * them at once, so that the passes over the table (one to choose whose
+ * entries, one to find the oldest, with a heap of "max") are made once per
+ * "max" new applications.  Returns how many were put in victims.  Lock held
  * exclusive.
  */
-LeakguardAppStats *
-lg_stats_entry(const char *appname, TimestampTz now)
+static int
+lg_stats_victims(Oid owner, TimestampTz now, LeakguardAppEntry **victims,
+				 int max)
 {
+	int			share = Max(1, lg_max_applications / LG_STATS_SHARE_DIVISOR);
+	LgRoomFrom	from = LG_ROOM_ANY;
+	Oid			last_owner = InvalidOid;
+	bool		last_heavy = false;
+	bool		last_known = false;
+	int			n = 0;
+	int			i;
+
+	if (lg_owner_count(owner) >= share)
+		from = LG_ROOM_OWN;
+	else
+	{
+		for (i = 0; i < lg_shared->app_count; i++)
+		{
+			LeakguardAppEntry *e = (LeakguardAppEntry *) lg_shared->apps[i];
+
+			if (!lg_stats_in_use(e, now) &&
+				lg_room_from(e, LG_ROOM_HEAVY, owner, share,
+							 &last_owner, &last_heavy, &last_known))
+			{
+				from = LG_ROOM_HEAVY;
+				break;
+			}
+		}
+	}
+
+	for (i = 0; i < lg_shared->app_count; i++)
+	{
+		LeakguardAppEntry *e = (LeakguardAppEntry *) lg_shared->apps[i];
+
+		if (lg_stats_in_use(e, now) ||
+			!lg_room_from(e, from, owner, share,
+						  &last_owner, &last_heavy, &last_known))
+			continue;
+		if (n < max)
+		{
+			int			c = n++;
+
+			/* up the heap */
+			victims[c] = e;
+			while (c > 0 && victims[(c - 1) / 2]->last_seen < victims[c]->last_seen)
+			{
+				LeakguardAppEntry *tmp = victims[c];
+
+				victims[c] = victims[(c - 1) / 2];
+				victims[(c - 1) / 2] = tmp;
+				c = (c - 1) / 2;
+			}
+		}
+		else if (e->last_seen < victims[0]->last_seen)
+		{
+			victims[0] = e;
+			lg_heap_down(victims, n, 0);
+		}
+	}
+	return n;
+}
+
+/*
+ * Remove an entry to make room: its counts go to the overflow row.  Lock
+ * held exclusive.
+ */
+static void
+lg_stats_evict(LeakguardAppEntry *victim)
+{
+	LeakguardAppStats *last;
+
+	lg_stats_merge(&lg_shared->overflow, &victim->stats);
+	lg_owner_add(victim->owner, -1);
+
+	last = lg_shared->apps[--lg_shared->app_count];
+	lg_shared->apps[victim->index] = last;
+	((LeakguardAppEntry *) last)->index = victim->index;
+
+	hash_search(lg_app_hash, victim->stats.name, HASH_REMOVE, NULL);
+	lg_shared->stats_generation++;
+	lg_shared->stats_evicted++;
+}
+
+/*
+ * The statistics entry for an application: its own, created on first sight
+ * (when the table is full, in the place of an entry that makes room), else
+ * the overflow entry.  owner is the login role of the session it is looked
+ * up for (InvalidOid: none).  Caller holds the lock exclusive.
+ */
+LeakguardAppStats *
+lg_stats_entry(const char *appname, Oid owner, TimestampTz now)
+{
+	LeakguardAppEntry *e;
 	char		key[NAMEDATALEN];
 	char		name[NAMEDATALEN];
 	LeakguardAppStats *entry;
@@ -222,28 +466,48 @@ lg_stats_entry(const char *appname, TimestampTz now)
 	memset(key, 0, sizeof(key));
 	strlcpy(key, lg_citus_stats_name(appname, name), sizeof(key));
 
-	entry = hash_search(lg_app_hash, key, HASH_FIND, NULL);
-	if (entry != NULL)
-		return entry;
-	if (hash_get_num_entries(lg_app_hash) >= lg_max_applications ||
-		(entry = hash_search(lg_app_hash, key, HASH_ENTER_NULL, &found)) == NULL)
+	e = hash_search(lg_app_hash, key, HASH_FIND, NULL);
+	if (e != NULL)
 	{
-		if (lg_shared->overflow.first_seen == 0)
-			lg_shared->overflow.first_seen = now;
+		e->last_seen = Max(e->last_seen, now);
+		return &e->stats;
+	}
+	if (hash_get_num_entries(lg_app_hash) >= lg_max_applications)
+	{
+		LeakguardAppEntry *victims[LG_STATS_EVICT_MAX];
+		int			nvictims;
+
+		nvictims = lg_stats_victims(owner, now, victims,
+									Min(LG_STATS_EVICT_MAX,
+										Max(1, lg_max_applications /
+											LG_STATS_EVICT_DIVISOR)));
+		for (int i = 0; i < nvictims; i++)
+			lg_stats_evict(victims[i]);
 		if (!lg_shared->stats_full)
 		{
 			lg_shared->stats_full = true;
 			lg_stats_full_pending = true;
 		}
+	}
+	if (hash_get_num_entries(lg_app_hash) >= lg_max_applications ||
+		(e = hash_search(lg_app_hash, key, HASH_ENTER_NULL, &found)) == NULL)
+	{
+		if (lg_shared->overflow.first_seen == 0)
+			lg_shared->overflow.first_seen = now;
 		return &lg_shared->overflow;
 	}
+	entry = &e->stats;
 	if (!found)
 	{
-		memset((char *) entry + NAMEDATALEN, 0,
-			   sizeof(LeakguardAppStats) - NAMEDATALEN);
+		memset((char *) e + NAMEDATALEN, 0,
+			   sizeof(LeakguardAppEntry) - NAMEDATALEN);
 		entry->first_seen = now;
+		e->last_seen = now;
+		e->owner = owner;
 		Assert(lg_shared->app_count < lg_max_applications);
+		e->index = lg_shared->app_count;
 		lg_shared->apps[lg_shared->app_count++] = entry;
+		lg_owner_add(owner, 1);
 	}
 	return entry;
 }
@@ -267,9 +531,66 @@ lg_stats_full_report(void)
 			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 			 errmsg("leakguard statistics are full: %d applications have their own row",
 					lg_max_applications),
-			 errdetail("Applications seen from now on are counted together in the row \"%s\" of leakguard.stats.",
+			 errdetail("A new application takes the row of the least recently seen one with no connection now and no termination in the last hour, whose counts are added to the row \"%s\" of leakguard.stats; when there is none, it is counted in that row.",
 					   LG_OVERFLOW_NAME),
 			 errhint("Raise leakguard.max_applications and restart the server, or clear the statistics with leakguard.reset().")));
+}
+
+/*
+ * The daily peaks of src into dst: per day of the newer window, the higher
+ * of the two (a peak of either row alone is a lower bound of their sum's;
+ * the overflow row is a sum of many applications anyway).
+ */
+static void
+lg_peaks_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
+{
+	int32		merged[LG_PEAK_DAYS];
+	int64		newest = Max(dst->peak_day, src->peak_day);
+	int64		d;
+
+	memset(merged, 0, sizeof(merged));
+	for (d = Max(newest - LG_PEAK_DAYS + 1, 0); d <= newest; d++)
+	{
+		int32		peak = 0;
+
+		if (d <= dst->peak_day && d > dst->peak_day - LG_PEAK_DAYS)
+			peak = dst->daily_peaks[d % LG_PEAK_DAYS];
+		if (d <= src->peak_day && d > src->peak_day - LG_PEAK_DAYS)
+			peak = Max(peak, src->daily_peaks[d % LG_PEAK_DAYS]);
+		merged[d % LG_PEAK_DAYS] = peak;
+	}
+	memcpy(dst->daily_peaks, merged, sizeof(merged));
+	dst->peak_day = newest;
+}
+
+/*
+ * Add the counters of src into dst (the overflow row): sums, the highest
+ * peaks and maxima, the earliest first_seen.
+ */
+void
+lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
+{
+	int			i;
+
+	dst->peak_connections = Max(dst->peak_connections, src->peak_connections);
+	dst->episodes += src->episodes;
+	for (i = 0; i < LG_NUM_KINDS; i++)
+	{
+		LG_STATS_COUNTER(dst, lg_kinds[i].terminated_off) +=
+			LG_STATS_COUNTER(src, lg_kinds[i].terminated_off);
+		LG_STATS_COUNTER(dst, lg_kinds[i].dry_run_off) +=
+			LG_STATS_COUNTER(src, lg_kinds[i].dry_run_off);
+	}
+	dst->total_idle_us += src->total_idle_us;
+	dst->max_idle_us = Max(dst->max_idle_us, src->max_idle_us);
+	for (i = 0; i < LG_NUM_BUCKETS; i++)
+		dst->buckets[i] += src->buckets[i];
+	dst->last_terminated_at = Max(dst->last_terminated_at, src->last_terminated_at);
+	if (dst->first_seen == 0 || (src->first_seen != 0 && src->first_seen < dst->first_seen))
+		dst->first_seen = src->first_seen;
+	for (i = 0; i < LG_NUM_OBSERVED; i++)
+		lg_hist_merge(&dst->observed[i], &src->observed[i]);
+	lg_peaks_merge(dst, src);
 }
 
 /* Count one finished idle-in-transaction episode.  Lock held exclusive. */
@@ -447,11 +768,17 @@ lg_stats_reset(TimestampTz now)
 	HASH_SEQ_STATUS seq;
 	LeakguardAppStats *entry;
 
+	LgOwnerCount *owner;
+
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 		hash_search(lg_app_hash, entry->name, HASH_REMOVE, NULL);
+	hash_seq_init(&seq, lg_owner_hash);
+	while ((owner = hash_seq_search(&seq)) != NULL)
+		hash_search(lg_owner_hash, &owner->owner, HASH_REMOVE, NULL);
 	lg_shared->app_count = 0;
 	lg_shared->stats_full = false;
+	lg_shared->stats_generation++;
 
 	memset((char *) &lg_shared->overflow + NAMEDATALEN, 0,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);

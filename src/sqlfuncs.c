@@ -21,7 +21,7 @@
  * terminations() blocked_pids and xmin_age; to sessions() xmin_age and
  * blocking; to status() prepared_transactions and oldest_prepared_at,
  * counted from pg_prepared_xact() (no gid: that is only in the server
- * log).  A result type with more columns than this library knows
+ * log).  1.3 appends to status() stats_evicted.  A result type with more columns than this library knows
  * (scripts installed and applied while the server still runs an older
  * library), or with a number of columns no version declares, is refused
  * with an error, never filled with garbage.
@@ -30,7 +30,12 @@
  * neither a member of nor allowed to read through pg_read_all_stats, the
  * per-session rows show pid, database, user and application name only;
  * state, timestamps, idle times and client address are NULL and the last
- * statement reads "<insufficient privilege>", as in pg_stat_activity.
+ * statement reads "<insufficient privilege>", as in pg_stat_activity; so
+ * are what leakguard derives from the session's transaction and locks:
+ * xmin_age and blocking in sessions, xmin_age and blocked_pids in
+ * terminations (the waits are hidden with wait_event; pg_stat_activity
+ * shows backend_xmin to all, but the age leakguard judges goes with the
+ * state it is judged in).
  * In stats, the present-tense columns that tell a session's state
  * (idle_in_transaction, longest_idle) count only the sessions the reader
  * may see the state of; connections counts every session, as the
@@ -96,9 +101,9 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_LIMIT_FOR_COLS_10	2
 #define LG_LIMIT_FOR_COLS_11	6
 #define LG_LIMIT_FOR_COLS		12
-#define LG_STATUS_COLS_10		11
-#define LG_STATUS_COLS_11		11
-#define LG_STATUS_COLS			13
+#define LG_STATUS_COLS_11		11	/* 1.0 and 1.1 */
+#define LG_STATUS_COLS_12		13
+#define LG_STATUS_COLS			14
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
@@ -331,6 +336,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	int			mode;
 	uint64		scans;
 	uint64		terminated;
+	uint64		stats_evicted;
 	TimestampTz last_scan_at;
 	TimestampTz next_wakeup_at;
 	double		scan_time_total_ms;
@@ -343,7 +349,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	lg_check_result_columns(tupdesc, LG_STATUS_COLS_10, LG_STATUS_COLS_11,
+	/* 1.0 and 1.1 have the same columns: the widths of 1.1, 1.2 and 1.3 */
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS_11, LG_STATUS_COLS_12,
 							LG_STATUS_COLS);
 
 	lg_lock_reader();
@@ -352,6 +359,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	mode = lg_shared->worker_mode;
 	scans = lg_shared->scans;
 	terminated = lg_shared->terminated;
+	stats_evicted = lg_shared->stats_evicted;
 	last_scan_at = lg_shared->last_scan_at;
 	next_wakeup_at = lg_shared->next_wakeup_at;
 	scan_time_total_ms = lg_shared->scan_time_total_ms;
@@ -385,7 +393,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[10] = CStringGetTextDatum(error);
 	else
 		nulls[10] = true;
-	if (tupdesc->natts >= LG_STATUS_COLS)
+	if (tupdesc->natts >= LG_STATUS_COLS_12)
 	{
 		int64		prepared;
 		TimestampTz oldest;
@@ -394,6 +402,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[11] = Int64GetDatum(prepared);
 		values[12] = lg_timestamp_or_null(oldest, &nulls[12]);
 	}
+	if (tupdesc->natts >= LG_STATUS_COLS)
+		values[13] = Int64GetDatum((int64) stats_evicted);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
@@ -611,7 +621,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			if (v11)
 				nulls[14] = true;
 			if (v12)
-				nulls[15] = true;
+				nulls[15] = nulls[16] = true;
 		}
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -721,9 +731,12 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 /*
  * Copy the statistics entries into entries (room for max_applications), in
  * chunks of LG_STATS_CHUNK under the lock, and with the last chunk the
- * overflow entry and stats_reset.  Between two reset()s entries are only
- * appended to lg_shared->apps, so what was copied stays in place; if reset()
- * runs meanwhile, the copy starts over.  Returns the number of entries.
+ * overflow entry and stats_reset.  While stats_generation stays the same,
+ * entries are only appended to lg_shared->apps, so what was copied stays in
+ * place; if reset() runs meanwhile, or an entry makes room for another
+ * (its counts move to the overflow row), the copy starts over, in one hold
+ * of the lock this time, so that a table that changes all the time cannot
+ * keep a reader copying.  Returns the number of entries.
  */
 long
 lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
@@ -731,6 +744,7 @@ lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
 {
 	uint64		generation = 0;
 	long		n = -1;			/* -1: nothing copied yet */
+	bool		whole = false;
 
 	for (;;)
 	{
@@ -738,12 +752,14 @@ lg_stats_copy(LeakguardAppStats *entries, LeakguardAppStats *overflow,
 		bool		done;
 
 		lg_lock_reader();
-		if (n < 0 || lg_shared->reset_generation != generation)
+		if (n < 0 || lg_shared->stats_generation != generation)
 		{
-			generation = lg_shared->reset_generation;
+			whole = (n >= 0);
+			generation = lg_shared->stats_generation;
 			n = 0;
 		}
-		upto = Min(lg_shared->app_count, n + LG_STATS_CHUNK);
+		upto = whole ? lg_shared->app_count :
+			Min(lg_shared->app_count, n + LG_STATS_CHUNK);
 		for (; n < upto; n++)
 			memcpy(&entries[n], lg_shared->apps[n], sizeof(LeakguardAppStats));
 		done = (n >= lg_shared->app_count);
@@ -921,9 +937,13 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	else
 		values[13] = CStringGetTextDatum("<insufficient privilege>");
 
-	/* What pg_stat_activity would hide from this reader. */
+	/*
+	 * What pg_stat_activity would hide from this reader, with the waits the
+	 * session caused and its snapshot's age.
+	 */
 	if (!visible)
-		nulls[5] = nulls[6] = nulls[7] = nulls[8] = nulls[9] = true;
+		nulls[5] = nulls[6] = nulls[7] = nulls[8] = nulls[9] =
+			nulls[15] = nulls[16] = true;
 
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }

@@ -185,6 +185,7 @@ typedef struct LgSlot
 typedef struct LgEndedEpisode
 {
 	char		appname[NAMEDATALEN];
+	Oid			userid;
 	int64		idle_us;
 } LgEndedEpisode;
 
@@ -217,7 +218,10 @@ static int *lg_changed;
  * during the scan: the entries that slots left, and the slots to count in
  * an entry.  A full count starts them again from the slots (the first scan,
  * after a reload or a reset()); an entry's scan_connections belongs to the
- * full count stamped in its scan_no, and starts from zero otherwise.
+ * full count stamped in its scan_no, and starts from zero otherwise.  The
+ * stamp of the latest full count is published (count_scan): an entry with
+ * connections counted under it is never removed to make room for another
+ * (shmem.c), which keeps the pointers to entries held here valid.
  */
 static LeakguardAppStats **lg_left;
 static int	lg_nleft;
@@ -493,6 +497,7 @@ lg_slot_end_period(LgSlot *s, int k, TimestampTz end, int64 now_us)
 		LgEndedEpisode *e = &lg_ended[lg_nended++];
 
 		memcpy(e->appname, s->appname, NAMEDATALEN);
+		e->userid = s->userid;
 		e->idle_us = Min(Max(end - p->since, 0),
 						 Max(now_us - p->origin_us, 0));
 	}
@@ -518,7 +523,8 @@ lg_publish_ended(TimestampTz now)
 	int			i;
 
 	for (i = 0; i < lg_nended; i++)
-		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname, now),
+		lg_stats_add_episode(lg_stats_entry(lg_ended[i].appname,
+											lg_ended[i].userid, now),
 							 lg_ended[i].idle_us);
 	lg_episodes_fold_all(now);
 }
@@ -1003,7 +1009,7 @@ lg_scan_backends(TimestampTz now, int64 now_us, int64 *nearest_us)
 static void
 lg_count_connection(LgSlot *s, TimestampTz now)
 {
-	LeakguardAppStats *entry = lg_stats_entry(s->appname, now);
+	LeakguardAppStats *entry = lg_stats_entry(s->appname, s->userid, now);
 
 	s->entry = entry;
 	if (entry->scan_no != lg_count_scan)
@@ -1036,6 +1042,7 @@ lg_publish_connections(uint64 scan_no, TimestampTz now)
 		lg_count_reset_generation != lg_shared->reset_generation)
 	{
 		lg_count_scan = scan_no;
+		lg_shared->count_scan = scan_no;
 		count_day = day;
 		lg_count_reset_generation = lg_shared->reset_generation;
 		for (i = 0; i < MaxBackends; i++)
@@ -1151,7 +1158,7 @@ lg_record_batch(LeakguardTermination *items, int n)
 			continue;
 		}
 
-		entry = lg_stats_entry(ev->appname, ev->at);
+		entry = lg_stats_entry(ev->appname, ev->userid, ev->at);
 		lg_history_add(ev);
 		switch ((LeakguardAction) ev->action)
 		{

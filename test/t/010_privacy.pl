@@ -5,7 +5,10 @@
 # and application name, and hides state, timestamps, client address and the
 # statement.  leakguard.sessions and leakguard.terminations must hide the
 # same, and what they add about time (idle_in_transaction, terminates_at,
-# idle_time) too.  Aggregates (stats, connections) stay visible to all,
+# idle_time) too, and what it derives from a session's transaction and
+# locks (xmin_age; blocking and blocked_pids, from the waits
+# pg_stat_activity hides).
+# Aggregates (stats, connections) stay visible to all,
 # except what they say about the state of sessions now: stats counts a
 # session idle in transaction only for readers allowed to see its state.
 use strict;
@@ -93,10 +96,72 @@ is(as('reader', q{
 $mine->close;
 $theirs->close;
 
-# history rows, after the termination.  The limit is shortened only now,
+# what leakguard derives from a session's transaction and its locks: the
+# age of its snapshot, the sessions waiting for it.  pg_stat_activity hides
+# the state and the waits; it shows backend_xmin to all, but leakguard's
+# age goes with the state it belongs to.  A snapshot leak, a blocker and
+# its waiter, all of role app.
+$node->safe_psql('postgres', q{
+	CREATE TABLE hot (id int PRIMARY KEY, v int);
+	INSERT INTO hot VALUES (1, 0);
+	GRANT ALL ON hot TO PUBLIC;
+});
+my $snap = lg_session($node, app => 'lg-snap', leak => 0);
+$snap->query('BEGIN ISOLATION LEVEL REPEATABLE READ');
+$snap->query('SELECT 1');
+my $holder = lg_session($node, app => 'lg-holder', leak => 0);
+$holder->query('BEGIN');
+$holder->query('UPDATE hot SET v = v + 1 WHERE id = 1');
+my $waiter = lg_session($node, app => 'lg-waiter', leak => 0);
+$waiter->{in} .= "UPDATE hot SET v = v + 1 WHERE id = 1;\n";
+$waiter->{h}->pump_nb;
+$node->poll_query_until('postgres',
+	"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = ${\ $waiter->pid}")
+  or die 'the waiter does not wait';
+my ($snap_pid, $holder_pid) = ($snap->pid, $holder->pid);
+my $derived = qq{
+	SELECT string_agg(format('%s %s', xmin_age IS NULL, blocking IS NULL), ',' ORDER BY pid)
+	  FROM leakguard.sessions WHERE pid IN ($snap_pid, $holder_pid)};
+is(as('stranger', "SELECT wait_event_type IS NULL FROM pg_stat_activity WHERE pid = ${\ $waiter->pid}"),
+	't', 'pg_stat_activity hides a wait from another role');
+is(as('stranger', $derived), 't t,t t',
+	'leakguard.sessions hides xmin_age and blocking from another role');
+is(as('monitor', $derived), 'f f,f f', 'pg_read_all_stats sees them');
+is(as('monitor', "SELECT blocking FROM leakguard.sessions WHERE pid = $holder_pid"),
+	'1', 'the blocker blocks one session');
+
+# history rows, after the termination.  The limits are shortened only now,
 # so that the reads above never race the termination (under valgrind a
 # read can take seconds).
-lg_set_conf($node, q{leakguard.application_timeouts = 'victim=3s'});
+lg_set_conf($node, q{
+leakguard.application_timeouts = 'victim=3s'
+leakguard.application_blocking_timeouts = 'lg-holder=1s'
+leakguard.application_xmin_age_limits = 'lg-snap=10'
+});
+$node->safe_psql('postgres', q{
+	DO $$
+	BEGIN
+		FOR i IN 1..20 LOOP
+			PERFORM pg_catalog.pg_current_xact_id();
+			COMMIT;
+		END LOOP;
+	END
+	$$});
+ok(lg_wait_gone($node, $snap_pid), 'the snapshot leak is terminated');
+ok(lg_wait_gone($node, $holder_pid), 'the blocker is terminated');
+$waiter->close;
+$snap->close;
+$holder->close;
+my $derived_history = qq{
+	SELECT string_agg(format('%s %s %s', kind, xmin_age IS NULL, blocked_pids IS NULL), ',' ORDER BY kind)
+	  FROM leakguard.terminations WHERE pid IN ($snap_pid, $holder_pid)};
+is(as('stranger', $derived_history), 'blocking t t,xmin t t',
+	'leakguard.terminations hides xmin_age and blocked_pids from another role');
+is(as('monitor', $derived_history), 'blocking t f,xmin f t',
+	'pg_read_all_stats sees them');
+is(as('app', "SELECT blocked_pids = ARRAY[${\ $waiter->pid}] FROM leakguard.terminations WHERE pid = $holder_pid"),
+	't', 'the role itself sees which session it blocked');
+
 ok(lg_wait_gone($node, $pid), 'the session is terminated');
 my $hidden_history = q{
 	SELECT format('%s %s %s %s %s %s %s', client_addr IS NULL, backend_start IS NULL,

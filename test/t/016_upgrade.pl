@@ -286,6 +286,7 @@ is($node->safe_psql('dba13', q{SELECT extversion FROM pg_extension WHERE extname
 	'1.3', 'the update brought 1.3');
 for my $read ('SELECT * FROM leakguard.terminations',
 	'SELECT * FROM leakguard.status()',
+	'SELECT stats_evicted FROM leakguard.status()',
 	q{SELECT * FROM leakguard.limit_for('x')})
 {
 	is(can_read('reader', 'dba13', $read), 'denied', "after the update to 1.3, PUBLIC still may not: $read");

@@ -1,7 +1,9 @@
 # When the statistics table fills (leakguard.max_applications), whatever
-# fills it, the process that counts the first application in the row
-# "(other applications)" logs it once, with a hint naming the setting;
-# after reset() it can fill, and be logged, again.
+# fills it, the process that first finds it full for a new application
+# logs it once, with a hint naming the setting (the new application takes
+# the row of an old one, whose counts go to the row "(other
+# applications)": test/t/041_stats_flood.pl); after reset() it can fill,
+# and be logged, again.
 use strict;
 use warnings;
 
@@ -14,7 +16,7 @@ my $node = lg_node('stats_full', conf => q{
 leakguard.max_applications = 3
 });
 
-my $full = qr/LOG:  leakguard statistics are full: 3 applications have their own row\n.*DETAIL:  Applications seen from now on are counted together in the row "\(other applications\)" of leakguard.stats\.\n.*HINT:  Raise leakguard.max_applications and restart the server, or clear the statistics with leakguard.reset\(\)\./;
+my $full = qr/LOG:  leakguard statistics are full: 3 applications have their own row\n.*DETAIL:  A new application takes the row of the least recently seen one with no connection now and no termination in the last hour, whose counts are added to the row "\(other applications\)" of leakguard.stats; when there is none, it is counted in that row\.\n.*HINT:  Raise leakguard.max_applications and restart the server, or clear the statistics with leakguard.reset\(\)\./;
 
 # Sessions of new names, each seen by a scan while it is connected.
 sub apps
@@ -42,7 +44,7 @@ $node->wait_for_log($full);
 ok( $node->safe_psql('postgres', q{
 		SELECT count(*) > 0 FROM leakguard.stats
 		 WHERE application_name = '(other applications)'}) eq 't',
-	'applications beyond the cap are counted in the overflow row');
+	'what applications beyond the cap displaced is counted in the overflow row');
 apps(map { "more$_" } 1 .. 3);
 is(logged(), 1, 'logged once, however many more applications come');
 
