@@ -87,20 +87,6 @@ static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 static bool lg_charged = false;
 static char lg_charged_appname[NAMEDATALEN];
 
-/*
- * The mode a backend applies quotas in: as the worker does, report only
- * while no valid settings are loaded.  config_unsafe is read without the
- * lock: a single bool the worker sets, and taking the lock at every
- * admission for it would buy nothing but a slightly fresher value.
- */
-int
-lg_backend_mode(void)
-{
-	if (lg_mode == LG_MODE_ENFORCE && lg_shared != NULL && lg_shared->config_unsafe)
-		return LG_MODE_DRY_RUN;
-	return lg_mode;
-}
-
 static void
 lg_quota_release(int code, Datum arg)
 {

@@ -97,8 +97,8 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_LIMIT_FOR_COLS_11	6
 #define LG_LIMIT_FOR_COLS		12
 #define LG_STATUS_COLS_10		11
-#define LG_STATUS_COLS_11		11
-#define LG_STATUS_COLS			13
+#define LG_STATUS_COLS_12		13
+#define LG_STATUS_COLS			14	/* 1.3 */
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
@@ -343,7 +343,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	lg_check_result_columns(tupdesc, LG_STATUS_COLS_10, LG_STATUS_COLS_11,
+	/* 1.0 and 1.1 have the same columns */
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS_10, LG_STATUS_COLS_12,
 							LG_STATUS_COLS);
 
 	lg_lock_reader();
@@ -378,14 +379,16 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	values[8] = Float8GetDatum(scan_time_max_ms);
 	values[9] = CStringGetTextDatum(rules);
 	if (!registered)
-		values[10] = CStringGetTextDatum("the leakguard worker could not be registered: max_worker_processes is exhausted");
+		values[10] = CStringGetTextDatum(psprintf("the leakguard worker could not be registered: max_worker_processes is exhausted; no session is terminated, and connection quotas apply the settings the server started with%s%s",
+												  error[0] != '\0' ? ": " : "",
+												  error));
 	else if (disabled)
 		values[10] = CStringGetTextDatum(psprintf("the leakguard worker stopped: %s", error));
 	else if (error[0] != '\0')
 		values[10] = CStringGetTextDatum(error);
 	else
 		nulls[10] = true;
-	if (tupdesc->natts >= LG_STATUS_COLS)
+	if (tupdesc->natts >= LG_STATUS_COLS_12)
 	{
 		int64		prepared;
 		TimestampTz oldest;
@@ -394,6 +397,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[11] = Int64GetDatum(prepared);
 		values[12] = lg_timestamp_or_null(oldest, &nulls[12]);
 	}
+	if (tupdesc->natts >= LG_STATUS_COLS)
+		values[13] = CStringGetTextDatum(lg_policy_text());
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

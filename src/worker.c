@@ -468,9 +468,18 @@ lg_register_worker(void)
 	if (lg_registration_failed)
 	{
 		lg_worker_unregistered = true;
+		/*
+		 * Connection quotas are admission control in the backends and need
+		 * no worker; but with no worker to judge a reload, the policy in
+		 * force stays the one the server started with (settings.c).
+		 */
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("leakguard worker could not be registered; no session will be terminated"),
+				 errdetail("Connection quotas are still applied, by the leakguard settings the server started with (%s); a reload does not change them until the server is restarted with the worker.",
+						   lg_start_errors[0] != '\0' ?
+						   "they are invalid, so quotas only report" :
+						   "status().policy shows them"),
 				 errhint("Raise max_worker_processes (now %d) and restart the server.",
 						 max_worker_processes)));
 	}
