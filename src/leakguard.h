@@ -546,10 +546,8 @@ typedef struct LeakguardShared
 	double		scan_time_max_ms;
 	char		config_error[LG_CONFIG_ERROR_LEN];	/* "": none */
 	bool		config_checked; /* the worker judged the files once */
-	bool		config_unsafe;	/* no valid settings loaded: report only.
-								 * Backends read it without the lock at
-								 * admission (lg_backend_mode()): a single
-								 * bool, at worst one admission late */
+	bool		config_unsafe;	/* no valid settings loaded: report only;
+								 * part of the policy in force (below) */
 	char		rules[LG_RULES_TEXT_LEN];	/* the worker's rules */
 
 	/*

@@ -31,7 +31,10 @@
  * on), so renaming is no way around a quota.
  *
  * Every connection is charged, whether a quota applies or not, so that a
- * quota added by a reload counts the connections already there.
+ * quota added by a reload counts the connections already there.  Quotas
+ * and the mode are the policy in force, the one the worker published
+ * (lg_backend_mode() brings it up to date; settings.c), never what
+ * PostgreSQL applied in this backend.
  *
  * Sessions of superusers and of leakguard.exempt_roles are outside the
  * quotas: never refused, and not counted; so are replication connections

@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * settings.c
- *		leakguard's GUCs: definitions, check hooks and assign hooks.
+ *		leakguard's GUCs: definitions and check hooks; the policy in force.
  *
- * The check hooks do all the parsing and all the rejecting; the assign hooks
- * only swap a pointer and cannot fail.  So a rule string or role list that
- * does not parse is refused as a whole (ALTER SYSTEM raises an error, a
- * reload logs it and keeps the previous value) and a value is never applied
- * in part.  The parsed forms live in the GUC "extra" blocks, which the GUC
- * machinery owns and frees.
+ * The check hooks do all the parsing and all the rejecting, so a rule
+ * string or role list that does not parse is refused as a whole (ALTER
+ * SYSTEM raises an error, a reload logs it and keeps the previous value).
+ * The GUC variables they guard are this file's own: what PostgreSQL applied
+ * in this process, which SHOW shows.  Nothing acts on them but the worker,
+ * which judges them and publishes the policy in force (below).
  *
  * A bad value must never go unnoticed, never make leakguard stricter than
  * configured, and never leave it enforcing half a policy.  PostgreSQL
@@ -44,15 +44,33 @@
  *	  only reports and says why.  A bad value never leaves report-only
  *	  without a config_error that says why.
  *
+ * The policy in force.  What the worker ends with is one object: the value
+ * of every setting a reload can change and the report-only state, published
+ * in shared memory under the lock with a new generation (lg_policy_publish()),
+ * and applied by every process, the worker included, through the variables
+ * lg_mode, lg_rules, lg_exempt_roles and the rest (lg_policy_refresh(),
+ * which parses the values again only when the generation moved).  So
+ * quota admission and renames (quota.c), limit_for(), the views and
+ * suggest_limits() judge by exactly what the worker judges by, never by
+ * what PostgreSQL applied in their own process.  Until a worker has judged
+ * the files (server start, crash restart, or no worker at all), the policy
+ * in force is the postmaster's values, validated at start, which it
+ * publishes when it initialises shared memory (lg_policy_init()), with
+ * the report-only state of its findings.  No worker ever registered
+ * (max_worker_processes): that stays the policy until a restart, since
+ * nothing else judges a reload.  A set of values longer than
+ * LG_POLICY_LEN together is rejected as a bad value is.
+ *
  * Validation runs the same parse, range checks and check hooks as a real
  * assignment (set_config_option() with changeVal = false); the check hooks
  * add the rule parser's precise message while collecting is on.
  *
- * Shared state: LeakguardShared->config_error, config_unsafe, config_checked
- * and rules, under LeakguardShared->lock; start_errors and start_load_time,
- * constant; all written by the postmaster when it initialises shared memory
- * (lg_shmem_startup), before any child exists, and then by the worker only.
- * policy_judged_at, policy_kept and policy are the worker's own, no lock.
+ * Shared state: LeakguardShared->config_error, config_unsafe, config_checked,
+ * rules, policy_judged_at, policy and policy_len under LeakguardShared->lock
+ * (policy_generation is atomic, bumped under it); start_errors and
+ * start_load_time, constant; all written by the postmaster when it
+ * initialises shared memory (lg_shmem_startup), before any child exists,
+ * and then by the worker only.
  *
  *-------------------------------------------------------------------------
  */
@@ -973,8 +991,8 @@ lg_config_judge(char **saved)
  * up the values the previous one enforced, and its report-only state and
  * findings, as they are in shared memory.  It judges the files instead
  * when there is nothing to take up (the first start since shared memory
- * was initialised, at server start or after a crash restart; values too
- * long to keep), and when the postmaster has loaded the files since they
+ * was initialised, at server start or after a crash restart: the policy
+ * published is the postmaster's, never judged), and when the postmaster has loaded the files since they
  * were last judged (a reload that came while no worker ran; the policy in
  * force is then what a bad reload falls back to).  Returns whether the
  * worker must only report; *taken_up says whether it took the policy up.

@@ -193,6 +193,10 @@ lg_shmem_startup(void)
 	}
 }
 
+/*
+ * Refuse to go on unless leakguard was preloaded; and apply the policy in
+ * force, which every SQL function judges by.
+ */
 void
 lg_require_shmem(void)
 {
