@@ -35,7 +35,7 @@ sub policy
 }
 
 ok( $node->log_contains(
-		qr/WARNING:  53400: leakguard worker could not be registered; no session will be terminated\n.*DETAIL:  Connection quotas are still applied, by the leakguard settings the server started with \(status\(\)\.policy shows them\); a reload does not change them until the server is restarted with the worker\./),
+		qr/WARNING:  53400: leakguard worker could not be registered; no session will be terminated, but connection quotas are enforced\n.*DETAIL:  Without the worker, no reload is judged: until the server is restarted, connection quotas apply the leakguard settings it started with, as status\(\)\.policy shows them\./),
 	'the startup WARNING says that quotas still hold, with the settings the server started with');
 is( row('SELECT pid IS NULL, config_error FROM leakguard.status()'),
 	't|the leakguard worker could not be registered: max_worker_processes is exhausted; no session is terminated, and connection quotas apply the settings the server started with',
@@ -70,7 +70,7 @@ $held->close;
 $node->append_conf('postgresql.conf', "leakguard.application_timeouts = 'x=5q'\n");
 $node->restart;
 ok( $node->log_contains(
-		qr/DETAIL:  Connection quotas are still applied, by the leakguard settings the server started with \(they are invalid, so quotas only report\)/),
+		qr/WARNING:  53400: leakguard worker could not be registered; no session will be terminated, and connection quotas only report\n.*DETAIL:  Without the worker, no reload is judged: until the server is restarted, connection quotas apply the leakguard settings it started with, which are invalid \(leakguard\.application_timeouts: Rule 1 \("x=5q"\)/),
 	'with a bad value at start, the WARNING says quotas only report');
 like(row('SELECT config_error FROM leakguard.status()'),
 	qr/connection quotas apply the settings the server started with: leakguard\.application_timeouts: Rule 1 \("x=5q"\) at character \d+: unknown unit "q"/,
