@@ -134,12 +134,14 @@ COMMENT ON FUNCTION @extschema@.suggested_settings(float8, float8) IS
 
 COMMENT ON FUNCTION @extschema@.suggest_limits(float8, float8) IS
 'per application (and, with application_name NULL, for the default: from the applications it governs) and kind of limit: what was observed, the limit in force, the suggested limit (the percentile, if at least 10 episodes lie beyond it, else the highest they support, times the headroom, rounded up, never below 1s, or 1min for idle; connections: the peak of the last 7 days times the headroom, when seen on at least 3 days) and how many observed episodes it would have ended';
--- status() gains stats_evicted: statistics entries that made room for a
--- new application since the server started (their counts went to the row
--- "(other applications)").  Its result columns change, so it is made
--- again, carrying the privileges a DBA set on it, as
--- leakguard--1.1--1.2.sql does.  A view a DBA built that calls status()
--- makes the update fail.
+
+-- status() gains policy, the leakguard settings every process applies (as
+-- the worker judged and published them), and stats_evicted, the statistics
+-- entries that made room for a new application since the server started
+-- (their counts went to the row "(other applications)").  Its result
+-- columns change, so it is made again, carrying the privileges a DBA set
+-- on it, as leakguard--1.1--1.2.sql does.  A view a DBA built that calls
+-- status() makes the update fail.
 SELECT pg_catalog.set_config('leakguard_update.status_acl',
            coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true),
        pg_catalog.set_config('leakguard_update.status_owner',
@@ -162,13 +164,14 @@ CREATE FUNCTION @extschema@.status(OUT pid integer,
                        OUT config_error text,
                        OUT prepared_transactions bigint,
                        OUT oldest_prepared_at timestamptz,
+                       OUT policy text,
                        OUT stats_evicted bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_status_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION @extschema@.status() IS
-'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; the prepared transactions: how many, and when the oldest was prepared; and how many statistics rows made room for new applications since the server started';
+'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; the prepared transactions: how many, and when the oldest was prepared; the policy in force, one line per leakguard setting as every process applies it; and how many statistics rows made room for new applications since the server started';
 
 -- The kept privileges, given to status() made again: what the old one
 -- granted and the new one does not is granted, what the new one grants and

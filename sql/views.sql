@@ -24,6 +24,9 @@ SELECT pid IS NOT NULL AS running, mode, started_at <= now() AS started,
        rules, config_error
   FROM leakguard.status();
 
+-- the policy in force: every setting a reload can change, as published
+SELECT policy FROM leakguard.status();
+
 -- no prepared transaction (max_prepared_transactions is 0 here)
 SELECT prepared_transactions, oldest_prepared_at FROM leakguard.status();
 

@@ -33,8 +33,8 @@
  * re-check in terminate.c if the period alone does not prove it, and its
  * wording in the log line and the client's detail.
  *
- * Shared state: none.  The rows point at GUC variables, read by the
- * process that reads the row.
+ * Shared state: none.  The rows point at the variables of the policy in
+ * force (settings.c), read by the process that reads the row.
  *
  *-------------------------------------------------------------------------
  */

@@ -115,7 +115,7 @@
 #define LG_CONFIG_ERROR_LEN		1024
 /* Stored length of the rules the worker uses, as status() shows them. */
 #define LG_RULES_TEXT_LEN		(128 * 1024)
-/* Room for the values of the policy in force, kept for a restarted worker. */
+/* Room for the values of the policy in force, published in shared memory. */
 #define LG_POLICY_LEN			(256 * 1024)
 /*
  * The longest interval between two scans while a rule is qualified by role
@@ -581,10 +581,8 @@ typedef struct LeakguardShared
 	double		scan_time_max_ms;
 	char		config_error[LG_CONFIG_ERROR_LEN];	/* "": none */
 	bool		config_checked; /* the worker judged the files once */
-	bool		config_unsafe;	/* no valid settings loaded: report only.
-								 * Backends read it without the lock at
-								 * admission (lg_backend_mode()): a single
-								 * bool, at worst one admission late */
+	bool		config_unsafe;	/* no valid settings loaded: report only;
+								 * part of the policy in force (below) */
 	char		rules[LG_RULES_TEXT_LEN];	/* the worker's rules */
 
 	/*
@@ -597,14 +595,18 @@ typedef struct LeakguardShared
 	TimestampTz start_load_time;
 
 	/*
-	 * The policy in force in the worker, for a restarted worker to take up
-	 * (settings.c): when it last judged the configuration files (0: not
-	 * since shared memory was initialised), and the value of every setting
-	 * a reload can change, each NUL-terminated, if they fit.  The worker's
-	 * own (one process at a time): no lock.
+	 * The policy in force (settings.c): the value of every setting a reload
+	 * can change, each NUL-terminated, policy_len bytes in all, which with
+	 * config_unsafe (report only) every process applies; and when the worker
+	 * last judged the configuration files (0: not since shared memory was
+	 * initialised; the postmaster's values are then in force).  Written by
+	 * the worker under the lock, with policy_generation bumped (atomic:
+	 * every process compares it, without the lock, with the generation it
+	 * applies).
 	 */
 	TimestampTz policy_judged_at;
-	bool		policy_kept;
+	pg_atomic_uint64 policy_generation;
+	Size		policy_len;
 	char		policy[LG_POLICY_LEN];
 
 	/* check(): requests and their completion */
@@ -779,6 +781,10 @@ extern const char *lg_mode_name(int mode);
 extern char **lg_settings_save(void);
 extern bool lg_config_start(bool *taken_up);
 extern bool lg_config_judge(char **saved);
+extern void lg_policy_init(void);
+extern void lg_policy_refresh(void);
+extern int	lg_backend_mode(void);
+extern char *lg_policy_text(void);
 
 /* limits.c */
 extern bool lg_rules_qualified(void);
@@ -870,6 +876,5 @@ extern void lg_quota_uncharge(int slot);
 
 /* quota.c */
 extern void lg_install_quota_hook(void);
-extern int	lg_backend_mode(void);
 
 #endif							/* LEAKGUARD_H */

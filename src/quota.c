@@ -31,7 +31,10 @@
  * on), so renaming is no way around a quota.
  *
  * Every connection is charged, whether a quota applies or not, so that a
- * quota added by a reload counts the connections already there.
+ * quota added by a reload counts the connections already there.  Quotas
+ * and the mode are the policy in force, the one the worker published
+ * (lg_backend_mode() brings it up to date; settings.c), never what
+ * PostgreSQL applied in this backend.
  *
  * Sessions of superusers and of leakguard.exempt_roles are outside the
  * quotas: never refused, and not counted; so are replication connections
@@ -86,20 +89,6 @@ static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
  */
 static bool lg_charged = false;
 static char lg_charged_appname[NAMEDATALEN];
-
-/*
- * The mode a backend applies quotas in: as the worker does, report only
- * while no valid settings are loaded.  config_unsafe is read without the
- * lock: a single bool the worker sets, and taking the lock at every
- * admission for it would buy nothing but a slightly fresher value.
- */
-int
-lg_backend_mode(void)
-{
-	if (lg_mode == LG_MODE_ENFORCE && lg_shared != NULL && lg_shared->config_unsafe)
-		return LG_MODE_DRY_RUN;
-	return lg_mode;
-}
 
 static void
 lg_quota_release(int code, Datum arg)

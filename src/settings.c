@@ -1,14 +1,14 @@
 /*-------------------------------------------------------------------------
  *
  * settings.c
- *		leakguard's GUCs: definitions, check hooks and assign hooks.
+ *		leakguard's GUCs: definitions and check hooks; the policy in force.
  *
- * The check hooks do all the parsing and all the rejecting; the assign hooks
- * only swap a pointer and cannot fail.  So a rule string or role list that
- * does not parse is refused as a whole (ALTER SYSTEM raises an error, a
- * reload logs it and keeps the previous value) and a value is never applied
- * in part.  The parsed forms live in the GUC "extra" blocks, which the GUC
- * machinery owns and frees.
+ * The check hooks do all the parsing and all the rejecting, so a rule
+ * string or role list that does not parse is refused as a whole (ALTER
+ * SYSTEM raises an error, a reload logs it and keeps the previous value).
+ * The GUC variables they guard are this file's own: what PostgreSQL applied
+ * in this process, which SHOW shows.  Nothing acts on them but the worker,
+ * which judges them and publishes the policy in force (below).
  *
  * A bad value must never go unnoticed, never make leakguard stricter than
  * configured, and never leave it enforcing half a policy.  PostgreSQL
@@ -44,15 +44,33 @@
  *	  only reports and says why.  A bad value never leaves report-only
  *	  without a config_error that says why.
  *
+ * The policy in force.  What the worker ends with is one object: the value
+ * of every setting a reload can change and the report-only state, published
+ * in shared memory under the lock with a new generation (lg_policy_publish()),
+ * and applied by every process, the worker included, through the variables
+ * lg_mode, lg_rules, lg_exempt_roles and the rest (lg_policy_refresh(),
+ * which parses the values again only when the generation moved).  So
+ * quota admission and renames (quota.c), limit_for(), the views and
+ * suggest_limits() judge by exactly what the worker judges by, never by
+ * what PostgreSQL applied in their own process.  Until a worker has judged
+ * the files (server start, crash restart, or no worker at all), the policy
+ * in force is the postmaster's values, validated at start, which it
+ * publishes when it initialises shared memory (lg_policy_init()), with
+ * the report-only state of its findings.  No worker ever registered
+ * (max_worker_processes): that stays the policy until a restart, since
+ * nothing else judges a reload.  A set of values longer than
+ * LG_POLICY_LEN together is rejected as a bad value is.
+ *
  * Validation runs the same parse, range checks and check hooks as a real
  * assignment (set_config_option() with changeVal = false); the check hooks
  * add the rule parser's precise message while collecting is on.
  *
- * Shared state: LeakguardShared->config_error, config_unsafe, config_checked
- * and rules, under LeakguardShared->lock; start_errors and start_load_time,
- * constant; all written by the postmaster when it initialises shared memory
- * (lg_shmem_startup), before any child exists, and then by the worker only.
- * policy_judged_at, policy_kept and policy are the worker's own, no lock.
+ * Shared state: LeakguardShared->config_error, config_unsafe, config_checked,
+ * rules, policy_judged_at, policy and policy_len under LeakguardShared->lock
+ * (policy_generation is atomic, bumped under it); start_errors and
+ * start_load_time, constant; all written by the postmaster when it
+ * initialises shared memory (lg_shmem_startup), before any child exists,
+ * and then by the worker only.
  *
  *-------------------------------------------------------------------------
  */
@@ -60,10 +78,16 @@
 
 #include <ctype.h>
 
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/varlena.h"
 
+/*
+ * The policy in force in this process (see "The policy in force" above):
+ * set by lg_policy_refresh() from what the worker published, never by the
+ * GUC machinery.  Strings and parsed rule sets live in lg_policy_context.
+ */
 int			lg_mode = LG_MODE_ENFORCE;
 int			lg_default_timeout_ms = 0;
 char	   *lg_application_timeouts = NULL;
@@ -71,10 +95,6 @@ int			lg_naptime_ms = 1000;
 char	   *lg_exempt_roles = NULL;
 bool		lg_terminate_superusers = false;
 int			lg_connection_warning = 90;
-int			lg_max_applications = 1000;
-int			lg_history_size = 1000;
-bool		lg_save_stats = true;
-
 int			lg_idle_timeout_ms = 0;
 char	   *lg_application_idle_timeouts = NULL;
 char	   *lg_application_connection_limits = NULL;
@@ -86,13 +106,44 @@ int			lg_blocking_timeout_ms = 0;
 char	   *lg_application_blocking_timeouts = NULL;
 int			lg_prepared_warning_ms = 0;
 
-/* The parsed rule settings, owned by the GUC machinery. */
+/* The parsed rule settings of the policy in force. */
 const LeakguardRuleSet *lg_rules = NULL;
 const LeakguardRuleSet *lg_idle_rules = NULL;
 const LeakguardRuleSet *lg_transaction_rules = NULL;
 const LeakguardRuleSet *lg_xmin_rules = NULL;
 const LeakguardRuleSet *lg_blocking_rules = NULL;
 const LeakguardRuleSet *lg_connection_rules = NULL;
+
+/*
+ * Settings set at server start, and save_stats, which the postmaster reads
+ * at its exit: the GUC variables themselves.
+ */
+int			lg_max_applications = 1000;
+int			lg_history_size = 1000;
+bool		lg_save_stats = true;
+
+/*
+ * The GUC variables of the settings a reload can change: what PostgreSQL
+ * applied in this process, which SHOW shows.  Only the worker acts on them
+ * (it sets them itself, to the set it judged, and publishes that).
+ */
+static int	lg_guc_mode = LG_MODE_ENFORCE;
+static int	lg_guc_default_timeout_ms = 0;
+static char *lg_guc_application_timeouts = NULL;
+static int	lg_guc_naptime_ms = 1000;
+static char *lg_guc_exempt_roles = NULL;
+static bool lg_guc_terminate_superusers = false;
+static int	lg_guc_connection_warning = 90;
+static int	lg_guc_idle_timeout_ms = 0;
+static char *lg_guc_application_idle_timeouts = NULL;
+static char *lg_guc_application_connection_limits = NULL;
+static int	lg_guc_transaction_timeout_ms = 0;
+static char *lg_guc_application_transaction_timeouts = NULL;
+static int	lg_guc_xmin_age_limit = 0;
+static char *lg_guc_application_xmin_age_limits = NULL;
+static int	lg_guc_blocking_timeout_ms = 0;
+static char *lg_guc_application_blocking_timeouts = NULL;
+static int	lg_guc_prepared_warning_ms = 0;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
 typedef struct LgRoleList
@@ -108,36 +159,59 @@ static const LgRoleList *lg_exempt_list = NULL;
 static bool lg_collecting_errors = false;
 static char lg_collected_errors[LG_CONFIG_ERROR_LEN];
 
+/* How a published value becomes a variable of the policy in force. */
+typedef enum LgSettingType
+{
+	LG_SETTING_MODE,			/* int *, an lg_mode_options name */
+	LG_SETTING_INT,				/* int *, a plain integer (base unit) */
+	LG_SETTING_BOOL,			/* bool * */
+	LG_SETTING_RULES,			/* char **, and its parsed set in *parsed */
+	LG_SETTING_ROLES			/* char **, and lg_exempt_list */
+} LgSettingType;
+
 /*
  * Every leakguard setting, with the built-in default of those a reload can
  * change (the boot values lg_define_settings() gives; NULL for the two that
- * are set only at server start).
+ * are set only at server start), and the variable of the policy in force
+ * it sets (NULL: none; save_stats is read by the postmaster, from its own
+ * GUC).  The published policy holds the value of each setting with a boot
+ * value, in this order.
  */
 typedef struct LgSetting
 {
 	const char *name;
 	const char *boot;
+	LgSettingType type;
+	void	   *policy;
+	LeakguardRuleKind rule_kind;	/* LG_SETTING_RULES */
+	const LeakguardRuleSet **parsed;	/* LG_SETTING_RULES */
 } LgSetting;
 
 static const LgSetting lg_settings[] = {
-	{"leakguard.mode", "enforce"},
-	{"leakguard.idle_in_transaction_timeout", "0"},
-	{"leakguard.application_timeouts", ""},
-	{"leakguard.idle_session_timeout", "0"},
-	{"leakguard.application_idle_timeouts", ""},
-	{"leakguard.application_connection_limits", ""},
-	{"leakguard.transaction_timeout", "0"},
-	{"leakguard.application_transaction_timeouts", ""},
-	{"leakguard.xmin_age_limit", "0"},
-	{"leakguard.application_xmin_age_limits", ""},
-	{"leakguard.blocking_timeout", "0"},
-	{"leakguard.application_blocking_timeouts", ""},
-	{"leakguard.prepared_transaction_warning", "0"},
-	{"leakguard.naptime", "1000"},
-	{"leakguard.exempt_roles", ""},
-	{"leakguard.terminate_superusers", "off"},
-	{"leakguard.connection_warning", "90"},
-	{"leakguard.save_stats", "on"},
+	{"leakguard.mode", "enforce", LG_SETTING_MODE, &lg_mode},
+	{"leakguard.idle_in_transaction_timeout", "0", LG_SETTING_INT, &lg_default_timeout_ms},
+	{"leakguard.application_timeouts", "", LG_SETTING_RULES, &lg_application_timeouts,
+	LG_RULES_DURATION, &lg_rules},
+	{"leakguard.idle_session_timeout", "0", LG_SETTING_INT, &lg_idle_timeout_ms},
+	{"leakguard.application_idle_timeouts", "", LG_SETTING_RULES, &lg_application_idle_timeouts,
+	LG_RULES_DURATION, &lg_idle_rules},
+	{"leakguard.application_connection_limits", "", LG_SETTING_RULES, &lg_application_connection_limits,
+	LG_RULES_COUNT, &lg_connection_rules},
+	{"leakguard.transaction_timeout", "0", LG_SETTING_INT, &lg_transaction_timeout_ms},
+	{"leakguard.application_transaction_timeouts", "", LG_SETTING_RULES, &lg_application_transaction_timeouts,
+	LG_RULES_DURATION, &lg_transaction_rules},
+	{"leakguard.xmin_age_limit", "0", LG_SETTING_INT, &lg_xmin_age_limit},
+	{"leakguard.application_xmin_age_limits", "", LG_SETTING_RULES, &lg_application_xmin_age_limits,
+	LG_RULES_XID_AGE, &lg_xmin_rules},
+	{"leakguard.blocking_timeout", "0", LG_SETTING_INT, &lg_blocking_timeout_ms},
+	{"leakguard.application_blocking_timeouts", "", LG_SETTING_RULES, &lg_application_blocking_timeouts,
+	LG_RULES_DURATION, &lg_blocking_rules},
+	{"leakguard.prepared_transaction_warning", "0", LG_SETTING_INT, &lg_prepared_warning_ms},
+	{"leakguard.naptime", "1000", LG_SETTING_INT, &lg_naptime_ms},
+	{"leakguard.exempt_roles", "", LG_SETTING_ROLES, &lg_exempt_roles},
+	{"leakguard.terminate_superusers", "off", LG_SETTING_BOOL, &lg_terminate_superusers},
+	{"leakguard.connection_warning", "90", LG_SETTING_INT, &lg_connection_warning},
+	{"leakguard.save_stats", "on", LG_SETTING_BOOL, NULL},
 	{"leakguard.max_applications", NULL},
 	{"leakguard.history_size", NULL},
 };
@@ -210,10 +284,13 @@ lg_validate(const char *name, const char *value)
 	return ok;
 }
 
-/* The check hook of the three rule settings. */
+/*
+ * The check hook of the rule settings: the parse, for its verdict and its
+ * message.  Nothing is kept: the policy in force is parsed from what the
+ * worker publishes (lg_policy_refresh()).
+ */
 static bool
-lg_check_rules(const char *guc, LeakguardRuleKind kind, char **newval,
-			   void **extra)
+lg_check_rules(const char *guc, LeakguardRuleKind kind, char **newval)
 {
 	char		err[LG_RULE_ERROR_SIZE];
 	LeakguardRuleSet *set;
@@ -233,34 +310,22 @@ lg_check_rules(const char *guc, LeakguardRuleKind kind, char **newval,
 		lg_collect_error(guc, err);
 		return false;
 	}
-	*extra = lg_guc_extra(set, set->size);
-	return *extra != NULL;
+	free(set);
+	return true;
 }
 
 static bool
 lg_check_application_timeouts(char **newval, void **extra, GucSource source)
 {
 	return lg_check_rules("leakguard.application_timeouts", LG_RULES_DURATION,
-						  newval, extra);
-}
-
-static void
-lg_assign_application_timeouts(const char *newval, void *extra)
-{
-	lg_rules = (const LeakguardRuleSet *) extra;
+						  newval);
 }
 
 static bool
 lg_check_application_idle_timeouts(char **newval, void **extra, GucSource source)
 {
 	return lg_check_rules("leakguard.application_idle_timeouts", LG_RULES_DURATION,
-						  newval, extra);
-}
-
-static void
-lg_assign_application_idle_timeouts(const char *newval, void *extra)
-{
-	lg_idle_rules = (const LeakguardRuleSet *) extra;
+						  newval);
 }
 
 static bool
@@ -268,13 +333,7 @@ lg_check_application_transaction_timeouts(char **newval, void **extra,
 										  GucSource source)
 {
 	return lg_check_rules("leakguard.application_transaction_timeouts",
-						  LG_RULES_DURATION, newval, extra);
-}
-
-static void
-lg_assign_application_transaction_timeouts(const char *newval, void *extra)
-{
-	lg_transaction_rules = (const LeakguardRuleSet *) extra;
+						  LG_RULES_DURATION, newval);
 }
 
 static bool
@@ -282,13 +341,7 @@ lg_check_application_xmin_age_limits(char **newval, void **extra,
 									 GucSource source)
 {
 	return lg_check_rules("leakguard.application_xmin_age_limits",
-						  LG_RULES_XID_AGE, newval, extra);
-}
-
-static void
-lg_assign_application_xmin_age_limits(const char *newval, void *extra)
-{
-	lg_xmin_rules = (const LeakguardRuleSet *) extra;
+						  LG_RULES_XID_AGE, newval);
 }
 
 static bool
@@ -296,83 +349,68 @@ lg_check_application_blocking_timeouts(char **newval, void **extra,
 									   GucSource source)
 {
 	return lg_check_rules("leakguard.application_blocking_timeouts",
-						  LG_RULES_DURATION, newval, extra);
-}
-
-static void
-lg_assign_application_blocking_timeouts(const char *newval, void *extra)
-{
-	lg_blocking_rules = (const LeakguardRuleSet *) extra;
+						  LG_RULES_DURATION, newval);
 }
 
 static bool
 lg_check_application_connection_limits(char **newval, void **extra, GucSource source)
 {
 	return lg_check_rules("leakguard.application_connection_limits", LG_RULES_COUNT,
-						  newval, extra);
+						  newval);
 }
 
-static void
-lg_assign_application_connection_limits(const char *newval, void *extra)
+/*
+ * Parse a list of role names into an LgRoleList allocated in the current
+ * context; NULL if the list does not parse.
+ */
+static LgRoleList *
+lg_role_list_parse(const char *value)
 {
-	lg_connection_rules = (const LeakguardRuleSet *) extra;
+	char	   *raw = pstrdup(value);
+	List	   *names;
+	ListCell   *lc;
+	size_t		size;
+	LgRoleList *list = NULL;
+	char	   *o;
+	int			i = 0;
+
+	if (SplitIdentifierString(raw, ',', &names))
+	{
+		size = offsetof(LgRoleList, name_off) + list_length(names) * sizeof(uint32);
+		foreach(lc, names)
+			size += strlen((char *) lfirst(lc)) + 1;
+
+		list = palloc(size);
+		list->size = size;
+		list->nroles = list_length(names);
+		o = (char *) &list->name_off[list->nroles];
+		foreach(lc, names)
+		{
+			const char *name = (const char *) lfirst(lc);
+
+			list->name_off[i++] = (uint32) (o - (char *) list);
+			strcpy(o, name);
+			o += strlen(name) + 1;
+		}
+	}
+	list_free(names);
+	pfree(raw);
+	return list;
 }
 
 static bool
 lg_check_exempt_roles(char **newval, void **extra, GucSource source)
 {
-	char	   *raw = pstrdup(*newval);
-	List	   *names;
-	ListCell   *lc;
-	size_t		size;
-	LgRoleList *list;
-	char	   *o;
-	int			i = 0;
+	LgRoleList *list = lg_role_list_parse(*newval);
 
-	if (!SplitIdentifierString(raw, ',', &names))
+	if (list == NULL)
 	{
 		GUC_check_errdetail("Role names must be separated by commas; quote names that hold commas, spaces or capitals.");
 		lg_collect_error("leakguard.exempt_roles", "role names must be separated by commas");
-		list_free(names);
-		pfree(raw);
 		return false;
 	}
-
-	size = offsetof(LgRoleList, name_off) + list_length(names) * sizeof(uint32);
-	foreach(lc, names)
-		size += strlen((char *) lfirst(lc)) + 1;
-
-	list = malloc(size);
-	if (list == NULL)
-	{
-		list_free(names);
-		pfree(raw);
-		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
-		GUC_check_errmsg("out of memory");
-		return false;
-	}
-	list->size = size;
-	list->nroles = list_length(names);
-	o = (char *) &list->name_off[list->nroles];
-	foreach(lc, names)
-	{
-		const char *name = (const char *) lfirst(lc);
-
-		list->name_off[i++] = (uint32) (o - (char *) list);
-		strcpy(o, name);
-		o += strlen(name) + 1;
-	}
-	list_free(names);
-	pfree(raw);
-
-	*extra = lg_guc_extra(list, size);
-	return *extra != NULL;
-}
-
-static void
-lg_assign_exempt_roles(const char *newval, void *extra)
-{
-	lg_exempt_list = (const LgRoleList *) extra;
+	pfree(list);
+	return true;
 }
 
 bool
@@ -432,35 +470,86 @@ lg_settings_apply(char **values)
 }
 
 /*
- * Keep the worker's values in shared memory, for a restarted worker to take
- * up (lg_config_start()).  Values that do not fit together in
- * LG_POLICY_LEN are not kept: a restarted worker then judges the files.
+ * The values of the settings a reload can change, as the published policy
+ * holds them: values[i], or the built-in default where values[i] is NULL;
+ * values NULL: this process's GUC values.
  */
-static void
-lg_policy_keep(void)
+static const char *
+lg_policy_value(char **values, int i)
+{
+	if (values == NULL)
+		return GetConfigOption(lg_settings[i].name, false, false);
+	return values[i] ? values[i] : lg_settings[i].boot;
+}
+
+/* Whether the values (as lg_policy_value()) fit in LG_POLICY_LEN. */
+static bool
+lg_policy_fits(char **values)
 {
 	size_t		used = 0;
-	int			i;
 
-	lg_shared->policy_kept = false;
-	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	for (int i = 0; i < LG_NUM_SETTINGS; i++)
+		if (lg_settings[i].boot != NULL)
+			used += strlen(lg_policy_value(values, i)) + 1;
+	return used <= LG_POLICY_LEN;
+}
+
+/*
+ * Publish the values (as lg_policy_value(); they must fit) as the policy
+ * in force, with a new generation.  The caller holds LeakguardShared->lock
+ * exclusive and has set config_unsafe, which goes with them; or it is the
+ * postmaster initialising shared memory.
+ */
+static void
+lg_policy_publish(char **values)
+{
+	size_t		used = 0;
+
+	for (int i = 0; i < LG_NUM_SETTINGS; i++)
 	{
 		const char *value;
 		size_t		len;
 
 		if (lg_settings[i].boot == NULL)
 			continue;
-		value = GetConfigOption(lg_settings[i].name, false, false);
+		value = lg_policy_value(values, i);
 		len = strlen(value) + 1;
-		if (len > LG_POLICY_LEN - used)
-			return;
+		Assert(len <= LG_POLICY_LEN - used);
 		memcpy(lg_shared->policy + used, value, len);
 		used += len;
 	}
-	lg_shared->policy_kept = true;
+	lg_shared->policy_len = used;
+	pg_atomic_fetch_add_u64(&lg_shared->policy_generation, 1);
 }
 
-/* The values lg_policy_keep() kept, in the current context; NULL if none. */
+/*
+ * In the postmaster, when it initialises shared memory (server start, crash
+ * restart): until a worker has judged the files, the policy in force is
+ * the postmaster's own values, validated at start (a bad value was
+ * replaced by its default, and config_unsafe, set by the caller, makes
+ * the policy report only).  Values too long to publish: the built-in
+ * defaults, reporting only.
+ */
+void
+lg_policy_init(void)
+{
+	pg_atomic_init_u64(&lg_shared->policy_generation, 0);
+	lg_shared->policy_judged_at = 0;
+	if (lg_policy_fits(NULL))
+		lg_policy_publish(NULL);
+	else
+	{
+		char	   *defaults[LG_NUM_SETTINGS] = {0};
+
+		lg_shared->config_unsafe = true;
+		strlcpy(lg_shared->config_error,
+				"the leakguard settings take more than 256 kB together",
+				sizeof(lg_shared->config_error));
+		lg_policy_publish(defaults);
+	}
+}
+
+/* The values published, in the current context. */
 static char **
 lg_policy_read(void)
 {
@@ -468,8 +557,6 @@ lg_policy_read(void)
 	char	  **values;
 	int			i;
 
-	if (!lg_shared->policy_kept)
-		return NULL;
 	values = palloc0(sizeof(char *) * LG_NUM_SETTINGS);
 	for (i = 0; i < LG_NUM_SETTINGS; i++)
 	{
@@ -479,6 +566,235 @@ lg_policy_read(void)
 		p += strlen(p) + 1;
 	}
 	return values;
+}
+
+/*
+ * The policy in force in this process: its generation, its report-only
+ * state, the published values it was made from (for status()), and the
+ * context that holds them and the variables' strings and parsed sets.
+ */
+static uint64 lg_policy_generation = 0;
+static bool lg_policy_unsafe = false;
+static char **lg_policy_values = NULL;
+static MemoryContext lg_policy_context = NULL;
+
+/* A published value parsed, before it is set. */
+typedef union LgParsed
+{
+	int			i;
+	bool		b;
+	void	   *ptr;
+} LgParsed;
+
+/*
+ * Make the variables of the policy in force (lg_mode, lg_rules, ...) the
+ * policy the worker published, if it published a new one since this
+ * process last looked: one atomic read when nothing changed.  Every
+ * process calls it before it judges anything by the policy: a backend at
+ * admission and at a change of application_name (lg_backend_mode()), the
+ * SQL functions (lg_require_shmem()), the worker after it judged the
+ * files.  The values were validated by the worker, so parsing cannot fail
+ * but for want of memory; the variables change all together or not at
+ * all.
+ */
+void
+lg_policy_refresh(void)
+{
+	uint64		generation;
+	char	   *buf = NULL;
+	size_t		size = 0;
+	size_t		len;
+	const char *p;
+	bool		unsafe;
+	MemoryContext context;
+	MemoryContext old;
+	char	  **values;
+	LgParsed	parsed[LG_NUM_SETTINGS];
+	int			i;
+
+	generation = 0;
+	unsafe = false;
+	memset(parsed, 0, sizeof(parsed));
+	if (lg_shared == NULL ||
+		pg_atomic_read_u64(&lg_shared->policy_generation) == lg_policy_generation)
+		return;
+
+	/* Made under the caller's context, kept only once it is complete. */
+	context = AllocSetContextCreate(CurrentMemoryContext, "leakguard policy",
+									ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(context);
+	for (;;)
+	{
+		LWLockAcquire(lg_shared->lock, LW_SHARED);
+		len = lg_shared->policy_len;
+		if (buf != NULL && len <= size)
+		{
+			memcpy(buf, lg_shared->policy, len);
+			generation = pg_atomic_read_u64(&lg_shared->policy_generation);
+			unsafe = lg_shared->config_unsafe;
+			LWLockRelease(lg_shared->lock);
+			break;
+		}
+		LWLockRelease(lg_shared->lock);
+		size = Max(len, 1);
+		buf = palloc(size);
+	}
+
+	values = palloc0(sizeof(char *) * LG_NUM_SETTINGS);
+	p = buf;
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		size_t		vlen;
+
+		if (lg_settings[i].boot == NULL)
+			continue;
+		vlen = strnlen(p, buf + len - p);
+		if (vlen == (size_t) (buf + len - p))
+			elog(ERROR, "the policy leakguard published is incomplete");
+		values[i] = pstrdup(p);
+		p += vlen + 1;
+	}
+
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		const LgSetting *st = &lg_settings[i];
+		bool		ok = true;
+
+		if (st->policy == NULL)
+			continue;
+		switch (st->type)
+		{
+			case LG_SETTING_MODE:
+				{
+					const struct config_enum_entry *e;
+
+					for (e = lg_mode_options; e->name != NULL; e++)
+						if (strcmp(e->name, values[i]) == 0)
+							break;
+					ok = (e->name != NULL);
+					parsed[i].i = ok ? e->val : 0;
+				}
+				break;
+			case LG_SETTING_INT:
+				{
+					char	   *end;
+					long		v;
+
+					errno = 0;
+					v = strtol(values[i], &end, 10);
+					ok = (errno == 0 && *end == '\0' && end != values[i] &&
+						  v >= INT_MIN && v <= INT_MAX);
+					parsed[i].i = (int) v;
+				}
+				break;
+			case LG_SETTING_BOOL:
+				ok = parse_bool(values[i], &parsed[i].b);
+				break;
+			case LG_SETTING_RULES:
+				{
+					char		err[LG_RULE_ERROR_SIZE];
+					LeakguardRuleSet *set;
+
+					set = lg_rules_parse(values[i], st->rule_kind,
+										 LG_NAME_STYLE, err, sizeof(err));
+					if (set == NULL && err[0] == '\0')
+						ereport(ERROR,
+								(errcode(ERRCODE_OUT_OF_MEMORY),
+								 errmsg("out of memory")));
+					ok = (set != NULL);
+					if (ok)
+					{
+						parsed[i].ptr = palloc(set->size);
+						memcpy(parsed[i].ptr, set, set->size);
+						free(set);
+					}
+				}
+				break;
+			case LG_SETTING_ROLES:
+				parsed[i].ptr = lg_role_list_parse(values[i]);
+				ok = (parsed[i].ptr != NULL);
+				break;
+		}
+		if (!ok)
+			elog(ERROR, "the policy leakguard published has an invalid value for \"%s\": \"%s\"",
+				 st->name, values[i]);
+	}
+	MemoryContextSwitchTo(old);
+
+	/* Complete: set every variable at once. */
+	for (i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		const LgSetting *st = &lg_settings[i];
+
+		if (st->policy == NULL)
+			continue;
+		switch (st->type)
+		{
+			case LG_SETTING_MODE:
+			case LG_SETTING_INT:
+				*(int *) st->policy = parsed[i].i;
+				break;
+			case LG_SETTING_BOOL:
+				*(bool *) st->policy = parsed[i].b;
+				break;
+			case LG_SETTING_RULES:
+				*(char **) st->policy = values[i];
+				*st->parsed = (const LeakguardRuleSet *) parsed[i].ptr;
+				break;
+			case LG_SETTING_ROLES:
+				*(char **) st->policy = values[i];
+				lg_exempt_list = (const LgRoleList *) parsed[i].ptr;
+				break;
+		}
+	}
+	lg_policy_unsafe = unsafe;
+	lg_policy_values = values;
+	lg_policy_generation = generation;
+	MemoryContextSetParent(context, TopMemoryContext);
+	if (lg_policy_context != NULL)
+		MemoryContextDelete(lg_policy_context);
+	lg_policy_context = context;
+}
+
+/*
+ * The mode connection quotas are applied in, by the policy in force: as the
+ * worker does, report only while no valid settings are loaded.
+ */
+int
+lg_backend_mode(void)
+{
+	lg_policy_refresh();
+	if (lg_mode == LG_MODE_ENFORCE && lg_policy_unsafe)
+		return LG_MODE_DRY_RUN;
+	return lg_mode;
+}
+
+/*
+ * The policy in force, for status(): a line "name = 'value'" per setting a
+ * reload can change, quoted as in postgresql.conf.
+ */
+char *
+lg_policy_text(void)
+{
+	StringInfoData buf;
+
+	lg_policy_refresh();
+	initStringInfo(&buf);
+	for (int i = 0; i < LG_NUM_SETTINGS; i++)
+	{
+		if (lg_settings[i].boot == NULL || lg_policy_values == NULL)
+			continue;
+		appendStringInfo(&buf, "%s%s = '", buf.len > 0 ? "\n" : "",
+						 lg_settings[i].name);
+		for (const char *c = lg_policy_values[i]; *c != '\0'; c++)
+		{
+			if (*c == '\'')
+				appendStringInfoChar(&buf, '\'');
+			appendStringInfoChar(&buf, *c);
+		}
+		appendStringInfoChar(&buf, '\'');
+	}
+	return buf.data;
 }
 
 /* Whether name is in leakguard's GUC namespace, in any case. */
@@ -615,23 +931,43 @@ lg_config_judge(char **saved)
 	}
 
 	if (clean)
+	{
 		lg_settings_apply(values);
-	else if (saved != NULL)
+		if (!lg_policy_fits(NULL))
+		{
+			strlcpy(errors, "the leakguard settings take more than 256 kB together",
+					sizeof(errors));
+			clean = false;
+		}
+	}
+	if (!clean && saved != NULL)
 		lg_settings_apply(saved);
+	if (!lg_policy_fits(NULL))
+	{
+		/* nothing fits but the defaults: report only */
+		char	   *defaults[LG_NUM_SETTINGS] = {0};
 
+		lg_settings_apply(defaults);
+		saved = NULL;
+	}
+
+	/*
+	 * Published as one object: the values, their report-only state and the
+	 * findings, under one hold of the lock, with a new generation.
+	 */
 	lg_lock_worker();
 	was_unsafe = lg_shared->config_unsafe;
 	unsafe = !clean && (saved == NULL || was_unsafe);
 	lg_shared->config_unsafe = unsafe;
 	lg_shared->config_checked = true;
 	strlcpy(lg_shared->config_error, errors, sizeof(lg_shared->config_error));
-	lg_copy_cut(lg_shared->rules, lg_application_timeouts ? lg_application_timeouts : "",
+	lg_copy_cut(lg_shared->rules, lg_guc_application_timeouts ? lg_guc_application_timeouts : "",
 				LG_RULES_TEXT_LEN);
-	LWLockRelease(lg_shared->lock);
-
 	/* A reload stamped after judged_at began is judged again at a restart. */
-	lg_policy_keep();
 	lg_shared->policy_judged_at = judged_at;
+	lg_policy_publish(NULL);
+	LWLockRelease(lg_shared->lock);
+	lg_policy_refresh();
 
 	if (unsafe)
 		lg_warn_report_only(errors);
@@ -655,8 +991,8 @@ lg_config_judge(char **saved)
  * up the values the previous one enforced, and its report-only state and
  * findings, as they are in shared memory.  It judges the files instead
  * when there is nothing to take up (the first start since shared memory
- * was initialised, at server start or after a crash restart; values too
- * long to keep), and when the postmaster has loaded the files since they
+ * was initialised, at server start or after a crash restart: the policy
+ * published is the postmaster's, never judged), and when the postmaster has loaded the files since they
  * were last judged (a reload that came while no worker ran; the policy in
  * force is then what a bad reload falls back to).  Returns whether the
  * worker must only report; *taken_up says whether it took the policy up.
@@ -673,10 +1009,10 @@ lg_config_start(bool *taken_up)
 	context = AllocSetContextCreate(CurrentMemoryContext, "leakguard start",
 									ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(context);
-	kept = lg_policy_read();
+	/* a policy the postmaster published has not been judged */
+	kept = lg_shared->policy_judged_at != 0 ? lg_policy_read() : NULL;
 
-	*taken_up = !(kept == NULL || lg_shared->policy_judged_at == 0 ||
-				  PgReloadTime > lg_shared->policy_judged_at);
+	*taken_up = !(kept == NULL || PgReloadTime > lg_shared->policy_judged_at);
 	if (!*taken_up)
 		unsafe = lg_config_judge(kept);
 	else
@@ -685,9 +1021,10 @@ lg_config_start(bool *taken_up)
 		lg_lock_worker();
 		unsafe = lg_shared->config_unsafe;
 		strlcpy(errors, lg_shared->config_error, sizeof(errors));
-		lg_copy_cut(lg_shared->rules, lg_application_timeouts ? lg_application_timeouts : "",
+		lg_copy_cut(lg_shared->rules, lg_guc_application_timeouts ? lg_guc_application_timeouts : "",
 					LG_RULES_TEXT_LEN);
 		LWLockRelease(lg_shared->lock);
+		lg_policy_refresh();
 
 		if (unsafe)
 			lg_warn_report_only(errors);
@@ -751,7 +1088,7 @@ lg_define_settings(void)
 	DefineCustomEnumVariable("leakguard.mode",
 							 "Whether leakguard terminates sessions (enforce), only reports them (dry_run), or does nothing (off).",
 							 NULL,
-							 &lg_mode,
+							 &lg_guc_mode,
 							 LG_MODE_ENFORCE,
 							 lg_mode_options,
 							 PGC_SIGHUP,
@@ -761,7 +1098,7 @@ lg_define_settings(void)
 	DefineCustomIntVariable("leakguard.idle_in_transaction_timeout",
 							"Idle-in-transaction limit for applications that no rule names; 0 means no limit.",
 							NULL,
-							&lg_default_timeout_ms,
+							&lg_guc_default_timeout_ms,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -771,18 +1108,18 @@ lg_define_settings(void)
 	DefineCustomStringVariable("leakguard.application_timeouts",
 							   "Ordered rules pattern=duration, first match on application_name wins.",
 							   "Example: 'batch*=10min, \"my app\"=30s, pg_dump=0'.",
-							   &lg_application_timeouts,
+							   &lg_guc_application_timeouts,
 							   "",
 							   PGC_SIGHUP,
 							   0,
 							   lg_check_application_timeouts,
-							   lg_assign_application_timeouts,
+							   NULL,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.idle_session_timeout",
 							"Idle-session limit for applications that no idle rule names; 0 means no limit.",
 							"It applies to sessions idle outside a transaction.",
-							&lg_idle_timeout_ms,
+							&lg_guc_idle_timeout_ms,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -792,29 +1129,29 @@ lg_define_settings(void)
 	DefineCustomStringVariable("leakguard.application_idle_timeouts",
 							   "Ordered rules pattern=duration for idle sessions, first match on application_name wins.",
 							   "Example: 'test-suite*=5min, * user app_via_pgbouncer=0'.",
-							   &lg_application_idle_timeouts,
+							   &lg_guc_application_idle_timeouts,
 							   "",
 							   PGC_SIGHUP,
 							   0,
 							   lg_check_application_idle_timeouts,
-							   lg_assign_application_idle_timeouts,
+							   NULL,
 							   NULL);
 
 	DefineCustomStringVariable("leakguard.application_connection_limits",
 							   "Ordered rules pattern=N or pattern=P%: the most client connections one application_name may hold.",
 							   "P% is a share of max_connections; 0 means no quota; a * rule sets a default.",
-							   &lg_application_connection_limits,
+							   &lg_guc_application_connection_limits,
 							   "",
 							   PGC_SIGHUP,
 							   0,
 							   lg_check_application_connection_limits,
-							   lg_assign_application_connection_limits,
+							   NULL,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.transaction_timeout",
 							"Transaction age limit for applications that no transaction rule names; 0 means no limit.",
 							"It applies from xact_start, to active and idle sessions alike.",
-							&lg_transaction_timeout_ms,
+							&lg_guc_transaction_timeout_ms,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -824,18 +1161,18 @@ lg_define_settings(void)
 	DefineCustomStringVariable("leakguard.application_transaction_timeouts",
 							   "Ordered rules pattern=duration for transaction age, first match on application_name wins.",
 							   "Example: 'web*=30s, reporting=1h, pg_dump=0'.",
-							   &lg_application_transaction_timeouts,
+							   &lg_guc_application_transaction_timeouts,
 							   "",
 							   PGC_SIGHUP,
 							   0,
 							   lg_check_application_transaction_timeouts,
-							   lg_assign_application_transaction_timeouts,
+							   NULL,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.xmin_age_limit",
 							"xmin age limit, in transactions, of sessions idle in transaction, for applications that no xmin rule names; 0 means no limit.",
 							"The age of the session's backend_xmin or backend_xid against the next transaction ID (on a standby, what it has replayed).",
-							&lg_xmin_age_limit,
+							&lg_guc_xmin_age_limit,
 							0,
 							0, LG_RULE_MAX_XID_AGE,
 							PGC_SIGHUP,
@@ -845,18 +1182,18 @@ lg_define_settings(void)
 	DefineCustomStringVariable("leakguard.application_xmin_age_limits",
 							   "Ordered rules pattern=N, a number of transactions, for the xmin age of sessions idle in transaction; first match on application_name wins.",
 							   "Example: 'etl*=50000000, pg_dump=0'.",
-							   &lg_application_xmin_age_limits,
+							   &lg_guc_application_xmin_age_limits,
 							   "",
 							   PGC_SIGHUP,
 							   0,
 							   lg_check_application_xmin_age_limits,
-							   lg_assign_application_xmin_age_limits,
+							   NULL,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.blocking_timeout",
 							"How long a session idle in transaction may keep another session waiting for its locks, for applications that no blocking rule names; 0 means no limit.",
 							"Measured from the later of the waiter's wait start and the moment the blocker went idle.",
-							&lg_blocking_timeout_ms,
+							&lg_guc_blocking_timeout_ms,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -866,18 +1203,18 @@ lg_define_settings(void)
 	DefineCustomStringVariable("leakguard.application_blocking_timeouts",
 							   "Ordered rules pattern=duration for sessions idle in transaction that block others; first match on application_name wins.",
 							   "Example: 'web*=5s, pg_dump=0'.",
-							   &lg_application_blocking_timeouts,
+							   &lg_guc_application_blocking_timeouts,
 							   "",
 							   PGC_SIGHUP,
 							   0,
 							   lg_check_application_blocking_timeouts,
-							   lg_assign_application_blocking_timeouts,
+							   NULL,
 							   NULL);
 
 	DefineCustomIntVariable("leakguard.prepared_transaction_warning",
 							"Age at which the leakguard worker logs a warning, once, for each prepared transaction; 0 means never.",
 							"leakguard never commits or rolls back a prepared transaction.",
-							&lg_prepared_warning_ms,
+							&lg_guc_prepared_warning_ms,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -887,7 +1224,7 @@ lg_define_settings(void)
 	DefineCustomIntVariable("leakguard.naptime",
 							"Longest sleep of the leakguard worker between two scans.",
 							"The worker also wakes at the next known deadline.",
-							&lg_naptime_ms,
+							&lg_guc_naptime_ms,
 							1000,
 							10, 3600 * 1000,
 							PGC_SIGHUP,
@@ -897,18 +1234,18 @@ lg_define_settings(void)
 	DefineCustomStringVariable("leakguard.exempt_roles",
 							   "Roles whose sessions leakguard never terminates.",
 							   NULL,
-							   &lg_exempt_roles,
+							   &lg_guc_exempt_roles,
 							   "",
 							   PGC_SIGHUP,
 							   GUC_LIST_INPUT,
 							   lg_check_exempt_roles,
-							   lg_assign_exempt_roles,
+							   NULL,
 							   NULL);
 
 	DefineCustomBoolVariable("leakguard.terminate_superusers",
 							 "Whether superuser sessions are terminated; otherwise they are only reported.",
 							 NULL,
-							 &lg_terminate_superusers,
+							 &lg_guc_terminate_superusers,
 							 false,
 							 PGC_SIGHUP,
 							 0,
@@ -917,7 +1254,7 @@ lg_define_settings(void)
 	DefineCustomIntVariable("leakguard.connection_warning",
 							"Share of max_connections, in percent, at which leakguard logs a warning; 0 disables it.",
 							NULL,
-							&lg_connection_warning,
+							&lg_guc_connection_warning,
 							90,
 							0, 100,
 							PGC_SIGHUP,

@@ -174,6 +174,7 @@ lg_shmem_startup(void)
 					sizeof(lg_shared->config_error));
 			lg_shared->config_unsafe = (lg_start_errors[0] != '\0');
 		}
+		lg_policy_init();
 
 		p = (char *) lg_shared + MAXALIGN(sizeof(LeakguardShared));
 		lg_shared->victims = (LeakguardVictim *) p;
@@ -241,6 +242,10 @@ lg_shmem_startup(void)
 	}
 }
 
+/*
+ * Refuse to go on unless leakguard was preloaded; and apply the policy in
+ * force, which every SQL function judges by.
+ */
 void
 lg_require_shmem(void)
 {
@@ -249,6 +254,7 @@ lg_require_shmem(void)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("leakguard must be loaded via shared_preload_libraries"),
 				 errhint("Add leakguard to shared_preload_libraries in postgresql.conf and restart the server.")));
+	lg_policy_refresh();
 }
 
 /* Entries the role holds.  Lock held. */

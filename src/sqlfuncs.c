@@ -103,7 +103,7 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_LIMIT_FOR_COLS		12
 #define LG_STATUS_COLS_11		11	/* 1.0 and 1.1 */
 #define LG_STATUS_COLS_12		13
-#define LG_STATUS_COLS			14
+#define LG_STATUS_COLS			15	/* 1.3 */
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
@@ -386,7 +386,9 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	values[8] = Float8GetDatum(scan_time_max_ms);
 	values[9] = CStringGetTextDatum(rules);
 	if (!registered)
-		values[10] = CStringGetTextDatum("the leakguard worker could not be registered: max_worker_processes is exhausted");
+		values[10] = CStringGetTextDatum(psprintf("the leakguard worker could not be registered: max_worker_processes is exhausted; no session is terminated, and connection quotas apply the settings the server started with%s%s",
+												  error[0] != '\0' ? ": " : "",
+												  error));
 	else if (disabled)
 		values[10] = CStringGetTextDatum(psprintf("the leakguard worker stopped: %s", error));
 	else if (error[0] != '\0')
@@ -403,7 +405,10 @@ lg_status_sql(PG_FUNCTION_ARGS)
 		values[12] = lg_timestamp_or_null(oldest, &nulls[12]);
 	}
 	if (tupdesc->natts >= LG_STATUS_COLS)
-		values[13] = Int64GetDatum((int64) stats_evicted);
+	{
+		values[13] = CStringGetTextDatum(lg_policy_text());
+		values[14] = Int64GetDatum((int64) stats_evicted);
+	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

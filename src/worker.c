@@ -472,11 +472,26 @@ lg_register_worker(void)
 	if (lg_registration_failed)
 	{
 		lg_worker_unregistered = true;
-		ereport(WARNING,
-				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("leakguard worker could not be registered; no session will be terminated"),
-				 errhint("Raise max_worker_processes (now %d) and restart the server.",
-						 max_worker_processes)));
+		/*
+		 * Connection quotas are admission control in the backends and need
+		 * no worker; but with no worker to judge a reload, the policy in
+		 * force stays the one the server started with (settings.c).
+		 */
+		if (lg_start_errors[0] != '\0')
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("leakguard worker could not be registered; no session will be terminated, and connection quotas only report"),
+					 errdetail("Without the worker, no reload is judged: until the server is restarted, connection quotas apply the leakguard settings it started with, which are invalid (%s).",
+							   lg_start_errors),
+					 errhint("Raise max_worker_processes (now %d) and restart the server.",
+							 max_worker_processes)));
+		else
+			ereport(WARNING,
+					(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+					 errmsg("leakguard worker could not be registered; no session will be terminated, but connection quotas are enforced"),
+					 errdetail("Without the worker, no reload is judged: until the server is restarted, connection quotas apply the leakguard settings it started with, as status().policy shows them."),
+					 errhint("Raise max_worker_processes (now %d) and restart the server.",
+							 max_worker_processes)));
 	}
 }
 

@@ -99,7 +99,7 @@ $starved->safe_psql('postgres', 'CREATE EXTENSION leakguard');
 ok($starved->log_contains(qr/leakguard worker could not be registered; no session will be terminated/),
 	'the log says the worker could not be registered');
 is( $starved->safe_psql('postgres', 'SELECT pid IS NULL, config_error FROM leakguard.status()'),
-	't|the leakguard worker could not be registered: max_worker_processes is exhausted',
+	't|the leakguard worker could not be registered: max_worker_processes is exhausted; no session is terminated, and connection quotas apply the settings the server started with',
 	'status() says no worker runs and why');
 my ($ret, $out, $err) = $starved->psql('postgres', 'SELECT leakguard.check()');
 like($err, qr/ERROR:  the leakguard worker is not running.*DETAIL:  It could not be registered because max_worker_processes is exhausted/s,
