@@ -295,7 +295,8 @@ typedef struct LeakguardBlock
 {
 	int			waiter_pid;
 	int			blocker_pid;
-	TimestampTz wait_start;		/* the waiter's waitStart */
+	TimestampTz wait_start;		/* since when the waiter waits (blocking.c) */
+	bool		row;			/* for a row: more of its lockers may follow */
 } LeakguardBlock;
 
 /* What a quota rule counts by, besides the application name. */
@@ -785,9 +786,8 @@ extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 extern bool lg_victim_take(LeakguardVictim *out);
 
 /* blocking.c */
-extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us,
-						   LeakguardBlock *out, int max,
-						   TimestampTz *next_check);
+extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
+						   LeakguardBlock **out, TimestampTz *next_check);
 
 /* prepared.c */
 extern int64 lg_prepared_check(void);

@@ -248,7 +248,6 @@ typedef struct LgBlocked
 
 static int64 lg_blocking_shortest_ms = 0;
 static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
-static LeakguardBlock *lg_blocks;
 static LgBlocked *lg_blocked;
 
 /* The last scan found a bit set in lg_busy (below): a session not idle. */
@@ -826,8 +825,8 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 				int64 *nearest_us)
 {
 	int			nblocks;
+	LeakguardBlock *blocks;
 	TimestampTz next_check;
-
 	int64		next_us;
 
 	if (lg_blocking_shortest_ms <= 0)
@@ -851,13 +850,13 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 	 */
 	next_us = now_us + Max(lg_blocking_shortest_ms * 1000 / 2,
 						   LG_MIN_SCAN_INTERVAL_MS * 1000);
-	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, lg_blocks,
-							 MaxBackends, &next_check);
+	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, true,
+							 &blocks, &next_check);
 	if (next_check != 0)
 		lg_nearer(&next_us, now_us + (next_check - now));
 	for (int b = 0; b < nblocks; b++)
 	{
-		const LeakguardBlock *blk = &lg_blocks[b];
+		const LeakguardBlock *blk = &blocks[b];
 		int			slot = -1;
 		LgSlot	   *s;
 		LgPeriod   *p;
@@ -874,6 +873,13 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 			continue;			/* not a client backend */
 		s = &lg_slots[slot];
 		p = &s->periods[LG_KIND_BLOCKING];
+
+		/*
+		 * A waiter for a row whose locker is being ended goes on to the row's
+		 * next locker, if any, as soon as it is gone: look again then.
+		 */
+		if (blk->row && s->signalled)
+			lg_nearer(&next_us, now_us + LG_MIN_SCAN_INTERVAL_MS * 1000);
 		if (!p->active || p->reported || s->signalled ||
 			s->limit_generation != lg_config_generation ||
 			s->limits[LG_KIND_BLOCKING].timeout_ms <= 0)
@@ -886,6 +892,8 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 			continue;
 		}
 
+		if (blk->row)
+			lg_nearer(&next_us, now_us + LG_MIN_SCAN_INTERVAL_MS * 1000);
 		info = &lg_blocked[slot];
 		if (lg_counts[slot] != -1)
 		{
@@ -1741,8 +1749,6 @@ lg_worker_main(Datum arg)
 										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 	lg_busy = MemoryContextAllocZero(TopMemoryContext,
 									 mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
-	lg_blocks = MemoryContextAlloc(TopMemoryContext,
-								   mul_size(MaxBackends, sizeof(LeakguardBlock)));
 	lg_blocked = MemoryContextAlloc(TopMemoryContext,
 									mul_size(MaxBackends, sizeof(LgBlocked)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
