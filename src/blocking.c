@@ -57,12 +57,13 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 
-/* A wait read without a lock, from a PGPROC. */
+/* A backend's wait read without a lock, from its PGPROC. */
 typedef struct LgWaitRead
 {
 	int			pid;
 	int			procno;
-	void	   *lock;			/* its waitLock, compared, never followed */
+	void	   *lock;			/* its waitLock, compared, never followed;
+								 * NULL: it waits for nothing */
 	TimestampTz wait_start;
 } LgWaitRead;
 
@@ -175,7 +176,7 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 		lg_seen = MemoryContextAllocZero(TopMemoryContext,
 										 mul_size(MaxBackends, sizeof(LgWaitSeen)));
 
-	/* The lockless read: who waits, since when. */
+	/* The lockless read: every backend, whether it waits, since when. */
 	reads = palloc(mul_size(MaxBackends, sizeof(LgWaitRead)));
 	for (int i = 0; i < MaxBackends; i++)
 	{
@@ -183,15 +184,15 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 		LgWaitRead *r = &reads[nreads];
 
 		r->pid = proc->pid;
-		r->lock = proc->waitLock;
-		if (r->pid == 0 || r->lock == NULL)
-			continue;
-		r->wait_start = (TimestampTz)
-			pg_atomic_read_u64((pg_atomic_uint64 *) &proc->waitStart);
-		if (r->wait_start == 0)
+		if (r->pid == 0)
 			continue;
 		r->procno = i;
+		r->lock = proc->waitLock;
+		r->wait_start = (r->lock == NULL) ? 0 : (TimestampTz)
+			pg_atomic_read_u64((pg_atomic_uint64 *) &proc->waitStart);
 		nreads++;
+		if (r->wait_start == 0)
+			continue;
 		if (now - r->wait_start >= min_wait_us)
 			needed = true;
 		else
@@ -226,6 +227,8 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 			{
 				LgWaitSeen *s = &lg_seen[reads[w].procno];
 
+				if (reads[w].wait_start == 0)
+					continue;
 				if (s->pid != reads[w].pid)
 					memset(s, 0, sizeof(LgWaitSeen));
 				s->pid = reads[w].pid;
@@ -350,23 +353,29 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 		}
 		key.pid = w->pid;
 		r = bsearch(&key, reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
-		if (r == NULL || r->wait_start != w->since)
-			continue;			/* its wait changed in between: next pass */
+		if (r == NULL)
+			continue;			/* not a backend a moment ago: next pass */
 		prev = &lg_seen[r->procno];
+		if (prev->pid != w->pid)
+			prev = NULL;
 		s = &seen[r->procno];
 		s->pid = w->pid;
-		s->lock = r->lock;
-		s->wait_start = r->wait_start;
 		s->has_row = w->has_row;
 		s->row = w->row;
-		if (prev->pid != w->pid)
-			continue;
-		w->timed = (prev->lock == r->lock && prev->wait_start == r->wait_start);
-		if (w->has_row && prev->has_row && prev->row_since != 0 &&
+		if (r->wait_start != 0 && r->wait_start == w->since)
+		{
+			s->lock = r->lock;
+			s->wait_start = r->wait_start;
+			w->timed = (prev != NULL && prev->lock == r->lock &&
+						prev->wait_start == r->wait_start);
+		}
+		if (prev != NULL && w->has_row && prev->has_row && prev->row_since != 0 &&
 			now - prev->row_seen_at <= min_wait_us &&
 			memcmp(&prev->row, &w->row, sizeof(LOCKTAG)) == 0)
 		{
-			w->since = Min(w->since, prev->row_since);
+			/* the same row as before: timed from its first wait */
+			if (w->since == 0 || prev->row_since < w->since)
+				w->since = prev->row_since;
 			w->timed = true;
 		}
 		if (w->timed && w->has_row)
@@ -384,21 +393,26 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 		for (int j = 0; j < norder; j++)
 		{
 			LockInstanceData *inst = &data->locks[order[j]];
+			LgWaitRead	key;
+			LgWaitRead *r;
+			LgWaitSeen *prev;
 
 			if (inst->locktag.locktag_type != LOCKTAG_TUPLE || inst->holdMask == 0 ||
 				lg_waiter_of(waiters, nwaiters, inst->pid) != NULL)
 				continue;
-			for (int p = 0; p < MaxBackends; p++)
-				if (lg_seen[p].pid == inst->pid && lg_seen[p].row_since != 0 &&
-					memcmp(&lg_seen[p].row, &inst->locktag, sizeof(LOCKTAG)) == 0 &&
-					seen[p].pid == 0)
-				{
-					seen[p] = lg_seen[p];
-					seen[p].lock = NULL;
-					seen[p].wait_start = 0;
-					seen[p].row_seen_at = now;
-					break;
-				}
+			key.pid = inst->pid;
+			r = bsearch(&key, reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
+			if (r == NULL)
+				continue;
+			prev = &lg_seen[r->procno];
+			if (prev->pid == inst->pid && prev->row_since != 0 &&
+				memcmp(&prev->row, &inst->locktag, sizeof(LOCKTAG)) == 0)
+			{
+				seen[r->procno] = *prev;
+				seen[r->procno].lock = NULL;
+				seen[r->procno].wait_start = 0;
+				seen[r->procno].row_seen_at = now;
+			}
 		}
 		memcpy(lg_seen, seen, mul_size(MaxBackends, sizeof(LgWaitSeen)));
 	}

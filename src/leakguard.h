@@ -253,7 +253,8 @@ typedef enum LeakguardMeasure
 								 * scan while the period lasts */
 	LG_MEASURE_BLOCKED			/* limit in ms: how long another session
 								 * has waited for its locks, since the later
-								 * of its waitStart and the period's start,
+								 * of its wait's start (for a row, its first
+								 * wait for it) and the period's start,
 								 * checked at every scan (blocking.c) */
 } LeakguardMeasure;
 

@@ -811,12 +811,15 @@ lg_nearer(int64 *nearest_us, int64 deadline_us)
  * Add to the n candidates the sessions idle in transaction that have kept
  * another session waiting for one of their locks longer than their
  * blocking limit, from the later of the waiter's waitStart and the start of
- * their idle period (both by the system clock).  Costs a pass over the
- * PGPROCs, and the lock manager's view only for a waiter that has waited
+ * their idle period (both by the system clock; a row's wait from the
+ * waiter's first wait for it, blocking.c).  Costs a pass over the PGPROCs,
+ * and one copy of the lock manager's tables only when a waiter has waited
  * the shortest blocking limit (blocking.c); the pass is made within half
  * the shortest blocking limit of the previous one, so that every wait is
  * seen before it reaches a limit, and again when a wait it saw will reach
- * one: not at every scan.  "nread" slots of lg_to_read are followed.
+ * one: not at every scan; and every LG_MIN_SCAN_INTERVAL_MS while a row's
+ * locker is being ended, so that its other lockers are ended as soon as
+ * the waiter reaches them.  "nread" slots of lg_to_read are followed.
  * Brings *nearest_us (monotonic clock) forward to the next pass, so that
  * the worker wakes then.  Returns the new count.
  */

@@ -62,6 +62,9 @@ sub ended_in_time
 {
 	my ($start, @pids) = @_;
 	my $list = join(',', @pids);
+	note('signalled after the first wait began: '
+		  . row(qq{SELECT string_agg(to_char(extract(epoch FROM terminated_at - '$start'::timestamptz), 'FM0.000'), ' ' ORDER BY terminated_at)
+		             FROM leakguard.terminations WHERE pid IN ($list)}) . ' s');
 	return row(qq{SELECT string_agg(kind || ':' || (terminated_at BETWEEN '$start'::timestamptz + interval '2 s'
 	                                                              AND '$start'::timestamptz + interval '3 s')::text, ',')
 	                FROM leakguard.terminations WHERE pid IN ($list)});
