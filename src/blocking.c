@@ -57,6 +57,14 @@
 #include "storage/lock.h"
 #include "storage/proc.h"
 
+/*
+ * How long a row wait stays remembered, after the last pass that saw its
+ * waiter wait for the row or hold its tuple lock, while the waiter waits
+ * for nothing: between two lockers of the row (a moment), or done.  The
+ * worker looks every LG_MIN_SCAN_INTERVAL_MS meanwhile (the PGPROCs only).
+ */
+#define LG_ROW_GAP_MS			1000
+
 /* A backend's wait read without a lock, from its PGPROC. */
 typedef struct LgWaitRead
 {
@@ -218,8 +226,17 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 			{
 				LgWaitSeen *s = &lg_seen[p];
 
-				if (s->row_since == 0 || s->pid != GetPGProcByNumber(p)->pid)
+				if (s->row_since == 0 || s->pid != GetPGProcByNumber(p)->pid ||
+					now - s->row_seen_at > LG_ROW_GAP_MS * INT64CONST(1000))
 					memset(s, 0, sizeof(LgWaitSeen));
+				else
+				{
+					/* between two lockers: look again soon */
+					TimestampTz again = now + LG_MIN_SCAN_INTERVAL_MS * INT64CONST(1000);
+
+					if (*next_check == 0 || again < *next_check)
+						*next_check = again;
+				}
 				s->lock = NULL;
 				s->wait_start = 0;
 			}
@@ -408,10 +425,13 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 			if (prev->pid == inst->pid && prev->row_since != 0 &&
 				memcmp(&prev->row, &inst->locktag, sizeof(LOCKTAG)) == 0)
 			{
+				TimestampTz again = now + LG_MIN_SCAN_INTERVAL_MS * INT64CONST(1000);
+
 				seen[r->procno] = *prev;
 				seen[r->procno].lock = NULL;
 				seen[r->procno].wait_start = 0;
-				seen[r->procno].row_seen_at = now;
+				if (*next_check == 0 || again < *next_check)
+					*next_check = again;
 			}
 		}
 		memcpy(lg_seen, seen, mul_size(MaxBackends, sizeof(LgWaitSeen)));
