@@ -363,15 +363,19 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 		LgWaitSeen *prev;
 		LgWaitSeen *s;
 
+		key.pid = w->pid;
+		r = bsearch(&key, reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
+		if (r == NULL)
+		{
+			/* not a backend (the startup process), or not yet: not timed */
+			w->since = 0;
+			continue;
+		}
 		if (!remember)
 		{
 			w->timed = (w->since != 0);
 			continue;
 		}
-		key.pid = w->pid;
-		r = bsearch(&key, reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
-		if (r == NULL)
-			continue;			/* not a backend a moment ago: next pass */
 		prev = &lg_seen[r->procno];
 		if (prev->pid != w->pid)
 			prev = NULL;
