@@ -6,22 +6,49 @@
  *
  * The blocking limit ends a session idle in transaction that keeps another
  * session waiting for one of its locks (a table lock, or a row lock: a wait
- * on its transaction ID).  Working out who blocks whom is what
- * pg_blocking_pids() does, through GetBlockerStatusData(), which takes
- * every lock-manager partition lock: far too dear for every scan.  So a
- * scan first reads each backend's PGPROC for a lock wait (waitLock, and
- * waitStart, when the wait began), without a lock: a pointer and a
- * timestamp, enough to know that nobody waits, which is the common case.
- * Only for a waiter that has waited at least the shortest blocking limit in
- * force does it ask the lock manager for its blockers, and keeps those that
- * hold a conflicting lock ("hard" blockers: a session queued ahead of the
- * waiter but holding nothing does not count, and a session idle in
- * transaction is never queued).
+ * on its transaction ID).  A pass first reads each backend's PGPROC for a
+ * lock wait (waitLock, and waitStart, when the wait began), without a
+ * lock: a pointer and a timestamp, enough to know that nobody waits, which
+ * is the common case.  Only when a waiter has waited at least the shortest
+ * blocking limit in force (or continues a row wait seen before, below) does
+ * it read the lock manager, once for the whole pass: GetLockStatusData(),
+ * what pg_locks reads, which takes every lock-manager partition lock once,
+ * however many sessions wait.  From that copy it builds the whole graph of
+ * waits, with no bound on the number of waiters or holders, and keeps the
+ * "hard" blockers: a session holding a lock that conflicts with what a
+ * waiter asks for (a session queued ahead of the waiter but holding
+ * nothing does not count, and a session idle in transaction is never
+ * queued).  A blocker that itself waits passes the wait on: a session
+ * idle in transaction blocks every waiter queued behind the sessions that
+ * wait for it (an UPDATE queued for a row's tuple lock, held by another
+ * UPDATE waiting for the row's locker, waits for that locker too).
+ *
+ * Row locks of several sessions at once (FOR SHARE, FOR KEY SHARE: a
+ * MultiXact) are waited for one member after another: the waiter holds
+ * the row's tuple lock and waits on the first member's transaction ID,
+ * then, once it is gone, on the next, each wait with a new waitStart.  The
+ * lock manager never shows the members it does not wait on yet (they are
+ * on the heap page only).  So the worker remembers, from one pass to the
+ * next, the row each waiter waits for (the tuple lock it holds or awaits)
+ * and since when: a waiter still after the same row is timed from its
+ * first wait, and each member is due as soon as the waiter reaches it
+ * (the worker looks again every few milliseconds while such a waiter's
+ * blocker is being ended).
+ *
+ * PostgreSQL (15 to 18: ProcSleep(), RemoveFromWaitQueue()) clears a
+ * backend's waitStart when its wait is granted, but not when the wait
+ * fails (lock_timeout, a cancel, a deadlock); the next wait sets waitLock
+ * under the partition lock and waitStart only after releasing it.  A read
+ * in between sees the new wait with the old start.  The worker therefore
+ * times a wait only once it has read the same waitLock and waitStart at an
+ * earlier pass (it looks within half the shortest limit, so every wait is
+ * seen before it matters), or once it continues a row wait timed before.
  *
  * Shared state: PGPROC wait fields, read without a lock (a stale value only
- * delays or hastens the expensive step by one scan); the lock manager's
- * tables through GetBlockerStatusData(), which takes its own locks.  Never
- * called with a leakguard lock or ProcArrayLock held.
+ * delays or hastens the expensive step by one pass); the lock manager's
+ * tables through GetLockStatusData(), which takes its own locks.  The
+ * memory of waits from pass to pass is the calling process's own (the
+ * worker's).  Never called with a leakguard lock or ProcArrayLock held.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,70 +58,457 @@
 #include "storage/proc.h"
 
 /*
- * Append to "out" (room for "max") a LeakguardBlock for each pair of a
- * backend that has waited for a lock since "now" - min_wait_us or earlier
- * and a backend holding a lock that conflicts with what it waits for.
- * Returns the number written; sets *next_check to the earliest time a
- * waiter that has not waited that long yet will have (0: none waits).
- * Memory is allocated in the current context.
+ * How long a row wait stays remembered, after the last pass that saw its
+ * waiter wait for the row or hold its tuple lock, while the waiter waits
+ * for nothing: between two lockers of the row (a moment), or done.  The
+ * worker looks every LG_MIN_SCAN_INTERVAL_MS meanwhile (the PGPROCs only).
+ */
+#define LG_ROW_GAP_MS			1000
+
+/* A backend's wait read without a lock, from its PGPROC. */
+typedef struct LgWaitRead
+{
+	int			pid;
+	int			procno;
+	void	   *lock;			/* its waitLock, compared, never followed;
+								 * NULL: it waits for nothing */
+	TimestampTz wait_start;
+} LgWaitRead;
+
+/* What the worker remembers of a PGPROC's wait from one pass to the next. */
+typedef struct LgWaitSeen
+{
+	int			pid;			/* 0: nothing remembered */
+	void	   *lock;			/* waitLock and waitStart of the last pass */
+	TimestampTz wait_start;
+	bool		has_row;		/* it waits for a row: the tuple lock */
+	LOCKTAG		row;
+	TimestampTz row_since;		/* the row wait's start, once timed */
+	TimestampTz row_seen_at;	/* the last pass that saw it after the row */
+} LgWaitSeen;
+
+/* A waiter of the lock manager's copy, and the holders it waits for. */
+typedef struct LgWaiter
+{
+	int			pid;
+	TimestampTz since;			/* what its wait is timed from; 0: unknown */
+	bool		timed;			/* seen before: its start can be trusted */
+	bool		has_row;
+	LOCKTAG		row;
+	int			first_edge;
+	int			nedges;
+} LgWaiter;
+
+/* Indexed by PGPROC number; the worker's alone (NULL elsewhere). */
+static LgWaitSeen *lg_seen = NULL;
+
+static int
+lg_cmp_locktag_index(const void *a, const void *b, void *arg)
+{
+	const LockInstanceData *locks = (const LockInstanceData *) arg;
+	int			ia = *(const int *) a;
+	int			ib = *(const int *) b;
+
+	return memcmp(&locks[ia].locktag, &locks[ib].locktag, sizeof(LOCKTAG));
+}
+
+static int
+lg_cmp_pid(int a, int b)
+{
+	return (a > b) - (a < b);
+}
+
+static int
+lg_cmp_waiter_pid(const void *a, const void *b)
+{
+	return lg_cmp_pid(((const LgWaiter *) a)->pid, ((const LgWaiter *) b)->pid);
+}
+
+static int
+lg_cmp_read_pid(const void *a, const void *b)
+{
+	return lg_cmp_pid(((const LgWaitRead *) a)->pid, ((const LgWaitRead *) b)->pid);
+}
+
+static int
+lg_cmp_int(const void *a, const void *b)
+{
+	return lg_cmp_pid(*(const int *) a, *(const int *) b);
+}
+
+static LgWaiter *
+lg_waiter_of(LgWaiter *waiters, int nwaiters, int pid)
+{
+	LgWaiter	key;
+
+	key.pid = pid;
+	return bsearch(&key, waiters, nwaiters, sizeof(LgWaiter), lg_cmp_waiter_pid);
+}
+
+/*
+ * Append to *out (allocated in the current memory context, *nout pairs) a
+ * LeakguardBlock for each pair of a backend that has waited for a lock
+ * since "now" - min_wait_us or earlier and a backend holding a lock that
+ * conflicts with what it waits for, or with what a backend it waits for
+ * waits for.  "remember" (the worker): time waits as the header says,
+ * remembering them from pass to pass; otherwise (a view) every wait is
+ * taken as PostgreSQL shows it.  Returns the number of pairs; sets
+ * *next_check to the earliest time a waiter that has not waited that long
+ * yet will have, or a wait not yet timed can be (0: none).
  */
 int
-lg_blocks_find(TimestampTz now, int64 min_wait_us, LeakguardBlock *out,
-			   int max, TimestampTz *next_check)
+lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
+			   LeakguardBlock **out, TimestampTz *next_check)
 {
-	int			n = 0;
+	LgWaitRead *reads;
+	int			nreads = 0;
+	bool		needed = false;
+	LockData   *data;
+	int		   *order;
+	int			norder = 0;
+	LgWaiter   *waiters;
+	int			nwaiters = 0;
+	int		   *edges;
+	int			nedges = 0;
+	int			max_edges;
+	LgWaitSeen *seen = NULL;
+	int		   *stack;
+	int		   *found;
+	bool	   *visited;
+	int			nout = 0;
+	int			max_out = 16;
 
 	*next_check = 0;
+	*out = NULL;
+	if (remember && lg_seen == NULL)
+		lg_seen = MemoryContextAllocZero(TopMemoryContext,
+										 mul_size(MaxBackends, sizeof(LgWaitSeen)));
 
-	for (int i = 0; i < MaxBackends && n < max; i++)
+	/* The lockless read: every backend, whether it waits, since when. */
+	reads = palloc(mul_size(MaxBackends, sizeof(LgWaitRead)));
+	for (int i = 0; i < MaxBackends; i++)
 	{
 		volatile PGPROC *proc = GetPGProcByNumber(i);
-		int			pid = proc->pid;
-		TimestampTz wait_start;
-		BlockedProcsData *data;
+		LgWaitRead *r = &reads[nreads];
 
-		if (pid == 0 || proc->waitLock == NULL)
+		r->pid = proc->pid;
+		if (r->pid == 0)
 			continue;
-		wait_start = (TimestampTz)
+		r->procno = i;
+		r->lock = proc->waitLock;
+		r->wait_start = (r->lock == NULL) ? 0 : (TimestampTz)
 			pg_atomic_read_u64((pg_atomic_uint64 *) &proc->waitStart);
-		if (wait_start == 0)
+		nreads++;
+		if (r->wait_start == 0)
 			continue;
-		if (now - wait_start < min_wait_us)
+		if (now - r->wait_start >= min_wait_us)
+			needed = true;
+		else
 		{
-			if (*next_check == 0 || wait_start + min_wait_us < *next_check)
-				*next_check = wait_start + min_wait_us;
-			continue;
+			if (*next_check == 0 || r->wait_start + min_wait_us < *next_check)
+				*next_check = r->wait_start + min_wait_us;
+			/* a row wait timed before may be due already */
+			if (remember && lg_seen[i].pid == r->pid && lg_seen[i].row_since != 0 &&
+				now - lg_seen[i].row_seen_at <= min_wait_us)
+				needed = true;
 		}
-
-		data = GetBlockerStatusData(pid);
-		for (int p = 0; p < data->nprocs; p++)
+	}
+	if (!needed)
+	{
+		/*
+		 * Remember the waits read.  A row wait stays remembered while its
+		 * backend is the same: between two lockers of a row the waiter waits
+		 * for nothing for a moment.
+		 */
+		if (remember)
 		{
-			BlockedProcData *bproc = &data->procs[p];
-			LockInstanceData *instances = &data->locks[bproc->first_lock];
-			LockInstanceData *blocked = NULL;
+			for (int p = 0; p < MaxBackends; p++)
+			{
+				LgWaitSeen *s = &lg_seen[p];
+
+				if (s->row_since == 0 || s->pid != GetPGProcByNumber(p)->pid ||
+					now - s->row_seen_at > LG_ROW_GAP_MS * INT64CONST(1000))
+					memset(s, 0, sizeof(LgWaitSeen));
+				else
+				{
+					/* between two lockers: look again soon */
+					TimestampTz again = now + LG_MIN_SCAN_INTERVAL_MS * INT64CONST(1000);
+
+					if (*next_check == 0 || again < *next_check)
+						*next_check = again;
+				}
+				s->lock = NULL;
+				s->wait_start = 0;
+			}
+			for (int w = 0; w < nreads; w++)
+			{
+				LgWaitSeen *s = &lg_seen[reads[w].procno];
+
+				if (reads[w].wait_start == 0)
+					continue;
+				if (s->pid != reads[w].pid)
+					memset(s, 0, sizeof(LgWaitSeen));
+				s->pid = reads[w].pid;
+				s->lock = reads[w].lock;
+				s->wait_start = reads[w].wait_start;
+			}
+		}
+		return 0;
+	}
+	qsort(reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
+
+	/*
+	 * One copy of the lock manager's tables: every partition lock taken once.
+	 * Fast-path locks are never waited for and never block a waiter (a
+	 * conflicting request moves them to the main table first): left out.
+	 */
+	data = GetLockStatusData();
+	order = palloc(mul_size(Max(data->nelements, 1), sizeof(int)));
+	for (int i = 0; i < data->nelements; i++)
+		if (!data->locks[i].fastpath)
+			order[norder++] = i;
+	qsort_arg(order, norder, sizeof(int), lg_cmp_locktag_index, data->locks);
+
+	/* The waiters, and the tuple lock each holds or awaits. */
+	waiters = palloc(mul_size(Max(norder, 1), sizeof(LgWaiter)));
+	for (int j = 0; j < norder; j++)
+	{
+		LockInstanceData *inst = &data->locks[order[j]];
+
+		if (inst->waitLockMode == NoLock)
+			continue;
+		memset(&waiters[nwaiters], 0, sizeof(LgWaiter));
+		waiters[nwaiters].pid = inst->pid;
+		waiters[nwaiters].since = inst->waitStart;
+		if (inst->locktag.locktag_type == LOCKTAG_TUPLE)
+		{
+			waiters[nwaiters].has_row = true;
+			waiters[nwaiters].row = inst->locktag;
+		}
+		nwaiters++;
+	}
+	qsort(waiters, nwaiters, sizeof(LgWaiter), lg_cmp_waiter_pid);
+	for (int j = 0; j < norder; j++)
+	{
+		LockInstanceData *inst = &data->locks[order[j]];
+		LgWaiter   *w;
+
+		if (inst->locktag.locktag_type != LOCKTAG_TUPLE || inst->holdMask == 0)
+			continue;
+		w = lg_waiter_of(waiters, nwaiters, inst->pid);
+		if (w != NULL && !w->has_row)
+		{
+			w->has_row = true;
+			w->row = inst->locktag;
+		}
+	}
+
+	/*
+	 * The hard edges: in each run of one lock's instances, from each waiter
+	 * to each holder of a conflicting mode outside its lock group.
+	 */
+	max_edges = 64;
+	edges = palloc(max_edges * sizeof(int));
+	for (int start = 0; start < norder;)
+	{
+		int			end = start + 1;
+
+		while (end < norder &&
+			   memcmp(&data->locks[order[start]].locktag,
+					  &data->locks[order[end]].locktag, sizeof(LOCKTAG)) == 0)
+			end++;
+		for (int j = start; j < end; j++)
+		{
+			LockInstanceData *blocked = &data->locks[order[j]];
+			LgWaiter   *w;
 			LockMethod	method;
 			int			conflicts;
 
-			for (int j = 0; j < bproc->num_locks; j++)
-				if (instances[j].pid == bproc->pid)
-					blocked = &instances[j];
-			if (blocked == NULL || blocked->waitLockMode == NoLock)
+			if (blocked->waitLockMode == NoLock)
 				continue;
+			w = lg_waiter_of(waiters, nwaiters, blocked->pid);
 			method = GetLockTagsMethodTable(&blocked->locktag);
 			conflicts = method->conflictTab[blocked->waitLockMode];
-			for (int j = 0; j < bproc->num_locks && n < max; j++)
+			w->first_edge = nedges;
+			for (int h = start; h < end; h++)
 			{
-				LockInstanceData *holder = &instances[j];
+				LockInstanceData *holder = &data->locks[order[h]];
 
-				if (holder == blocked || holder->leaderPid == blocked->leaderPid ||
+				if (h == j || holder->leaderPid == blocked->leaderPid ||
 					(conflicts & holder->holdMask) == 0)
 					continue;
-				out[n].waiter_pid = pid;
-				out[n].blocker_pid = holder->pid;
-				out[n].wait_start = wait_start;
-				n++;
+				if (nedges == max_edges)
+				{
+					max_edges *= 2;
+					edges = repalloc(edges, mul_size(max_edges, sizeof(int)));
+				}
+				edges[nedges++] = holder->pid;
 			}
+			w->nedges = nedges - w->first_edge;
+		}
+		start = end;
+	}
+
+	/*
+	 * How long each waiter has waited.  The worker trusts a waitStart read at
+	 * an earlier pass too, and times a row wait from its first wait.
+	 */
+	if (remember)
+		seen = palloc0(mul_size(MaxBackends, sizeof(LgWaitSeen)));
+	for (int i = 0; i < nwaiters; i++)
+	{
+		LgWaiter   *w = &waiters[i];
+		LgWaitRead	key;
+		LgWaitRead *r;
+		LgWaitSeen *prev;
+		LgWaitSeen *s;
+
+		key.pid = w->pid;
+		r = bsearch(&key, reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
+		if (r == NULL)
+		{
+			/* not a backend (the startup process), or not yet: not timed */
+			w->since = 0;
+			continue;
+		}
+		if (!remember)
+		{
+			w->timed = (w->since != 0);
+			continue;
+		}
+		prev = &lg_seen[r->procno];
+		if (prev->pid != w->pid)
+			prev = NULL;
+		s = &seen[r->procno];
+		s->pid = w->pid;
+		s->has_row = w->has_row;
+		s->row = w->row;
+		if (r->wait_start != 0 && r->wait_start == w->since)
+		{
+			s->lock = r->lock;
+			s->wait_start = r->wait_start;
+			w->timed = (prev != NULL && prev->lock == r->lock &&
+						prev->wait_start == r->wait_start);
+		}
+		if (prev != NULL && w->has_row && prev->has_row && prev->row_since != 0 &&
+			now - prev->row_seen_at <= min_wait_us &&
+			memcmp(&prev->row, &w->row, sizeof(LOCKTAG)) == 0)
+		{
+			/* the same row as before: timed from its first wait */
+			if (w->since == 0 || prev->row_since < w->since)
+				w->since = prev->row_since;
+			w->timed = true;
+		}
+		if (w->timed && w->has_row)
+		{
+			s->row_since = w->since;
+			s->row_seen_at = now;
 		}
 	}
-	return n;
+	if (remember)
+	{
+		/*
+		 * A waiter between two members of a row's lockers waits for nothing
+		 * for a moment, still holding the tuple lock: keep its row.
+		 */
+		for (int j = 0; j < norder; j++)
+		{
+			LockInstanceData *inst = &data->locks[order[j]];
+			LgWaitRead	key;
+			LgWaitRead *r;
+			LgWaitSeen *prev;
+
+			if (inst->locktag.locktag_type != LOCKTAG_TUPLE || inst->holdMask == 0 ||
+				lg_waiter_of(waiters, nwaiters, inst->pid) != NULL)
+				continue;
+			key.pid = inst->pid;
+			r = bsearch(&key, reads, nreads, sizeof(LgWaitRead), lg_cmp_read_pid);
+			if (r == NULL)
+				continue;
+			prev = &lg_seen[r->procno];
+			if (prev->pid == inst->pid && prev->row_since != 0 &&
+				memcmp(&prev->row, &inst->locktag, sizeof(LOCKTAG)) == 0)
+			{
+				TimestampTz again = now + LG_MIN_SCAN_INTERVAL_MS * INT64CONST(1000);
+
+				seen[r->procno] = *prev;
+				seen[r->procno].lock = NULL;
+				seen[r->procno].wait_start = 0;
+				if (*next_check == 0 || again < *next_check)
+					*next_check = again;
+			}
+		}
+		memcpy(lg_seen, seen, mul_size(MaxBackends, sizeof(LgWaitSeen)));
+	}
+
+	/*
+	 * For each waiter that has waited long enough, every holder it waits for,
+	 * directly or through holders that wait in turn, once.
+	 */
+	*out = palloc(max_out * sizeof(LeakguardBlock));
+	stack = palloc(mul_size(nwaiters + 1, sizeof(int)));
+	found = palloc(mul_size(nedges + 1, sizeof(int)));
+	visited = palloc(mul_size(Max(nwaiters, 1), sizeof(bool)));
+	for (int i = 0; i < nwaiters; i++)
+	{
+		LgWaiter   *w = &waiters[i];
+		int			nstack = 0;
+		int			nfound = 0;
+
+		if (w->since == 0)
+			continue;
+		if (!w->timed)
+		{
+			/* not timed yet: look again soon */
+			TimestampTz again = now + LG_MIN_SCAN_INTERVAL_MS * INT64CONST(1000);
+
+			if (*next_check == 0 || again < *next_check)
+				*next_check = again;
+			continue;
+		}
+		if (now - w->since < min_wait_us)
+		{
+			if (*next_check == 0 || w->since + min_wait_us < *next_check)
+				*next_check = w->since + min_wait_us;
+			continue;
+		}
+		memset(visited, 0, mul_size(nwaiters, sizeof(bool)));
+		visited[i] = true;
+		stack[nstack++] = i;
+		while (nstack > 0)
+		{
+			LgWaiter   *v = &waiters[stack[--nstack]];
+
+			for (int e = v->first_edge; e < v->first_edge + v->nedges; e++)
+			{
+				LgWaiter   *next = lg_waiter_of(waiters, nwaiters, edges[e]);
+
+				if (edges[e] == w->pid)
+					continue;
+				found[nfound++] = edges[e];
+				if (next != NULL && !visited[next - waiters])
+				{
+					visited[next - waiters] = true;
+					stack[nstack++] = next - waiters;
+				}
+			}
+		}
+		qsort(found, nfound, sizeof(int), lg_cmp_int);
+		for (int f = 0; f < nfound; f++)
+		{
+			if (f > 0 && found[f] == found[f - 1])
+				continue;
+			if (nout == max_out)
+			{
+				max_out *= 2;
+				*out = repalloc(*out, mul_size(max_out, sizeof(LeakguardBlock)));
+			}
+			(*out)[nout].waiter_pid = w->pid;
+			(*out)[nout].blocker_pid = found[f];
+			(*out)[nout].wait_start = w->since;
+			(*out)[nout].row = w->has_row;
+			nout++;
+		}
+	}
+	return nout;
 }

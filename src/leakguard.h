@@ -256,7 +256,8 @@ typedef enum LeakguardMeasure
 								 * scan while the period lasts */
 	LG_MEASURE_BLOCKED			/* limit in ms: how long another session
 								 * has waited for its locks, since the later
-								 * of its waitStart and the period's start,
+								 * of its wait's start (for a row, its first
+								 * wait for it) and the period's start,
 								 * checked at every scan (blocking.c) */
 } LeakguardMeasure;
 
@@ -298,7 +299,8 @@ typedef struct LeakguardBlock
 {
 	int			waiter_pid;
 	int			blocker_pid;
-	TimestampTz wait_start;		/* the waiter's waitStart */
+	TimestampTz wait_start;		/* since when the waiter waits (blocking.c) */
+	bool		row;			/* for a row: more of its lockers may follow */
 } LeakguardBlock;
 
 /* What a quota rule counts by, besides the application name. */
@@ -838,9 +840,8 @@ extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 extern bool lg_victim_take(LeakguardVictim *out);
 
 /* blocking.c */
-extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us,
-						   LeakguardBlock *out, int max,
-						   TimestampTz *next_check);
+extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
+						   LeakguardBlock **out, TimestampTz *next_check);
 
 /* prepared.c */
 extern int64 lg_prepared_check(void);

@@ -26,7 +26,10 @@
  * processes are never read.
  *
  * For the limits measured in transactions, lg_backend_xid_age() reads a
- * backend's xmin and xid from its PGPROC against the next transaction ID.
+ * backend's xmin and xid from its PGPROC against the next transaction ID,
+ * and counts what the backend alone holds back: its xid, and its xmin only
+ * if no other running transaction is as old (lg_xid_horizon_read() reads
+ * every PGPROC's xid once per scan, without a lock).
  *
  * Shared state: the client-slot bitmap, atomic words written by backends
  * (their own bit only) and read by the worker, no lock.  The backend
@@ -284,26 +287,65 @@ lg_status_changed(const int *slots, int n, const int *counts, int *changed)
 	return nchanged;
 }
 
-/* The next transaction ID, as lg_xid_horizon_read() last read it. */
+/*
+ * The next transaction ID, and the two oldest transaction IDs of running
+ * transactions with the PGPROCs that have them, as lg_xid_horizon_read()
+ * last read them.
+ */
 static TransactionId lg_next_xid = InvalidTransactionId;
+static TransactionId lg_oldest_xid = InvalidTransactionId;
+static PGPROC *lg_oldest_xid_proc = NULL;
+static TransactionId lg_second_xid = InvalidTransactionId;
 
 /*
  * Read the next transaction ID, the reference of lg_backend_xid_age(): on a
  * primary the next to be assigned, on a standby the one after the newest it
  * has replayed (recovery advances it).  Takes XidGenLock shared: once per
- * scan, and only when some session is measured in transactions.
+ * scan, and only when some session is measured in transactions.  Then the
+ * transaction IDs of every PGPROC (backends and prepared transactions),
+ * without a lock: each is one aligned word, cleared under ProcArrayLock at
+ * commit; one read a moment old can only miss a transaction that has just
+ * ended (a session's snapshot is then judged its own one scan later) or
+ * one that has just begun (younger than any snapshot already taken).
  */
 void
 lg_xid_horizon_read(void)
 {
 	lg_next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
+	lg_oldest_xid = InvalidTransactionId;
+	lg_oldest_xid_proc = NULL;
+	lg_second_xid = InvalidTransactionId;
+	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+		TransactionId xid = *(volatile TransactionId *) &proc->xid;
+
+		if (!TransactionIdIsNormal(xid))
+			continue;
+		if (!TransactionIdIsValid(lg_oldest_xid) ||
+			TransactionIdPrecedes(xid, lg_oldest_xid))
+		{
+			lg_second_xid = lg_oldest_xid;
+			lg_oldest_xid = xid;
+			lg_oldest_xid_proc = proc;
+		}
+		else if (!TransactionIdIsValid(lg_second_xid) ||
+				 TransactionIdPrecedes(xid, lg_second_xid))
+			lg_second_xid = xid;
+	}
 }
 
 /*
- * How many transactions old the snapshot (xmin) or the transaction ID of
- * the backend in status slot "slot" with pid "pid" is, whichever is older,
- * against the next transaction ID last read; 0 when it has neither, or is
- * gone.  Reads the PGPROC's xmin and xid without a lock (each is one
+ * How many transactions of the xmin horizon the backend in status slot
+ * "slot" with pid "pid" holds back by itself, against the next transaction
+ * ID last read: the age of its own transaction ID, and of its snapshot
+ * (xmin) if that is older than the transaction ID of every other running
+ * transaction; 0 when it has neither, or is gone.  A snapshot's xmin is
+ * the oldest transaction running when it was taken: while that
+ * transaction runs, it is what holds the horizon, and ending the sessions
+ * whose snapshots wait for it would free nothing.  Once it has ended, the
+ * snapshots older than every running transaction hold the horizon
+ * themselves.  Reads the PGPROC's xmin and xid without a lock (each is one
  * aligned word): a value a moment old, which the final re-check, under
  * ProcArrayLock ("locked"), reads again.  Finding the PGPROC costs one
  * read from 17 on, and one shared acquisition of SInvalWriteLock in 15 and
@@ -313,17 +355,21 @@ int64
 lg_backend_xid_age(int slot, int pid, bool locked)
 {
 	PGPROC	   *proc = lg_slot_proc(slot, pid, locked);
-	TransactionId xids[2];
+	TransactionId xmin;
+	TransactionId xid;
+	TransactionId others;
 	int64		age = 0;
 
 	if (proc == NULL || !TransactionIdIsNormal(lg_next_xid))
 		return 0;
-	xids[0] = *(volatile TransactionId *) &proc->xmin;
-	xids[1] = *(volatile TransactionId *) &proc->xid;
-	for (int i = 0; i < lengthof(xids); i++)
-		if (TransactionIdIsNormal(xids[i]) &&
-			TransactionIdPrecedes(xids[i], lg_next_xid))
-			age = Max(age, (int64) (uint32) (lg_next_xid - xids[i]));
+	xmin = *(volatile TransactionId *) &proc->xmin;
+	xid = *(volatile TransactionId *) &proc->xid;
+	others = (proc == lg_oldest_xid_proc) ? lg_second_xid : lg_oldest_xid;
+	if (TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, lg_next_xid))
+		age = (int64) (uint32) (lg_next_xid - xid);
+	if (TransactionIdIsNormal(xmin) && TransactionIdPrecedes(xmin, lg_next_xid) &&
+		(!TransactionIdIsValid(others) || TransactionIdPrecedes(xmin, others)))
+		age = Max(age, (int64) (uint32) (lg_next_xid - xmin));
 	return age;
 }
 

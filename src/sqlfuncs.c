@@ -519,8 +519,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 
 		/* who waits for whose locks now: the lock manager only if some wait */
 		next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
-		blocks = palloc(mul_size(MaxBackends, sizeof(LeakguardBlock)));
-		nblocks = lg_blocks_find(now, 0, blocks, MaxBackends, &next_check);
+		nblocks = lg_blocks_find(now, 0, false, &blocks, &next_check);
 	}
 
 	n = pgstat_fetch_stat_numbackends();

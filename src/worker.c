@@ -252,7 +252,6 @@ typedef struct LgBlocked
 
 static int64 lg_blocking_shortest_ms = 0;
 static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
-static LeakguardBlock *lg_blocks;
 static LgBlocked *lg_blocked;
 
 /* The last scan found a bit set in lg_busy (below): a session not idle. */
@@ -833,12 +832,15 @@ lg_nearer(int64 *nearest_us, int64 deadline_us)
  * Add to the n candidates the sessions idle in transaction that have kept
  * another session waiting for one of their locks longer than their
  * blocking limit, from the later of the waiter's waitStart and the start of
- * their idle period (both by the system clock).  Costs a pass over the
- * PGPROCs, and the lock manager's view only for a waiter that has waited
+ * their idle period (both by the system clock; a row's wait from the
+ * waiter's first wait for it, blocking.c).  Costs a pass over the PGPROCs,
+ * and one copy of the lock manager's tables only when a waiter has waited
  * the shortest blocking limit (blocking.c); the pass is made within half
  * the shortest blocking limit of the previous one, so that every wait is
  * seen before it reaches a limit, and again when a wait it saw will reach
- * one: not at every scan.  "nread" slots of lg_to_read are followed.
+ * one: not at every scan; and every LG_MIN_SCAN_INTERVAL_MS while a row's
+ * locker is being ended, so that its other lockers are ended as soon as
+ * the waiter reaches them.  "nread" slots of lg_to_read are followed.
  * Brings *nearest_us (monotonic clock) forward to the next pass, so that
  * the worker wakes then.  Returns the new count.
  */
@@ -847,8 +849,8 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 				int64 *nearest_us)
 {
 	int			nblocks;
+	LeakguardBlock *blocks;
 	TimestampTz next_check;
-
 	int64		next_us;
 
 	if (lg_blocking_shortest_ms <= 0)
@@ -872,13 +874,13 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 	 */
 	next_us = now_us + Max(lg_blocking_shortest_ms * 1000 / 2,
 						   LG_MIN_SCAN_INTERVAL_MS * 1000);
-	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, lg_blocks,
-							 MaxBackends, &next_check);
+	nblocks = lg_blocks_find(now, lg_blocking_shortest_ms * 1000, true,
+							 &blocks, &next_check);
 	if (next_check != 0)
 		lg_nearer(&next_us, now_us + (next_check - now));
 	for (int b = 0; b < nblocks; b++)
 	{
-		const LeakguardBlock *blk = &lg_blocks[b];
+		const LeakguardBlock *blk = &blocks[b];
 		int			slot = -1;
 		LgSlot	   *s;
 		LgPeriod   *p;
@@ -895,6 +897,13 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 			continue;			/* not a client backend */
 		s = &lg_slots[slot];
 		p = &s->periods[LG_KIND_BLOCKING];
+
+		/*
+		 * A waiter for a row whose locker is being ended goes on to the row's
+		 * next locker, if any, as soon as it is gone: look again then.
+		 */
+		if (blk->row && s->signalled)
+			lg_nearer(&next_us, now_us + LG_MIN_SCAN_INTERVAL_MS * 1000);
 		if (!p->active || p->reported || s->signalled ||
 			s->limit_generation != lg_config_generation ||
 			s->limits[LG_KIND_BLOCKING].timeout_ms <= 0)
@@ -907,6 +916,8 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 			continue;
 		}
 
+		if (blk->row)
+			lg_nearer(&next_us, now_us + LG_MIN_SCAN_INTERVAL_MS * 1000);
 		info = &lg_blocked[slot];
 		if (lg_counts[slot] != -1)
 		{
@@ -1763,8 +1774,6 @@ lg_worker_main(Datum arg)
 										  mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 	lg_busy = MemoryContextAllocZero(TopMemoryContext,
 									 mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
-	lg_blocks = MemoryContextAlloc(TopMemoryContext,
-								   mul_size(MaxBackends, sizeof(LeakguardBlock)));
 	lg_blocked = MemoryContextAlloc(TopMemoryContext,
 									mul_size(MaxBackends, sizeof(LgBlocked)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
