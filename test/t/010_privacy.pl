@@ -172,9 +172,9 @@ is(as('stranger', "$hidden_history$pid"), 't t t t t <insufficient privilege> ap
 	'leakguard.terminations hides the same from another role');
 is(as('stranger', "SELECT action, rule, timeout, terminated_at IS NOT NULL FROM leakguard.terminations WHERE pid = $pid"),
 	'terminated|victim=3s|00:00:03|t', 'what was done, and under which rule, stays visible');
-is(as('monitor', "$hidden_history$pid"), 'f f f f f SELECT 1; app',
+is(as('monitor', "$hidden_history$pid"), 'f f f f f BEGIN ; SELECT 1; app',
 	'pg_read_all_stats sees the whole row');
-is(as('app_member', "$hidden_history$pid"), 'f f f f f SELECT 1; app',
+is(as('app_member', "$hidden_history$pid"), 'f f f f f BEGIN ; SELECT 1; app',
 	'a member of the role sees the whole row');
 
 $node->stop;

@@ -36,7 +36,7 @@ for my $round (1 .. 3)
 }
 is( $node->safe_psql('postgres', q{
 		SELECT string_agg(DISTINCT query, ',') FROM leakguard.terminations}),
-	'SELECT 1;', 'each history row holds its own statement');
+	'BEGIN ; SELECT 1;', 'each history row holds its own statement');
 
 $node->stop;
 ok(-f $file, 'the statistics file is written at a clean stop');
