@@ -61,6 +61,8 @@ OBJS = \
 	src/names.o \
 	src/prepared.o \
 	src/citus.o \
+	src/fingerprint.o \
+	src/sources.o \
 	src/sqlfuncs.o \
 	src/suggest.o
 PGFILEDESC = "leakguard - end leaked sessions and connections, per application"

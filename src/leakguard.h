@@ -635,6 +635,8 @@ typedef struct LeakguardBackend
 	Oid			datid;
 	Oid			userid;
 	char		appname[NAMEDATALEN];	/* client backends only */
+	int64		query_id;		/* of the last statement, 0: none computed;
+								 * full reads only (lg_status_read_full) */
 	int			changecount;	/* st_changecount the read was made at */
 } LeakguardBackend;
 
@@ -651,6 +653,8 @@ typedef struct LeakguardTermination
 	bool		repeat;			/* same outcome as already recorded */
 	int64		idle_origin_us; /* when the period of event.kind began, on
 								 * the monotonic clock (lg_monotonic_us) */
+	int64		query_id;		/* of its last statement (0: none), read
+								 * with event.query (sources.c) */
 	LeakguardEvent event;
 } LeakguardTermination;
 
@@ -696,6 +700,7 @@ extern void lg_episodes_fold_all(TimestampTz now);
 /* persist.c */
 extern void lg_stats_load(void);
 extern void lg_stats_save(int code, Datum arg);
+extern bool lg_shutdown_was_clean(void);
 
 /* settings.c */
 extern int	lg_mode;

@@ -285,7 +285,7 @@ is($ret, 0, 'the update to 1.3 succeeds with views built on leakguard\'s views')
 is($node->safe_psql('dba13', q{SELECT extversion FROM pg_extension WHERE extname = 'leakguard'}),
 	'1.3', 'the update brought 1.3');
 for my $read ('SELECT * FROM leakguard.terminations',
-	'SELECT * FROM leakguard.status()',
+	'SELECT sources_evicted FROM leakguard.status()',
 	q{SELECT * FROM leakguard.limit_for('x')})
 {
 	is(can_read('reader', 'dba13', $read), 'denied', "after the update to 1.3, PUBLIC still may not: $read");
