@@ -16,7 +16,8 @@
 #      refusal by a quota and an exempt idle leak; /metrics is scraped and
 #      the series, their types, labels and values checked; every leakguard
 #      metric the rules and the dashboard use is exported, and no series
-#      carries a label beyond application, kind and the exporter's server;
+#      carries a label beyond application, kind and the exporter's server
+#      (the leak sources' also queryid);
 #   4. a real Prometheus scrapes the exporter and evaluates the rules:
 #      refusals rising fire LeakguardRefusalsRising, and every dashboard
 #      query is accepted by its query API;
@@ -228,6 +229,8 @@ check_metric 1 leakguard_worker_enforcing
 check_metric 0 leakguard_worker_dry_run
 check_metric 0 leakguard_worker_config_error
 check_metric 2 leakguard_worker_terminated_total
+check_metric 1 leakguard_leak_sources_leaks_total 'application="billing-api"' 'kind="idle in transaction"'
+check_metric 1 leakguard_leak_sources_leaks_total 'application="idle-app"' 'kind="idle"'
 fleet_check "leakguard_application_longest_idle_seconds of report-nightly > 0" \
     metric_positive leakguard_application_longest_idle_seconds 'application="report-nightly"'
 fleet_check "leakguard_unguarded_idle_in_transaction_seconds of report-nightly > 0" \
@@ -249,7 +252,8 @@ types_are() {	# types_are TYPE NAME...
 fleet_check "counters are typed counter" types_are counter \
     leakguard_terminated_total leakguard_refused_total leakguard_dry_run_total \
     leakguard_application_episodes_total leakguard_application_idle_seconds_total \
-    leakguard_worker_scans_total leakguard_worker_terminated_total
+    leakguard_worker_scans_total leakguard_worker_terminated_total \
+    leakguard_leak_sources_leaks_total
 fleet_check "gauges are typed gauge" types_are gauge \
     leakguard_application_connections leakguard_application_connection_limit \
     leakguard_application_idle_in_transaction leakguard_application_longest_idle_seconds \
@@ -257,13 +261,17 @@ fleet_check "gauges are typed gauge" types_are gauge \
     leakguard_unguarded_idle_in_transaction_seconds leakguard_worker_up leakguard_worker_enforcing \
     leakguard_worker_config_error leakguard_worker_last_scan_age_seconds
 
-labels_bounded() {
-    local extra
-    extra=$(grep '^leakguard_' "$work/metrics.txt" | sed -n 's/^[^{]*{\(.*\)} .*/\1/p' |
-        grep -oE '(^|,)[a-z_]+=' | tr -d ',=' | sort -u | grep -vxE 'application|kind|server' || true)
+labels_bounded() {	# labels_bounded ALLOWED GREP-ARGS...: the series grep selects carry only ALLOWED
+    local allowed=$1 extra
+    shift
+    extra=$(grep '^leakguard_' "$work/metrics.txt" | grep "$@" | sed -n 's/^[^{]*{\(.*\)} .*/\1/p' |
+        grep -oE '(^|,)[a-z_]+=' | tr -d ',=' | sort -u | grep -vxE "$allowed" || true)
     [ -z "$extra" ] || { echo "  unexpected labels: $extra"; return 1; }
 }
-fleet_check "leakguard series carry only the labels application, kind (and the exporter's server)" labels_bounded
+fleet_check "leakguard series carry only the labels application, kind (and the exporter's server)" \
+    labels_bounded 'application|kind|server' -v '^leakguard_leak_sources_'
+fleet_check "leak source series carry only application, kind, queryid (and the exporter's server)" \
+    labels_bounded 'application|kind|queryid|server' '^leakguard_leak_sources_'
 fleet_check "the exporter logged no error on leakguard's queries" \
     eval '! grep -iE "level=(error|warn).*leakguard" "$work/exporter.log"'
 
@@ -293,6 +301,7 @@ dashboard_queries_run() {
     while IFS= read -r expr; do
         expr=${expr//\$instance/.*}
         expr=${expr//\$__rate_interval/1m}
+        expr=${expr//\$__range/1h}
         prom_query "$expr" | jq -e '.status == "success"' >/dev/null || { echo "  rejected: $expr"; bad=1; }
     done < <(jq -r '.. | .expr? // empty' monitoring/leakguard-dashboard.json)
     [ $bad = 0 ]
