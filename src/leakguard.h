@@ -33,6 +33,11 @@
  *					helper reads pg_prepared_xacts and logs
  *		citus.c		Citus's internal connections: which they are, the
  *					statistics row they are counted in
+ *		sources.c	leak sources: the statement each ended session ran
+ *					last, counted per application, role, database and
+ *					kind (sources.h), kept in their own file
+ *		fingerprint.c	a statement's text without its constants, hashed
+ *					(plain C): the key of a source with no query id
  *		sqlfuncs.c	SQL-callable functions behind the views
  *		suggest.c	suggest_limits() and suggested_settings()
  *
@@ -50,6 +55,10 @@
  *	  take it through lg_lock_reader(), which first lets a waiting worker
  *	  in (worker_waiting, set by lg_lock_worker()) for at most
  *	  LG_READER_YIELD_US.
+ *	- The leak sources (sources.h: their table, lists and hashes) are under
+ *	  LeakguardShared->lock too: the worker records them in the
+ *	  acquisition in which it records the terminations, reset() clears
+ *	  them with the statistics, readers copy them in chunks.
  *	- LeakguardMark slots belong to the worker (one process at a time):
  *	  no lock.
  *	- In a LeakguardEpisodeSlot and its head, the counts, the list of the
