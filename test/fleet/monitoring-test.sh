@@ -63,7 +63,8 @@ fleet_check "promtool test rules" promtool test rules monitoring/leakguard-alert
 lg_say "the Grafana dashboard"
 fleet_check "dashboard is valid JSON" jq -e . monitoring/leakguard-dashboard.json >/dev/null
 for title in "Terminations per application and kind" "Connections per application against quota" \
-             "Longest idle in transaction" "Worker running" "Enforcing" "Configuration error"; do
+             "Longest idle in transaction" "Worker running" "Enforcing" "Configuration error" \
+             "Leak sources: the statements sessions leaked after"; do
     fleet_check "dashboard panel \"$title\"" \
         jq -e --arg t "$title" '[.panels[] | select(.title == $t and (.targets | length) > 0)] | length == 1' \
         monitoring/leakguard-dashboard.json >/dev/null
