@@ -17,8 +17,10 @@
 # LG_BENCH_EP_CONF adds lines to postgresql.conf, e.g. a limit that every
 # idle-in-transaction period passes, so that the worker reports (and
 # records, with its history row and leak source) a few thousand sessions
-# a second:
+# a second (the sessions are the superuser's: terminate_superusers on, or
+# each is reported once):
 #   LG_BENCH_EP_CONF="leakguard.application_timeouts = 'lgb_episodes=10ms'
+#   leakguard.terminate_superusers = on
 #   leakguard.max_sources = 0" make bench-episodes
 #
 # It measures the leakguard installed in PG_CONFIG's installation
