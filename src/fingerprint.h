@@ -20,9 +20,10 @@
  *	  as the server folds them; quoted identifiers are kept as written;
  *	- semicolons at the end are dropped.
  *
- * The result is hashed with 64-bit FNV-1a.  Only a key, never shown: two
- * statements that differ beyond the stored length of a statement
- * (LG_QUERY_TEXT_LEN, or track_activity_query_size if smaller) share one.
+ * The normalised text is hashed with 64-bit FNV-1a as it is made.  Only a
+ * key, never shown: two statements that differ beyond the stored length of
+ * a statement (LG_QUERY_TEXT_LEN, or track_activity_query_size if smaller)
+ * share one.
  *
  * This file is plain C on purpose, like rules.h: no PostgreSQL header, no
  * server call, so that it can be unit-tested alone (test/unit).

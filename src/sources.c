@@ -50,6 +50,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/hashfn.h"
 #include "fingerprint.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -105,6 +106,7 @@ static HTAB *lg_source_hash = NULL;
 static HTAB *lg_source_roles = NULL;
 
 static void lg_sources_load(void);
+static uint32 lg_source_key_hash(const void *key, Size keysize);
 static void lg_sources_save(int code, Datum arg);
 
 Size
@@ -154,9 +156,10 @@ lg_sources_shmem_init(void)
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(LeakguardSourceKey);
 	info.entrysize = sizeof(LgSourceIndex);
+	info.hash = lg_source_key_hash;
 	lg_source_hash = ShmemInitHash("leakguard sources by key",
 								   lg_max_sources, lg_max_sources, &info,
-								   HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
+								   HASH_ELEM | HASH_FUNCTION | HASH_FIXED_SIZE);
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(LgSourceRole);
@@ -172,6 +175,26 @@ lg_sources_shmem_init(void)
 	}
 }
 
+/*
+ * The hash of a key: of the application name up to its end, not of all
+ * NAMEDATALEN bytes (the rest are zeros), and of the other fields.  Keys
+ * are compared whole (memcmp), as HASH_BLOBS would.
+ */
+static uint32
+lg_source_key_hash(const void *key, Size keysize)
+{
+	const LeakguardSourceKey *k = (const LeakguardSourceKey *) key;
+	uint32		h;
+
+	h = hash_bytes((const unsigned char *) k->appname,
+				   strnlen(k->appname, NAMEDATALEN));
+	h = hash_combine(h, hash_bytes_uint32((uint32) k->id));
+	h = hash_combine(h, hash_bytes_uint32((uint32) ((uint64) k->id >> 32)));
+	h = hash_combine(h, hash_bytes_uint32(k->userid));
+	h = hash_combine(h, hash_bytes_uint32(k->datid));
+	return hash_combine(h, hash_bytes_uint32((uint32) (k->kind * 2 + k->by_text)));
+}
+
 /* Take an entry off the lists and the hashes, onto the free list. */
 static void
 lg_source_forget(LeakguardSource *src)
@@ -180,10 +203,10 @@ lg_source_forget(LeakguardSource *src)
 
 	Assert(src->in_use);
 	hash_search(lg_source_hash, &src->data.key, HASH_REMOVE, NULL);
-	role = hash_search(lg_source_roles, &src->data.key.userid, HASH_FIND, NULL);
-	Assert(role != NULL && role->count > 0);
+	role = src->role;
+	Assert(role->count > 0);
 	dlist_delete(&src->role_lru);
-	if (role != NULL && --role->count == 0)
+	if (--role->count == 0)
 		hash_search(lg_source_roles, &src->data.key.userid, HASH_REMOVE, NULL);
 	dlist_delete(&src->lru);
 	src->in_use = false;
@@ -233,10 +256,8 @@ lg_source_enter(const LeakguardSourceKey *key, TimestampTz now, bool evict)
 	if (index != NULL)
 	{
 		src = index->source;
-		role = hash_search(lg_source_roles, &key->userid, HASH_FIND, NULL);
 		dlist_move_tail(&lg_sources->lru, &src->lru);
-		if (role != NULL)
-			dlist_move_tail(&role->lru, &src->role_lru);
+		dlist_move_tail(&src->role->lru, &src->role_lru);
 		return src;
 	}
 
@@ -269,6 +290,7 @@ lg_source_enter(const LeakguardSourceKey *key, TimestampTz now, bool evict)
 	src->data.first_seen = now;
 	src->in_use = true;
 	index->source = src;
+	src->role = role;
 	role->count++;
 	dlist_push_tail(&role->lru, &src->role_lru);
 	dlist_push_tail(&lg_sources->lru, &src->lru);
@@ -302,7 +324,7 @@ lg_sources_record(const LeakguardEvent *ev, int64 query_id)
 		key.id = (int64) lg_fingerprint(ev->query, NULL, 0);
 		key.by_text = 1;
 	}
-	strlcpy(key.appname, ev->appname, NAMEDATALEN);
+	memcpy(key.appname, ev->appname, strnlen(ev->appname, NAMEDATALEN - 1));
 
 	src = lg_source_enter(&key, ev->at, true);
 	if (src == NULL)
@@ -314,7 +336,9 @@ lg_sources_record(const LeakguardEvent *ev, int64 query_id)
 	src->data.max_held_us = Max(src->data.max_held_us, held);
 	src->data.last_seen = Max(src->data.last_seen, ev->at);
 	memcpy(&src->data.client_addr, &ev->client_addr, sizeof(SockAddr));
-	strlcpy(src->data.query, ev->query, LG_QUERY_TEXT_LEN);
+	/* whole: the event's text is padded with zeros (scan.c) */
+	memcpy(src->data.query, ev->query, LG_QUERY_TEXT_LEN);
+	src->data.query[LG_QUERY_TEXT_LEN - 1] = '\0';
 }
 
 /* Forget every source.  Caller holds LeakguardShared->lock exclusive. */

@@ -75,6 +75,7 @@ typedef struct LeakguardSource
 								 * recently seen first; else ->free */
 	dlist_node	role_lru;		/* in_use: its role's list, in the same
 								 * order */
+	struct LgSourceRole *role;	/* in_use: its role's entry */
 } LeakguardSource;
 
 /* sources.c */
