@@ -37,6 +37,8 @@
 #                        limit off and on, and its precision (test/bench)
 #   make bench-worker    what one wake of the worker costs, in
 #                        instructions counted by callgrind (test/bench)
+#   make bench-sources   what recording leak sources costs the worker, in
+#                        instructions counted by callgrind (test/bench)
 #   make fuzz            fuzz the rule parser (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
 
@@ -85,7 +87,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo bench bench-episodes bench-blocking bench-worker fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo bench bench-episodes bench-blocking bench-worker bench-sources fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -137,6 +139,9 @@ bench-blocking:
 
 bench-worker:
 	./test/bench/worker-cg.sh
+
+bench-sources:
+	./test/bench/sources-cg.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
