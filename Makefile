@@ -43,6 +43,8 @@
 #                        instructions counted by callgrind (test/bench)
 #   make bench-xmin-scan the scan time with 1000 sessions in transactions,
 #                        xmin limit off and on (test/bench)
+#   make bench-sources   what recording leak sources costs the worker, in
+#                        instructions counted by callgrind (test/bench)
 #   make fuzz            fuzz the rule parser and the merge of suggestions
 #                        (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
@@ -68,6 +70,8 @@ OBJS = \
 	src/names.o \
 	src/prepared.o \
 	src/citus.o \
+	src/fingerprint.o \
+	src/sources.o \
 	src/sqlfuncs.o \
 	src/suggest.o \
 	src/suggestmerge.o
@@ -91,7 +95,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan bench-sources fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -149,6 +153,9 @@ bench-worker:
 
 bench-xmin-scan:
 	./test/bench/xmin-scan.sh
+
+bench-sources:
+	./test/bench/sources-cg.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

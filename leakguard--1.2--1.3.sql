@@ -135,10 +135,55 @@ COMMENT ON FUNCTION @extschema@.suggested_settings(float8, float8) IS
 COMMENT ON FUNCTION @extschema@.suggest_limits(float8, float8) IS
 'per application (and, with application_name NULL, for the default: from the applications it governs) and kind of limit: what was observed, the limit in force, the suggested limit (the percentile, if at least 10 episodes lie beyond it, else the highest they support, times the headroom, rounded up, never below 1s, or 1min for idle; connections: the peak of the last 7 days times the headroom, when seen on at least 3 days) and how many observed episodes it would have ended';
 
+-- Leak sources (1.3): the statements after which sessions leaked, per
+-- application, role, database and kind, keyed by the server's query id
+-- (or a fingerprint of the text), counted as the worker ends them.
+
+CREATE FUNCTION @extschema@.leak_sources(OUT application_name text,
+                             OUT usesysid oid,
+                             OUT datid oid,
+                             OUT kind text,
+                             OUT queryid bigint,
+                             OUT query text,
+                             OUT client_addr inet,
+                             OUT leaks bigint,
+                             OUT dry_run bigint,
+                             OUT total_held interval,
+                             OUT max_held interval,
+                             OUT first_seen timestamptz,
+                             OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_leak_sources_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.leak_sources AS
+    SELECT s.application_name,
+           u.rolname AS usename,
+           d.datname,
+           s.kind,
+           s.queryid,
+           s.query,
+           s.client_addr,
+           s.leaks,
+           s.dry_run,
+           s.total_held,
+           s.max_held,
+           s.first_seen,
+           s.last_seen
+      FROM @extschema@.leak_sources() s
+      LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.datid
+      LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) s.usesysid;
+
+COMMENT ON VIEW @extschema@.leak_sources IS
+'the statements after which sessions leaked: per application, role, database, kind and statement (the query id the server computes, or a fingerprint of the text without its constants), how many sessions leaked after it (terminated, or reported in dry_run), how long they held, and the last client address; at most leakguard.max_sources rows';
+
+GRANT SELECT ON @extschema@.leak_sources TO PUBLIC;
+
 -- status() gains policy, the leakguard settings every process applies (as
--- the worker judged and published them), and stats_evicted, the statistics
+-- the worker judged and published them); stats_evicted, the statistics
 -- entries that made room for a new application since the server started
--- (their counts went to the row "(other applications)").  Its result
+-- (their counts went to the row "(other applications)"); and
+-- sources_evicted, the leak sources pushed out of a full table.  Its result
 -- columns change, so it is made again, carrying the privileges a DBA set
 -- on it, as leakguard--1.1--1.2.sql does.  A view a DBA built that calls
 -- status() makes the update fail.
@@ -165,13 +210,14 @@ CREATE FUNCTION @extschema@.status(OUT pid integer,
                        OUT prepared_transactions bigint,
                        OUT oldest_prepared_at timestamptz,
                        OUT policy text,
-                       OUT stats_evicted bigint)
+                       OUT stats_evicted bigint,
+                       OUT sources_evicted bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'lg_status_sql'
 LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION @extschema@.status() IS
-'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; the prepared transactions: how many, and when the oldest was prepared; the policy in force, one line per leakguard setting as every process applies it; and how many statistics rows made room for new applications since the server started';
+'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; the prepared transactions: how many, and when the oldest was prepared; the policy in force, one line per leakguard setting as every process applies it; how many statistics rows made room for new applications since the server started; and how many leak sources a full table pushed out';
 
 -- The kept privileges, given to status() made again: what the old one
 -- granted and the new one does not is granted, what the new one grants and

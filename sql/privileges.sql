@@ -14,6 +14,7 @@ SELECT p.proname, has_function_privilege('regress_reader', p.oid, 'execute') AS 
 SELECT count(*) >= 1 AS sees_sessions FROM leakguard.sessions;
 SELECT count(*) >= 0 AS sees_stats FROM leakguard.stats;
 SELECT count(*) >= 0 AS sees_terminations FROM leakguard.terminations;
+SELECT count(*) >= 0 AS sees_leak_sources FROM leakguard.leak_sources;
 SELECT count(*) >= 1 AS sees_connections FROM leakguard.connections;
 SELECT mode FROM leakguard.status();
 SELECT rule, timeout FROM leakguard.limit_for('web1');

@@ -63,8 +63,10 @@ SELECT connections >= 1 AS connected, peak_connections >= connections AS peak_ok
        terminated, dry_run, stats_reset IS NOT NULL AS reset_known
   FROM leakguard.stats WHERE application_name = 'pg_regress/views';
 
--- no terminations yet
+-- no terminations yet, so no leak sources either
 SELECT count(*) FROM leakguard.terminations;
+SELECT count(*) FROM leakguard.leak_sources;
+SELECT sources_evicted FROM leakguard.status();
 
 -- reset() as superuser
 SELECT leakguard.reset();

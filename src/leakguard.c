@@ -13,11 +13,12 @@
  * preload), it defines its settings so they can be inspected, and its SQL
  * functions raise an error saying what is missing.
  *
- * Shared state: none directly; see shmem.c.
+ * Shared state: none directly; see shmem.c and sources.c.
  *
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+#include "sources.h"
 
 #include "storage/ipc.h"
 
@@ -35,6 +36,7 @@ lg_shmem_request_hook(void)
 		prev_shmem_request_hook();
 	lg_shmem_request();
 	RequestAddinShmemSpace(lg_client_slots_size());
+	RequestAddinShmemSpace(lg_sources_shmem_size());
 }
 
 static void
@@ -44,6 +46,7 @@ lg_shmem_startup_hook(void)
 		prev_shmem_startup_hook();
 	lg_shmem_startup();
 	lg_client_slots_init();
+	lg_sources_shmem_init();
 }
 
 void

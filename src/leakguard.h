@@ -33,6 +33,11 @@
  *					helper reads pg_prepared_xacts and logs
  *		citus.c		Citus's internal connections: which they are, the
  *					statistics row they are counted in
+ *		sources.c	leak sources: the statement each ended session ran
+ *					last, counted per application, role, database and
+ *					kind (sources.h), kept in their own file
+ *		fingerprint.c	a statement's text without its constants, hashed
+ *					(plain C): the key of a source with no query id
  *		sqlfuncs.c	SQL-callable functions behind the views
  *		suggest.c	suggest_limits(), suggested_settings(), suggested_changes()
  *		suggestmerge.c	suggested limits merged into rule settings in place,
@@ -53,6 +58,10 @@
  *	  take it through lg_lock_reader(), which first lets a waiting worker
  *	  in (worker_waiting, set by lg_lock_worker()) for at most
  *	  LG_READER_YIELD_US.
+ *	- The leak sources (sources.h: their table, lists and hashes) are under
+ *	  LeakguardShared->lock too: the worker records them in the
+ *	  acquisition in which it records the terminations, reset() clears
+ *	  them with the statistics, readers copy them in chunks.
  *	- LeakguardMark slots belong to the worker (one process at a time):
  *	  no lock.
  *	- In a LeakguardEpisodeSlot and its head, the counts, the list of the
@@ -684,6 +693,8 @@ typedef struct LeakguardBackend
 	Oid			datid;
 	Oid			userid;
 	char		appname[NAMEDATALEN];	/* client backends only */
+	int64		query_id;		/* of the last statement, 0: none computed;
+								 * full reads only (lg_status_read_full) */
 	int			changecount;	/* st_changecount the read was made at */
 } LeakguardBackend;
 
@@ -700,6 +711,8 @@ typedef struct LeakguardTermination
 	bool		repeat;			/* same outcome as already recorded */
 	int64		idle_origin_us; /* when the period of event.kind began, on
 								 * the monotonic clock (lg_monotonic_us) */
+	int64		query_id;		/* of its last statement (0: none), read
+								 * with event.query (sources.c) */
 	LeakguardEvent event;
 } LeakguardTermination;
 
@@ -747,6 +760,7 @@ extern void lg_episodes_fold_all(TimestampTz now);
 /* persist.c */
 extern void lg_stats_load(void);
 extern void lg_stats_save(int code, Datum arg);
+extern bool lg_shutdown_was_clean(void);
 
 /* settings.c */
 extern int	lg_mode;

@@ -343,9 +343,10 @@ lg_write(FILE *file, const void *data, Size len, pg_crc32c *crc)
  * Whether the server just went through a clean shutdown.  The postmaster's
  * exit code is not enough: it exits with 0 after an immediate shutdown too.
  * pg_control says "shut down" (or "shut down in recovery" on a standby) only
- * after the shutdown checkpoint or restartpoint has been written.
+ * after the shutdown checkpoint or restartpoint has been written.  Also
+ * asked by sources.c, which keeps its own file.
  */
-static bool
+bool
 lg_shutdown_was_clean(void)
 {
 	ControlFileData control;

@@ -10,8 +10,8 @@
  * the array once by its shared-memory name and, each scan, copies a few
  * fixed-size fields of each slot into a caller-provided struct, with no
  * allocation, no SQL and no catalog access.  The query text (up to its
- * NUL, never beyond) and client address are copied only for a session about
- * to be terminated.
+ * NUL, never beyond), its query id and the client address are copied only
+ * for a session about to be terminated.
  *
  * Most slots do not change between two scans (sessions that stay idle), so
  * a read also returns the slot's st_changecount, and lg_status_changed()
@@ -205,6 +205,7 @@ lg_status_read_internal(int slot, LeakguardBackend *b,
 			b->state_start = be->st_state_start_timestamp;
 			b->datid = be->st_databaseid;
 			b->userid = be->st_userid;
+			b->query_id = 0;
 			if (b->type == B_BACKEND)
 			{
 				memcpy(b->appname, (char *) be->st_appname, NAMEDATALEN);
@@ -216,6 +217,7 @@ lg_status_read_internal(int slot, LeakguardBackend *b,
 
 					memcpy(client_addr, (SockAddr *) &be->st_clientaddr,
 						   sizeof(SockAddr));
+					b->query_id = (int64) be->st_query_id;
 
 					/*
 					 * Up to the terminating NUL only: the bytes after it

@@ -75,6 +75,7 @@
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+#include "sources.h"
 
 #include <ctype.h>
 
@@ -214,6 +215,7 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.save_stats", "on", LG_SETTING_BOOL, NULL},
 	{"leakguard.max_applications", NULL},
 	{"leakguard.history_size", NULL},
+	{"leakguard.max_sources", NULL},
 };
 #define LG_NUM_SETTINGS ((int) lengthof(lg_settings))
 
@@ -1293,6 +1295,16 @@ lg_define_settings(void)
 							&lg_history_size,
 							1000,
 							1, 100000,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("leakguard.max_sources",
+							"Number of leak sources (application, role, database, kind and statement) kept in leakguard.leak_sources.",
+							"When full, the least recently seen source makes room; 0 records none.",
+							&lg_max_sources,
+							1000,
+							0, 100000,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

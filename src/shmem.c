@@ -56,6 +56,7 @@
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+#include "sources.h"
 
 #include "access/twophase.h"
 #include "portability/instr_time.h"
@@ -767,7 +768,7 @@ lg_lock_reader(void)
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
 }
 
-/* Forget all statistics and history.  Lock held exclusive. */
+/* Forget all statistics, history and leak sources.  Lock held exclusive. */
 void
 lg_stats_reset(TimestampTz now)
 {
@@ -792,4 +793,5 @@ lg_stats_reset(TimestampTz now)
 	lg_shared->refusal_count = 0;
 	lg_shared->stats_reset = now;
 	lg_shared->reset_generation++;
+	lg_sources_reset();
 }

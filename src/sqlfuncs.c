@@ -2,8 +2,8 @@
  *
  * sqlfuncs.c
  *		SQL-callable functions: limit_for, status, check, reset, and the
- *		set-returning functions behind the sessions, stats and terminations
- *		views.
+ *		set-returning functions behind the sessions, stats, terminations
+ *		and leak_sources views.
  *
  * Current facts (who is connected, who is idle in transaction) come from
  * the reader's own pgstat snapshot of the backend status array, the same one
@@ -21,7 +21,7 @@
  * terminations() blocked_pids and xmin_age; to sessions() xmin_age and
  * blocking; to status() prepared_transactions and oldest_prepared_at,
  * counted from pg_prepared_xact() (no gid: that is only in the server
- * log).  1.3 appends to status() stats_evicted.  A result type with more columns than this library knows
+ * log).  1.3 appends to status() policy, stats_evicted and sources_evicted.  A result type with more columns than this library knows
  * (scripts installed and applied while the server still runs an older
  * library), or with a number of columns no version declares, is refused
  * with an error, never filled with garbage.
@@ -41,6 +41,9 @@
  * may see the state of; connections counts every session, as the
  * connections view does, and the accumulated counters are visible to all,
  * as pg_stat_database's are.
+ * leak_sources follows the same rule as terminations: counts for all, the
+ * statement, its query id and the client address only for readers who may
+ * see the role's sessions.
  * Role and database names are resolved in the views' SQL, by the reader.
  *
  * The history is copied in chunks of LG_HISTORY_CHUNK events, and the
@@ -52,12 +55,14 @@
  * are shown as one, oldest first.
  *
  * Shared state: LeakguardShared, the statistics entries (through
- * LeakguardShared->apps) and the history, under LeakguardShared->lock
+ * LeakguardShared->apps), the history and the leak sources (sources.c),
+ * under LeakguardShared->lock
  * (shared to read, exclusive for reset() and to post a check() request).
  *
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+#include "sources.h"
 
 #include <sys/socket.h>
 #include <netdb.h>
@@ -87,8 +92,9 @@ PG_FUNCTION_INFO_V1(lg_reset_sql);
 PG_FUNCTION_INFO_V1(lg_sessions_sql);
 PG_FUNCTION_INFO_V1(lg_stats_sql);
 PG_FUNCTION_INFO_V1(lg_terminations_sql);
+PG_FUNCTION_INFO_V1(lg_leak_sources_sql);
 
-/* Result columns in 1.0, in 1.1, and in 1.2 (where it has more) */
+/* Result columns in 1.0, in 1.1, in 1.2 and in 1.3 (where it has more) */
 #define LG_SESSIONS_COLS_10		14
 #define LG_SESSIONS_COLS_11		15
 #define LG_SESSIONS_COLS		17
@@ -103,7 +109,8 @@ PG_FUNCTION_INFO_V1(lg_terminations_sql);
 #define LG_LIMIT_FOR_COLS		12
 #define LG_STATUS_COLS_11		11	/* 1.0 and 1.1 */
 #define LG_STATUS_COLS_12		13
-#define LG_STATUS_COLS			15	/* 1.3 */
+#define LG_STATUS_COLS			16	/* 1.3 */
+#define LG_LEAK_SOURCES_COLS	13
 
 /* Events copied per acquisition of the lock by terminations(). */
 #define LG_HISTORY_CHUNK		64
@@ -345,6 +352,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	bool		disabled;
 	char	   *rules = palloc(LG_RULES_TEXT_LEN);
 	char		error[LG_CONFIG_ERROR_LEN];
+	uint64		sources_evicted;
 
 	lg_require_shmem();
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -371,6 +379,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 			LG_RULES_TEXT_LEN);
 	strlcpy(error, disabled ? lg_shared->worker_error : lg_shared->config_error,
 			sizeof(error));
+	sources_evicted = lg_sources_evicted();
 	LWLockRelease(lg_shared->lock);
 
 	memset(nulls, 0, sizeof(nulls));
@@ -408,6 +417,7 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	{
 		values[13] = CStringGetTextDatum(lg_policy_text());
 		values[14] = Int64GetDatum((int64) stats_evicted);
+		values[15] = Int64GetDatum((int64) sources_evicted);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -879,6 +889,23 @@ lg_history_chunk(bool refusals, uint64 *next, uint64 upto, uint64 generation,
 	return n;
 }
 
+/*
+ * A stored statement as pg_stat_activity shows it to the reader: the text,
+ * or "<insufficient privilege>" when the reader may not see the session.
+ */
+static Datum
+lg_statement_datum(const char *query, bool visible)
+{
+	int			len;
+
+	if (!visible)
+		return CStringGetTextDatum("<insufficient privilege>");
+	len = strlen(query);
+	/* The stored text may end inside a multibyte character. */
+	len = pg_mbcliplen(query, len, len);
+	return PointerGetDatum(cstring_to_text_with_len(query, len));
+}
+
 static void
 lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 {
@@ -930,16 +957,8 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 		/* a refused connection had no idle time, limit or statement */
 		nulls[9] = nulls[10] = nulls[13] = true;
 	}
-	else if (visible)
-	{
-		int			len = strlen(ev->query);
-
-		/* The stored text may end inside a multibyte character. */
-		len = pg_mbcliplen(ev->query, len, len);
-		values[13] = PointerGetDatum(cstring_to_text_with_len(ev->query, len));
-	}
 	else
-		values[13] = CStringGetTextDatum("<insufficient privilege>");
+		values[13] = lg_statement_datum(ev->query, visible);
 
 	/*
 	 * What pg_stat_activity would hide from this reader, with the waits the
@@ -1016,5 +1035,56 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 	}
 	lg_put_refusals(rsinfo, refusals, nrefusals, &put, DT_NOEND);
+	return (Datum) 0;
+}
+
+static void
+lg_put_source(ReturnSetInfo *rsinfo, const LeakguardSourceData *src)
+{
+	Datum		values[LG_LEAK_SOURCES_COLS];
+	bool		nulls[LG_LEAK_SOURCES_COLS];
+	bool		visible = lg_can_see(src->key.userid);
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = CStringGetTextDatum(src->key.appname);
+	values[1] = ObjectIdGetDatum(src->key.userid);
+	values[2] = ObjectIdGetDatum(src->key.datid);
+	values[3] = CStringGetTextDatum(lg_kind_name(src->key.kind));
+	/* hidden as pg_stat_activity hides it; a fingerprint is no query id */
+	values[4] = Int64GetDatum(src->key.id);
+	nulls[4] = !visible || src->key.by_text;
+	values[5] = lg_statement_datum(src->query, visible);
+	if (!visible || !lg_client_addr(&src->client_addr, &values[6]))
+		nulls[6] = true;
+	values[7] = Int64GetDatum(src->leaks);
+	values[8] = Int64GetDatum(src->dry_run);
+	values[9] = lg_interval_us(src->total_held_us);
+	values[10] = lg_interval_us(src->max_held_us);
+	values[11] = TimestampTzGetDatum(src->first_seen);
+	values[12] = TimestampTzGetDatum(src->last_seen);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
+Datum
+lg_leak_sources_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	LeakguardSourceData *chunk;
+	int			next = 0;
+
+	lg_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_LEAK_SOURCES_COLS,
+							LG_LEAK_SOURCES_COLS, LG_LEAK_SOURCES_COLS);
+
+	chunk = palloc(sizeof(LeakguardSourceData) * LG_SOURCES_CHUNK);
+	while (next < lg_max_sources)
+	{
+		int			n = lg_sources_copy(&next, chunk);
+
+		for (int i = 0; i < n; i++)
+			lg_put_source(rsinfo, &chunk[i]);
+		CHECK_FOR_INTERRUPTS();
+	}
 	return (Datum) 0;
 }

@@ -27,6 +27,9 @@
  *	3. fills the victim slot that lets the backend report why it dies
  *	   (report.c), then sends SIGTERM.
  *
+ * The re-read of step 1 also copies the session's last statement, its query
+ * id and the client address, for the history and the leak sources.
+ *
  * The lock is taken for LG_TERMINATE_GROUP candidates at a time, not for a
  * whole batch: while it is held, every exclusive acquirer waits, among
  * them every commit that clears an xid and every backend that starts or
@@ -123,6 +126,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 		}
 
 		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
+		t->query_id = now.query_id;
 		ev->at = lg_clock_now();
 		ev->idle_us = lg_monotonic_us() - t->idle_origin_us;
 
@@ -134,6 +138,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 			ev->action = LG_ACTION_GONE;
 			memset(&ev->client_addr, 0, sizeof(ev->client_addr));
 			memset(ev->query, 0, sizeof(ev->query));
+			t->query_id = 0;
 		}
 		else if (!lg_kinds[ev->kind].applies(now.state, now.xact_start) ||
 				 (!lg_kinds[ev->kind].from_xact_start &&

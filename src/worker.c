@@ -26,9 +26,9 @@
  *	   and signal them, taking ProcArrayLock for a few at a time, inside one
  *	   transaction for the catalog look-ups, with no leakguard lock taken
  *	   and nothing logged in between;
- *	4. only then publish counters, statistics and history under
- *	   LeakguardShared->lock, once, with the episodes the sessions recorded
- *	   themselves (episodes.c), and write the log lines;
+ *	4. only then publish counters, statistics, history and leak sources
+ *	   (sources.c) under LeakguardShared->lock, once, with the episodes the
+ *	   sessions recorded themselves (episodes.c), and write the log lines;
  *	5. say when it wakes next and answer the check() requests made before
  *	   the scan (under the same acquisition of the lock when the scan had
  *	   no log line to write, else once more after them; check_cv is
@@ -112,6 +112,7 @@
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+#include "sources.h"
 
 #include <signal.h>
 #ifdef LG_FAULT_RELOAD_PAUSE
@@ -1196,12 +1197,14 @@ lg_record_batch(LeakguardTermination *items, int n)
 					s->counted = true;
 				}
 				entry->last_terminated_at = ev->at;
+				lg_sources_record(ev, items[i].query_id);
 				lg_shared->terminated++;
 				s->signalled = true;
 				lg_scan_acted++;
 				break;
 			case LG_ACTION_DRY_RUN:
 				LG_STATS_COUNTER(entry, kind->dry_run_off)++;
+				lg_sources_record(ev, items[i].query_id);
 				lg_shared->dry_run++;
 				p->reported = true;
 				lg_scan_acted++;

@@ -7,7 +7,7 @@
 # as an unprivileged user: PostgreSQL refuses to run as root.
 
 LG_PG_MAJOR=${LG_PG_MAJOR:-15}
-LG_PACKAGES="libipc-run-perl build-essential clang libclang-rt-14-dev"
+LG_PACKAGES="libipc-run-perl build-essential clang libclang-rt-14-dev python3-psycopg2"
 LG_SANITIZE_PACKAGES="valgrind"
 
 lg_say() { printf '\n==> %s\n' "$*"; }

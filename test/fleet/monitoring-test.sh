@@ -30,7 +30,7 @@
 #      types, labels and values checked; every leakguard metric the rules
 #      and the dashboard use is exported, and no series carries a label
 #      beyond application, kind, the quota's rule, usename, datname and the
-#      exporter's server;
+#      exporter's server (the leak sources' also queryid);
 #   5. a real Prometheus loads the rules from the docs' "prometheus-rules"
 #      block, scrapes the exporter and evaluates them: refusals rising fire
 #      LeakguardRefusalsRising, and every dashboard query is accepted by its
@@ -88,7 +88,8 @@ fleet_check "promtool test rules" promtool test rules monitoring/leakguard-alert
 lg_say "the Grafana dashboard"
 fleet_check "dashboard is valid JSON" eval 'jq -e . monitoring/leakguard-dashboard.json >/dev/null'
 for title in "Terminations per application and kind" "Connections per application against quota" \
-             "Longest idle in transaction" "Worker running" "Enforcing" "Configuration error"; do
+             "Longest idle in transaction" "Worker running" "Enforcing" "Configuration error" \
+             "Leak sources: the statements sessions leaked after"; do
     panel() {
         jq -e --arg t "$1" '[.panels[] | select(.title == $t and (.targets | length) > 0)] | length == 1' \
             monitoring/leakguard-dashboard.json >/dev/null
@@ -371,6 +372,8 @@ check_metric 1 leakguard_worker_enforcing
 check_metric 0 leakguard_worker_dry_run
 check_metric 0 leakguard_worker_config_error
 check_metric 5 leakguard_worker_terminated_total
+check_metric 1 leakguard_leak_sources_leaks_total 'application="billing-api"' 'kind="idle in transaction"'
+check_metric 1 leakguard_leak_sources_leaks_total 'application="idle-app"' 'kind="idle"'
 fleet_check "leakguard_application_longest_idle_seconds of report-nightly > 0" \
     metric_positive leakguard_application_longest_idle_seconds 'application="report-nightly"'
 fleet_check "leakguard_unguarded_idle_in_transaction_seconds of report-nightly > 0" \
@@ -392,7 +395,8 @@ types_are() {	# types_are TYPE NAME...
 fleet_check "counters are typed counter" types_are counter \
     leakguard_terminated_total leakguard_refused_total leakguard_dry_run_total \
     leakguard_application_episodes_total leakguard_application_idle_seconds_total \
-    leakguard_worker_scans_total leakguard_worker_terminated_total
+    leakguard_worker_scans_total leakguard_worker_terminated_total \
+    leakguard_leak_sources_leaks_total
 fleet_check "gauges are typed gauge" types_are gauge \
     leakguard_application_connections leakguard_application_connection_limit \
     leakguard_application_idle_in_transaction leakguard_application_longest_idle_seconds \
@@ -407,8 +411,10 @@ labels_bounded() {	# labels_bounded PATTERN LABELS: the labels of the series PAT
         grep -oE '(^|,)[a-z_]+=' | tr -d ',=' | sort -u | grep -vxE "$2" || true)
     [ -z "$extra" ] || { echo "  unexpected labels: $extra"; return 1; }
 }
-fleet_check "leakguard series carry only the labels application, kind, a quota's rule, usename, datname (and the exporter's server)" \
-    labels_bounded '^leakguard_' 'application|kind|server|rule|usename|datname'
+fleet_check "leakguard series carry only the labels application, kind, a quota's rule, usename, datname, a leak source's queryid (and the exporter's server)" \
+    labels_bounded '^leakguard_' 'application|kind|server|rule|usename|datname|queryid'
+fleet_check "leak source series carry only application, kind, queryid (and the exporter's server)" \
+    labels_bounded '^leakguard_leak_sources_' 'application|kind|queryid|server'
 fleet_check "only the quotas carry rule, usename and datname" \
     labels_bounded '^leakguard_(terminated|refused|dry_run|application|unguarded|worker|stats)' 'application|kind|server'
 
@@ -441,6 +447,7 @@ dashboard_queries_run() {
     while IFS= read -r expr; do
         expr=${expr//\$instance/.*}
         expr=${expr//\$__rate_interval/1m}
+        expr=${expr//\$__range/1h}
         prom_query "$expr" | jq -e '.status == "success"' >/dev/null || { echo "  rejected: $expr"; bad=1; }
     done < <(jq -r '.. | .expr? // empty' monitoring/leakguard-dashboard.json)
     [ $bad = 0 ]

@@ -287,6 +287,7 @@ is($node->safe_psql('dba13', q{SELECT extversion FROM pg_extension WHERE extname
 for my $read ('SELECT * FROM leakguard.terminations',
 	'SELECT * FROM leakguard.status()',
 	'SELECT stats_evicted FROM leakguard.status()',
+	'SELECT sources_evicted FROM leakguard.status()',
 	q{SELECT * FROM leakguard.limit_for('x')})
 {
 	is(can_read('reader', 'dba13', $read), 'denied', "after the update to 1.3, PUBLIC still may not: $read");
