@@ -45,6 +45,9 @@
 #                        xmin limit off and on (test/bench)
 #   make bench-sources   what recording leak sources costs the worker, in
 #                        instructions counted by callgrind (test/bench)
+#   make bench-lockgraph reads of the views while 200 sessions wait on
+#                        row locks, 1.2's lock reading against this one's
+#                        (test/bench)
 #   make fuzz            fuzz the rule parser and the merge of suggestions
 #                        (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
@@ -95,7 +98,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan bench-sources fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan bench-sources bench-lockgraph fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -156,6 +159,9 @@ bench-xmin-scan:
 
 bench-sources:
 	./test/bench/sources-cg.sh
+
+bench-lockgraph:
+	./test/bench/lockgraph.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)
