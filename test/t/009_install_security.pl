@@ -82,6 +82,8 @@ my @reads = (
 	'SELECT * FROM leakguard.stats',
 	'SELECT * FROM leakguard.terminations',
 	'SELECT * FROM leakguard.connections',
+	'SELECT * FROM leakguard.leak_sources',
+	'SELECT * FROM leakguard.suggested_changes()',
 	'SELECT * FROM leakguard.status()',
 	q{SELECT * FROM leakguard.limit_for('x')},
 	'SELECT leakguard.check()');
@@ -147,7 +149,7 @@ is( $node->safe_psql('attackdb', q{
 		SELECT count(*) FROM leakguard_rule_deps d
 		  JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND d.refobjid = p.oid
 		 WHERE p.pronamespace = 'leakguard'::regnamespace}),
-	'3', 'the dependencies are recorded: the views depend on the three functions behind them');
+	'4', 'the dependencies are recorded: the views depend on the four functions behind them');
 is( $node->safe_psql('attackdb', q{
 		SELECT count(*) FROM leakguard_rule_deps d
 		  JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND d.refobjid = o.oid

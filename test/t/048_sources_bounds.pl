@@ -64,14 +64,14 @@ is( $node->safe_psql('postgres', q{
 		SELECT count(*), count(DISTINCT query) FROM leakguard.leak_sources}),
 	'100|100', 'the table holds max_sources sources');
 
-# billing: 2 sources; flood: "SELECT 1" of its 20 sessions, then 1000
+# billing: 2 sources; flood: "BEGIN ; SELECT 1" of its 20 sessions, then 1000
 # statements; 1003 in all, for 100 places.
 is($node->safe_psql('postgres', 'SELECT sources_evicted FROM leakguard.status()'),
 	'903', 'every source pushed out is counted');
 is( $node->safe_psql('postgres', q{
 		SELECT string_agg(format('%s %s %s', usename, leaks, rtrim(query, ';')), E'\n' ORDER BY query COLLATE "C")
 		  FROM leakguard.leak_sources WHERE application_name = 'billing'}),
-	"billing 1 SELECT 'invoice' AS billing_source\nbilling 1 SELECT 1",
+	"billing 1 BEGIN ; SELECT 1\nbilling 1 SELECT 'invoice' AS billing_source",
 	'the recent sources of another role are all still there');
 is( $node->safe_psql('postgres', q{
 		SELECT count(*),
