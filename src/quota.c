@@ -22,14 +22,29 @@
  * "options=-c application_name=..." is applied after authentication; so
  * before every statement and after it (ProcessUtility_hook around a
  * utility statement such as SET, ExecutorStart_hook and ExecutorEnd_hook
- * around any other, which may call set_config()) the backend compares
- * application_name with the name it is charged under, a string compare
- * when nothing changed.  When it changed, the backend is released and
- * charged again under the new name, under the same lock and by the same
- * rule as a new connection: a rename into a full quota ends the session
- * with FATAL 53300 (in dry_run: logged and counted, and the session goes
- * on), so renaming is no way around a quota.
+ * around any other, which may call set_config()), and before a
+ * transaction commits or prepares (a fast-path function call reaches no
+ * executor), the backend compares application_name with the name it is
+ * charged under, a string compare when nothing changed.  When it changed,
+ * the backend is released and charged again under the new name, under the
+ * same lock and by the same rule as a new connection: a rename into a full
+ * quota ends the session with FATAL 53300 (in dry_run: logged and
+ * counted, and the session goes on), so renaming is no way around a quota.
+ * When a transaction ends, PostgreSQL reverts the names it gave for the
+ * transaction only (SET LOCAL, set_config(..., true)) or that it rolled
+ * back, after the transaction callbacks ran: the backend then compares once
+ * more, once the transaction's memory is released (lg_quota_settle()), and
+ * moves its charge back to the name it returned to without judging it (it
+ * held that name before), so that no session stays counted under a name it
+ * no longer has.
  *
+ * A connection is counted toward the quota rule that admitted it, the
+ * first that matches it (quotacount.c): "web2 user app2 = 20, web2 = 1"
+ * holds every other role's web2 connections to 1 whatever app2 holds.
+ * Counts are keyed by rule index; a backend that judges by rules other
+ * than those the counts are keyed by (a reload) first counts every charged
+ * connection again under its rules (lg_quota_rekey()).
+
  * Every connection is charged, whether a quota applies or not, so that a
  * quota added by a reload counts the connections already there.
  *
@@ -72,6 +87,7 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
+#include "utils/memutils.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
 
@@ -86,6 +102,10 @@ static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
  */
 static bool lg_charged = false;
 static char lg_charged_appname[NAMEDATALEN];
+
+/* lg_quota_settle(), registered to run when the transaction's memory goes. */
+static MemoryContextCallback lg_settle_callback;
+static bool lg_settle_registered = false;
 
 /*
  * The mode a backend applies quotas in: as the worker does, report only
@@ -179,21 +199,55 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 }
 
 /*
+ * Count every charged connection again under this backend's connection
+ * rules, if the counts are keyed by other rules (a reload changed them).
+ * rules_id is lg_quota_rules_id(), computed before the caller took
+ * quota_lock exclusive.  Costs a glob match per rule and charged
+ * connection, once per change of the rules.
+ */
+static void
+lg_quota_rekey(uint64 rules_id)
+{
+	if (lg_shared->quota_rules_id == rules_id)
+		return;
+	lg_quota_uncount_all();
+	for (int i = 0; i < MaxBackends; i++)
+	{
+		LeakguardQuotaSlot *qs = &lg_shared->quota[i];
+		LeakguardWho who;
+		LeakguardLimit quota;
+
+		if (!qs->charged)
+			continue;
+		who.appname = qs->appname;
+		who.usename = qs->usename;
+		who.datname = qs->datname;
+		who.citus_internal = (lg_citus_kind(qs->appname) != LG_CITUS_NONE);
+		lg_connection_limit_for(&who, &quota);
+		lg_quota_count_slot(i, &quota);
+	}
+	lg_shared->quota_rules_id = rules_id;
+}
+
+/*
  * Charge this backend to appname, as login role usename of database
- * datname, unless its quota is full.  The caller holds quota_lock
- * exclusive; a charge this backend already has is released first, in the
- * same hold.  Returns whether the quota was full (the backend is then
- * charged in dry_run, and not at all in enforce); *held and *quota say
- * what it was judged by.
+ * datname, unless the quota of the rule that matches it is full, or
+ * whatever that quota holds when "judge" is false.  The caller holds
+ * quota_lock exclusive; a charge this backend already has is released
+ * first, in the same hold.  Returns whether the quota was full (the
+ * backend is then charged in dry_run or when not judged, and not at all
+ * otherwise); *held and *quota say what it was judged by.
  */
 static bool
 lg_quota_judge(const char *appname, const char *usename, const char *datname,
-			   int mode, LeakguardLimit *quota, int *held)
+			   uint64 rules_id, int mode, bool judge, LeakguardLimit *quota,
+			   int *held)
 {
 	int			slot = LG_MY_STATUS_SLOT();
 	LeakguardWho who;
 	bool		over = false;
 
+	lg_quota_rekey(rules_id);
 	who.appname = appname;
 	who.usename = usename;
 	who.datname = datname;
@@ -207,13 +261,13 @@ lg_quota_judge(const char *appname, const char *usename, const char *datname,
 	{
 		LeakguardQuotaKey key;
 
-		lg_quota_key(&key, appname, usename, datname, quota->qualifiers);
+		lg_quota_key(&key, quota, appname, usename, datname);
 		*held = lg_quota_held(&key);
 		over = (*held >= quota->timeout_ms);
 	}
-	if (!over || mode == LG_MODE_DRY_RUN)
+	if (!over || mode == LG_MODE_DRY_RUN || !judge)
 	{
-		lg_quota_charge(slot, appname, usename, datname);
+		lg_quota_charge(slot, appname, usename, datname, quota);
 		strlcpy(lg_charged_appname, appname, NAMEDATALEN);
 		lg_charged = true;
 	}
@@ -249,6 +303,7 @@ lg_quota_admit(Port *port)
 	int			held;
 	bool		over;
 	Oid			roleid;
+	uint64		rules_id;
 	char	   *subject;
 
 	/* The name as the server will store it (see rules.h). */
@@ -269,9 +324,10 @@ lg_quota_admit(Port *port)
 	/* Registered before the charge, so that a charge is always released. */
 	before_shmem_exit(lg_quota_release, (Datum) 0);
 
+	rules_id = lg_quota_rules_id();
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	over = lg_quota_judge(appname, port->user_name, port->database_name,
-						  mode, &quota, &held);
+						  rules_id, mode, true, &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 
 	if (!over)
@@ -301,8 +357,9 @@ lg_quota_admit(Port *port)
 
 /*
  * Follow a change of application_name: charge the session to the name it
- * now uses, or end it if that name's quota is full.  Called before each
- * statement; costs a string compare when the name did not change.
+ * now uses, or end it if that name's quota is full.  Called before and
+ * after each statement and before a commit; costs a string compare when
+ * the name did not change.
  */
 static void
 lg_quota_follow_name(void)
@@ -316,6 +373,7 @@ lg_quota_follow_name(void)
 	int			mode;
 	int			held;
 	bool		over;
+	uint64		rules_id;
 	char	   *subject;
 
 	if (!lg_charged)
@@ -329,11 +387,13 @@ lg_quota_follow_name(void)
 	mode = lg_backend_mode();
 	strlcpy(previous, lg_charged_appname, NAMEDATALEN);
 	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	rules_id = lg_quota_rules_id();
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	/* this backend alone changes its own slot: these names stay put */
 	strlcpy(usename, qs->usename, NAMEDATALEN);
 	strlcpy(datname, qs->datname, NAMEDATALEN);
-	over = lg_quota_judge(appname, usename, datname, mode, &quota, &held);
+	over = lg_quota_judge(appname, usename, datname, rules_id, mode, true,
+						  &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 
 	if (!over)
@@ -361,6 +421,80 @@ lg_quota_follow_name(void)
 			 errmsg("too many connections for application \"%s\"", appname),
 			 errdetail("This session changed its application_name from \"%s\"; leakguard allows %s at most %lld connections (rule \"%s\"), and it holds %d.",
 					   previous, subject, (long long) quota.timeout_ms, quota.rule, held)));
+}
+
+/*
+ * The transaction's memory is being released: PostgreSQL has reverted by
+ * now the names set for the transaction only or rolled back with it.
+ * Move the charge to the name the session is left with, without judging
+ * it: every name a session can return to this way is one it held before
+ * the transaction, or one a statement or the commit judged.  Runs inside
+ * the end of a transaction, where no error may be raised: nothing here
+ * reports any.
+ */
+static void
+lg_quota_settle(void *arg)
+{
+	LeakguardQuotaSlot *qs;
+	LeakguardLimit quota;
+	char		appname[NAMEDATALEN];
+	char		usename[NAMEDATALEN];
+	char		datname[NAMEDATALEN];
+	uint64		rules_id;
+	int			held;
+
+	lg_settle_registered = false;
+	if (!lg_charged || proc_exit_inprogress)
+		return;
+	strlcpy(appname, application_name ? application_name : "", NAMEDATALEN);
+	if (strcmp(appname, lg_charged_appname) == 0)
+		return;
+
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	rules_id = lg_quota_rules_id();
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	strlcpy(usename, qs->usename, NAMEDATALEN);
+	strlcpy(datname, qs->datname, NAMEDATALEN);
+	(void) lg_quota_judge(appname, usename, datname, rules_id,
+						  lg_backend_mode(), false, &quota, &held);
+	LWLockRelease(lg_shared->quota_lock);
+}
+
+/*
+ * Before a commit or a prepare: a name set where no statement hook saw it
+ * (a fast-path function call, a commit-time trigger) is judged as any
+ * rename, while the transaction can still fail.  At the end of any
+ * transaction: settle the charge once PostgreSQL has reverted the names
+ * the transaction gave (lg_quota_settle()), when the transaction's memory
+ * is released, after the GUC reversal in CommitTransaction(),
+ * PrepareTransaction() and CleanupTransaction() (checked in 15 to 18).
+ */
+static void
+lg_quota_xact(XactEvent event, void *arg)
+{
+	if (!lg_charged)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			lg_quota_follow_name();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (!lg_settle_registered && TopTransactionContext != NULL)
+			{
+				lg_settle_callback.func = lg_quota_settle;
+				lg_settle_callback.arg = NULL;
+				MemoryContextRegisterResetCallback(TopTransactionContext,
+												   &lg_settle_callback);
+				lg_settle_registered = true;
+			}
+			break;
+		default:
+			break;
+	}
 }
 
 static void
@@ -430,4 +564,5 @@ lg_install_quota_hook(void)
 	ExecutorStart_hook = lg_executor_start_hook;
 	prev_executor_end_hook = ExecutorEnd_hook;
 	ExecutorEnd_hook = lg_executor_end_hook;
+	RegisterXactCallback(lg_quota_xact, NULL);
 }
