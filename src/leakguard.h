@@ -25,8 +25,8 @@
  *					transactions; the worker folds them into the statistics
  *		quota.c		connection quotas: admission at authentication and
  *					at every change of application_name
- *		quotacount.c	shared connection counts per application (and role,
- *					database), for admission in constant time
+ *		quotacount.c	shared connection counts per quota rule and the names
+ *					it counts by, for admission in constant time
  *		names.c		the worker's cache of role and database names
  *		prepared.c	the warning for prepared transactions left unfinished:
  *					the worker watches their dummy PGPROCs, a short-lived
@@ -65,10 +65,13 @@
  *	  LWLock would be unsafe.
  *	- LeakguardShared->quota_lock (second lock of the tranche) protects the
  *	  LeakguardQuotaSlot array (who holds a connection of which application)
- *	  and the shared hash table of quota counts.  Backends take it
- *	  exclusive at authentication, when their application_name changes
- *	  (before a statement) and at exit, never with another lock held, and
- *	  never while reporting an error.
+ *	  and the shared hash table of quota counts, and quota_rules_id.
+ *	  Backends take it exclusive at authentication, when their
+ *	  application_name changes (around a statement, before a commit, when
+ *	  a transaction's end reverts it) and at exit, never with another lock
+ *	  held, and never while reporting an error.  The backend that finds the
+ *	  counts keyed by other rules than its own counts every charged
+ *	  connection again under this hold (quota.c).
  *	- The table of prepared transactions (LeakguardShared->prepared and
  *	  the fields named prepared_*) is under LeakguardShared->lock: the
  *	  helper of prepared.c takes it exclusive to claim its turn (one helper

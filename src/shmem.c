@@ -25,8 +25,9 @@
  *		hash "leakguard stats"	LeakguardAppStats per application_name,
  *								at most max_applications entries; further
  *								applications share LeakguardShared->overflow
- *		hash "leakguard quota counts"	connections per quota key, four
- *								keys per backend slot (see quotacount.c)
+ *		hash "leakguard quota counts"	connections per quota rule and
+ *								names, one key per backend slot (see
+ *								quotacount.c)
  *
  * Locking: every function here that changes statistics or history expects
  * the caller to hold LeakguardShared->lock exclusive (the worker does, once
