@@ -44,7 +44,7 @@
  * Counts are keyed by rule index; a backend that judges by rules other
  * than those the counts are keyed by (a reload) first counts every charged
  * connection again under its rules (lg_quota_rekey()).
-
+ *
  * Every connection is charged, whether a quota applies or not, so that a
  * quota added by a reload counts the connections already there.
  *
@@ -87,7 +87,6 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/fmgroids.h"
-#include "utils/memutils.h"
 #include "utils/relcache.h"
 #include "utils/timestamp.h"
 
@@ -103,7 +102,7 @@ static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
 static bool lg_charged = false;
 static char lg_charged_appname[NAMEDATALEN];
 
-/* lg_quota_settle(), registered to run when the transaction's memory goes. */
+/* lg_quota_settle(), to run once the transaction has ended. */
 static MemoryContextCallback lg_settle_callback;
 static bool lg_settle_registered = false;
 
@@ -424,13 +423,15 @@ lg_quota_follow_name(void)
 }
 
 /*
- * The transaction's memory is being released: PostgreSQL has reverted by
- * now the names set for the transaction only or rolled back with it.
- * Move the charge to the name the session is left with, without judging
- * it: every name a session can return to this way is one it held before
- * the transaction, or one a statement or the commit judged.  Runs inside
- * the end of a transaction, where no error may be raised: nothing here
- * reports any.
+ * The transaction has ended (lg_call_after_transaction()): PostgreSQL has
+ * reverted by now the names set for the transaction only or rolled back
+ * with it.  Move the charge to the name the session is left with, without
+ * judging it: a name a session returns to this way is one it held before
+ * the transaction, or one a statement or the commit judged (save one that
+ * a fast-path call set and a later change in the same transaction block
+ * hid from every check before it was reverted to).  Runs inside the end
+ * of a transaction, where no error may be raised: nothing here reports
+ * any.
  */
 static void
 lg_quota_settle(void *arg)
@@ -465,9 +466,7 @@ lg_quota_settle(void *arg)
  * (a fast-path function call, a commit-time trigger) is judged as any
  * rename, while the transaction can still fail.  At the end of any
  * transaction: settle the charge once PostgreSQL has reverted the names
- * the transaction gave (lg_quota_settle()), when the transaction's memory
- * is released, after the GUC reversal in CommitTransaction(),
- * PrepareTransaction() and CleanupTransaction() (checked in 15 to 18).
+ * the transaction gave (lg_quota_settle()).
  */
 static void
 lg_quota_xact(XactEvent event, void *arg)
@@ -487,8 +486,7 @@ lg_quota_xact(XactEvent event, void *arg)
 			{
 				lg_settle_callback.func = lg_quota_settle;
 				lg_settle_callback.arg = NULL;
-				MemoryContextRegisterResetCallback(TopTransactionContext,
-												   &lg_settle_callback);
+				lg_call_after_transaction(&lg_settle_callback);
 				lg_settle_registered = true;
 			}
 			break;
