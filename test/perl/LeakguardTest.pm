@@ -153,7 +153,9 @@ sub lg_connect_error
 # A session of lg_fastpath (test/perl/lg_fastpath.c, built on first use
 # with the libpq of the node's installation): it renames itself by
 # fast-path function calls and runs SQL through either protocol.  Options
-# as lg_session: startup_app, user (default app).  ->cmd("fn NAME 0"),
+# as lg_session: startup_app, user (default app); conn_extra (more of the
+# connection string); login_error (return its first answer line, the
+# error if it could not log in, and close).  ->cmd("fn NAME 0"),
 # ->cmd("x SQL"), ->cmd("q SQL") return its answer line ("ok ..." or
 # "error ..."), or "" when it exited; ->pid; ->close.
 my $fastpath_bin;
@@ -177,15 +179,23 @@ sub lg_fastpath_client
 	my $user = $p{user} // 'app';
 	my $connstr = $node->connstr('postgres') . " user=$user";
 	$connstr .= " application_name='$p{startup_app}'" if defined $p{startup_app};
+	$connstr .= " $p{conn_extra}" if defined $p{conn_extra};
 	my $c = bless {
 		in    => '',
 		out   => '',
 		err   => '',
 		timer => IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default),
 	}, 'LeakguardTest::Fastpath';
+	# no name but startup_app's (the test framework sets PGAPPNAME)
+	local $ENV{PGAPPNAME} = '';
 	$c->{h} = IPC::Run::start([ $fastpath_bin, $connstr ],
 		'<', \$c->{in}, '>', \$c->{out}, '2>', \$c->{err}, $c->{timer});
 	my $hello = $c->_line;
+	if ($p{login_error})
+	{
+		$c->close;
+		return $hello;
+	}
 	die "lg_fastpath did not connect: $hello" unless $hello =~ /^ok (\d+)$/;
 	$c->{pid} = $1;
 	return $c;

@@ -19,7 +19,7 @@ use LeakguardTest;
 
 my $node = lg_node('quota_follow', conf => q{
 log_error_verbosity = verbose
-leakguard.application_connection_limits = 'report-job=1, cfg-block=1, cfg-alone=1, ext-job=1, fp-local=1, q=1, q-error=1, q-back=1, q-reset=1, fq=1'
+leakguard.application_connection_limits = 'report-job=1, cfg-block=1, cfg-alone=1, ext-job=1, fp-local=1, q=1, q-error=1, q-back=1, q-reset=1, fq=1, fq-opt=1'
 });
 
 sub row { return $node->safe_psql('postgres', $_[0]); }
@@ -118,6 +118,14 @@ like(lg_connect_error($node, 'fq'), qr/and it holds 1\./, 'and it holds the plac
 ok($node->log_contains(qr/FATAL:  53300: too many connections for application "fq"/),
 	'SQLSTATE 53300 in the server log');
 
-$_->close for $fp[0], $s, $x, $a, $e, $k, $b, $r;
+# --- a name given only in options=-c is set after authentication, by the
+# transaction that completes the login: judged before it commits
+my $held = lg_session($node, startup_app => 'fq-opt', leak => 0);
+like(lg_fastpath_client($node, conn_extra => q{options='-c application_name=fq-opt'},
+		login_error => 1),
+	qr/^error connection to server .* failed: FATAL:  too many connections for application "fq-opt"\s+DETAIL:  This session changed its application_name from ""; leakguard allows application "fq-opt" at most 1 connections/,
+	'options=-c application_name into a full quota: refused with 53300 before the login completes');
+
+$_->close for $fp[0], $s, $x, $a, $e, $k, $b, $r, $held;
 $node->stop;
 done_testing();
