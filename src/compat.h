@@ -196,4 +196,17 @@ lg_call_after_transaction(MemoryContextCallback *cb)
 	MemoryContextRegisterResetCallback(TopTransactionContext, cb);
 }
 
+/*
+ * The same for the subtransaction being aborted: its CurTransactionContext
+ * is deleted by AtSubCleanup_Memory() in CleanupSubTransaction(), after
+ * AbortSubTransaction() reverted its settings.  To be called at most once
+ * per aborted subtransaction, from a subtransaction callback at
+ * SUBXACT_EVENT_ABORT_SUB.
+ */
+static inline void
+lg_call_after_subtransaction(MemoryContextCallback *cb)
+{
+	MemoryContextRegisterResetCallback(CurTransactionContext, cb);
+}
+
 #endif							/* LEAKGUARD_COMPAT_H */

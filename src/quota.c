@@ -107,6 +107,17 @@ static MemoryContextCallback lg_settle_callback;
 static bool lg_settle_registered = false;
 
 /*
+ * The name this backend was charged under when each open subtransaction
+ * began, indexed by nesting level (in TopMemoryContext), and
+ * lg_quota_settle_sub(), to run once an aborted one has been cleaned up.
+ */
+static char (*lg_sub_names)[NAMEDATALEN] = NULL;
+static int	lg_sub_names_size = 0;
+static MemoryContextCallback lg_settle_sub_callback;
+static bool lg_settle_sub_registered = false;
+static char lg_settle_sub_name[NAMEDATALEN];
+
+/*
  * The mode a backend applies quotas in: as the worker does, report only
  * while no valid settings are loaded.  config_unsafe is read without the
  * lock: a single bool the worker sets, and taking the lock at every
@@ -462,6 +473,79 @@ lg_quota_settle(void *arg)
 }
 
 /*
+ * An aborted subtransaction (ROLLBACK TO SAVEPOINT, an exception caught in
+ * PL/pgSQL) has been cleaned up, after PostgreSQL reverted the names it
+ * gave.  If the session is back to the name it was charged under when the
+ * subtransaction began, move the charge back without judging it; any other
+ * name is judged by the next check, as a rename.  No error may be raised
+ * here: nothing reports any.
+ */
+static void
+lg_quota_settle_sub(void *arg)
+{
+	LeakguardQuotaSlot *qs;
+	LeakguardLimit quota;
+	char		usename[NAMEDATALEN];
+	char		datname[NAMEDATALEN];
+	uint64		rules_id;
+	int			held;
+
+	lg_settle_sub_registered = false;
+	if (!lg_charged || proc_exit_inprogress ||
+		strcmp(lg_settle_sub_name, lg_charged_appname) == 0 ||
+		strcmp(application_name ? application_name : "",
+			   lg_settle_sub_name) != 0)
+		return;
+
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	rules_id = lg_quota_rules_id();
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	strlcpy(usename, qs->usename, NAMEDATALEN);
+	strlcpy(datname, qs->datname, NAMEDATALEN);
+	(void) lg_quota_judge(lg_settle_sub_name, usename, datname, rules_id,
+						  lg_backend_mode(), false, &quota, &held);
+	LWLockRelease(lg_shared->quota_lock);
+}
+
+/*
+ * A subtransaction begins: note the name the session is charged under.
+ * One aborts: have lg_quota_settle_sub() run once it is cleaned up, when
+ * its memory is released (lg_call_after_subtransaction()).
+ */
+static void
+lg_quota_subxact(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			level;
+
+	if (!lg_charged)
+		return;
+	level = GetCurrentTransactionNestLevel();
+	if (event == SUBXACT_EVENT_START_SUB)
+	{
+		if (level >= lg_sub_names_size)
+		{
+			int			size = Max(8, 2 * level);
+
+			lg_sub_names = lg_sub_names == NULL ?
+				MemoryContextAlloc(TopMemoryContext, size * NAMEDATALEN) :
+				repalloc(lg_sub_names, size * NAMEDATALEN);
+			lg_sub_names_size = size;
+		}
+		strlcpy(lg_sub_names[level], lg_charged_appname, NAMEDATALEN);
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB && level < lg_sub_names_size &&
+			 !lg_settle_sub_registered)
+	{
+		strlcpy(lg_settle_sub_name, lg_sub_names[level], NAMEDATALEN);
+		lg_settle_sub_callback.func = lg_quota_settle_sub;
+		lg_settle_sub_callback.arg = NULL;
+		lg_call_after_subtransaction(&lg_settle_sub_callback);
+		lg_settle_sub_registered = true;
+	}
+}
+
+/*
  * Before a commit or a prepare: a name set where no statement hook saw it
  * (a fast-path function call, a commit-time trigger) is judged as any
  * rename, while the transaction can still fail.  At the end of any
@@ -563,4 +647,5 @@ lg_install_quota_hook(void)
 	prev_executor_end_hook = ExecutorEnd_hook;
 	ExecutorEnd_hook = lg_executor_end_hook;
 	RegisterXactCallback(lg_quota_xact, NULL);
+	RegisterSubXactCallback(lg_quota_subxact, NULL);
 }

@@ -19,7 +19,7 @@ use LeakguardTest;
 
 my $node = lg_node('quota_follow', conf => q{
 log_error_verbosity = verbose
-leakguard.application_connection_limits = 'report-job=1, cfg-block=1, cfg-alone=1, ext-job=1, fp-local=1, q=1, q-error=1, q-back=1, q-reset=1, fq=1, fq-opt=1'
+leakguard.application_connection_limits = 'report-job=1, cfg-block=1, cfg-alone=1, ext-job=1, fp-local=1, q=1, q-error=1, q-back=1, q-reset=1, fq=1, fq-opt=1, q-sp=1'
 });
 
 sub row { return $node->safe_psql('postgres', $_[0]); }
@@ -102,6 +102,25 @@ $r->query('ROLLBACK');
 is(named('q-reset'), '1', 'RESET rolled back: the session is named q-reset');
 like(lg_connect_error($node, 'q-reset'), qr/and it holds 1\./,
 	'and it holds the place of q-reset');
+
+# ROLLBACK TO SAVEPOINT gives the name back too, while the transaction
+# goes on, and without refusal
+my $sp = lg_session($node, startup_app => 'q-sp', leak => 0);
+$sp->query('BEGIN');
+$sp->query('SAVEPOINT s');
+$sp->query(q{SET application_name = 'free'});
+$sp->query('ROLLBACK TO SAVEPOINT s');
+like(lg_connect_error($node, 'q-sp'), qr/and it holds 1\./,
+	'ROLLBACK TO SAVEPOINT: the session holds the place of its name again');
+$sp->query(q{SET application_name = 'free'});
+my $sp2 = lg_session($node, startup_app => 'q-sp', leak => 0);
+$sp->query('ROLLBACK TO SAVEPOINT s');
+is($sp->query('SELECT 1'), '1',
+	'it came back while another took the place, and goes on unrefused');
+$sp->query('COMMIT');
+like(lg_connect_error($node, 'q-sp'), qr/and it holds 2\./,
+	'both are counted');
+$_->close for $sp, $sp2;
 
 # --- fast-path renames are judged before their transaction commits
 my @fp = map { lg_fastpath_client($node, startup_app => 'fp') } 1 .. 3;
