@@ -122,6 +122,29 @@ like(lg_connect_error($node, 'q-sp'), qr/and it holds 2\./,
 	'both are counted');
 $_->close for $sp, $sp2;
 
+# exceptions caught in PL/pgSQL, many and nested: the names they set are
+# given back as each subtransaction is cleaned up
+my $pl = lg_session($node, startup_app => 'pl', leak => 0);
+is($pl->query(q{DO $$
+BEGIN
+	FOR i IN 1 .. 2000 LOOP
+		BEGIN
+			PERFORM pg_catalog.set_config('application_name', 'pl-' || i % 3, false);
+			BEGIN
+				PERFORM pg_catalog.set_config('application_name', 'inner', false);
+				PERFORM 1 / 0;
+			EXCEPTION WHEN division_by_zero THEN NULL;
+			END;
+			PERFORM 1 / 0;
+		EXCEPTION WHEN division_by_zero THEN NULL;
+		END;
+	END LOOP;
+END $$; SELECT pg_catalog.current_setting('application_name')}), 'pl',
+	'2000 caught exceptions, nested: the session is named pl');
+is(row(q{SELECT count(*) FROM pg_stat_activity WHERE application_name IN ('inner', 'pl-0', 'pl-1', 'pl-2')}), '0',
+	'no session is left named by them');
+$pl->close;
+
 # --- fast-path renames are judged before their transaction commits
 my @fp = map { lg_fastpath_client($node, startup_app => 'fp') } 1 .. 3;
 is($fp[0]->cmd('fn fq 0'), 'ok fq', 'fast path: the first session renamed to fq stays');
