@@ -36,7 +36,10 @@
  * more, once the transaction's memory is released (lg_quota_settle()), and
  * moves its charge back to the name it returned to without judging it (it
  * held that name before), so that no session stays counted under a name it
- * no longer has.
+ * no longer has.  A subtransaction rolled back (ROLLBACK TO SAVEPOINT, an
+ * exception caught in PL/pgSQL) is settled the same way when it is cleaned
+ * up, if the name it leaves is the one charged when it began
+ * (lg_quota_settle_sub()); any other is judged at the next check.
  *
  * A connection is counted toward the quota rule that admitted it, the
  * first that matches it (quotacount.c): "web2 user app2 = 20, web2 = 1"
