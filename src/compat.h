@@ -24,6 +24,7 @@
 #include "storage/proc.h"
 #include "utils/backend_status.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "rules.h"
 
@@ -190,5 +191,38 @@ lg_guc_extra(void *malloced, size_t size)
 #else
 #define lg_guc_extra(malloced, size)	(malloced)
 #endif
+
+/*
+ * Have cb called once the current transaction has ended, after PostgreSQL
+ * has reverted the settings given for the transaction only (SET LOCAL,
+ * set_config(..., true)) or rolled back with it.  No version has a hook
+ * there: transaction callbacks run before the reversal (AtEOXact_GUC()).
+ * TopTransactionContext is reset or deleted after it, by AtCommit_Memory()
+ * in CommitTransaction() and PrepareTransaction() and by
+ * AtCleanup_Memory() in CleanupTransaction(), and a reset callback runs
+ * then.  Read in xact.c of 17, tested on 15 and 18 (test/t/037).  Were a
+ * version to release the memory first, cb would see the values before the
+ * reversal: quota.c would correct the charge at the next statement, as
+ * before 1.3.  To be called at most once per transaction, from a
+ * transaction callback at commit, prepare or abort.
+ */
+static inline void
+lg_call_after_transaction(MemoryContextCallback *cb)
+{
+	MemoryContextRegisterResetCallback(TopTransactionContext, cb);
+}
+
+/*
+ * The same for the subtransaction being aborted: its CurTransactionContext
+ * is deleted by AtSubCleanup_Memory() in CleanupSubTransaction(), after
+ * AbortSubTransaction() reverted its settings.  To be called at most once
+ * per aborted subtransaction, from a subtransaction callback at
+ * SUBXACT_EVENT_ABORT_SUB.
+ */
+static inline void
+lg_call_after_subtransaction(MemoryContextCallback *cb)
+{
+	MemoryContextRegisterResetCallback(CurTransactionContext, cb);
+}
 
 #endif							/* LEAKGUARD_COMPAT_H */

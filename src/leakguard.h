@@ -25,8 +25,8 @@
  *					transactions; the worker folds them into the statistics
  *		quota.c		connection quotas: admission at authentication and
  *					at every change of application_name
- *		quotacount.c	shared connection counts per application (and role,
- *					database), for admission in constant time
+ *		quotacount.c	shared connection counts per quota rule and the names
+ *					it counts by, for admission in constant time
  *		names.c		the worker's cache of role and database names
  *		prepared.c	the warning for prepared transactions left unfinished:
  *					the worker watches their dummy PGPROCs, a short-lived
@@ -77,10 +77,13 @@
  *	  LWLock would be unsafe.
  *	- LeakguardShared->quota_lock (second lock of the tranche) protects the
  *	  LeakguardQuotaSlot array (who holds a connection of which application)
- *	  and the shared hash table of quota counts.  Backends take it
- *	  exclusive at authentication, when their application_name changes
- *	  (before a statement) and at exit, never with another lock held, and
- *	  never while reporting an error.
+ *	  and the shared hash table of quota counts, and quota_rules_id.
+ *	  Backends take it exclusive at authentication, when their
+ *	  application_name changes (around a statement, before a commit, when
+ *	  a transaction's end reverts it) and at exit, never with another lock
+ *	  held, and never while reporting an error.  The backend that finds the
+ *	  counts keyed by other rules than its own counts every charged
+ *	  connection again under this hold (quota.c).
  *	- The table of prepared transactions (LeakguardShared->prepared and
  *	  the fields named prepared_*) is under LeakguardShared->lock: the
  *	  helper of prepared.c takes it exclusive to claim its turn (one helper
@@ -532,38 +535,47 @@ typedef struct LeakguardPrepared
 } LeakguardPrepared;
 
 /*
+ * A key of the shared quota counts (quotacount.c): the quota rule that
+ * admitted a connection (its index in the rule set whose identity is
+ * LeakguardShared->quota_rules_id), the application name, and the role and
+ * database names when that rule names them.  Compared and hashed as bytes:
+ * unused bytes are zero.
+ */
+typedef struct LeakguardQuotaKey
+{
+	int			rule;			/* index of the admitting rule */
+	int			parts;			/* LG_QUOTA_BY_* */
+	char		appname[NAMEDATALEN];
+	char		usename[NAMEDATALEN];	/* "" unless LG_QUOTA_BY_USER */
+	char		datname[NAMEDATALEN];	/* "" unless LG_QUOTA_BY_DATABASE */
+} LeakguardQuotaKey;
+
+/*
  * Who holds a connection of which application, per backend slot: charged
  * at authentication under the application_name of the startup packet and
  * the login role's and database's names, charged again under a new
- * application_name when the session changes it, released at exit.
- * Protected by LeakguardShared->quota_lock.
+ * application_name when the session changes it, released at exit; and the
+ * key it is counted under, if a quota rule admitted it.  Protected by
+ * LeakguardShared->quota_lock.
  */
 typedef struct LeakguardQuotaSlot
 {
 	bool		charged;
+	bool		counted;		/* counted under key */
 	char		appname[NAMEDATALEN];
 	char		usename[NAMEDATALEN];
 	char		datname[NAMEDATALEN];
+	LeakguardQuotaKey key;
 } LeakguardQuotaSlot;
-
-/*
- * A key of the shared quota counts (quotacount.c): an application name,
- * and the role and database names when the key counts by them.  Compared
- * and hashed as bytes: unused bytes are zero.
- */
-typedef struct LeakguardQuotaKey
-{
-	char		appname[NAMEDATALEN];
-	char		usename[NAMEDATALEN];	/* "" unless LG_QUOTA_BY_USER */
-	char		datname[NAMEDATALEN];	/* "" unless LG_QUOTA_BY_DATABASE */
-	int			parts;			/* LG_QUOTA_BY_* */
-} LeakguardQuotaKey;
 
 typedef struct LeakguardShared
 {
 	uint32		format;			/* LG_FORMAT_VERSION; constant */
 	LWLock	   *lock;			/* constant after start */
 	LWLock	   *quota_lock;		/* constant after start */
+	uint64		quota_rules_id; /* the connection rules the quota counts'
+								 * keys refer to (lg_quota_rules_id());
+								 * quota_lock */
 	pg_atomic_uint32 worker_waiting;	/* the worker waits for lock (no lock) */
 	bool		worker_registered;	/* constant after start */
 	bool		worker_disabled;	/* the worker cannot run; set once */
@@ -807,6 +819,7 @@ extern bool lg_rules_qualified(void);
 extern void lg_kind_limit_for(int kind, const LeakguardWho *who,
 							  LeakguardLimit *limit);
 extern void lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit);
+extern uint64 lg_quota_rules_id(void);
 
 /* citus.c */
 extern bool lg_citus_loaded;
@@ -882,12 +895,15 @@ extern void lg_install_log_hook(void);
 /* quotacount.c */
 extern Size lg_quota_count_size(void);
 extern void lg_quota_count_init(void);
-extern void lg_quota_key(LeakguardQuotaKey *key, const char *appname,
-						 const char *usename, const char *datname, int parts);
+extern void lg_quota_key(LeakguardQuotaKey *key, const LeakguardLimit *quota,
+						 const char *appname, const char *usename,
+						 const char *datname);
 extern int	lg_quota_held(const LeakguardQuotaKey *key);
 extern void lg_quota_charge(int slot, const char *appname, const char *usename,
-							const char *datname);
+							const char *datname, const LeakguardLimit *quota);
 extern void lg_quota_uncharge(int slot);
+extern void lg_quota_uncount_all(void);
+extern void lg_quota_count_slot(int slot, const LeakguardLimit *quota);
 
 /* quota.c */
 extern void lg_install_quota_hook(void);

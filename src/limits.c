@@ -21,6 +21,7 @@
  */
 #include "leakguard.h"
 
+#include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 
@@ -124,6 +125,42 @@ lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
 		lg_connection_rules->rules[limit->rule_index].percent &&
 		limit->timeout_ms > 0)
 		limit->timeout_ms = Max(1, limit->timeout_ms * MaxConnections / 100);
+}
+
+/*
+ * The identity of the connection rules lg_connection_limit_for() judges
+ * by, for the quota counts, which are keyed by rule index (quotacount.c):
+ * a hash of what decides which rule matches a connection and whether it
+ * counts (every rule's patterns and value), 0 when there is no rule set.
+ * The same setting gives the same identity in every backend.
+ */
+static uint64
+lg_hash_string(uint64 h, const char *str)
+{
+	if (str == NULL)
+		return hash_combine64(h, 0);
+	return hash_combine64(h, hash_bytes_extended((const unsigned char *) str,
+												 (int) strlen(str), 1));
+}
+
+uint64
+lg_quota_rules_id(void)
+{
+	const LeakguardRuleSet *rules = lg_connection_rules;
+	uint64		h;
+
+	if (rules == NULL)
+		return 0;
+	h = hash_combine64(1, (uint64) rules->nrules);
+	for (int i = 0; i < rules->nrules; i++)
+	{
+		h = lg_hash_string(h, lg_rule_pattern(rules, i));
+		h = lg_hash_string(h, lg_rule_user(rules, i));
+		h = lg_hash_string(h, lg_rule_database(rules, i));
+		h = hash_combine64(h, (uint64) rules->rules[i].value);
+		h = hash_combine64(h, (uint64) rules->rules[i].percent);
+	}
+	return h | 1;
 }
 
 /* The shorter of two limits, where 0 is no limit. */

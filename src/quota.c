@@ -22,13 +22,31 @@
  * "options=-c application_name=..." is applied after authentication; so
  * before every statement and after it (ProcessUtility_hook around a
  * utility statement such as SET, ExecutorStart_hook and ExecutorEnd_hook
- * around any other, which may call set_config()) the backend compares
- * application_name with the name it is charged under, a string compare
- * when nothing changed.  When it changed, the backend is released and
- * charged again under the new name, under the same lock and by the same
- * rule as a new connection: a rename into a full quota ends the session
- * with FATAL 53300 (in dry_run: logged and counted, and the session goes
- * on), so renaming is no way around a quota.
+ * around any other, which may call set_config()), and before a
+ * transaction commits or prepares (a fast-path function call reaches no
+ * executor), the backend compares application_name with the name it is
+ * charged under, a string compare when nothing changed.  When it changed,
+ * the backend is released and charged again under the new name, under the
+ * same lock and by the same rule as a new connection: a rename into a full
+ * quota ends the session with FATAL 53300 (in dry_run: logged and
+ * counted, and the session goes on), so renaming is no way around a quota.
+ * When a transaction ends, PostgreSQL reverts the names it gave for the
+ * transaction only (SET LOCAL, set_config(..., true)) or that it rolled
+ * back, after the transaction callbacks ran: the backend then compares once
+ * more, once the transaction's memory is released (lg_quota_settle()), and
+ * moves its charge back to the name it returned to without judging it (it
+ * held that name before), so that no session stays counted under a name it
+ * no longer has.  A subtransaction rolled back (ROLLBACK TO SAVEPOINT, an
+ * exception caught in PL/pgSQL) is settled the same way when it is cleaned
+ * up, if the name it leaves is the one charged when it began
+ * (lg_quota_settle_sub()); any other is judged at the next check.
+ *
+ * A connection is counted toward the quota rule that admitted it, the
+ * first that matches it (quotacount.c): "web2 user app2 = 20, web2 = 1"
+ * holds every other role's web2 connections to 1 whatever app2 holds.
+ * Counts are keyed by rule index; a backend that judges by rules other
+ * than those the counts are keyed by (a reload) first counts every charged
+ * connection again under its rules (lg_quota_rekey()).
  *
  * Every connection is charged, whether a quota applies or not, so that a
  * quota added by a reload counts the connections already there.  Quotas
@@ -89,6 +107,21 @@ static ExecutorEnd_hook_type prev_executor_end_hook = NULL;
  */
 static bool lg_charged = false;
 static char lg_charged_appname[NAMEDATALEN];
+
+/* lg_quota_settle(), to run once the transaction has ended. */
+static MemoryContextCallback lg_settle_callback;
+static bool lg_settle_registered = false;
+
+/*
+ * The name this backend was charged under when each open subtransaction
+ * began, indexed by nesting level (in TopMemoryContext), and
+ * lg_quota_settle_sub(), to run once an aborted one has been cleaned up.
+ */
+static char (*lg_sub_names)[NAMEDATALEN] = NULL;
+static int	lg_sub_names_size = 0;
+static MemoryContextCallback lg_settle_sub_callback;
+static bool lg_settle_sub_registered = false;
+static char lg_settle_sub_name[NAMEDATALEN];
 
 static void
 lg_quota_release(int code, Datum arg)
@@ -168,21 +201,55 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 }
 
 /*
+ * Count every charged connection again under this backend's connection
+ * rules, if the counts are keyed by other rules (a reload changed them).
+ * rules_id is lg_quota_rules_id(), computed before the caller took
+ * quota_lock exclusive.  Costs a glob match per rule and charged
+ * connection, once per change of the rules.
+ */
+static void
+lg_quota_rekey(uint64 rules_id)
+{
+	if (lg_shared->quota_rules_id == rules_id)
+		return;
+	lg_quota_uncount_all();
+	for (int i = 0; i < MaxBackends; i++)
+	{
+		LeakguardQuotaSlot *qs = &lg_shared->quota[i];
+		LeakguardWho who;
+		LeakguardLimit quota;
+
+		if (!qs->charged)
+			continue;
+		who.appname = qs->appname;
+		who.usename = qs->usename;
+		who.datname = qs->datname;
+		who.citus_internal = (lg_citus_kind(qs->appname) != LG_CITUS_NONE);
+		lg_connection_limit_for(&who, &quota);
+		lg_quota_count_slot(i, &quota);
+	}
+	lg_shared->quota_rules_id = rules_id;
+}
+
+/*
  * Charge this backend to appname, as login role usename of database
- * datname, unless its quota is full.  The caller holds quota_lock
- * exclusive; a charge this backend already has is released first, in the
- * same hold.  Returns whether the quota was full (the backend is then
- * charged in dry_run, and not at all in enforce); *held and *quota say
- * what it was judged by.
+ * datname, unless the quota of the rule that matches it is full, or
+ * whatever that quota holds when "judge" is false.  The caller holds
+ * quota_lock exclusive; a charge this backend already has is released
+ * first, in the same hold.  Returns whether the quota was full (the
+ * backend is then charged in dry_run or when not judged, and not at all
+ * otherwise); *held and *quota say what it was judged by.
  */
 static bool
 lg_quota_judge(const char *appname, const char *usename, const char *datname,
-			   int mode, LeakguardLimit *quota, int *held)
+			   uint64 rules_id, int mode, bool judge, LeakguardLimit *quota,
+			   int *held)
 {
 	int			slot = LG_MY_STATUS_SLOT();
 	LeakguardWho who;
 	bool		over = false;
 
+	lg_quota_rekey(rules_id);
 	who.appname = appname;
 	who.usename = usename;
 	who.datname = datname;
@@ -196,13 +263,13 @@ lg_quota_judge(const char *appname, const char *usename, const char *datname,
 	{
 		LeakguardQuotaKey key;
 
-		lg_quota_key(&key, appname, usename, datname, quota->qualifiers);
+		lg_quota_key(&key, quota, appname, usename, datname);
 		*held = lg_quota_held(&key);
 		over = (*held >= quota->timeout_ms);
 	}
-	if (!over || mode == LG_MODE_DRY_RUN)
+	if (!over || mode == LG_MODE_DRY_RUN || !judge)
 	{
-		lg_quota_charge(slot, appname, usename, datname);
+		lg_quota_charge(slot, appname, usename, datname, quota);
 		strlcpy(lg_charged_appname, appname, NAMEDATALEN);
 		lg_charged = true;
 	}
@@ -238,6 +305,7 @@ lg_quota_admit(Port *port)
 	int			held;
 	bool		over;
 	Oid			roleid;
+	uint64		rules_id;
 	char	   *subject;
 
 	/* The name as the server will store it (see rules.h). */
@@ -258,9 +326,10 @@ lg_quota_admit(Port *port)
 	/* Registered before the charge, so that a charge is always released. */
 	before_shmem_exit(lg_quota_release, (Datum) 0);
 
+	rules_id = lg_quota_rules_id();
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	over = lg_quota_judge(appname, port->user_name, port->database_name,
-						  mode, &quota, &held);
+						  rules_id, mode, true, &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 
 	if (!over)
@@ -290,8 +359,9 @@ lg_quota_admit(Port *port)
 
 /*
  * Follow a change of application_name: charge the session to the name it
- * now uses, or end it if that name's quota is full.  Called before each
- * statement; costs a string compare when the name did not change.
+ * now uses, or end it if that name's quota is full.  Called before and
+ * after each statement and before a commit; costs a string compare when
+ * the name did not change.
  */
 static void
 lg_quota_follow_name(void)
@@ -305,6 +375,7 @@ lg_quota_follow_name(void)
 	int			mode;
 	int			held;
 	bool		over;
+	uint64		rules_id;
 	char	   *subject;
 
 	if (!lg_charged)
@@ -318,11 +389,13 @@ lg_quota_follow_name(void)
 	mode = lg_backend_mode();
 	strlcpy(previous, lg_charged_appname, NAMEDATALEN);
 	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	rules_id = lg_quota_rules_id();
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	/* this backend alone changes its own slot: these names stay put */
 	strlcpy(usename, qs->usename, NAMEDATALEN);
 	strlcpy(datname, qs->datname, NAMEDATALEN);
-	over = lg_quota_judge(appname, usename, datname, mode, &quota, &held);
+	over = lg_quota_judge(appname, usename, datname, rules_id, mode, true,
+						  &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 
 	if (!over)
@@ -350,6 +423,152 @@ lg_quota_follow_name(void)
 			 errmsg("too many connections for application \"%s\"", appname),
 			 errdetail("This session changed its application_name from \"%s\"; leakguard allows %s at most %lld connections (rule \"%s\"), and it holds %d.",
 					   previous, subject, (long long) quota.timeout_ms, quota.rule, held)));
+}
+
+/*
+ * The transaction has ended (lg_call_after_transaction()): PostgreSQL has
+ * reverted by now the names set for the transaction only or rolled back
+ * with it.  Move the charge to the name the session is left with, without
+ * judging it: a name a session returns to this way is one it held before
+ * the transaction, or one a statement or the commit judged (save one that
+ * a fast-path call set and a later change in the same transaction block
+ * hid from every check before it was reverted to).  Runs inside the end
+ * of a transaction, where no error may be raised: nothing here reports
+ * any.
+ */
+static void
+lg_quota_settle(void *arg)
+{
+	LeakguardQuotaSlot *qs;
+	LeakguardLimit quota;
+	char		appname[NAMEDATALEN];
+	char		usename[NAMEDATALEN];
+	char		datname[NAMEDATALEN];
+	uint64		rules_id;
+	int			held;
+
+	lg_settle_registered = false;
+	if (!lg_charged || proc_exit_inprogress)
+		return;
+	strlcpy(appname, application_name ? application_name : "", NAMEDATALEN);
+	if (strcmp(appname, lg_charged_appname) == 0)
+		return;
+
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	rules_id = lg_quota_rules_id();
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	strlcpy(usename, qs->usename, NAMEDATALEN);
+	strlcpy(datname, qs->datname, NAMEDATALEN);
+	(void) lg_quota_judge(appname, usename, datname, rules_id,
+						  lg_backend_mode(), false, &quota, &held);
+	LWLockRelease(lg_shared->quota_lock);
+}
+
+/*
+ * An aborted subtransaction (ROLLBACK TO SAVEPOINT, an exception caught in
+ * PL/pgSQL) has been cleaned up, after PostgreSQL reverted the names it
+ * gave.  If the session is back to the name it was charged under when the
+ * subtransaction began, move the charge back without judging it; any other
+ * name is judged by the next check, as a rename.  No error may be raised
+ * here: nothing reports any.
+ */
+static void
+lg_quota_settle_sub(void *arg)
+{
+	LeakguardQuotaSlot *qs;
+	LeakguardLimit quota;
+	char		usename[NAMEDATALEN];
+	char		datname[NAMEDATALEN];
+	uint64		rules_id;
+	int			held;
+
+	lg_settle_sub_registered = false;
+	if (!lg_charged || proc_exit_inprogress ||
+		strcmp(lg_settle_sub_name, lg_charged_appname) == 0 ||
+		strcmp(application_name ? application_name : "",
+			   lg_settle_sub_name) != 0)
+		return;
+
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	rules_id = lg_quota_rules_id();
+	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
+	strlcpy(usename, qs->usename, NAMEDATALEN);
+	strlcpy(datname, qs->datname, NAMEDATALEN);
+	(void) lg_quota_judge(lg_settle_sub_name, usename, datname, rules_id,
+						  lg_backend_mode(), false, &quota, &held);
+	LWLockRelease(lg_shared->quota_lock);
+}
+
+/*
+ * A subtransaction begins: note the name the session is charged under.
+ * One aborts: have lg_quota_settle_sub() run once it is cleaned up, when
+ * its memory is released (lg_call_after_subtransaction()).
+ */
+static void
+lg_quota_subxact(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			level;
+
+	if (!lg_charged)
+		return;
+	level = GetCurrentTransactionNestLevel();
+	if (event == SUBXACT_EVENT_START_SUB)
+	{
+		if (level >= lg_sub_names_size)
+		{
+			int			size = Max(8, 2 * level);
+
+			lg_sub_names = lg_sub_names == NULL ?
+				MemoryContextAlloc(TopMemoryContext, size * NAMEDATALEN) :
+				repalloc(lg_sub_names, size * NAMEDATALEN);
+			lg_sub_names_size = size;
+		}
+		strlcpy(lg_sub_names[level], lg_charged_appname, NAMEDATALEN);
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB && level < lg_sub_names_size &&
+			 !lg_settle_sub_registered)
+	{
+		strlcpy(lg_settle_sub_name, lg_sub_names[level], NAMEDATALEN);
+		lg_settle_sub_callback.func = lg_quota_settle_sub;
+		lg_settle_sub_callback.arg = NULL;
+		lg_call_after_subtransaction(&lg_settle_sub_callback);
+		lg_settle_sub_registered = true;
+	}
+}
+
+/*
+ * Before a commit or a prepare: a name set where no statement hook saw it
+ * (a fast-path function call, a commit-time trigger) is judged as any
+ * rename, while the transaction can still fail.  At the end of any
+ * transaction: settle the charge once PostgreSQL has reverted the names
+ * the transaction gave (lg_quota_settle()).
+ */
+static void
+lg_quota_xact(XactEvent event, void *arg)
+{
+	if (!lg_charged)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			lg_quota_follow_name();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			if (!lg_settle_registered && TopTransactionContext != NULL)
+			{
+				lg_settle_callback.func = lg_quota_settle;
+				lg_settle_callback.arg = NULL;
+				lg_call_after_transaction(&lg_settle_callback);
+				lg_settle_registered = true;
+			}
+			break;
+		default:
+			break;
+	}
 }
 
 static void
@@ -419,4 +638,6 @@ lg_install_quota_hook(void)
 	ExecutorStart_hook = lg_executor_start_hook;
 	prev_executor_end_hook = ExecutorEnd_hook;
 	ExecutorEnd_hook = lg_executor_end_hook;
+	RegisterXactCallback(lg_quota_xact, NULL);
+	RegisterSubXactCallback(lg_quota_subxact, NULL);
 }

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * quotacount.c
- *		How many connections each application holds: shared counts per
+ *		How many connections each quota rule admitted: shared counts per
  *		key, so that admitting a connection costs the same whatever
  *		max_connections is.
  *
@@ -10,20 +10,31 @@
  * name ("billing-api user billing_rw = 20" counts the connections of
  * billing-api made by roles called billing_rw): a quota holds per distinct
  * combination of the application name and the qualifiers its rule names.
- * Rules change at a reload while connections stay, so every charged
- * connection is counted under each of the four keys it may be judged by,
- * (application), (application, role), (application, database) and
- * (application, role, database).  Admission reads one count; charging or
- * releasing a connection updates four.
+ * A connection is judged by the first rule that matches it, and counted
+ * under that rule alone: its key is the rule (its index in the rule set),
+ * the application name, and the role and database names the rule names.
+ * So "web2 user app2 = 20, web2 = 1" counts app2's web2 connections
+ * toward the 20, and every other role's toward the 1, and neither count
+ * holds a connection the other rule admitted.  A connection that no quota
+ * applies to is charged (its slot says who it is) but not counted.
  *
- * The counts live in a shared hash table with room for four keys per
- * backend slot, so it never fills.  LeakguardQuotaSlot[], one per backend
- * slot, records what that backend is charged under, so that its charge is
- * released exactly.
+ * Rule indexes mean something only with the rule set they index: the
+ * counts are keyed by the set whose identity is
+ * LeakguardShared->quota_rules_id, and when a backend judges by another
+ * set (a reload changed the rules), quota.c first counts every charged
+ * connection again under the new set (lg_quota_uncount_all(), then
+ * lg_quota_count_slot() per slot), so that a quota added or changed by a
+ * reload counts the connections already there.  Admission reads one count;
+ * charging or releasing a connection updates one.
  *
- * Locking: lg_quota_held(), lg_quota_charge() and lg_quota_uncharge()
- * expect LeakguardShared->quota_lock held by the caller (exclusive, or at
- * least shared for lg_quota_held()); the others touch no shared state.
+ * The counts live in a shared hash table with room for one key per backend
+ * slot, so it never fills.  LeakguardQuotaSlot[], one per backend slot,
+ * records what that backend is charged and counted under, so that its
+ * charge is released exactly.
+ *
+ * Locking: every function here but lg_quota_key() expects
+ * LeakguardShared->quota_lock held by the caller, exclusive (or at least
+ * shared for lg_quota_held()).
  *
  *-------------------------------------------------------------------------
  */
@@ -36,20 +47,15 @@
 typedef struct LeakguardQuotaCount
 {
 	LeakguardQuotaKey key;
-	int			count;			/* charged connections under key; > 0 */
+	int			count;			/* connections counted under key; > 0 */
 } LeakguardQuotaCount;
 
 static HTAB *lg_quota_counts = NULL;
 
-static void lg_quota_uncharge_parts(int slot, int nparts);
-
-/* Every combination of qualifiers a rule can name. */
-#define LG_QUOTA_KEY_KINDS		4
-
 static long
 lg_quota_count_entries(void)
 {
-	return (long) MaxBackends * LG_QUOTA_KEY_KINDS;
+	return (long) MaxBackends;
 }
 
 Size
@@ -76,25 +82,25 @@ lg_quota_count_init(void)
 }
 
 /*
- * The key of a connection of appname by usename to datname, for a rule
- * that names "parts" (LG_QUOTA_BY_USER, LG_QUOTA_BY_DATABASE).  Names are
- * cut to NAMEDATALEN - 1 bytes and the rest zeroed: the key is hashed and
- * compared as bytes.
+ * The key of a connection of appname by usename to datname, admitted by
+ * the rule "quota" describes.  Names are cut to NAMEDATALEN - 1 bytes and
+ * the rest zeroed: the key is hashed and compared as bytes.
  */
 void
-lg_quota_key(LeakguardQuotaKey *key, const char *appname, const char *usename,
-			 const char *datname, int parts)
+lg_quota_key(LeakguardQuotaKey *key, const LeakguardLimit *quota,
+			 const char *appname, const char *usename, const char *datname)
 {
 	memset(key, 0, sizeof(*key));
+	key->rule = quota->rule_index;
+	key->parts = quota->qualifiers;
 	strlcpy(key->appname, appname, NAMEDATALEN);
-	if (parts & LG_QUOTA_BY_USER)
+	if (quota->qualifiers & LG_QUOTA_BY_USER)
 		strlcpy(key->usename, usename, NAMEDATALEN);
-	if (parts & LG_QUOTA_BY_DATABASE)
+	if (quota->qualifiers & LG_QUOTA_BY_DATABASE)
 		strlcpy(key->datname, datname, NAMEDATALEN);
-	key->parts = parts;
 }
 
-/* How many charged connections key counts. */
+/* How many connections key counts. */
 int
 lg_quota_held(const LeakguardQuotaKey *key)
 {
@@ -103,66 +109,82 @@ lg_quota_held(const LeakguardQuotaKey *key)
 	return c == NULL ? 0 : c->count;
 }
 
-/* Charge backend slot "slot" to appname, usename and datname. */
+/*
+ * Count backend slot "slot", which is charged and not counted, under the
+ * rule "quota" describes, if that rule sets a quota.
+ */
 void
-lg_quota_charge(int slot, const char *appname, const char *usename,
-				const char *datname)
+lg_quota_count_slot(int slot, const LeakguardLimit *quota)
 {
 	LeakguardQuotaSlot *qs = &lg_shared->quota[slot];
-	int			parts;
+	LeakguardQuotaCount *c;
+	bool		found;
+
+	Assert(qs->charged && !qs->counted);
+	if (quota->rule_index < 0 || quota->timeout_ms <= 0)
+		return;
+	lg_quota_key(&qs->key, quota, qs->appname, qs->usename, qs->datname);
+	c = hash_search(lg_quota_counts, &qs->key, HASH_ENTER_NULL, &found);
+	if (c == NULL)
+	{
+		/* Room for one key per backend slot: cannot happen. */
+		elog(ERROR, "leakguard quota counts are full");
+	}
+	c->count = found ? c->count + 1 : 1;
+	qs->counted = true;
+}
+
+/* Take backend slot "slot" out of the count it is in, if any. */
+static void
+lg_quota_uncount(int slot)
+{
+	LeakguardQuotaSlot *qs = &lg_shared->quota[slot];
+	LeakguardQuotaCount *c;
+
+	if (!qs->counted)
+		return;
+	c = hash_search(lg_quota_counts, &qs->key, HASH_FIND, NULL);
+	Assert(c != NULL && c->count > 0);
+	if (c != NULL && --c->count <= 0)
+		(void) hash_search(lg_quota_counts, &qs->key, HASH_REMOVE, NULL);
+	qs->counted = false;
+}
+
+/*
+ * Charge backend slot "slot" to appname, usename and datname, admitted by
+ * the rule "quota" describes (counted under it if it sets a quota).
+ */
+void
+lg_quota_charge(int slot, const char *appname, const char *usename,
+				const char *datname, const LeakguardLimit *quota)
+{
+	LeakguardQuotaSlot *qs = &lg_shared->quota[slot];
 
 	Assert(!qs->charged);
-	for (parts = 0; parts < LG_QUOTA_KEY_KINDS; parts++)
-	{
-		LeakguardQuotaKey key;
-		LeakguardQuotaCount *c;
-		bool		found;
-
-		lg_quota_key(&key, appname, usename, datname, parts);
-		c = hash_search(lg_quota_counts, &key, HASH_ENTER_NULL, &found);
-		if (c == NULL)
-		{
-			/* Room for four keys per backend slot: cannot happen. */
-			qs->charged = true;
-			strlcpy(qs->appname, appname, NAMEDATALEN);
-			strlcpy(qs->usename, usename, NAMEDATALEN);
-			strlcpy(qs->datname, datname, NAMEDATALEN);
-			lg_quota_uncharge_parts(slot, parts);
-			elog(ERROR, "leakguard quota counts are full");
-		}
-		c->count = found ? c->count + 1 : 1;
-	}
 	qs->charged = true;
+	qs->counted = false;
 	strlcpy(qs->appname, appname, NAMEDATALEN);
 	strlcpy(qs->usename, usename, NAMEDATALEN);
 	strlcpy(qs->datname, datname, NAMEDATALEN);
-}
-
-/* Release the first nparts keys of the charge of backend slot "slot". */
-static void
-lg_quota_uncharge_parts(int slot, int nparts)
-{
-	LeakguardQuotaSlot *qs = &lg_shared->quota[slot];
-	int			parts;
-
-	for (parts = 0; parts < nparts; parts++)
-	{
-		LeakguardQuotaKey key;
-		LeakguardQuotaCount *c;
-
-		lg_quota_key(&key, qs->appname, qs->usename, qs->datname, parts);
-		c = hash_search(lg_quota_counts, &key, HASH_FIND, NULL);
-		Assert(c != NULL && c->count > 0);
-		if (c != NULL && --c->count <= 0)
-			(void) hash_search(lg_quota_counts, &key, HASH_REMOVE, NULL);
-	}
-	qs->charged = false;
+	lg_quota_count_slot(slot, quota);
 }
 
 /* Release the charge of backend slot "slot", if any. */
 void
 lg_quota_uncharge(int slot)
 {
-	if (lg_shared->quota[slot].charged)
-		lg_quota_uncharge_parts(slot, LG_QUOTA_KEY_KINDS);
+	lg_quota_uncount(slot);
+	lg_shared->quota[slot].charged = false;
+}
+
+/*
+ * Take every slot out of the counts, which are then empty; the slots stay
+ * charged.  The caller counts them again under another rule set.
+ */
+void
+lg_quota_uncount_all(void)
+{
+	for (int i = 0; i < MaxBackends; i++)
+		lg_quota_uncount(i);
+	Assert(hash_get_num_entries(lg_quota_counts) == 0);
 }

@@ -26,8 +26,9 @@
  *								at most max_applications entries
  *		hash "leakguard stats owners"	entries per login role that made
  *								them (at most max_applications)
- *		hash "leakguard quota counts"	connections per quota key, four
- *								keys per backend slot (see quotacount.c)
+ *		hash "leakguard quota counts"	connections per quota rule and
+ *								names, one key per backend slot (see
+ *								quotacount.c)
  *
  * The statistics table is bounded, and no client can fill it for others.
  * When it is full, a new application's entry takes the place of the least

@@ -12,12 +12,14 @@ use strict;
 use warnings;
 
 use Exporter 'import';
+use File::Basename ();
 use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf lg_connect_error);
+our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf lg_connect_error
+  lg_fastpath_client);
 
 # A started node with leakguard preloaded and "CREATE EXTENSION" done.
 # Roles: app (ordinary), exempt_role (ordinary), reader (ordinary).
@@ -149,6 +151,94 @@ sub lg_connect_error
 		'>', \$out, '2>', \$err);
 	return $out eq "1\n" ? '' : $err;
 }
+
+# A session of lg_fastpath (test/perl/lg_fastpath.c, built on first use
+# with the libpq of the node's installation): it renames itself by
+# fast-path function calls and runs SQL through either protocol.  Options
+# as lg_session: startup_app, user (default app); conn_extra (more of the
+# connection string); login_error (return its first answer line, the
+# error if it could not log in, and close).  ->cmd("fn NAME 0"),
+# ->cmd("x SQL"), ->cmd("q SQL") return its answer line ("ok ..." or
+# "error ..."), or "" when it exited; ->pid; ->close.
+my $fastpath_bin;
+
+sub lg_fastpath_client
+{
+	my ($node, %p) = @_;
+	if (!defined $fastpath_bin)
+	{
+		my $src = File::Basename::dirname(__FILE__) . '/lg_fastpath.c';
+		$fastpath_bin = PostgreSQL::Test::Utils::tempdir() . '/lg_fastpath';
+		my $inc = $node->config_data('--includedir');
+		my $lib = $node->config_data('--libdir');
+		my ($out, $err) = ('', '');
+		IPC::Run::run(
+			[ 'cc', '-O1', '-Wall', '-Werror', "-I$inc", '-I/usr/include/postgresql',
+			  '-o', $fastpath_bin, $src, "-L$lib", "-Wl,-rpath,$lib", '-lpq' ],
+			'>', \$out, '2>', \$err)
+		  or die "cannot build lg_fastpath: $err";
+	}
+	my $user = $p{user} // 'app';
+	my $connstr = $node->connstr('postgres') . " user=$user";
+	$connstr .= " application_name='$p{startup_app}'" if defined $p{startup_app};
+	$connstr .= " $p{conn_extra}" if defined $p{conn_extra};
+	my $c = bless {
+		in    => '',
+		out   => '',
+		err   => '',
+		timer => IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default),
+	}, 'LeakguardTest::Fastpath';
+	# no name but startup_app's (the test framework sets PGAPPNAME)
+	local $ENV{PGAPPNAME} = '';
+	$c->{h} = IPC::Run::start([ $fastpath_bin, $connstr ],
+		'<', \$c->{in}, '>', \$c->{out}, '2>', \$c->{err}, $c->{timer});
+	my $hello = $c->_line;
+	if ($p{login_error})
+	{
+		$c->close;
+		return $hello;
+	}
+	die "lg_fastpath did not connect: $hello" unless $hello =~ /^ok (\d+)$/;
+	$c->{pid} = $1;
+	return $c;
+}
+
+package LeakguardTest::Fastpath;
+
+sub pid { return $_[0]->{pid}; }
+
+sub _line
+{
+	my ($c) = @_;
+	$c->{timer}->start($PostgreSQL::Test::Utils::timeout_default);
+	while ($c->{out} !~ /\n/)
+	{
+		return '' unless $c->{h}->pumpable;
+		die 'lg_fastpath timed out' if $c->{timer}->is_expired;
+		$c->{h}->pump;
+	}
+	$c->{out} =~ s/^([^\n]*)\n//;
+	return $1;
+}
+
+sub cmd
+{
+	my ($c, $cmd) = @_;
+	return '' unless $c->{h}->pumpable;
+	$c->{in} .= "$cmd\n";
+	my $line = eval { $c->_line };
+	return $line // '';
+}
+
+sub close
+{
+	my ($c) = @_;
+	$c->{in} = '';
+	eval { $c->{h}->finish; };
+	return;
+}
+
+package LeakguardTest;
 
 # Whether a backend pid is still connected.
 sub lg_alive
