@@ -179,6 +179,20 @@ COMMENT ON VIEW @extschema@.leak_sources IS
 
 GRANT SELECT ON @extschema@.leak_sources TO PUBLIC;
 
+COMMENT ON COLUMN @extschema@.leak_sources.application_name IS 'the application, as the server stored its name';
+COMMENT ON COLUMN @extschema@.leak_sources.usename IS 'login role';
+COMMENT ON COLUMN @extschema@.leak_sources.datname IS 'database';
+COMMENT ON COLUMN @extschema@.leak_sources.kind IS 'the kind of limit the sessions passed: idle in transaction, idle, transaction, xmin or blocking (never quota)';
+COMMENT ON COLUMN @extschema@.leak_sources.queryid IS 'the query id the server computed for the statement the sessions ran last (pg_stat_statements.queryid, pg_stat_activity.query_id); NULL when it computed none (the source is then keyed by a fingerprint of the text without its constants) or when the reader may not see it';
+COMMENT ON COLUMN @extschema@.leak_sources.query IS 'the statement as the last such session ran it, at most 1023 bytes; <insufficient privilege> for readers not allowed to see it';
+COMMENT ON COLUMN @extschema@.leak_sources.client_addr IS 'client IP address of the last such session; NULL for Unix sockets or when the reader may not see it';
+COMMENT ON COLUMN @extschema@.leak_sources.leaks IS 'sessions that leaked after this statement: terminated, or reported in dry_run';
+COMMENT ON COLUMN @extschema@.leak_sources.dry_run IS 'of those, the ones only reported, in dry_run';
+COMMENT ON COLUMN @extschema@.leak_sources.total_held IS 'how long they had been idle (for kind transaction: the transaction''s age) when leakguard acted, added up';
+COMMENT ON COLUMN @extschema@.leak_sources.max_held IS 'the longest of those';
+COMMENT ON COLUMN @extschema@.leak_sources.first_seen IS 'the first leak after this statement';
+COMMENT ON COLUMN @extschema@.leak_sources.last_seen IS 'the latest';
+
 -- status() gains policy, the leakguard settings every process applies (as
 -- the worker judged and published them); stats_evicted, the statistics
 -- entries that made room for a new application since the server started

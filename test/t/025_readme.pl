@@ -7,7 +7,10 @@
 # ALTER SYSTEM, as a reload would accept it; every "make TARGET" of a ```sh
 # block is a target of the Makefile, and every script it names exists.  A
 # block preceded by "<!-- doc-test: skip ... -->" is left out (the comment
-# says why).
+# says why).  The server preloads pg_stat_statements where the installation
+# has it (Debian's postgresql-contrib; not the source builds of 17 and 18):
+# a block preceded by "<!-- doc-test: needs pg_stat_statements -->" runs
+# only there.
 use strict;
 use warnings;
 
@@ -22,12 +25,12 @@ die "no README.md at $root/README.md (set LG_SOURCE_DIR to the source tree)"
   unless -f "$root/README.md";
 my @pages = ('README.md', map { s{^\Q$root\E/}{}r } sort glob("$root/docs/*.md"));
 
-# The fenced blocks: [ language, text, "PAGE line N", skipped ]
+# The fenced blocks: [ language, text, "PAGE line N", skipped, needs ]
 my @blocks;
 for my $page (@pages)
 {
 	open my $fh, '<', "$root/$page" or die "$root/$page: $!";
-	my ($lang, $text, $start, $skip, $last_comment) = (undef, '', 0, 0, '');
+	my ($lang, $text, $start, $skip, $needs, $last_comment) = (undef, '', 0, 0, '', '');
 	my $n = 0;
 	while (my $line = <$fh>)
 	{
@@ -38,6 +41,7 @@ for my $page (@pages)
 			{
 				($lang, $text, $start) = ($1, '', $n);
 				$skip = $last_comment =~ /doc-test:\s*skip/ ? 1 : 0;
+				$needs = $last_comment =~ /doc-test:\s*needs\s+(\w+)/ ? $1 : '';
 			}
 			elsif ($line =~ /\S/)
 			{
@@ -47,7 +51,7 @@ for my $page (@pages)
 		}
 		if ($line =~ /^\s*```\s*$/)
 		{
-			push @blocks, [ $lang, $text, "$page line $start", $skip ];
+			push @blocks, [ $lang, $text, "$page line $start", $skip, $needs ];
 			($lang, $last_comment) = (undef, '');
 			next;
 		}
@@ -58,14 +62,29 @@ for my $page (@pages)
 ok(scalar(@blocks) > 10, 'the documentation has code blocks (' . scalar(@blocks) . ')');
 ok(scalar(grep { /^docs\// } @pages) >= 10, 'docs/ has its pages (' . join(', ', @pages) . ')');
 
-my $node = lg_node('readme', no_extension => 1);
+# pg_stat_statements where the installation has it, as 047 does
+my $sharedir = `pg_config --sharedir`;
+chomp $sharedir;
+my %has = (pg_stat_statements => -f "$sharedir/extension/pg_stat_statements.control");
+note($has{pg_stat_statements} ? 'with pg_stat_statements' : 'without pg_stat_statements');
+die "a block needs \"$_->[4]\", which this test does not know (at $_->[2])"
+  for grep { $_->[4] ne '' && !exists $has{ $_->[4] } } @blocks;
+
+my $node = lg_node('readme', no_extension => 1,
+	conf => $has{pg_stat_statements}
+	? "shared_preload_libraries = 'leakguard, pg_stat_statements'\n" : '');
 $node->safe_psql('postgres', 'CREATE DATABASE readme');
 
 # SQL blocks, in order, in one database
 for my $b (grep { $_->[0] eq 'sql' } @blocks)
 {
-	my ($lang, $sql, $line, $skip) = @$b;
+	my ($lang, $sql, $line, $skip, $needs) = @$b;
 	if ($skip) { note("sql block at $line skipped"); next; }
+	if ($needs ne '' && !$has{$needs})
+	{
+		note("sql block at $line skipped: it needs $needs");
+		next;
+	}
 	my ($ret, $out, $err) = $node->psql('readme', $sql,
 		extra_params => [ '-v', 'ON_ERROR_STOP=1' ]);
 	is($ret, 0, "the sql block at $line runs")
