@@ -103,6 +103,7 @@ is( $node->safe_psql('postgres', qq{
 		   AND episodes >= 303 AND suggested_limit IS NOT NULL}),
 	'1', 'whole transactions are counted and suggested too');
 my $few = lg_session($node, startup_app => 'few');
+$few->query('SELECT 2');
 $few->query('COMMIT');
 $few->close;
 ok( $node->poll_query_until('postgres', q{
@@ -174,7 +175,7 @@ is( $node->safe_psql('postgres', qq{
 $node->stop;
 my $file = $node->data_dir . '/pg_stat/leakguard.stat';
 my $saved = slurp_file($file);
-is(unpack('L', substr($saved, 4, 4)), 3, 'the statistics file is of format 3');
+is(unpack('L', substr($saved, 4, 4)), 4, 'the statistics file is of format 4');
 substr($saved, 4, 4) = pack('L', 2);
 open(my $fh, '>:raw', $file) or die $!;
 print $fh $saved;
