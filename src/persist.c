@@ -214,8 +214,8 @@ lg_stats_load(void)
 		 * be misread.
 		 */
 		ereport(LOG,
-				(errmsg("ignoring leakguard statistics file \"%s\" of format %u; this leakguard reads format %u, and starts with empty statistics",
-						LG_STATS_FILE, hdr.format, LG_FORMAT_VERSION)));
+				(errmsg("ignoring leakguard statistics file \"%s\" of format %u; this leakguard reads formats %u to %u, and starts with empty statistics",
+						LG_STATS_FILE, hdr.format, LG_STATS_FORMAT_OLDEST, LG_FORMAT_VERSION)));
 		goto done;
 	}
 	if (hdr.magic != LG_STATS_MAGIC ||

@@ -182,7 +182,7 @@ print $fh $saved;
 close($fh);
 $offset = -s $node->logfile;
 $node->start;
-$node->wait_for_log(qr/LOG:  ignoring leakguard statistics file "pg_stat\/leakguard\.stat" of format 2; this leakguard reads format 3, and starts with empty statistics/,
+$node->wait_for_log(qr/LOG:  ignoring leakguard statistics file "pg_stat\/leakguard\.stat" of format 2; this leakguard reads formats 3 to 4, and starts with empty statistics/,
 	$offset);
 is( $node->safe_psql('postgres', qq{
 		SELECT count(*) FROM leakguard.suggest_limits()
