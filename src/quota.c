@@ -39,7 +39,12 @@
  * no longer has.  A subtransaction rolled back (ROLLBACK TO SAVEPOINT, an
  * exception caught in PL/pgSQL) is settled the same way when it is cleaned
  * up, if the name it leaves is the one charged when it began
- * (lg_quota_settle_sub()); any other is judged at the next check.
+ * (lg_quota_settle_sub()); any other is judged at the next check.  Both
+ * run after the transaction ended, lg_quota_settle() after its commit
+ * record was written, where an error would be a PANIC: they count by the
+ * policy this backend applied last (lg_backend_mode_applied(), never
+ * refreshed there), take no lock but quota_lock, allocate nothing and
+ * raise no error.
  *
  * A connection is counted toward the quota rule that admitted it, the
  * first that matches it (quotacount.c): "web2 user app2 = 20, web2 = 1"
