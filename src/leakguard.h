@@ -812,6 +812,7 @@ extern bool lg_config_judge(char **saved);
 extern void lg_policy_init(void);
 extern void lg_policy_refresh(void);
 extern int	lg_backend_mode(void);
+extern int	lg_backend_mode_applied(void);
 extern char *lg_policy_text(void);
 
 /* limits.c */
@@ -899,11 +900,11 @@ extern void lg_quota_key(LeakguardQuotaKey *key, const LeakguardLimit *quota,
 						 const char *appname, const char *usename,
 						 const char *datname);
 extern int	lg_quota_held(const LeakguardQuotaKey *key);
-extern void lg_quota_charge(int slot, const char *appname, const char *usename,
+extern bool lg_quota_charge(int slot, const char *appname, const char *usename,
 							const char *datname, const LeakguardLimit *quota);
 extern void lg_quota_uncharge(int slot);
 extern void lg_quota_uncount_all(void);
-extern void lg_quota_count_slot(int slot, const LeakguardLimit *quota);
+extern bool lg_quota_count_slot(int slot, const LeakguardLimit *quota);
 
 /* quota.c */
 extern void lg_install_quota_hook(void);

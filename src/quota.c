@@ -39,7 +39,12 @@
  * no longer has.  A subtransaction rolled back (ROLLBACK TO SAVEPOINT, an
  * exception caught in PL/pgSQL) is settled the same way when it is cleaned
  * up, if the name it leaves is the one charged when it began
- * (lg_quota_settle_sub()); any other is judged at the next check.
+ * (lg_quota_settle_sub()); any other is judged at the next check.  Both
+ * run after the transaction ended, lg_quota_settle() after its commit
+ * record was written, where an error would be a PANIC: they count by the
+ * policy this backend applied last (lg_backend_mode_applied(), never
+ * refreshed there), take no lock but quota_lock, allocate nothing and
+ * raise no error.
  *
  * A connection is counted toward the quota rule that admitted it, the
  * first that matches it (quotacount.c): "web2 user app2 = 20, web2 = 1"
@@ -238,7 +243,9 @@ lg_quota_rekey(uint64 rules_id)
  * quota_lock exclusive; a charge this backend already has is released
  * first, in the same hold.  Returns whether the quota was full (the
  * backend is then charged in dry_run or when not judged, and not at all
- * otherwise); *held and *quota say what it was judged by.
+ * otherwise); *held and *quota say what it was judged by.  When not
+ * judged (the settle callbacks), nothing here takes another lock,
+ * allocates or raises an error.
  */
 static bool
 lg_quota_judge(const char *appname, const char *usename, const char *datname,
@@ -269,9 +276,14 @@ lg_quota_judge(const char *appname, const char *usename, const char *datname,
 	}
 	if (!over || mode == LG_MODE_DRY_RUN || !judge)
 	{
-		lg_quota_charge(slot, appname, usename, datname, quota);
+		bool		counted;
+
+		counted = lg_quota_charge(slot, appname, usename, datname, quota);
 		strlcpy(lg_charged_appname, appname, NAMEDATALEN);
 		lg_charged = true;
+		/* Room for one key per backend slot: cannot happen. */
+		if (!counted && judge)
+			elog(ERROR, "leakguard quota counts are full");
 	}
 	return over;
 }
@@ -445,6 +457,7 @@ lg_quota_settle(void *arg)
 	char		usename[NAMEDATALEN];
 	char		datname[NAMEDATALEN];
 	uint64		rules_id;
+	int			mode;
 	int			held;
 
 	lg_settle_registered = false;
@@ -454,13 +467,19 @@ lg_quota_settle(void *arg)
 	if (strcmp(appname, lg_charged_appname) == 0)
 		return;
 
-	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	/*
+	 * By the policy this process applied last, never brought up to date
+	 * here (that takes another lock, allocates and can fail): the mode and
+	 * the rules and their identity are the same policy's.
+	 */
+	mode = lg_backend_mode_applied();
 	rules_id = lg_quota_rules_id();
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	strlcpy(usename, qs->usename, NAMEDATALEN);
 	strlcpy(datname, qs->datname, NAMEDATALEN);
-	(void) lg_quota_judge(appname, usename, datname, rules_id,
-						  lg_backend_mode(), false, &quota, &held);
+	(void) lg_quota_judge(appname, usename, datname, rules_id, mode, false,
+						  &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 }
 
@@ -480,6 +499,7 @@ lg_quota_settle_sub(void *arg)
 	char		usename[NAMEDATALEN];
 	char		datname[NAMEDATALEN];
 	uint64		rules_id;
+	int			mode;
 	int			held;
 
 	lg_settle_sub_registered = false;
@@ -489,13 +509,15 @@ lg_quota_settle_sub(void *arg)
 			   lg_settle_sub_name) != 0)
 		return;
 
-	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
+	/* By the policy applied last, as lg_quota_settle(). */
+	mode = lg_backend_mode_applied();
 	rules_id = lg_quota_rules_id();
+	qs = &lg_shared->quota[LG_MY_STATUS_SLOT()];
 	LWLockAcquire(lg_shared->quota_lock, LW_EXCLUSIVE);
 	strlcpy(usename, qs->usename, NAMEDATALEN);
 	strlcpy(datname, qs->datname, NAMEDATALEN);
 	(void) lg_quota_judge(lg_settle_sub_name, usename, datname, rules_id,
-						  lg_backend_mode(), false, &quota, &held);
+						  mode, false, &quota, &held);
 	LWLockRelease(lg_shared->quota_lock);
 }
 
@@ -547,6 +569,15 @@ lg_quota_subxact(SubXactEvent event, SubTransactionId mySubid,
 static void
 lg_quota_xact(XactEvent event, void *arg)
 {
+	/*
+	 * Every aborted subtransaction has been cleaned up before its
+	 * transaction ends, its memory deleted and lg_quota_settle_sub() run
+	 * if it was registered there: should it not have run, do not let its
+	 * flag stop every later registration for the rest of the session.
+	 */
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		lg_settle_sub_registered = false;
 	if (!lg_charged)
 		return;
 	switch (event)

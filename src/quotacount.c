@@ -34,7 +34,9 @@
  *
  * Locking: every function here but lg_quota_key() expects
  * LeakguardShared->quota_lock held by the caller, exclusive (or at least
- * shared for lg_quota_held()).
+ * shared for lg_quota_held()).  None takes another lock, allocates or
+ * raises an error: quota.c calls them from callbacks that run after a
+ * transaction committed.
  *
  *-------------------------------------------------------------------------
  */
@@ -111,9 +113,14 @@ lg_quota_held(const LeakguardQuotaKey *key)
 
 /*
  * Count backend slot "slot", which is charged and not counted, under the
- * rule "quota" describes, if that rule sets a quota.
+ * rule "quota" describes, if that rule sets a quota.  Returns false if the
+ * table is full (room for one key per backend slot: cannot happen), and
+ * the slot then stays charged but not counted.  Raises no error and
+ * allocates nothing (the table's entries are all allocated at start): it
+ * runs after a transaction ended too (quota.c), where an error would be a
+ * PANIC; a caller that may raise one does so itself.
  */
-void
+bool
 lg_quota_count_slot(int slot, const LeakguardLimit *quota)
 {
 	LeakguardQuotaSlot *qs = &lg_shared->quota[slot];
@@ -122,16 +129,14 @@ lg_quota_count_slot(int slot, const LeakguardLimit *quota)
 
 	Assert(qs->charged && !qs->counted);
 	if (quota->rule_index < 0 || quota->timeout_ms <= 0)
-		return;
+		return true;
 	lg_quota_key(&qs->key, quota, qs->appname, qs->usename, qs->datname);
 	c = hash_search(lg_quota_counts, &qs->key, HASH_ENTER_NULL, &found);
 	if (c == NULL)
-	{
-		/* Room for one key per backend slot: cannot happen. */
-		elog(ERROR, "leakguard quota counts are full");
-	}
+		return false;
 	c->count = found ? c->count + 1 : 1;
 	qs->counted = true;
+	return true;
 }
 
 /* Take backend slot "slot" out of the count it is in, if any. */
@@ -153,8 +158,9 @@ lg_quota_uncount(int slot)
 /*
  * Charge backend slot "slot" to appname, usename and datname, admitted by
  * the rule "quota" describes (counted under it if it sets a quota).
+ * Returns false if it could not be counted (lg_quota_count_slot()).
  */
-void
+bool
 lg_quota_charge(int slot, const char *appname, const char *usename,
 				const char *datname, const LeakguardLimit *quota)
 {
@@ -166,7 +172,7 @@ lg_quota_charge(int slot, const char *appname, const char *usename,
 	strlcpy(qs->appname, appname, NAMEDATALEN);
 	strlcpy(qs->usename, usename, NAMEDATALEN);
 	strlcpy(qs->datname, datname, NAMEDATALEN);
-	lg_quota_count_slot(slot, quota);
+	return lg_quota_count_slot(slot, quota);
 }
 
 /* Release the charge of backend slot "slot", if any. */

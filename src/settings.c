@@ -759,16 +759,26 @@ lg_policy_refresh(void)
 }
 
 /*
- * The mode connection quotas are applied in, by the policy in force: as the
- * worker does, report only while no valid settings are loaded.
+ * The mode connection quotas are applied in, by the policy this process
+ * applied last, without bringing it up to date: no lock, no allocation, no
+ * error.  For the callbacks that run after a transaction ended
+ * (quota.c), where none of those is allowed.  As the worker does, report
+ * only while no valid settings are loaded.
  */
+int
+lg_backend_mode_applied(void)
+{
+	if (lg_mode == LG_MODE_ENFORCE && lg_policy_unsafe)
+		return LG_MODE_DRY_RUN;
+	return lg_mode;
+}
+
+/* The same, by the policy in force (brought up to date first). */
 int
 lg_backend_mode(void)
 {
 	lg_policy_refresh();
-	if (lg_mode == LG_MODE_ENFORCE && lg_policy_unsafe)
-		return LG_MODE_DRY_RUN;
-	return lg_mode;
+	return lg_backend_mode_applied();
 }
 
 /*

@@ -162,5 +162,32 @@ is(lg_connect_error($node, 'web2', user => 'other2'), '',
 	'after the storm left, another role connects');
 is(lg_connect_error($node, 'web2', user => 'app2'), '', 'and so does app2');
 
+# --- the end of a transaction settles the charge by the rules the session
+# judged by, even when a reload changed them in between: with the old
+# code the settle callback (after the commit) refreshed the policy under
+# quota_lock and counted the session under the new rules' indexes while
+# stamping the counts with the old rules' identity.
+my $late = web2('other1');
+my $late_pid = $late->pid;
+$late->query('BEGIN');
+$late->query(q{SET LOCAL application_name = 'away'});
+reload_rules('web2 = 21', 21);
+$late->query('COMMIT');
+ok(lg_alive($node, $late_pid),
+	'a commit that gives the name back after a reload: the session survives');
+is(row(qq{SELECT application_name FROM pg_stat_activity WHERE pid = $late_pid}),
+	'web2', 'and is named web2 again');
+reload_rules($rules, 1);
+like(lg_connect_error($node, 'web2', user => 'other2'), $others_full,
+	'back to the rules it was settled by: it holds the other roles\' 1');
+is(lg_connect_error($node, 'web2', user => 'app2'), '',
+	'and app2 is not counted against it');
+reload_rules('web2 = 21', 21);
+is(lg_connect_error($node, 'web2', user => 'other2'), '',
+	'under one rule for every role again: a second web2 connection is admitted');
+ok(lg_alive($node, $late_pid), 'and the session is still there');
+$late->close;
+lg_wait_gone($node, $late_pid);
+
 $node->stop;
 done_testing();
