@@ -751,6 +751,7 @@ extern void lg_shmem_startup(void);
 extern void lg_require_shmem(void);
 extern LeakguardAppStats *lg_stats_entry(const char *appname, Oid owner,
 										 TimestampTz now);
+extern bool lg_stats_known(const char *appname);
 extern void lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src);
 extern void lg_stats_full_report(void);
 extern void lg_stats_add_episode(LeakguardAppStats *entry, int64 idle_us);

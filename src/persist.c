@@ -200,8 +200,9 @@ lg_stats_load(void)
 	int			skip_events;
 	int			skip_refusals;
 	const char *invalid = NULL;
+	TimestampTz now = GetCurrentTimestamp();
 
-	lg_shared->stats_reset = GetCurrentTimestamp();
+	lg_shared->stats_reset = now;
 	if (buf == NULL)
 		return;
 
@@ -287,9 +288,16 @@ lg_stats_load(void)
 		saved.name[NAMEDATALEN - 1] = '\0';
 		if (hdr.format < LG_FORMAT_VERSION)
 		{
+			/* seen last, for all we know, when its statistics began */
 			file_app.owner = InvalidOid;
-			file_app.last_seen = lg_shared->stats_reset;
+			file_app.last_seen = hdr.stats_reset;
 		}
+
+		/*
+		 * Never seen later than now: an entry seen in the future would be
+		 * the last to make room, for as long as that future lasts.
+		 */
+		file_app.last_seen = Min(file_app.last_seen, now);
 		entry = lg_stats_entry(saved.name, file_app.owner, file_app.last_seen);
 
 		/*

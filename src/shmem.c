@@ -452,6 +452,34 @@ lg_stats_evict(LeakguardAppEntry *victim)
 	lg_shared->stats_evicted++;
 }
 
+/* The hash key of an application's statistics entry. */
+static void
+lg_stats_key(const char *appname, char *key)
+{
+	char		name[NAMEDATALEN];
+
+	/*
+	 * Status-array names are already cut to NAMEDATALEN - 1 bytes.  Citus
+	 * internal connections share a row per kind and node (citus.c).
+	 */
+	memset(key, 0, NAMEDATALEN);
+	strlcpy(key, lg_citus_stats_name(appname, name), NAMEDATALEN);
+}
+
+/*
+ * Whether the application already has its own statistics entry: looking it
+ * up with lg_stats_entry() would then create none and remove none.  Lock
+ * held.
+ */
+bool
+lg_stats_known(const char *appname)
+{
+	char		key[NAMEDATALEN];
+
+	lg_stats_key(appname, key);
+	return hash_search(lg_app_hash, key, HASH_FIND, NULL) != NULL;
+}
+
 /*
  * The statistics entry for an application: its own, created on first sight
  * (when the table is full, in the place of an entry that makes room), else
@@ -463,17 +491,10 @@ lg_stats_entry(const char *appname, Oid owner, TimestampTz now)
 {
 	LeakguardAppEntry *e;
 	char		key[NAMEDATALEN];
-	char		name[NAMEDATALEN];
 	LeakguardAppStats *entry;
 	bool		found;
 
-	/*
-	 * Status-array names are already cut to NAMEDATALEN - 1 bytes.  Citus
-	 * internal connections share a row per kind and node (citus.c).
-	 */
-	memset(key, 0, sizeof(key));
-	strlcpy(key, lg_citus_stats_name(appname, name), sizeof(key));
-
+	lg_stats_key(appname, key);
 	e = hash_search(lg_app_hash, key, HASH_FIND, NULL);
 	if (e != NULL)
 	{

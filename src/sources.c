@@ -418,6 +418,8 @@ lg_sources_load(void)
 	pg_crc32c	crc;
 	pg_crc32c	stored;
 	const char *invalid = NULL;
+	TimestampTz now;
+	size_t		len;
 	int			i;
 
 	if (stat(LG_SOURCES_FILE, &st) != 0)
@@ -492,12 +494,23 @@ lg_sources_load(void)
 	}
 
 	/* Least recently seen first: when fewer fit, the newest are kept. */
+	now = GetCurrentTimestamp();
 	for (i = Max(0, hdr.nsources - lg_max_sources); i < hdr.nsources; i++)
 	{
 		LeakguardSourceData saved;
 		LeakguardSource *src;
 
 		memcpy(&saved, buf + sizeof(hdr) + i * sizeof(saved), sizeof(saved));
+
+		/*
+		 * Keys are compared as bytes: whatever follows the name's terminator
+		 * would tell two entries of one source apart.
+		 */
+		len = strlen(saved.key.appname);
+		memset(saved.key.appname + len, 0, sizeof(saved.key.appname) - len);
+		/* never seen later than now, which would keep it from making room */
+		saved.last_seen = Min(saved.last_seen, now);
+		saved.first_seen = Min(saved.first_seen, saved.last_seen);
 		src = lg_source_enter(&saved.key, saved.last_seen, false);
 		if (src != NULL)
 			memcpy(&src->data, &saved, sizeof(saved));

@@ -1072,8 +1072,27 @@ lg_publish_connections(uint64 scan_no, TimestampTz now)
 		lg_shared->count_scan = scan_no;
 		count_day = day;
 		lg_count_reset_generation = lg_shared->reset_generation;
+
+		/*
+		 * The sessions of applications that have an entry first: until an
+		 * entry is counted under the new stamp, nothing keeps it from being
+		 * removed to make room (lg_stats_in_use()), so a new application
+		 * counted before them could take the row of one with sessions.
+		 * Then the others, which may create entries.
+		 */
 		for (i = 0; i < MaxBackends; i++)
-			if (lg_slots[i].pid != 0)
+		{
+			LgSlot	   *s = &lg_slots[i];
+
+			if (s->pid == 0)
+				continue;
+			if (lg_stats_known(s->appname))
+				lg_count_connection(s, now);
+			else
+				s->entry = NULL;
+		}
+		for (i = 0; i < MaxBackends; i++)
+			if (lg_slots[i].pid != 0 && lg_slots[i].entry == NULL)
 				lg_count_connection(&lg_slots[i], now);
 		return;
 	}

@@ -54,5 +54,42 @@ apps(map { "again$_" } 1 .. 5);
 $node->wait_for_log($full, $offset);
 is(logged(), 2, 'after reset() it fills again, and is logged again');
 
+# A full count of connections (here the first scan of a restarted worker)
+# with the table full: a new application counted first must not take the
+# row of one whose sessions come later in the count.  Two sessions; the
+# one in the later status slot is "keep", the least recently seen row;
+# the one in the earlier slot becomes "fresh" while no worker scans.
+lg_set_conf($node, "leakguard.naptime = '1h'\n");
+my @two = map { lg_session($node, app => 'init', leak => 0) } 1 .. 2;
+my %slot = map { split /\|/ } split /\n/, $node->safe_psql('postgres', q{
+	SELECT pg_stat_get_backend_pid(b), b FROM pg_stat_get_backend_idset() b});
+my ($low, $high) = sort { $slot{ $a->pid } <=> $slot{ $b->pid } } @two;
+$node->safe_psql('postgres', 'SELECT leakguard.reset()');
+$high->query(q{SET application_name = 'keep'});
+$node->safe_psql('postgres', 'SELECT leakguard.check()');
+$low->query(q{SET application_name = 'other'});
+$node->safe_psql('postgres', 'SELECT leakguard.check()');
+my $keep = $node->safe_psql('postgres', q{
+	SELECT first_seen FROM leakguard.stats WHERE application_name = 'keep'});
+isnt($keep, '', 'keep has a row');
+my $evicted = $node->safe_psql('postgres', 'SELECT stats_evicted FROM leakguard.status()');
+
+$low->query(q{SET application_name = 'fresh'});
+my $old = $node->safe_psql('postgres', 'SELECT pid FROM leakguard.status()');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($old)");
+$node->poll_query_until('postgres',
+	"SELECT pid IS NOT NULL AND pid <> $old AND scans > 0 FROM leakguard.status()")
+  or die 'the worker did not come back';
+is( $node->safe_psql('postgres', q{
+		SELECT first_seen FROM leakguard.stats WHERE application_name = 'keep'}),
+	$keep, 'the row of an application with a session stays through a full count');
+is( $node->safe_psql('postgres', q{
+		SELECT string_agg(application_name, ',' ORDER BY application_name) FROM leakguard.stats
+		 WHERE application_name IN ('keep', 'fresh', 'other')}),
+	'fresh,keep', 'the new application took the row of one with no session');
+is($node->safe_psql('postgres', 'SELECT stats_evicted FROM leakguard.status()'),
+	$evicted + 1, 'one row made room');
+$_->close for @two;
+
 $node->stop;
 done_testing();

@@ -73,5 +73,37 @@ is($node->safe_psql('postgres', q{SELECT terminated FROM leakguard.stats WHERE a
 is($node->safe_psql('postgres', 'SELECT sum(terminated) FROM leakguard.stats'),
 	'1', 'and no termination is lost from the totals');
 
+# A format-4 entry last seen in the future (a hand-edited file, a clock set
+# back) is seen now once loaded: it makes room like the others, not never.
+$node->stop;
+$saved = slurp_file($file);
+($magic, $format, $app_size, $event_size, $napps, $nevents) = unpack('L6', $saved);
+my $future;
+for my $i (1 .. $napps)
+{
+	my $at = 32 + $i * $app_size;
+	my ($name) = unpack('Z64', substr($saved, $at, 64));
+	next unless $name =~ /^new\d+$/;
+	$future = $name;
+	# 2100-01-01 in microseconds since 2000-01-01
+	substr($saved, $at + $app_size - 16, 8) = pack('q<', 36525 * 86400 * 1_000_000);
+	last;
+}
+ok(defined $future, 'an entry to move into the future');
+$body = substr($saved, 0, length($saved) - 4);
+open($fh, '>:raw', $file) or die $!;
+print $fh $body, pack('L', crc32c($body));
+close($fh);
+
+$node->start;
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM leakguard.stats WHERE application_name = '$future'}),
+	'1', 'the edited file is read');
+$node->safe_psql('postgres',
+	join('', map { "SET application_name = 'later$_'; BEGIN; COMMIT;\n" } 1 .. 30),
+	connstr => $node->connstr('postgres') . ' user=app');
+$node->safe_psql('postgres', 'SELECT leakguard.check()');
+is($node->safe_psql('postgres', qq{SELECT count(*) FROM leakguard.stats WHERE application_name = '$future'}),
+	'0', 'the entry from the future made room for newer ones');
+
 $node->stop;
 done_testing();

@@ -83,4 +83,51 @@ is( $node->safe_psql('postgres', q{
 $_->close for @flood;
 $billing->close;
 $node->stop;
+
+# A hand-edited sources file: a flood source made into a copy of a billing
+# source whose name has bytes after its terminator, and another flood
+# source last seen in 2100.  The copy is the same source, not a second row;
+# the future is brought back to now.
+my @crc_table = map {
+	my $c = $_;
+	$c = ($c & 1) ? (($c >> 1) ^ 0x82F63B78) : ($c >> 1) for 1 .. 8;
+	$c
+} 0 .. 255;
+
+sub crc32c
+{
+	my $crc = 0xFFFFFFFF;
+	$crc = $crc_table[ ($crc ^ $_) & 0xFF ] ^ ($crc >> 8) for unpack('C*', $_[0]);
+	return $crc ^ 0xFFFFFFFF;
+}
+
+# LgSourcesFileHeader is 24 bytes; in LeakguardSourceData, key.appname is
+# at 24, last_seen at 128.
+my $file = $node->data_dir . '/pg_stat/leakguard_sources.stat';
+my $saved = slurp_file($file);
+my (undef, undef, $size, $nsources) = unpack('L3 l', $saved);
+my @entries = map { substr($saved, 24 + $_ * $size, $size) } 0 .. $nsources - 1;
+my ($billing_i) = grep { substr($entries[$_], 24, 8) eq "billing\0" } 0 .. $#entries;
+my @flood_i = grep { substr($entries[$_], 24, 6) eq "flood\0" } 0 .. $#entries;
+my $copy = $entries[$billing_i];
+substr($copy, 24 + 8, 4) = 'junk';
+$entries[ $flood_i[0] ] = $copy;
+# 2100-01-01 in microseconds since 2000-01-01
+substr($entries[ $flood_i[1] ], 128, 8) = pack('q<', 36525 * 86400 * 1_000_000);
+my $body = substr($saved, 0, 24) . join('', @entries);
+open(my $fh, '>:raw', $file) or die $!;
+print $fh $body, pack('L', crc32c($body));
+close($fh);
+
+$node->start;
+ok(!$node->log_contains('ignoring .*leakguard sources file'), 'the edited file is read');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM leakguard.leak_sources WHERE application_name = 'billing'}),
+	'2', 'bytes after the name\'s terminator make no second row of a source');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM leakguard.leak_sources
+		 WHERE last_seen > now() OR first_seen > last_seen}),
+	'0', 'no source is seen in the future');
+
+$node->stop;
 done_testing();
