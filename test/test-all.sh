@@ -48,7 +48,7 @@ trap 'rm -rf "$scratch"' EXIT
 # (make test's last line, the unit tests' total) gets a prefix, so that the
 # last line of make test-all is the only one of that form.
 run_marked() {
-    "$@" 2>&1 | sed -u -E 's/^([0-9]+ passed, [0-9]+ failed)$/(part) \1/'
+    "$@" 2>&1 | sed -u -E 's/^([A-Za-z0-9_.-]+: )?([0-9]+ passed, [0-9]+ failed)$/(part) \1\2/'
     return "${PIPESTATUS[0]}"
 }
 
