@@ -17,16 +17,17 @@ use Test::More;
 use Time::HiRes qw(time);
 use LeakguardTest;
 
-my $n = 100;
-my $node = lg_node('blocking_graph', conf => q{
-max_connections = 130
-max_locks_per_transaction = 128
+# LG_BLOCKING_N: another number of waiters (a measure; 100 by default)
+my $n = $ENV{LG_BLOCKING_N} // 100;
+my $node = lg_node('blocking_graph', conf => qq{
+max_connections = ${\ ($n + 30)}
+max_locks_per_transaction = ${\ int($n * $n / 2 / ($n + 30) * 2 + 64)}
 leakguard.idle_in_transaction_timeout = 1h
 leakguard.application_blocking_timeouts = 'holder=1h'
 });
 $node->safe_psql('postgres', q{
 	DO $$BEGIN
-	  FOR i IN 1 .. 100 LOOP
+	  FOR i IN 1 .. current_setting('max_connections')::int - 30 LOOP
 	    EXECUTE format('CREATE TABLE t%s (id int)', i);
 	    EXECUTE format('GRANT ALL ON t%s TO PUBLIC', i);
 	  END LOOP;
