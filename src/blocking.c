@@ -22,6 +22,10 @@
  * idle in transaction blocks every waiter queued behind the sessions that
  * wait for it (an UPDATE queued for a row's tuple lock, held by another
  * UPDATE waiting for the row's locker, waits for that locker too).
+ * Who reaches whom is computed once per strongly connected component of
+ * the waiters (sessions waiting for each other, a deadlock not yet
+ * broken), not by a search from each waiter: O(W + E) steps and a bitmap
+ * over the H holders per component (lg_blocks_find()).
  *
  * Row locks of several sessions at once (FOR SHARE, FOR KEY SHARE: a
  * MultiXact) are waited for one member after another: the waiter holds
@@ -48,7 +52,8 @@
  * delays or hastens the expensive step by one pass); the lock manager's
  * tables through GetLockStatusData(), which takes its own locks.  The
  * memory of waits from pass to pass is the calling process's own (the
- * worker's).  Never called with a leakguard lock or ProcArrayLock held.
+ * worker's), allocated once, as is the array of the lockless read.
+ * Never called with a leakguard lock or ProcArrayLock held.
  *
  *-------------------------------------------------------------------------
  */
