@@ -22,6 +22,10 @@
  * idle in transaction blocks every waiter queued behind the sessions that
  * wait for it (an UPDATE queued for a row's tuple lock, held by another
  * UPDATE waiting for the row's locker, waits for that locker too).
+ * Who reaches whom is computed once per strongly connected component of
+ * the waiters (sessions waiting for each other, a deadlock not yet
+ * broken), not by a search from each waiter: O(W + E) steps and a bitmap
+ * over the H holders per component (lg_blocks_find()).
  *
  * Row locks of several sessions at once (FOR SHARE, FOR KEY SHARE: a
  * MultiXact) are waited for one member after another: the waiter holds
@@ -48,7 +52,8 @@
  * delays or hastens the expensive step by one pass); the lock manager's
  * tables through GetLockStatusData(), which takes its own locks.  The
  * memory of waits from pass to pass is the calling process's own (the
- * worker's).  Never called with a leakguard lock or ProcArrayLock held.
+ * worker's), allocated once, as is the array of the lockless read.
+ * Never called with a leakguard lock or ProcArrayLock held.
  *
  *-------------------------------------------------------------------------
  */
@@ -99,8 +104,16 @@ typedef struct LgWaiter
 	int			nedges;
 } LgWaiter;
 
-/* Indexed by PGPROC number; the worker's alone (NULL elsewhere). */
+/*
+ * Indexed by PGPROC number; the worker's alone (NULL elsewhere).  lg_seen
+ * is what the last pass saw, lg_seen_next what this pass sees (the two are
+ * swapped at the end of a pass), allocated once.
+ */
 static LgWaitSeen *lg_seen = NULL;
+static LgWaitSeen *lg_seen_next = NULL;
+
+/* The lockless read of every PGPROC, allocated once per process. */
+static LgWaitRead *lg_reads = NULL;
 
 static int
 lg_cmp_locktag_index(const void *a, const void *b, void *arg)
@@ -172,20 +185,40 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 	int			nedges = 0;
 	int			max_edges;
 	LgWaitSeen *seen = NULL;
+	int		   *holders;		/* the distinct pids edges lead to, sorted */
+	int			nholders;
+	int			nwords;
+	int		   *edge_holder;	/* per edge: its holder's index in holders */
+	int		   *edge_waiter;	/* per edge: its holder's waiter index; -1 */
+	int		   *index;			/* Tarjan's algorithm, per waiter */
+	int		   *lowlink;
+	int		   *component;
+	bool	   *on_stack;
 	int		   *stack;
-	int		   *found;
-	bool	   *visited;
+	int			nstack = 0;
+	int		   *calls;			/* the depth-first search's own stack */
+	int		   *next_edge;
+	int			nindex = 0;
+	int			ncomponents = 0;
+	uint64	   *reach;			/* per component: bitmap over holders */
 	int			nout = 0;
 	int			max_out = 16;
 
 	*next_check = 0;
 	*out = NULL;
 	if (remember && lg_seen == NULL)
+	{
 		lg_seen = MemoryContextAllocZero(TopMemoryContext,
 										 mul_size(MaxBackends, sizeof(LgWaitSeen)));
+		lg_seen_next = MemoryContextAllocZero(TopMemoryContext,
+											  mul_size(MaxBackends, sizeof(LgWaitSeen)));
+	}
+	if (lg_reads == NULL)
+		lg_reads = MemoryContextAlloc(TopMemoryContext,
+									  mul_size(MaxBackends, sizeof(LgWaitRead)));
 
 	/* The lockless read: every backend, whether it waits, since when. */
-	reads = palloc(mul_size(MaxBackends, sizeof(LgWaitRead)));
+	reads = lg_reads;
 	for (int i = 0; i < MaxBackends; i++)
 	{
 		volatile PGPROC *proc = GetPGProcByNumber(i);
@@ -354,7 +387,10 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 	 * an earlier pass too, and times a row wait from its first wait.
 	 */
 	if (remember)
-		seen = palloc0(mul_size(MaxBackends, sizeof(LgWaitSeen)));
+	{
+		seen = lg_seen_next;
+		memset(seen, 0, mul_size(MaxBackends, sizeof(LgWaitSeen)));
+	}
 	for (int i = 0; i < nwaiters; i++)
 	{
 		LgWaiter   *w = &waiters[i];
@@ -438,22 +474,133 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 					*next_check = again;
 			}
 		}
-		memcpy(lg_seen, seen, mul_size(MaxBackends, sizeof(LgWaitSeen)));
+		lg_seen_next = lg_seen;
+		lg_seen = seen;
 	}
 
 	/*
-	 * For each waiter that has waited long enough, every holder it waits for,
-	 * directly or through holders that wait in turn, once.
+	 * Which holders each waiter waits for, directly or through holders that
+	 * wait in turn: computed once per strongly connected component of the
+	 * waiters' graph (Tarjan's algorithm; a cycle is a deadlock not yet
+	 * broken, all its members wait for the same holders), as a bitmap over
+	 * the distinct holders.  Tarjan's algorithm completes a component after
+	 * every component it reaches, so each bitmap is the union of its
+	 * members' edges and of bitmaps already complete: O(W + E) steps and
+	 * O(E * H / 64) words for W waiters, E edges and H holders, instead of a
+	 * search from every waiter.
 	 */
-	*out = palloc(max_out * sizeof(LeakguardBlock));
+	nholders = 0;
+	holders = palloc(mul_size(nedges + 1, sizeof(int)));
+	memcpy(holders, edges, mul_size(nedges, sizeof(int)));
+	qsort(holders, nedges, sizeof(int), lg_cmp_int);
+	for (int e = 0; e < nedges; e++)
+		if (nholders == 0 || holders[nholders - 1] != holders[e])
+			holders[nholders++] = holders[e];
+	nwords = (nholders + 63) / 64;
+	edge_holder = palloc(mul_size(nedges + 1, sizeof(int)));
+	edge_waiter = palloc(mul_size(nedges + 1, sizeof(int)));
+	for (int e = 0; e < nedges; e++)
+	{
+		int		   *h = bsearch(&edges[e], holders, nholders, sizeof(int), lg_cmp_int);
+		LgWaiter   *next = lg_waiter_of(waiters, nwaiters, edges[e]);
+
+		Assert(h != NULL);
+		edge_holder[e] = h - holders;
+		edge_waiter[e] = (next != NULL) ? next - waiters : -1;
+	}
+	index = palloc(mul_size(nwaiters + 1, sizeof(int)));
+	lowlink = palloc(mul_size(nwaiters + 1, sizeof(int)));
+	component = palloc(mul_size(nwaiters + 1, sizeof(int)));
+	on_stack = palloc0(mul_size(nwaiters + 1, sizeof(bool)));
 	stack = palloc(mul_size(nwaiters + 1, sizeof(int)));
-	found = palloc(mul_size(nedges + 1, sizeof(int)));
-	visited = palloc(mul_size(Max(nwaiters, 1), sizeof(bool)));
+	calls = palloc(mul_size(nwaiters + 1, sizeof(int)));
+	next_edge = palloc(mul_size(nwaiters + 1, sizeof(int)));
+	reach = palloc_extended(mul_size(mul_size(Max(nwaiters, 1), Max(nwords, 1)),
+									 sizeof(uint64)),
+							MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	for (int i = 0; i < nwaiters; i++)
+		index[i] = -1;
+	for (int root = 0; root < nwaiters; root++)
+	{
+		int			ncalls = 0;
+
+		if (index[root] >= 0)
+			continue;
+		index[root] = lowlink[root] = nindex++;
+		stack[nstack++] = root;
+		on_stack[root] = true;
+		next_edge[root] = waiters[root].first_edge;
+		calls[ncalls++] = root;
+		while (ncalls > 0)
+		{
+			int			v = calls[ncalls - 1];
+			LgWaiter   *wv = &waiters[v];
+
+			if (next_edge[v] < wv->first_edge + wv->nedges)
+			{
+				int			u = edge_waiter[next_edge[v]++];
+
+				if (u < 0)
+					continue;
+				if (index[u] < 0)
+				{
+					index[u] = lowlink[u] = nindex++;
+					stack[nstack++] = u;
+					on_stack[u] = true;
+					next_edge[u] = waiters[u].first_edge;
+					calls[ncalls++] = u;
+				}
+				else if (on_stack[u])
+					lowlink[v] = Min(lowlink[v], index[u]);
+				continue;
+			}
+			ncalls--;
+			if (ncalls > 0)
+				lowlink[calls[ncalls - 1]] = Min(lowlink[calls[ncalls - 1]],
+												 lowlink[v]);
+			if (lowlink[v] == index[v])
+			{
+				/* v roots a component: stack[first..nstack) */
+				int			first = nstack;
+				uint64	   *bits = &reach[(Size) ncomponents * nwords];
+
+				do
+				{
+					first--;
+					component[stack[first]] = ncomponents;
+					on_stack[stack[first]] = false;
+				} while (stack[first] != v);
+				for (int m = first; m < nstack; m++)
+				{
+					LgWaiter   *wm = &waiters[stack[m]];
+
+					for (int e = wm->first_edge; e < wm->first_edge + wm->nedges; e++)
+					{
+						int			u = edge_waiter[e];
+
+						bits[edge_holder[e] / 64] |=
+							UINT64CONST(1) << (edge_holder[e] % 64);
+						if (u >= 0 && component[u] != ncomponents)
+						{
+							const uint64 *other = &reach[(Size) component[u] * nwords];
+
+							for (int k = 0; k < nwords; k++)
+								bits[k] |= other[k];
+						}
+					}
+				}
+				nstack = first;
+				ncomponents++;
+			}
+		}
+	}
+
+	/* For each waiter that has waited long enough, every holder it waits for. */
+	*out = palloc(max_out * sizeof(LeakguardBlock));
 	for (int i = 0; i < nwaiters; i++)
 	{
 		LgWaiter   *w = &waiters[i];
-		int			nstack = 0;
-		int			nfound = 0;
+		const uint64 *bits;
 
 		if (w->since == 0)
 			continue;
@@ -472,31 +619,11 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 				*next_check = w->since + min_wait_us;
 			continue;
 		}
-		memset(visited, 0, mul_size(nwaiters, sizeof(bool)));
-		visited[i] = true;
-		stack[nstack++] = i;
-		while (nstack > 0)
+		bits = &reach[(Size) component[i] * nwords];
+		for (int h = 0; h < nholders; h++)
 		{
-			LgWaiter   *v = &waiters[stack[--nstack]];
-
-			for (int e = v->first_edge; e < v->first_edge + v->nedges; e++)
-			{
-				LgWaiter   *next = lg_waiter_of(waiters, nwaiters, edges[e]);
-
-				if (edges[e] == w->pid)
-					continue;
-				found[nfound++] = edges[e];
-				if (next != NULL && !visited[next - waiters])
-				{
-					visited[next - waiters] = true;
-					stack[nstack++] = next - waiters;
-				}
-			}
-		}
-		qsort(found, nfound, sizeof(int), lg_cmp_int);
-		for (int f = 0; f < nfound; f++)
-		{
-			if (f > 0 && found[f] == found[f - 1])
+			if ((bits[h / 64] & (UINT64CONST(1) << (h % 64))) == 0 ||
+				holders[h] == w->pid)
 				continue;
 			if (nout == max_out)
 			{
@@ -504,7 +631,7 @@ lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 				*out = repalloc(*out, mul_size(max_out, sizeof(LeakguardBlock)));
 			}
 			(*out)[nout].waiter_pid = w->pid;
-			(*out)[nout].blocker_pid = found[f];
+			(*out)[nout].blocker_pid = holders[h];
 			(*out)[nout].wait_start = w->since;
 			(*out)[nout].row = w->has_row;
 			nout++;

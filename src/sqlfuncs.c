@@ -503,6 +503,41 @@ lg_reset_sql(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static int
+lg_cmp_int_pid(const void *a, const void *b)
+{
+	int			pa = *(const int *) a;
+	int			pb = *(const int *) b;
+
+	return (pa > pb) - (pa < pb);
+}
+
+/* How many times pid occurs in the sorted array values[0..n). */
+static int32
+lg_count_sorted(const int *values, int n, int pid)
+{
+	int			lo = 0;
+	int			hi = n;
+	int32		count = 0;
+
+	/* the first element not below pid */
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (values[mid] < pid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	while (lo < n && values[lo] == pid)
+	{
+		count++;
+		lo++;
+	}
+	return count;
+}
+
 Datum
 lg_sessions_sql(PG_FUNCTION_ARGS)
 {
@@ -514,6 +549,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	TransactionId next_xid = InvalidTransactionId;
 	LeakguardBlock *blocks = NULL;
 	int			nblocks = 0;
+	int		   *blockers = NULL;
 	int			n;
 	int			i;
 
@@ -530,6 +566,12 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		/* who waits for whose locks now: the lock manager only if some wait */
 		next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
 		nblocks = lg_blocks_find(now, 0, false, &blocks, &next_check);
+
+		/* the blockers' pids, sorted: a session's count is its run's length */
+		blockers = palloc(mul_size(Max(nblocks, 1), sizeof(int)));
+		for (int b = 0; b < nblocks; b++)
+			blockers[b] = blocks[b].blocker_pid;
+		qsort(blockers, nblocks, sizeof(int), lg_cmp_int_pid);
 	}
 
 	n = pgstat_fetch_stat_numbackends();
@@ -621,9 +663,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 				values[15] = Int64GetDatum((int64) (uint32) (next_xid - oldest));
 			else
 				nulls[15] = true;
-			for (int b = 0; b < nblocks; b++)
-				if (blocks[b].blocker_pid == be->st_procpid)
-					blocking++;
+			blocking = lg_count_sorted(blockers, nblocks, be->st_procpid);
 			values[16] = Int32GetDatum(blocking);
 		}
 

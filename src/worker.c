@@ -249,11 +249,23 @@ typedef struct LgBlocked
 	int			nblocked;
 	int			pids[LG_BLOCKED_PIDS];
 	int64		blocked_us;
+	uint64		pass;			/* lg_blocking_pass it is a candidate for
+								 * blocking in */
 } LgBlocked;
 
 static int64 lg_blocking_shortest_ms = 0;
 static int64 lg_blocking_next_us = 0;	/* next look, monotonic clock */
 static LgBlocked *lg_blocked;
+static uint64 lg_blocking_pass = 0;
+
+/* A client backend's pid and slot: the slots a scan reads, by pid. */
+typedef struct LgPidSlot
+{
+	int			pid;
+	int			slot;
+} LgPidSlot;
+
+static LgPidSlot *lg_pid_slots;
 
 /* The last scan found a bit set in lg_busy (below): a session not idle. */
 static bool lg_any_busy = true;
@@ -829,6 +841,15 @@ lg_nearer(int64 *nearest_us, int64 deadline_us)
 		*nearest_us = deadline_us;
 }
 
+static int
+lg_cmp_pid_slot(const void *a, const void *b)
+{
+	int			pa = ((const LgPidSlot *) a)->pid;
+	int			pb = ((const LgPidSlot *) b)->pid;
+
+	return (pa > pb) - (pa < pb);
+}
+
 /*
  * Add to the n candidates the sessions idle in transaction that have kept
  * another session waiting for one of their locks longer than their
@@ -853,6 +874,7 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 	LeakguardBlock *blocks;
 	TimestampTz next_check;
 	int64		next_us;
+	int			npids = 0;
 
 	if (lg_blocking_shortest_ms <= 0)
 		return n;
@@ -879,23 +901,37 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 							 &blocks, &next_check);
 	if (next_check != 0)
 		lg_nearer(&next_us, now_us + (next_check - now));
+
+	/* The slots by pid, once for the pass, when some session blocks. */
+	lg_blocking_pass++;
+	if (nblocks > 0)
+	{
+		for (int i = 0; i < nread; i++)
+		{
+			lg_pid_slots[npids].pid = lg_slots[lg_to_read[i]].pid;
+			lg_pid_slots[npids].slot = lg_to_read[i];
+			if (lg_pid_slots[npids].pid != 0)
+				npids++;
+		}
+		qsort(lg_pid_slots, npids, sizeof(LgPidSlot), lg_cmp_pid_slot);
+	}
 	for (int b = 0; b < nblocks; b++)
 	{
 		const LeakguardBlock *blk = &blocks[b];
-		int			slot = -1;
+		LgPidSlot	key;
+		LgPidSlot  *found;
+		int			slot;
 		LgSlot	   *s;
 		LgPeriod   *p;
 		int64		blocked_us;
 		LgBlocked  *info;
 
-		for (int i = 0; i < nread; i++)
-			if (lg_slots[lg_to_read[i]].pid == blk->blocker_pid)
-			{
-				slot = lg_to_read[i];
-				break;
-			}
-		if (slot < 0)
+		key.pid = blk->blocker_pid;
+		found = bsearch(&key, lg_pid_slots, npids, sizeof(LgPidSlot),
+						lg_cmp_pid_slot);
+		if (found == NULL)
 			continue;			/* not a client backend */
+		slot = found->slot;
 		s = &lg_slots[slot];
 		p = &s->periods[LG_KIND_BLOCKING];
 
@@ -928,17 +964,10 @@ lg_blocking_due(int n, int nread, TimestampTz now, int64 now_us,
 			lg_deadlines[slot] = 0;
 			info->nblocked = 0;
 			info->blocked_us = 0;
+			info->pass = lg_blocking_pass;
 		}
-		else
-		{
-			int			i;
-
-			/* a candidate already: for blocking, or for another kind */
-			for (i = n - 1; i >= 0 && lg_candidates[i] != slot; i--)
-				;
-			if (i < 0 || lg_candidate_kinds[i] != LG_KIND_BLOCKING)
-				continue;
-		}
+		else if (info->pass != lg_blocking_pass)
+			continue;			/* a candidate already, for another kind */
 		if (info->nblocked < LG_BLOCKED_PIDS)
 			info->pids[info->nblocked] = blk->waiter_pid;
 		info->nblocked++;
@@ -1798,6 +1827,8 @@ lg_worker_main(Datum arg)
 									 mul_size((MaxBackends + 31) / 32, sizeof(uint32)));
 	lg_blocked = MemoryContextAlloc(TopMemoryContext,
 									mul_size(MaxBackends, sizeof(LgBlocked)));
+	lg_pid_slots = MemoryContextAlloc(TopMemoryContext,
+									  mul_size(MaxBackends, sizeof(LgPidSlot)));
 	lg_batch = MemoryContextAlloc(TopMemoryContext,
 								  mul_size(MaxBackends, sizeof(LeakguardTermination)));
 	scan_context = AllocSetContextCreate(TopMemoryContext, "leakguard scan",
