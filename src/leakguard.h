@@ -774,6 +774,8 @@ extern void lg_episodes_fold_all(TimestampTz now);
 extern void lg_stats_load(void);
 extern void lg_stats_save(int code, Datum arg);
 extern bool lg_shutdown_was_clean(void);
+extern char *lg_read_whole_file(const char *path, const char *what,
+								Size minsize, Size *len);
 
 /* settings.c */
 extern int	lg_mode;

@@ -139,36 +139,41 @@ lg_event_invalid(const LeakguardEvent *e)
 	return NULL;
 }
 
-/* Read the whole file; NULL (with a LOG line when it exists) on failure. */
-static char *
-lg_read_file(Size *len)
+/*
+ * Read the whole file path, a leakguard file of the kind what names, of at
+ * least minsize bytes: its contents in the current context and its length
+ * in *len, or NULL, with a LOG line when the file exists but cannot be
+ * read whole, is too short or too large.  The statistics and the leak
+ * sources files are read with it.
+ */
+char *
+lg_read_whole_file(const char *path, const char *what, Size minsize, Size *len)
 {
 	struct stat st;
 	FILE	   *file;
 	char	   *buf;
 
-	if (stat(LG_STATS_FILE, &st) != 0)
+	if (stat(path, &st) != 0)
 	{
 		if (errno != ENOENT)
 			ereport(LOG,
 					(errcode_for_file_access(),
-					 errmsg("could not stat file \"%s\": %m", LG_STATS_FILE)));
+					 errmsg("could not stat file \"%s\": %m", path)));
 		return NULL;
 	}
-	if (st.st_size < (off_t) (sizeof(LgStatsFileHeader) + sizeof(pg_crc32c)) ||
-		st.st_size > (off_t) MaxAllocSize)
+	if (st.st_size < (off_t) minsize || st.st_size > (off_t) MaxAllocSize)
 	{
 		ereport(LOG,
-				(errmsg("ignoring leakguard statistics file \"%s\" of unexpected size", LG_STATS_FILE)));
+				(errmsg("ignoring leakguard %s file \"%s\" of unexpected size", what, path)));
 		return NULL;
 	}
 
-	file = AllocateFile(LG_STATS_FILE, PG_BINARY_R);
+	file = AllocateFile(path, PG_BINARY_R);
 	if (file == NULL)
 	{
 		ereport(LOG,
 				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", LG_STATS_FILE)));
+				 errmsg("could not open file \"%s\": %m", path)));
 		return NULL;
 	}
 	buf = palloc(st.st_size);
@@ -176,7 +181,7 @@ lg_read_file(Size *len)
 	{
 		ereport(LOG,
 				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\": %m", LG_STATS_FILE)));
+				 errmsg("could not read file \"%s\": %m", path)));
 		FreeFile(file);
 		pfree(buf);
 		return NULL;
@@ -190,7 +195,9 @@ void
 lg_stats_load(void)
 {
 	Size		len = 0;
-	char	   *buf = lg_read_file(&len);
+	char	   *buf = lg_read_whole_file(LG_STATS_FILE, "statistics",
+										 sizeof(LgStatsFileHeader) + sizeof(pg_crc32c),
+										 &len);
 	LgStatsFileHeader hdr;
 	pg_crc32c	crc;
 	pg_crc32c	stored;

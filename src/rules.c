@@ -731,7 +731,7 @@ lg_qualifier_match(const char *pattern, const char *name)
  * Whether a stored pattern is made of '*' alone, and so matches every name
  * without naming any.
  */
-static int
+int
 lg_pattern_any(const char *pattern)
 {
 	if (*pattern == '\0')

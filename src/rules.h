@@ -154,4 +154,10 @@ extern const char *lg_rule_source(const LeakguardRuleSet *rules, int i);
  */
 extern int	lg_glob_match(const char *pattern, const char *name);
 
+/*
+ * Whether a stored pattern is made of '*' alone, and so matches every name
+ * without naming any.
+ */
+extern int	lg_pattern_any(const char *pattern);
+
 #endif							/* LEAKGUARD_RULES_H */

@@ -411,8 +411,7 @@ lg_source_invalid(const LeakguardSourceData *s)
 static void
 lg_sources_load(void)
 {
-	struct stat st;
-	FILE	   *file = NULL;
+	Size		size = 0;
 	char	   *buf = NULL;
 	LgSourcesFileHeader hdr;
 	pg_crc32c	crc;
@@ -422,45 +421,16 @@ lg_sources_load(void)
 	size_t		len;
 	int			i;
 
-	if (stat(LG_SOURCES_FILE, &st) != 0)
-	{
-		if (errno != ENOENT)
-			ereport(LOG,
-					(errcode_for_file_access(),
-					 errmsg("could not stat file \"%s\": %m", LG_SOURCES_FILE)));
-		return;
-	}
-	if (st.st_size < (off_t) (sizeof(hdr) + sizeof(pg_crc32c)) ||
-		st.st_size > (off_t) MaxAllocSize)
-	{
-		ereport(LOG,
-				(errmsg("ignoring leakguard sources file \"%s\" of unexpected size",
-						LG_SOURCES_FILE)));
+	buf = lg_read_whole_file(LG_SOURCES_FILE, "sources",
+							 sizeof(hdr) + sizeof(pg_crc32c), &size);
+	if (buf == NULL)
 		goto done;
-	}
-	file = AllocateFile(LG_SOURCES_FILE, PG_BINARY_R);
-	if (file == NULL)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not open file \"%s\": %m", LG_SOURCES_FILE)));
-		goto done;
-	}
-	buf = palloc(st.st_size);
-	if (fread(buf, 1, st.st_size, file) != (size_t) st.st_size)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not read file \"%s\": %m", LG_SOURCES_FILE)));
-		goto done;
-	}
 
 	memcpy(&hdr, buf, sizeof(hdr));
 	if (hdr.magic != LG_SOURCES_MAGIC || hdr.format != LG_SOURCES_FORMAT ||
 		hdr.entry_size != sizeof(LeakguardSourceData) || hdr.nsources < 0 ||
-		st.st_size != (off_t) (sizeof(hdr) +
-							   (Size) hdr.nsources * sizeof(LeakguardSourceData) +
-							   sizeof(pg_crc32c)))
+		size != sizeof(hdr) +
+		(Size) hdr.nsources * sizeof(LeakguardSourceData) + sizeof(pg_crc32c))
 	{
 		ereport(LOG,
 				(errmsg("ignoring leakguard sources file \"%s\" of another format",
@@ -468,9 +438,9 @@ lg_sources_load(void)
 		goto done;
 	}
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, buf, st.st_size - sizeof(pg_crc32c));
+	COMP_CRC32C(crc, buf, size - sizeof(pg_crc32c));
 	FIN_CRC32C(crc);
-	memcpy(&stored, buf + st.st_size - sizeof(pg_crc32c), sizeof(stored));
+	memcpy(&stored, buf + size - sizeof(pg_crc32c), sizeof(stored));
 	if (!EQ_CRC32C(crc, stored))
 	{
 		ereport(LOG,
@@ -518,8 +488,6 @@ lg_sources_load(void)
 	lg_sources->evicted = hdr.evicted;
 
 done:
-	if (file != NULL)
-		FreeFile(file);
 	if (buf != NULL)
 		pfree(buf);
 	/* A file read once must not survive into a crash. */

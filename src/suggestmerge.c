@@ -29,17 +29,6 @@
 
 #include "histogram.h"
 
-/* Whether a stored pattern is made of '*' alone (one or more). */
-static int
-lg_merge_pattern_any(const char *pattern)
-{
-	if (*pattern == '\0')
-		return 0;
-	while (*pattern == '*')
-		pattern++;
-	return *pattern == '\0';
-}
-
 /* Whether a stored pattern has no wildcard, and so names one name. */
 static int
 lg_merge_pattern_literal(const char *pattern)
@@ -82,7 +71,7 @@ lg_merge_star(const LeakguardRuleSet *rules)
 
 	for (i = 0; rules != NULL && i < rules->nrules; i++)
 		if (!lg_merge_qualified(rules, i) &&
-			lg_merge_pattern_any(lg_rule_pattern(rules, i)))
+			lg_pattern_any(lg_rule_pattern(rules, i)))
 			return i;
 	return -1;
 }
@@ -101,7 +90,7 @@ lg_merge_limit(const LeakguardRuleSet *rules, int64_t dflt, const char *app,
 		const char *d = lg_rule_database(rules, i);
 
 		if (app != NULL ? !lg_glob_match(pattern, app) :
-			!lg_merge_pattern_any(pattern))
+			!lg_pattern_any(pattern))
 			continue;
 		if (u != NULL && (user == NULL || !lg_glob_match(u, user)))
 			continue;
@@ -124,7 +113,7 @@ lg_merge_governing(const LeakguardRuleSet *rules, const char *name)
 	for (i = 0; rules != NULL && i < rules->nrules; i++)
 		if (!lg_merge_qualified(rules, i) &&
 			(name != NULL ? lg_glob_match(lg_rule_pattern(rules, i), name) :
-			 lg_merge_pattern_any(lg_rule_pattern(rules, i))))
+			 lg_pattern_any(lg_rule_pattern(rules, i))))
 			return i;
 	return -1;
 }
@@ -134,7 +123,7 @@ lg_merge_by_default(const LeakguardRuleSet *rules, const char *name)
 {
 	int			k = lg_merge_governing(rules, name);
 
-	return k < 0 || lg_merge_pattern_any(lg_rule_pattern(rules, k));
+	return k < 0 || lg_pattern_any(lg_rule_pattern(rules, k));
 }
 
 int
