@@ -91,25 +91,22 @@ lg_setup_user() {
 # readable to it anyway, and runuser would complain at every call.
 lg_as_user() {
     if [ "$(id -u)" = 0 ]; then
-        if [ -z "${LG_CWD_CHECKED:-}" ] || [ "$LG_CWD_CHECKED" != "$PWD" ]; then
+        # self-contained: test/fleet exports it to subshells (export -f)
+        if [ "${LG_CWD_CHECKED:-}" != "$PWD" ]; then
             LG_CWD_CHECKED=$PWD
             LG_CWD_OK=1
             runuser -u "$LG_USER" -- test -x "$PWD" 2>/dev/null || LG_CWD_OK=0
         fi
-        if [ "$LG_CWD_OK" = 0 ]; then
-            (cd / && lg_as_user_run "$@")
-        else
-            lg_as_user_run "$@"
-        fi
+        (
+            [ "$LG_CWD_OK" = 1 ] || cd /
+            exec runuser -u "$LG_USER" -- env PATH="$PATH" \
+                ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
+                ${PG_TEST_TIMEOUT_DEFAULT:+PG_TEST_TIMEOUT_DEFAULT="$PG_TEST_TIMEOUT_DEFAULT"} \
+                ${PGCTLTIMEOUT:+PGCTLTIMEOUT="$PGCTLTIMEOUT"} "$@"
+        )
     else
         "$@"
     fi
-}
-lg_as_user_run() {
-    runuser -u "$LG_USER" -- env PATH="$PATH" \
-        ${UBSAN_OPTIONS:+UBSAN_OPTIONS="$UBSAN_OPTIONS"} \
-        ${PG_TEST_TIMEOUT_DEFAULT:+PG_TEST_TIMEOUT_DEFAULT="$PG_TEST_TIMEOUT_DEFAULT"} \
-        ${PGCTLTIMEOUT:+PGCTLTIMEOUT="$PGCTLTIMEOUT"} "$@"
 }
 
 # A bin directory whose "postgres" runs the real one under valgrind memcheck,
