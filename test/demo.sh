@@ -139,6 +139,10 @@ psql_demo -qAtc "SELECT leakguard.check()" >/dev/null
 psql_demo -c "SELECT kind, episodes, p50, p99, max, current_limit, suggested_limit, would_terminate
                 FROM leakguard.suggest_limits(99, 2)
                WHERE application_name = 'checkout' AND kind <> 'connections'"
+lg_say "what applying the suggestions would change, read before applying them"
+psql_demo -c "SELECT setting, application_name AS app, kind, limit_now, limit_after, rule_after
+                FROM leakguard.suggested_changes(99, 2)
+               ORDER BY 1, 2"
 lg_say "the settings it suggests, ready for ALTER SYSTEM SET (\\gexec)"
 psql_demo -c "SELECT name, setting FROM leakguard.suggested_settings(99, 2)"
 
