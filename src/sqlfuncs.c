@@ -21,10 +21,11 @@
  * terminations() blocked_pids and xmin_age; to sessions() xmin_age and
  * blocking; to status() prepared_transactions and oldest_prepared_at,
  * counted from pg_prepared_xact() (no gid: that is only in the server
- * log).  1.3 appends to status() policy, stats_evicted and sources_evicted.  A result type with more columns than this library knows
- * (scripts installed and applied while the server still runs an older
- * library), or with a number of columns no version declares, is refused
- * with an error, never filled with garbage.
+ * log).  1.3 appends to status() policy, stats_evicted and
+ * sources_evicted.  A result type with more columns than this library
+ * knows (scripts installed and applied while the server still runs an
+ * older library), or with a number of columns no version declares, is
+ * refused with an error, never filled with garbage.
  *
  * Privileges follow pg_stat_activity: for a session of a role the reader is
  * neither a member of nor allowed to read through pg_read_all_stats, the
