@@ -108,6 +108,7 @@
 
 #include "datatype/timestamp.h"
 #include "libpq/hba.h"
+#include "port/pg_crc32c.h"
 #include "portability/instr_time.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
@@ -776,6 +777,10 @@ extern void lg_stats_save(int code, Datum arg);
 extern bool lg_shutdown_was_clean(void);
 extern char *lg_read_whole_file(const char *path, const char *what,
 								Size minsize, Size *len);
+extern bool lg_file_write(FILE *file, const void *data, Size len,
+						  pg_crc32c *crc);
+extern void lg_file_finish(FILE *file, const char *tmpfile, const char *path,
+						   pg_crc32c crc, bool ok);
 
 /* settings.c */
 extern int	lg_mode;

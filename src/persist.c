@@ -347,11 +347,40 @@ done:
 				 errmsg("could not remove file \"%s\": %m", LG_STATS_FILE)));
 }
 
-static bool
-lg_write(FILE *file, const void *data, Size len, pg_crc32c *crc)
+/* Write len bytes to file and add them to *crc; whether they were written. */
+bool
+lg_file_write(FILE *file, const void *data, Size len, pg_crc32c *crc)
 {
 	COMP_CRC32C(*crc, data, len);
 	return fwrite(data, 1, len, file) == len;
+}
+
+/*
+ * End a leakguard file written to tmpfile: its CRC (crc, not yet
+ * finished) last, then closed and renamed durably to path, unless ok says
+ * an earlier write failed or this one does; then tmpfile is removed and a
+ * LOG line says so.  The statistics and the leak sources files end so.
+ */
+void
+lg_file_finish(FILE *file, const char *tmpfile, const char *path,
+			   pg_crc32c crc, bool ok)
+{
+	FIN_CRC32C(crc);
+	if (ok)
+		ok = fwrite(&crc, 1, sizeof(crc), file) == sizeof(crc);
+	if (ok)
+		ok = FreeFile(file) == 0;
+	else
+		FreeFile(file);
+	if (!ok)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("could not write file \"%s\": %m", tmpfile)));
+		unlink(tmpfile);
+		return;
+	}
+	(void) durable_rename(tmpfile, path, LOG);
 }
 
 /*
@@ -445,8 +474,8 @@ lg_stats_save(int code, Datum arg)
 	INIT_CRC32C(crc);
 	memset(&file_app, 0, sizeof(file_app));
 	memcpy(&file_app.stats, &lg_shared->overflow, sizeof(LeakguardAppStats));
-	ok = lg_write(file, &hdr, sizeof(hdr), &crc) &&
-		lg_write(file, &file_app, sizeof(file_app), &crc);
+	ok = lg_file_write(file, &hdr, sizeof(hdr), &crc) &&
+		lg_file_write(file, &file_app, sizeof(file_app), &crc);
 
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
@@ -457,7 +486,7 @@ lg_stats_save(int code, Datum arg)
 		file_app.last_seen = entry->last_seen;
 		file_app.owner = entry->owner;
 		if (ok)
-			ok = lg_write(file, &file_app, sizeof(file_app), &crc);
+			ok = lg_file_write(file, &file_app, sizeof(file_app), &crc);
 	}
 
 	/* Both rings, merged by time, oldest first. */
@@ -479,25 +508,8 @@ lg_stats_save(int code, Datum arg)
 		}
 		else
 			next++;
-		ok = lg_write(file, event, sizeof(LeakguardEvent), &crc);
+		ok = lg_file_write(file, event, sizeof(LeakguardEvent), &crc);
 	}
 
-	FIN_CRC32C(crc);
-	if (ok)
-		ok = fwrite(&crc, 1, sizeof(crc), file) == sizeof(crc);
-
-	if (ok)
-		ok = FreeFile(file) == 0;
-	else
-		FreeFile(file);
-	if (!ok)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmpfile)));
-		unlink(tmpfile);
-		return;
-	}
-
-	(void) durable_rename(tmpfile, LG_STATS_FILE, LOG);
+	lg_file_finish(file, tmpfile, LG_STATS_FILE, crc, ok);
 }

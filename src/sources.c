@@ -532,31 +532,14 @@ lg_sources_save(int code, Datum arg)
 		return;
 	}
 	INIT_CRC32C(crc);
-	COMP_CRC32C(crc, &hdr, sizeof(hdr));
-	ok = fwrite(&hdr, 1, sizeof(hdr), file) == sizeof(hdr);
+	ok = lg_file_write(file, &hdr, sizeof(hdr), &crc);
 	dlist_foreach(iter, &lg_sources->lru)
 	{
 		LeakguardSource *src = dlist_container(LeakguardSource, lru, iter.cur);
 
 		if (!ok)
 			break;
-		COMP_CRC32C(crc, &src->data, sizeof(src->data));
-		ok = fwrite(&src->data, 1, sizeof(src->data), file) == sizeof(src->data);
+		ok = lg_file_write(file, &src->data, sizeof(src->data), &crc);
 	}
-	FIN_CRC32C(crc);
-	if (ok)
-		ok = fwrite(&crc, 1, sizeof(crc), file) == sizeof(crc);
-	if (ok)
-		ok = FreeFile(file) == 0;
-	else
-		FreeFile(file);
-	if (!ok)
-	{
-		ereport(LOG,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmpfile)));
-		unlink(tmpfile);
-		return;
-	}
-	(void) durable_rename(tmpfile, LG_SOURCES_FILE, LOG);
+	lg_file_finish(file, tmpfile, LG_SOURCES_FILE, crc, ok);
 }
