@@ -19,10 +19,27 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf lg_connect_error
-  lg_fastpath_client);
+  lg_fastpath_client lg_burn_xids);
 
 # A started node with leakguard preloaded and "CREATE EXTENSION" done.
 # Roles: app (ordinary), exempt_role (ordinary), reader (ordinary).
+# Consume n transaction IDs in n short transactions of a session of its
+# own, so that other sessions' xmin and xid grow n transactions older.
+sub lg_burn_xids
+{
+	my ($node, $n) = @_;
+	$node->safe_psql('postgres', qq{
+		DO \$\$
+		BEGIN
+			FOR i IN 1..$n LOOP
+				PERFORM pg_catalog.pg_current_xact_id();
+				COMMIT;
+			END LOOP;
+		END
+		\$\$});
+	return;
+}
+
 sub lg_node
 {
 	my ($name, %p) = @_;

@@ -25,22 +25,6 @@ sub row
 	return $node->safe_psql('postgres', $sql);
 }
 
-# Consume n transaction IDs in n short transactions of another session.
-sub burn_xids
-{
-	my ($n) = @_;
-	$node->safe_psql('postgres', qq{
-		DO \$\$
-		BEGIN
-			FOR i IN 1..$n LOOP
-				PERFORM pg_catalog.pg_current_xact_id();
-				COMMIT;
-			END LOOP;
-		END
-		\$\$});
-	return;
-}
-
 # A session idle in transaction holding a snapshot (REPEATABLE READ).
 sub snapshot_leak
 {
@@ -75,7 +59,7 @@ $node->safe_psql('postgres', 'SELECT leakguard.check()');
 ok(lg_alive($node, $snap->pid) && lg_alive($node, $xid->pid),
 	'nothing is ended while the horizon is within the limit');
 
-burn_xids(1100);
+lg_burn_xids($node, 1100);
 ok(lg_wait_gone($node, $snap->pid), 'the leaked snapshot 1100 transactions behind is ended');
 ok(lg_wait_gone($node, $xid->pid), 'so is the leaked transaction ID');
 like($snap->client_error,
@@ -99,7 +83,7 @@ lg_set_conf($node, "leakguard.mode = dry_run\n");
 $node->poll_query_until('postgres', q{SELECT mode = 'dry_run' FROM leakguard.status()})
   or die 'dry_run not in force';
 my $dry = snapshot_leak(app => 'snap');
-burn_xids(1100);
+lg_burn_xids($node, 1100);
 ok( $node->poll_query_until('postgres',
 		qq{SELECT count(*) = 1 FROM leakguard.terminations
 		    WHERE action = 'dry_run' AND kind = 'xmin' AND pid = ${\ $dry->pid}}),
@@ -116,7 +100,7 @@ ok( $node->poll_query_until('postgres',
 		q{SELECT xmin_age_limit = 500 AND xmin_rule IS NULL FROM leakguard.limit_for('someone')}),
 	'limit_for() reports the default');
 my $default = snapshot_leak(app => 'someone');
-burn_xids(600);
+lg_burn_xids($node, 600);
 ok(lg_wait_gone($node, $default->pid), 'the default xmin_age_limit applies to unnamed applications');
 like($default->client_error, qr/its limit is 500 transactions \(leakguard\.xmin_age_limit\)/,
 	'and the client is told it was the default');

@@ -26,22 +26,6 @@ sub row
 	return $node->safe_psql('postgres', $sql);
 }
 
-# Consume n transaction IDs in n short transactions of another session.
-sub burn_xids
-{
-	my ($n) = @_;
-	$node->safe_psql('postgres', qq{
-		DO \$\$
-		BEGIN
-			FOR i IN 1..$n LOOP
-				PERFORM pg_catalog.pg_current_xact_id();
-				COMMIT;
-			END LOOP;
-		END
-		\$\$});
-	return;
-}
-
 # the old transaction, of an application with no xmin limit
 my $old = lg_session($node, app => 'old', leak => 0);
 $old->query('BEGIN');
@@ -60,7 +44,7 @@ my $snap_pids = join(',', map { $_->pid } @snaps);
 is(row(qq{SELECT count(*) FROM pg_stat_activity WHERE pid IN ($snap_pids) AND backend_xmin::text = '$old_xid'}),
 	'3', 'the snapshots\' xmin is the old transaction\'s ID');
 
-burn_xids(600);
+lg_burn_xids($node, 600);
 $node->safe_psql('postgres', 'SELECT leakguard.check()');
 is(row(qq{SELECT count(*) FROM pg_stat_activity WHERE pid IN ($snap_pids)}), '3',
 	'600 transactions on, the snapshots behind another application\'s transaction are not ended');
@@ -70,7 +54,7 @@ is(row(q{SELECT count(*) FROM leakguard.terminations}), '0', 'nothing was ended'
 my $xid = lg_session($node, app => 'rr', leak => 0);
 $xid->query('BEGIN');
 $xid->query('SELECT pg_catalog.pg_current_xact_id()');
-burn_xids(600);
+lg_burn_xids($node, 600);
 ok(lg_wait_gone($node, $xid->pid), 'a session whose own transaction ID is old is ended');
 like($xid->client_error,
 	qr/DETAIL:  leakguard terminated this session of application "rr" after \d+\.\d{3} s idle in transaction: its snapshot or transaction ID was \d+ transactions old; its limit is 500 transactions \(rule "rr=500"\)\./,
