@@ -59,6 +59,7 @@ OBJS = \
 	src/rules.o \
 	src/histogram.o \
 	src/kinds.o \
+	src/kindviews.o \
 	src/limits.o \
 	src/shmem.o \
 	src/persist.o \

@@ -94,11 +94,11 @@ COMMENT ON COLUMN @extschema@.terminations.backend_start IS 'as in pg_stat_activ
 COMMENT ON COLUMN @extschema@.terminations.xact_start IS 'as in pg_stat_activity; NULL for an idle session and a refused connection';
 COMMENT ON COLUMN @extschema@.terminations.state_change IS 'as in pg_stat_activity; NULL for a transaction-age termination and a refused connection';
 COMMENT ON COLUMN @extschema@.terminations.idle_time IS 'how long it had been idle, on the monotonic clock (for kind transaction: the transaction''s age); NULL for a refused connection';
-COMMENT ON COLUMN @extschema@.terminations.timeout IS 'the limit; NULL for kinds xmin and quota';
+COMMENT ON COLUMN @extschema@.terminations.timeout IS 'the limit; NULL for the kinds not measured in time (xmin, connections)';
 COMMENT ON COLUMN @extschema@.terminations.rule IS 'the rule, as it matched; NULL: the default setting';
-COMMENT ON COLUMN @extschema@.terminations.action IS 'terminated, dry_run, superuser (reported only), became active or gone (not signalled), refused';
+COMMENT ON COLUMN @extschema@.terminations.action IS 'terminated, cancelled (its statement), dry_run, superuser (reported only), became active or gone (not signalled), refused';
 COMMENT ON COLUMN @extschema@.terminations.query IS 'its last statement, at most 1023 bytes; <insufficient privilege> for readers not allowed to see it; NULL for a refused connection';
-COMMENT ON COLUMN @extschema@.terminations.kind IS 'the kind of limit: idle in transaction, idle, quota, transaction, xmin or blocking';
+COMMENT ON COLUMN @extschema@.terminations.kind IS 'the kind of limit, a row of leakguard.kinds: idle in transaction, idle, connections (a refused connection; 1.2 said quota), transaction, xmin, blocking, statement';
 COMMENT ON COLUMN @extschema@.terminations.blocked_pids IS 'kind blocking: the first 8 sessions it kept waiting';
 COMMENT ON COLUMN @extschema@.terminations.xmin_age IS 'kind xmin: the age in transactions it was judged at';
 
@@ -182,7 +182,7 @@ GRANT SELECT ON @extschema@.leak_sources TO PUBLIC;
 COMMENT ON COLUMN @extschema@.leak_sources.application_name IS 'the application, as the server stored its name';
 COMMENT ON COLUMN @extschema@.leak_sources.usename IS 'login role';
 COMMENT ON COLUMN @extschema@.leak_sources.datname IS 'database';
-COMMENT ON COLUMN @extschema@.leak_sources.kind IS 'the kind of limit the sessions passed: idle in transaction, idle, transaction, xmin or blocking (never quota)';
+COMMENT ON COLUMN @extschema@.leak_sources.kind IS 'the kind of limit the sessions passed (leakguard.kinds): idle in transaction, idle, transaction, xmin, blocking or statement (never connections)';
 COMMENT ON COLUMN @extschema@.leak_sources.queryid IS 'the query id the server computed for the statement the sessions ran last (pg_stat_statements.queryid, pg_stat_activity.query_id); NULL when it computed none (the source is then keyed by a fingerprint of the text without its constants) or when the reader may not see it';
 COMMENT ON COLUMN @extschema@.leak_sources.query IS 'the statement as the last such session ran it, at most 1023 bytes; <insufficient privilege> for readers not allowed to see it';
 COMMENT ON COLUMN @extschema@.leak_sources.client_addr IS 'client IP address of the last such session; NULL for Unix sockets or when the reader may not see it';
@@ -193,6 +193,192 @@ COMMENT ON COLUMN @extschema@.leak_sources.max_held IS 'the longest of those';
 COMMENT ON COLUMN @extschema@.leak_sources.first_seen IS 'the first leak after this statement';
 COMMENT ON COLUMN @extschema@.leak_sources.last_seen IS 'the latest';
 
+-- One model of limits (issue 27).  Every kind of limit is a row of one
+-- table in the library; leakguard.kinds shows it, stats_by_kind counts per
+-- application and kind, stats gains the totals over every kind, sessions
+-- the earliest deadline of any kind.
+CREATE FUNCTION @extschema@.kinds(OUT kind text,
+                      OUT action text,
+                      OUT measure text,
+                      OUT since text,
+                      OUT sqlstate text,
+                      OUT default_setting text,
+                      OUT rules_setting text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_kinds_sql'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+CREATE VIEW @extschema@.kinds AS
+    SELECT k.kind, k.action, k.measure, k.since, k.sqlstate,
+           k.default_setting, k.rules_setting
+      FROM @extschema@.kinds() k;
+
+COMMENT ON VIEW @extschema@.kinds IS
+'every kind of limit leakguard knows, one row each: what it does (terminate, cancel, refuse, warn), what its limit measures (duration, transactions, connections), what it counts from, the SQLSTATE the client gets, and its settings';
+
+GRANT SELECT ON @extschema@.kinds TO PUBLIC;
+
+COMMENT ON COLUMN @extschema@.kinds.kind IS 'its name, as terminations.kind, stats_by_kind.kind, leak_sources.kind and suggest_limits().kind give it';
+COMMENT ON COLUMN @extschema@.kinds.action IS 'terminate (the session), cancel (its statement), refuse (the connection) or warn (a WARNING in the log)';
+COMMENT ON COLUMN @extschema@.kinds.measure IS 'duration, transactions (an age in transaction IDs) or connections';
+COMMENT ON COLUMN @extschema@.kinds.since IS 'what the limit counts from: state_change, xact_start, query_start, waitstart (of the session it blocks), login or prepared';
+COMMENT ON COLUMN @extschema@.kinds.sqlstate IS 'the SQLSTATE of the error the client gets; for warn, of the WARNING';
+COMMENT ON COLUMN @extschema@.kinds.default_setting IS 'the setting of its limit for applications no rule names; NULL: none';
+COMMENT ON COLUMN @extschema@.kinds.rules_setting IS 'the setting of its rules per application; NULL: none';
+
+CREATE FUNCTION @extschema@.stats_by_kind(OUT application_name text,
+                              OUT kind text,
+                              OUT terminated bigint,
+                              OUT dry_run bigint,
+                              OUT episodes bigint,
+                              OUT p50 interval,
+                              OUT p99 interval,
+                              OUT max interval,
+                              OUT last_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_stats_by_kind_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE VIEW @extschema@.stats_by_kind AS
+    SELECT s.application_name, s.kind, s.terminated, s.dry_run, s.episodes,
+           s.p50, s.p99, s.max, s.last_at
+      FROM @extschema@.stats_by_kind() s;
+
+COMMENT ON VIEW @extschema@.stats_by_kind IS
+'a row per application and kind of limit with any activity: sessions acted on (terminated; for a cancel kind, statements cancelled; for connections, refused), those only reported in dry_run, and for the kinds whose periods are measured (idle in transaction, idle, transaction, statement) how many ended and how long they lasted';
+
+GRANT SELECT ON @extschema@.stats_by_kind TO PUBLIC;
+
+COMMENT ON COLUMN @extschema@.stats_by_kind.application_name IS 'the application, as stats shows it';
+COMMENT ON COLUMN @extschema@.stats_by_kind.kind IS 'a kind of leakguard.kinds';
+COMMENT ON COLUMN @extschema@.stats_by_kind.terminated IS 'acted on in enforce mode: sessions terminated, statements cancelled, connections refused';
+COMMENT ON COLUMN @extschema@.stats_by_kind.dry_run IS 'those only reported, in dry_run';
+COMMENT ON COLUMN @extschema@.stats_by_kind.episodes IS 'periods of this kind that ended (the histogram suggest_limits() reads); NULL for a kind whose periods are not measured';
+COMMENT ON COLUMN @extschema@.stats_by_kind.p50 IS 'their median duration, from the histogram (within 12.5 %)';
+COMMENT ON COLUMN @extschema@.stats_by_kind.p99 IS 'their 99th percentile';
+COMMENT ON COLUMN @extschema@.stats_by_kind.max IS 'the longest (the top of its histogram bucket)';
+COMMENT ON COLUMN @extschema@.stats_by_kind.last_at IS 'the latest act or dry run of this kind; NULL: none since statistics began, or none recorded by 1.2, which kept no time per kind';
+
+-- Functions whose result columns change are made again (status(),
+-- sessions(), stats()); the privileges a DBA set on them are kept here and
+-- given to the new ones below, as leakguard--1.1--1.2.sql does.  status():
+-- a view a DBA built that calls it makes the update fail; the views
+-- sessions and stats keep their privileges and dependents: they are
+-- switched to the new functions, which then take the old names.
+SELECT pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.proname OPERATOR(pg_catalog.||) '_acl',
+           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true),
+       pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.proname OPERATOR(pg_catalog.||) '_owner',
+           p.proowner::pg_catalog.text, true)
+  FROM pg_catalog.pg_proc p
+ WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.sessions()'::pg_catalog.regprocedure,
+                                               '@extschema@.stats()'::pg_catalog.regprocedure,
+                                               '@extschema@.status()'::pg_catalog.regprocedure]::pg_catalog.oid[]);
+
+CREATE FUNCTION @extschema@.sessions_1_3(OUT pid integer,
+                         OUT datid oid,
+                         OUT usesysid oid,
+                         OUT application_name text,
+                         OUT client_addr inet,
+                         OUT backend_start timestamptz,
+                         OUT xact_start timestamptz,
+                         OUT state text,
+                         OUT state_change timestamptz,
+                         OUT idle_in_transaction interval,
+                         OUT rule text,
+                         OUT timeout interval,
+                         OUT terminates_at timestamptz,
+                         OUT exempt text,
+                         OUT idle interval,
+                         OUT xmin_age bigint,
+                         OUT blocking integer,
+                         OUT next_kind text,
+                         OUT next_rule text,
+                         OUT next_limit text,
+                         OUT next_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_sessions_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE FUNCTION @extschema@.stats_1_3(OUT application_name text,
+                      OUT connections integer,
+                      OUT idle_in_transaction integer,
+                      OUT longest_idle interval,
+                      OUT peak_connections bigint,
+                      OUT episodes bigint,
+                      OUT terminated bigint,
+                      OUT dry_run bigint,
+                      OUT total_idle interval,
+                      OUT max_idle interval,
+                      OUT idle_under_10s bigint,
+                      OUT idle_10s_1min bigint,
+                      OUT idle_1min_10min bigint,
+                      OUT idle_10min_1h bigint,
+                      OUT idle_over_1h bigint,
+                      OUT last_terminated_at timestamptz,
+                      OUT first_seen timestamptz,
+                      OUT stats_reset timestamptz,
+                      OUT idle_terminated bigint,
+                      OUT idle_dry_run bigint,
+                      OUT refused bigint,
+                      OUT refused_dry_run bigint,
+                      OUT transaction_terminated bigint,
+                      OUT transaction_dry_run bigint,
+                      OUT blocking_terminated bigint,
+                      OUT blocking_dry_run bigint,
+                      OUT xmin_terminated bigint,
+                      OUT xmin_dry_run bigint,
+                      OUT terminated_all bigint,
+                      OUT dry_run_all bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_stats_sql'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+
+CREATE OR REPLACE VIEW @extschema@.sessions AS
+    SELECT s.pid,
+           d.datname,
+           u.rolname AS usename,
+           s.application_name,
+           s.client_addr,
+           s.backend_start,
+           s.xact_start,
+           s.state,
+           s.state_change,
+           s.idle_in_transaction,
+           s.rule,
+           s.timeout,
+           s.terminates_at,
+           s.exempt,
+           s.idle,
+           s.xmin_age,
+           s.blocking,
+           s.next_kind,
+           s.next_rule,
+           s.next_limit,
+           s.next_at
+      FROM @extschema@.sessions_1_3() s
+      LEFT JOIN pg_catalog.pg_database d ON d.oid OPERATOR(pg_catalog.=) s.datid
+      LEFT JOIN pg_catalog.pg_roles u ON u.oid OPERATOR(pg_catalog.=) s.usesysid;
+
+CREATE OR REPLACE VIEW @extschema@.stats AS
+    SELECT * FROM @extschema@.stats_1_3() s;
+
+DROP FUNCTION @extschema@.sessions();
+DROP FUNCTION @extschema@.stats();
+ALTER FUNCTION @extschema@.sessions_1_3() RENAME TO sessions;
+ALTER FUNCTION @extschema@.stats_1_3() RENAME TO stats;
+
+COMMENT ON VIEW @extschema@.sessions IS
+'every client backend now, with the rule and timeout of its idle limit in its current state, when it will be terminated for it, or why never; and the earliest deadline of any kind of limit that applies to it now';
+
+COMMENT ON COLUMN @extschema@.sessions.exempt IS 'why no limit will act on it: no limit (no kind applies to it now with a limit), rule (its idle rule says 0 and no other kind applies), role (exempt_roles), superuser';
+COMMENT ON COLUMN @extschema@.sessions.next_kind IS 'the kind of limit whose deadline comes first among those that apply to it now (leakguard.kinds); NULL: none, or hidden with the state';
+COMMENT ON COLUMN @extschema@.sessions.next_rule IS 'the rule of that limit; NULL: the default setting';
+COMMENT ON COLUMN @extschema@.sessions.next_limit IS 'that limit, as a person writes it (5s, 10min, 100000 transactions)';
+COMMENT ON COLUMN @extschema@.sessions.next_at IS 'when it passes that limit (for xmin: now, once its age is past the limit; for blocking: from when the session it blocks began to wait), if nothing changes; NULL for a session exempt or hidden';
+
+COMMENT ON COLUMN @extschema@.stats.terminated_all IS 'acted on for every kind of limit: sessions terminated, statements cancelled, connections refused';
+COMMENT ON COLUMN @extschema@.stats.dry_run_all IS 'those only reported in dry_run, every kind';
+
 -- status() gains policy, the leakguard settings every process applies (as
 -- the worker judged and published them); stats_evicted, the statistics
 -- entries that made room for a new application since the server started
@@ -201,13 +387,6 @@ COMMENT ON COLUMN @extschema@.leak_sources.last_seen IS 'the latest';
 -- columns change, so it is made again, carrying the privileges a DBA set
 -- on it, as leakguard--1.1--1.2.sql does.  A view a DBA built that calls
 -- status() makes the update fail.
-SELECT pg_catalog.set_config('leakguard_update.status_acl',
-           coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))::pg_catalog.text, true),
-       pg_catalog.set_config('leakguard_update.status_owner',
-           p.proowner::pg_catalog.text, true)
-  FROM pg_catalog.pg_proc p
- WHERE p.oid OPERATOR(pg_catalog.=) '@extschema@.status()'::pg_catalog.regprocedure;
-
 DROP FUNCTION @extschema@.status();
 
 CREATE FUNCTION @extschema@.status(OUT pid integer,
@@ -233,19 +412,29 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION @extschema@.status() IS
 'the leakguard worker: pid, mode, scans, terminations, scan times in ms, rules, last configuration error; the prepared transactions: how many, and when the oldest was prepared; the policy in force, one line per leakguard setting as every process applies it; how many statistics rows made room for new applications since the server started; and how many leak sources a full table pushed out';
 
--- The kept privileges, given to status() made again: what the old one
+-- The kept privileges, given to each function made again: what the old one
 -- granted and the new one does not is granted, what the new one grants and
 -- the old one did not is revoked (the owner's own are left as they are).
 DO $acl$
 DECLARE
-    fn pg_catalog.oid := '@extschema@.status()'::pg_catalog.regprocedure::pg_catalog.oid;
-    target pg_catalog.text := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);
-    old_acl pg_catalog.aclitem[] := pg_catalog.current_setting('leakguard_update.status_acl')::pg_catalog.aclitem[];
-    old_owner pg_catalog.oid := pg_catalog.current_setting('leakguard_update.status_owner')::pg_catalog.oid;
+    f record;
+    fn pg_catalog.oid;
+    target pg_catalog.text;
+    old_acl pg_catalog.aclitem[];
+    old_owner pg_catalog.oid;
     new_acl pg_catalog.aclitem[];
     new_owner pg_catalog.oid;
     g record;
 BEGIN
+  FOR f IN SELECT v.fn::pg_catalog.regprocedure::pg_catalog.oid AS fn, v.setting
+             FROM (VALUES ('@extschema@.sessions()', 'leakguard_update.sessions'),
+                          ('@extschema@.stats()', 'leakguard_update.stats'),
+                          ('@extschema@.status()', 'leakguard_update.status')) v(fn, setting)
+  LOOP
+    fn := f.fn;
+    target := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);
+    old_acl := pg_catalog.current_setting(f.setting OPERATOR(pg_catalog.||) '_acl')::pg_catalog.aclitem[];
+    old_owner := pg_catalog.current_setting(f.setting OPERATOR(pg_catalog.||) '_owner')::pg_catalog.oid;
     SELECT p.proowner, coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
       INTO new_owner, new_acl
       FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) fn;
@@ -275,5 +464,6 @@ BEGIN
                                        ELSE g.grantee::pg_catalog.regrole::pg_catalog.text END,
                                   CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
     END LOOP;
+  END LOOP;
 END
 $acl$;

@@ -73,3 +73,6 @@ SELECT leakguard.reset();
 SELECT count(*) FROM leakguard.terminations;
 SELECT stats_reset > now() - interval '1 minute' AS just_reset
   FROM leakguard.stats LIMIT 1;
+
+-- every kind of limit, one row each, as the library's table has them
+SELECT * FROM leakguard.kinds;

@@ -72,12 +72,14 @@ lg_applies_never(BackendState state, TimestampTz xact_start)
 }
 
 const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
-	[LG_KIND_XACT] = {
+	[LG_KIND_IDLE_IN_XACT] = {
 		.name = "idle in transaction",
+		.action = LG_ACT_TERMINATE,
 		.measure = LG_MEASURE_TIME,
+		.since = "state_change",
 		.session = true,
 		.applies = lg_applies_idle_in_xact,
-		.from_xact_start = false,
+		.period_start = LG_START_STATE_CHANGE,
 		.in_transaction = true,
 		.in_block = true,
 		.during = "idle in transaction",
@@ -86,17 +88,19 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.rules_guc = "leakguard.application_timeouts",
 		.rules_text = &lg_application_timeouts,
 		.rules = &lg_rules,
+		.observed = LG_OBSERVED_XACT_IDLE,
+		.suggest_floor_ms = 1000,
 		.sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
 		.message = "terminating connection due to idle-in-transaction timeout",
-		.terminated_off = offsetof(LeakguardAppStats, terminated),
-		.dry_run_off = offsetof(LeakguardAppStats, dry_run),
 	},
 	[LG_KIND_IDLE] = {
 		.name = "idle",
+		.action = LG_ACT_TERMINATE,
 		.measure = LG_MEASURE_TIME,
+		.since = "state_change",
 		.session = true,
 		.applies = lg_applies_idle,
-		.from_xact_start = false,
+		.period_start = LG_START_STATE_CHANGE,
 		.in_transaction = false,
 		.during = "idle",
 		.default_guc = "leakguard.idle_session_timeout",
@@ -104,14 +108,16 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.rules_guc = "leakguard.application_idle_timeouts",
 		.rules_text = &lg_application_idle_timeouts,
 		.rules = &lg_idle_rules,
+		.observed = LG_OBSERVED_IDLE,
+		.suggest_floor_ms = 60 * 1000,
 		.sqlerrcode = ERRCODE_IDLE_SESSION_TIMEOUT,
 		.message = "terminating connection due to idle-session timeout",
-		.terminated_off = offsetof(LeakguardAppStats, idle_terminated),
-		.dry_run_off = offsetof(LeakguardAppStats, idle_dry_run),
 	},
-	[LG_KIND_QUOTA] = {
-		.name = "quota",
-		.measure = LG_MEASURE_TIME,
+	[LG_KIND_CONNECTIONS] = {
+		.name = "connections",
+		.action = LG_ACT_REFUSE,
+		.measure = LG_MEASURE_CONNECTIONS,
+		.since = "login",
 		.session = false,
 		.applies = lg_applies_never,
 		.during = "",
@@ -120,17 +126,18 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.rules_guc = "leakguard.application_connection_limits",
 		.rules_text = &lg_application_connection_limits,
 		.rules = &lg_connection_rules,
+		.observed = -1,
 		.sqlerrcode = ERRCODE_TOO_MANY_CONNECTIONS,
 		.message = NULL,
-		.terminated_off = offsetof(LeakguardAppStats, refused),
-		.dry_run_off = offsetof(LeakguardAppStats, refused_dry_run),
 	},
 	[LG_KIND_TRANSACTION] = {
 		.name = "transaction",
+		.action = LG_ACT_TERMINATE,
 		.measure = LG_MEASURE_TIME,
+		.since = "xact_start",
 		.session = true,
 		.applies = lg_applies_in_xact,
-		.from_xact_start = true,
+		.period_start = LG_START_XACT,
 		.in_transaction = true,
 		.during = "in one transaction",
 		.default_guc = "leakguard.transaction_timeout",
@@ -138,17 +145,19 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.rules_guc = "leakguard.application_transaction_timeouts",
 		.rules_text = &lg_application_transaction_timeouts,
 		.rules = &lg_transaction_rules,
+		.observed = LG_OBSERVED_TRANSACTION,
+		.suggest_floor_ms = 1000,
 		.sqlerrcode = ERRCODE_TRANSACTION_TIMEOUT,
 		.message = "terminating connection due to transaction timeout",
-		.terminated_off = offsetof(LeakguardAppStats, transaction_terminated),
-		.dry_run_off = offsetof(LeakguardAppStats, transaction_dry_run),
 	},
 	[LG_KIND_XMIN] = {
 		.name = "xmin",
+		.action = LG_ACT_TERMINATE,
 		.measure = LG_MEASURE_XID_AGE,
+		.since = "state_change",
 		.session = true,
 		.applies = lg_applies_idle_in_xact,
-		.from_xact_start = false,
+		.period_start = LG_START_STATE_CHANGE,
 		.in_transaction = true,
 		.in_block = true,
 		.during = "idle in transaction",
@@ -157,17 +166,18 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.rules_guc = "leakguard.application_xmin_age_limits",
 		.rules_text = &lg_application_xmin_age_limits,
 		.rules = &lg_xmin_rules,
+		.observed = -1,
 		.sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
 		.message = "terminating connection due to idle-in-transaction timeout",
-		.terminated_off = offsetof(LeakguardAppStats, xmin_terminated),
-		.dry_run_off = offsetof(LeakguardAppStats, xmin_dry_run),
 	},
 	[LG_KIND_BLOCKING] = {
 		.name = "blocking",
+		.action = LG_ACT_TERMINATE,
 		.measure = LG_MEASURE_BLOCKED,
+		.since = "waitstart",
 		.session = true,
 		.applies = lg_applies_idle_in_xact,
-		.from_xact_start = false,
+		.period_start = LG_START_STATE_CHANGE,
 		.in_transaction = true,
 		.in_block = true,
 		.during = "idle in transaction",
@@ -176,10 +186,26 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.rules_guc = "leakguard.application_blocking_timeouts",
 		.rules_text = &lg_application_blocking_timeouts,
 		.rules = &lg_blocking_rules,
+		.observed = -1,
 		.sqlerrcode = ERRCODE_IDLE_IN_TRANSACTION_SESSION_TIMEOUT,
 		.message = "terminating connection due to idle-in-transaction timeout",
-		.terminated_off = offsetof(LeakguardAppStats, blocking_terminated),
-		.dry_run_off = offsetof(LeakguardAppStats, blocking_dry_run),
+	},
+	[LG_KIND_PREPARED] = {
+		.name = "prepared",
+		.action = LG_ACT_WARN,
+		.measure = LG_MEASURE_TIME,
+		.since = "prepared",
+		.session = false,
+		.applies = lg_applies_never,
+		.during = "prepared",
+		.default_guc = "leakguard.prepared_transaction_warning",
+		.default_limit = &lg_prepared_warning_ms,
+		.rules_guc = NULL,
+		.rules_text = NULL,
+		.rules = NULL,
+		.observed = -1,
+		.sqlerrcode = ERRCODE_WARNING,
+		.message = NULL,
 	},
 };
 
@@ -201,4 +227,59 @@ lg_kind_source(int kind, const char *rule)
 	if (rule[0] != '\0')
 		return psprintf("rule \"%s\"", rule);
 	return lg_kinds[kind].default_guc;
+}
+
+/* The SQL names of LeakguardKindAction and LeakguardMeasure. */
+const char *
+lg_kind_action_name(int kind)
+{
+	static const char *const names[] = {"terminate", "cancel", "refuse", "warn"};
+
+	return names[lg_kinds[kind].action];
+}
+
+const char *
+lg_kind_measure_name(int kind)
+{
+	switch (lg_kinds[kind].measure)
+	{
+		case LG_MEASURE_XID_AGE:
+			return "transactions";
+		case LG_MEASURE_CONNECTIONS:
+			return "connections";
+		case LG_MEASURE_TIME:
+		case LG_MEASURE_BLOCKED:
+			break;
+	}
+	return "duration";
+}
+
+/* The kind whose SQL name is "name", or -1. */
+int
+lg_kind_by_name(const char *name)
+{
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		if (strcmp(lg_kinds[k].name, name) == 0)
+			return k;
+	return -1;
+}
+
+/*
+ * The start of the period of kind k of a session whose status shows these
+ * starts.
+ */
+TimestampTz
+lg_kind_period_since(int kind, TimestampTz state_change,
+					 TimestampTz xact_start, TimestampTz query_start)
+{
+	switch (lg_kinds[kind].period_start)
+	{
+		case LG_START_XACT:
+			return xact_start;
+		case LG_START_QUERY:
+			return query_start;
+		case LG_START_STATE_CHANGE:
+			break;
+	}
+	return state_change;
 }

@@ -157,8 +157,8 @@
 /* Idle-time histogram buckets. */
 #define LG_NUM_BUCKETS			5
 
-/* Version of the shared-memory layout and of the statistics file. */
-#define LG_FORMAT_VERSION		4
+/* Version of the shared-memory layout (the statistics file has its own). */
+#define LG_FORMAT_VERSION		5
 
 /*
  * The durations kept in a histogram per application: idle-in-transaction
@@ -177,26 +177,30 @@ typedef enum LeakguardObserved
 #define LG_PEAK_DAYS			7
 
 /*
- * What a limit is about, and what a history row records; each is a row of
- * lg_kinds[] (kinds.c).  The values are stored in the history: append only.
+ * The kinds of limit, each a row of lg_kinds[] (kinds.c), in the order of
+ * that table.  The values are stored in the history and the statistics
+ * file names the kinds by their SQL names, so a value's meaning may not
+ * change: append only.
  */
 typedef enum LeakguardKind
 {
-	LG_KIND_XACT,				/* idle in transaction (or aborted) */
+	LG_KIND_IDLE_IN_XACT,		/* idle in transaction (or aborted) */
 	LG_KIND_IDLE,				/* idle, no transaction open */
-	LG_KIND_QUOTA,				/* a connection beyond its quota */
+	LG_KIND_CONNECTIONS,		/* a connection beyond its quota */
 	LG_KIND_TRANSACTION,		/* a transaction open too long */
 	LG_KIND_XMIN,				/* idle in transaction, holding back the
 								 * xmin horizon too far */
-	LG_KIND_BLOCKING			/* idle in transaction, keeping another
+	LG_KIND_BLOCKING,			/* idle in transaction, keeping another
 								 * session waiting for its locks */
+	LG_KIND_PREPARED			/* a prepared transaction left too long
+								 * (a warning; prepared.c) */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_BLOCKING
+#define LG_KIND_LAST			LG_KIND_PREPARED
+#define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 /* Blocked pids a termination for blocking records. */
 #define LG_BLOCKED_PIDS			8
-#define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 typedef enum LeakguardMode
 {
@@ -213,10 +217,11 @@ typedef enum LeakguardAction
 	LG_ACTION_BECAME_ACTIVE,	/* skipped: it ran a statement meanwhile */
 	LG_ACTION_GONE,				/* skipped: it left, or its pid is another's */
 	LG_ACTION_SUPERUSER,		/* reported only: terminate_superusers off */
-	LG_ACTION_REFUSED			/* a connection refused by its quota */
+	LG_ACTION_REFUSED,			/* a connection refused by its quota */
+	LG_ACTION_CANCELLED			/* its statement cancelled */
 } LeakguardAction;
 
-#define LG_ACTION_LAST			LG_ACTION_REFUSED
+#define LG_ACTION_LAST			LG_ACTION_CANCELLED
 
 /* Why a session will never be terminated. */
 typedef enum LeakguardExempt
@@ -257,55 +262,77 @@ typedef struct LeakguardWho
 
 /*
  * One kind of limit, a row of lg_kinds[] (kinds.c), indexed by
- * LeakguardKind.  The worker's scan, its final re-check, the statistics,
- * the log line, the client's message and limit_for() all read the row; a
- * kind of limit on sessions is added as a row, with its settings.
+ * LeakguardKind.  Settings, the worker's scan and re-check, the signal,
+ * the client's message, the log line, statistics, history, the views,
+ * limit_for() and the suggestions all read the row.
  */
+
+/* What leakguard does to a session past a limit of the kind. */
+typedef enum LeakguardKindAction
+{
+	LG_ACT_TERMINATE,			/* ends the session (SIGTERM) */
+	LG_ACT_CANCEL,				/* cancels its statement (SIGINT) */
+	LG_ACT_REFUSE,				/* refuses the connection at login */
+	LG_ACT_WARN					/* logs a WARNING */
+} LeakguardKindAction;
+
+/* What the limit is counted in, and how the worker finds it passed. */
 typedef enum LeakguardMeasure
 {
-	LG_MEASURE_TIME,			/* limit in ms from the period's start */
-	LG_MEASURE_XID_AGE,			/* limit in transactions: the age of the
-								 * session's xmin or xid, checked at every
-								 * scan while the period lasts */
-	LG_MEASURE_BLOCKED			/* limit in ms: how long another session
-								 * has waited for its locks, since the later
-								 * of its wait's start (for a row, its first
-								 * wait for it) and the period's start,
-								 * checked at every scan (blocking.c) */
+	LG_MEASURE_TIME,			/* ms from the period's start: a deadline */
+	LG_MEASURE_XID_AGE,			/* transactions: the age of the session's
+								 * xmin or xid, read at every scan while the
+								 * period lasts */
+	LG_MEASURE_BLOCKED,			/* ms: how long another session has waited
+								 * for its locks, since the later of its
+								 * wait's start (for a row, its first wait
+								 * for it) and the period's start, read at
+								 * every scan (blocking.c) */
+	LG_MEASURE_CONNECTIONS		/* connections held (quota.c) */
 } LeakguardMeasure;
+
+/* Where the period of a session limit begins, read from its status. */
+typedef enum LeakguardPeriodStart
+{
+	LG_START_STATE_CHANGE,		/* its state's start: one idle period */
+	LG_START_XACT,				/* xact_start: one transaction */
+	LG_START_QUERY				/* query_start: one statement */
+} LeakguardPeriodStart;
 
 typedef struct LeakguardKindDef
 {
-	const char *name;			/* terminations.kind */
+	const char *name;			/* SQL name: terminations.kind, ... */
+	LeakguardKindAction action;
 	LeakguardMeasure measure;
+	const char *since;			/* what the limit counts from, for the
+								 * kinds view (may differ from the period
+								 * start: blocking counts from waitstart) */
 	bool		session;		/* a limit the worker enforces on sessions
-								 * (false: quota, enforced at login) */
+								 * (false: enforced at login, or a warning) */
 	/* which sessions: those in a state it accepts ... */
 	bool		(*applies) (BackendState state, TimestampTz xact_start);
-	/* ... from which start: xact_start, or state_change */
-	bool		from_xact_start;
+	/* ... in one period, which begins at */
+	LeakguardPeriodStart period_start;
 	bool		in_transaction; /* the same transaction must still be open */
 	bool		in_block;		/* its periods happen only in a transaction
 								 * block (BEGIN), which a session entering
 								 * tells the worker of (lg_block_begun()) */
 	const char *during;			/* "idle in transaction", for messages */
-	/* the limit: default setting and rules */
+	/* the limit: default setting and rules (NULL: none) */
 	const char *default_guc;
 	const int  *default_limit;
 	const char *rules_guc;
 	char	  **rules_text;
 	const LeakguardRuleSet **rules;
-	/* what the terminated client is told */
+	/* the histogram of its periods' durations (LeakguardObserved), or -1 */
+	int			observed;
+	int			suggest_floor_ms;	/* the shortest limit suggested */
+	/* what the client is told */
 	int			sqlerrcode;
 	const char *message;
-	/* the counters of LeakguardAppStats it adds to */
-	size_t		terminated_off;
-	size_t		dry_run_off;
 } LeakguardKindDef;
 
 extern const LeakguardKindDef lg_kinds[LG_NUM_KINDS];
-
-#define LG_STATS_COUNTER(entry, off)	(*(int64 *) ((char *) (entry) + (off)))
 
 /* A session waiting for a lock that another holds (blocking.c). */
 typedef struct LeakguardBlock
@@ -330,6 +357,18 @@ typedef struct LeakguardLimit
 } LeakguardLimit;
 
 /*
+ * What one kind of limit did to one application's sessions: acted on
+ * (terminated, cancelled, refused: enforce mode), and would have (dry_run,
+ * or a superuser's session reported only is not counted), and when last.
+ */
+typedef struct LeakguardKindCounts
+{
+	int64		acted;
+	int64		dry_run;
+	TimestampTz last_at;		/* 0 = never */
+} LeakguardKindCounts;
+
+/*
  * Accumulated statistics of one application; the entries of the statistics
  * hash table (key: name) and the overflow entry.  Written under
  * LeakguardShared->lock exclusive: by the worker, by reset(), and by a
@@ -341,12 +380,6 @@ typedef struct LeakguardAppStats
 	char		name[NAMEDATALEN];	/* hash key; must be first */
 	int64		peak_connections;
 	int64		episodes;
-	int64		terminated;
-	int64		dry_run;
-	int64		idle_terminated;	/* idle sessions */
-	int64		idle_dry_run;
-	int64		refused;		/* connections refused by a quota */
-	int64		refused_dry_run;
 	int64		total_idle_us;
 	int64		max_idle_us;
 	int64		buckets[LG_NUM_BUCKETS];
@@ -357,12 +390,7 @@ typedef struct LeakguardAppStats
 	int32		daily_peaks[LG_PEAK_DAYS];	/* peak of day d in [d % LG_PEAK_DAYS] */
 	int64		peak_day;		/* day (UTC, since 2000) of the newest peak */
 	LeakguardHistogram observed[LG_NUM_OBSERVED];	/* LeakguardObserved */
-	int64		transaction_terminated; /* transactions open too long */
-	int64		transaction_dry_run;
-	int64		xmin_terminated;	/* sessions holding back the horizon */
-	int64		xmin_dry_run;
-	int64		blocking_terminated;	/* sessions blocking others */
-	int64		blocking_dry_run;
+	LeakguardKindCounts kinds[LG_NUM_KINDS];	/* by LeakguardKind */
 } LeakguardAppStats;
 
 /*
@@ -410,7 +438,8 @@ typedef struct LeakguardEvent
 	TimestampTz backend_start;
 	TimestampTz xact_start;
 	TimestampTz state_change;
-	int64		idle_us;
+	TimestampTz query_start;	/* kinds about one statement */
+	int64		idle_us;		/* how long its period had lasted */
 	int64		timeout_ms;		/* the limit: ms, or transactions for a
 								 * kind measured in transactions */
 	int64		xmin_age;		/* kinds measured in transactions: the age
@@ -456,8 +485,8 @@ typedef struct LeakguardMark
 {
 	int			pid;			/* 0: nothing recorded */
 	TimestampTz backend_start;
-	TimestampTz since;			/* the period: its state_change or
-								 * xact_start (lg_kinds[].from_xact_start) */
+	TimestampTz since;			/* the period's start
+								 * (lg_kinds[].period_start) */
 	int			action;			/* LeakguardAction recorded */
 } LeakguardMark;
 
@@ -513,6 +542,7 @@ typedef struct LeakguardVictim
 	int			pid;			/* 0: no mark */
 	int			kind;			/* LeakguardKind, a session limit */
 	TimestampTz backend_start;	/* with pid, identifies the backend */
+	TimestampTz query_start;	/* a cancel: of the statement it is for */
 	int64		idle_us;		/* how long its period had lasted */
 	int64		timeout_ms;
 	int64		xmin_age;
@@ -845,6 +875,12 @@ extern void lg_names_refresh(int64 now_us);
 extern uint64 lg_names_generation;
 extern const char *lg_kind_name(int kind);
 extern const char *lg_kind_source(int kind, const char *rule);
+extern const char *lg_kind_action_name(int kind);
+extern const char *lg_kind_measure_name(int kind);
+extern int	lg_kind_by_name(const char *name);
+extern TimestampTz lg_kind_period_since(int kind, TimestampTz state_change,
+										TimestampTz xact_start,
+										TimestampTz query_start);
 extern int64 lg_shortest_limit_ms(bool in_block);
 extern int64 lg_kind_shortest_ms(int kind);
 extern LeakguardExempt lg_role_exemption(Oid roleid);
@@ -873,7 +909,7 @@ extern bool lg_backend_holds_horizon(int slot, int pid);
 /* terminate.c */
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 							   double *lock_wait_ms);
-extern bool lg_victim_take(LeakguardVictim *out);
+extern bool lg_victim_take(LeakguardVictim *out, LeakguardKindAction action);
 
 /* blocking.c */
 extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
@@ -893,7 +929,7 @@ extern void lg_block_begun(void);
 /* sqlfuncs.c */
 extern Datum lg_interval_us(int64 us);
 extern void lg_check_result_columns(struct TupleDescData *desc, int w10,
-									 int w11, int w12);
+									 int w11, int w12, int w13);
 extern long lg_stats_copy(LeakguardAppStats *entries,
 						  LeakguardAppStats *overflow,
 						  TimestampTz *stats_reset);

@@ -98,7 +98,8 @@ bool
 lg_rules_qualified(void)
 {
 	for (int k = 0; k < LG_NUM_KINDS; k++)
-		if (*lg_kinds[k].rules != NULL && (*lg_kinds[k].rules)->qualified)
+		if (lg_kinds[k].rules != NULL && *lg_kinds[k].rules != NULL &&
+			(*lg_kinds[k].rules)->qualified)
 			return true;
 	return false;
 }
@@ -252,6 +253,8 @@ lg_action_name(int action)
 			return "superuser";
 		case LG_ACTION_REFUSED:
 			return "refused";
+		case LG_ACTION_CANCELLED:
+			return "cancelled";
 	}
 	return "unknown";
 }

@@ -20,12 +20,20 @@
  * recorded since the worker's last scan (episodes.c), the periods the
  * shutdown ended among them.
  *
- * Format 3 (leakguard 1.2) added the histograms and daily peaks to each
- * application's entry; format 4 (1.3) adds to each entry when it was last
- * seen and the role that made it (shmem.c: which entry makes room when the
- * table is full).  A file of format 3 is read, its entries belonging to
- * no role and last seen when they are loaded; a file of format 1 (1.0) or
- * 2 (1.1) is ignored with a LOG line, and the statistics start empty.
+ * Format 5 (leakguard 1.3) names its kinds of limit: after the header, the
+ * SQL name of each kind (lg_kinds[]) the file has counters for, and each
+ * application's entry is the counters common to all kinds, when it was
+ * last seen and the role that made it (shmem.c: which entry makes room
+ * when the table is full), then one record per named kind (its counters
+ * and the histogram of its periods).  The history's events name their kind
+ * by its place in that list.  So a file's counters load by the kind's
+ * name, whatever order or set of kinds the version that wrote it had: a
+ * kind this version does not know is left out with a LOG line.  Format 3
+ * (leakguard 1.2: the structures of that version, a pair of named
+ * counters per kind) is read field by field into the kinds they count,
+ * its entries belonging to no role and last seen when they are loaded.
+ * Format 4 was never released.  A file of format 1 (1.0) or 2 (1.1) is
+ * ignored with a LOG line, and the statistics start empty.
  *
  * The history's two rings (terminations, and refused connections) are
  * written as one list of LeakguardEvent, oldest first, and the loader puts
@@ -59,30 +67,123 @@
 
 #define LG_STATS_FILE		PGSTAT_STAT_PERMANENT_DIRECTORY "/leakguard.stat"
 #define LG_STATS_MAGIC		0x4C474431	/* "LGD1" */
-/* The oldest format this leakguard reads (1.2's). */
-#define LG_STATS_FORMAT_OLDEST	3
+#define LG_STATS_FORMAT_12	3			/* leakguard 1.2's, read */
+#define LG_STATS_FORMAT		5			/* written */
+#define LG_KIND_NAME_LEN	32
 
 typedef struct LgStatsFileHeader
 {
 	uint32		magic;
 	uint32		format;
-	uint32		app_size;		/* sizeof(LeakguardAppStats) */
+	uint32		app_size;		/* bytes per application entry */
 	uint32		event_size;		/* sizeof(LeakguardEvent) */
 	int32		napps;			/* entries after the overflow entry */
 	int32		nevents;		/* oldest first */
 	TimestampTz stats_reset;
 } LgStatsFileHeader;
 
+/* Format 5: after the header, nkinds names of LG_KIND_NAME_LEN bytes. */
+typedef struct LgStatsFileKinds
+{
+	uint32		nkinds;
+	uint32		kind_size;		/* sizeof(LgStatsFileKind) */
+} LgStatsFileKinds;
+
 /*
- * An application's entry in the file (format 4; format 3 has the
- * statistics alone); the overflow row's too, with last_seen 0 and no owner.
+ * Format 5: an application's entry (the overflow row's too, with last_seen
+ * 0 and no owner), followed by nkinds LgStatsFileKind.
  */
 typedef struct LgStatsFileApp
+{
+	char		name[NAMEDATALEN];
+	int64		peak_connections;
+	int64		episodes;
+	int64		total_idle_us;
+	int64		max_idle_us;
+	int64		buckets[LG_NUM_BUCKETS];
+	TimestampTz last_terminated_at;
+	TimestampTz first_seen;
+	int32		daily_peaks[LG_PEAK_DAYS];
+	int64		peak_day;
+	TimestampTz last_seen;
+	Oid			owner;
+} LgStatsFileApp;
+
+/* Format 5: one kind's counters of an entry, and its periods' histogram. */
+typedef struct LgStatsFileKind
+{
+	LeakguardKindCounts counts;
+	LeakguardHistogram observed;	/* empty for a kind without one */
+} LgStatsFileKind;
+
+/*
+ * Format 3: leakguard 1.2's LeakguardAppStats and LeakguardEvent, as that
+ * version wrote them.  Its kinds were, in this order, idle in transaction,
+ * idle, the connection quota (which 1.2 named "quota"), transaction, xmin
+ * and blocking: the LeakguardKind values they still have.
+ */
+typedef struct LgStatsV12
+{
+	char		name[NAMEDATALEN];
+	int64		peak_connections;
+	int64		episodes;
+	int64		terminated;
+	int64		dry_run;
+	int64		idle_terminated;
+	int64		idle_dry_run;
+	int64		refused;
+	int64		refused_dry_run;
+	int64		total_idle_us;
+	int64		max_idle_us;
+	int64		buckets[LG_NUM_BUCKETS];
+	TimestampTz last_terminated_at;
+	TimestampTz first_seen;
+	uint64		scan_no;
+	int32		scan_connections;
+	int32		daily_peaks[LG_PEAK_DAYS];
+	int64		peak_day;
+	LeakguardHistogram observed[3];
+	int64		transaction_terminated;
+	int64		transaction_dry_run;
+	int64		xmin_terminated;
+	int64		xmin_dry_run;
+	int64		blocking_terminated;
+	int64		blocking_dry_run;
+} LgStatsV12;
+
+typedef struct LgEventV12
+{
+	TimestampTz at;
+	int			pid;
+	int			action;
+	int			kind;
+	Oid			datid;
+	Oid			userid;
+	TimestampTz backend_start;
+	TimestampTz xact_start;
+	TimestampTz state_change;
+	int64		idle_us;
+	int64		timeout_ms;
+	int64		xmin_age;
+	int64		blocked_us;
+	int			nblocked;
+	int			blocked_pids[8];
+	SockAddr	client_addr;
+	char		appname[NAMEDATALEN];
+	char		rule[128];
+	char		query[1024];
+} LgEventV12;
+
+#define LG_V12_KINDS		6
+#define LG_V12_ACTION_LAST	5	/* refused */
+
+/* An application's entry as loaded, whatever the format. */
+typedef struct LgLoadedApp
 {
 	LeakguardAppStats stats;
 	TimestampTz last_seen;
 	Oid			owner;
-} LgStatsFileApp;
+} LgLoadedApp;
 
 /* Whether a fixed-size string field ends within its size. */
 static bool
@@ -98,11 +199,12 @@ lg_app_invalid(const LeakguardAppStats *a)
 
 	if (!lg_field_terminated(a->name, sizeof(a->name)))
 		return "an application name without its terminator";
-	if (a->peak_connections < 0 || a->episodes < 0 || a->terminated < 0 ||
-		a->dry_run < 0 || a->idle_terminated < 0 || a->idle_dry_run < 0 ||
-		a->refused < 0 || a->refused_dry_run < 0 ||
+	if (a->peak_connections < 0 || a->episodes < 0 ||
 		a->total_idle_us < 0 || a->max_idle_us < 0)
 		return "a negative counter";
+	for (i = 0; i < LG_NUM_KINDS; i++)
+		if (a->kinds[i].acted < 0 || a->kinds[i].dry_run < 0)
+			return "a negative counter";
 	for (i = 0; i < LG_NUM_BUCKETS; i++)
 		if (a->buckets[i] < 0)
 			return "a negative counter";
@@ -133,7 +235,7 @@ lg_event_invalid(const LeakguardEvent *e)
 	if (e->idle_us < 0 || e->timeout_ms < 0 || e->pid < 0 ||
 		e->blocked_us < 0 || e->nblocked < 0 || e->xmin_age < 0)
 		return "a negative time, pid or count";
-	if (e->kind == LG_KIND_QUOTA &&
+	if (e->kind == LG_KIND_CONNECTIONS &&
 		e->action != LG_ACTION_REFUSED && e->action != LG_ACTION_DRY_RUN)
 		return "a refused connection with another action";
 	return NULL;
@@ -191,6 +293,119 @@ lg_read_whole_file(const char *path, const char *what, Size minsize, Size *len)
 	return buf;
 }
 
+/* An entry of format 3 (1.2), as this version keeps it. */
+static void
+lg_app_from_v12(const char *p, LgLoadedApp *out, TimestampTz stats_reset)
+{
+	LgStatsV12	v;
+	LeakguardAppStats *a = &out->stats;
+
+	memcpy(&v, p, sizeof(v));
+	memset(out, 0, sizeof(*out));
+	memcpy(a->name, v.name, NAMEDATALEN);
+	a->peak_connections = v.peak_connections;
+	a->episodes = v.episodes;
+	a->total_idle_us = v.total_idle_us;
+	a->max_idle_us = v.max_idle_us;
+	memcpy(a->buckets, v.buckets, sizeof(a->buckets));
+	a->last_terminated_at = v.last_terminated_at;
+	a->first_seen = v.first_seen;
+	memcpy(a->daily_peaks, v.daily_peaks, sizeof(a->daily_peaks));
+	a->peak_day = v.peak_day;
+	a->observed[LG_OBSERVED_XACT_IDLE] = v.observed[0];
+	a->observed[LG_OBSERVED_IDLE] = v.observed[1];
+	a->observed[LG_OBSERVED_TRANSACTION] = v.observed[2];
+	a->kinds[LG_KIND_IDLE_IN_XACT].acted = v.terminated;
+	a->kinds[LG_KIND_IDLE_IN_XACT].dry_run = v.dry_run;
+	a->kinds[LG_KIND_IDLE].acted = v.idle_terminated;
+	a->kinds[LG_KIND_IDLE].dry_run = v.idle_dry_run;
+	a->kinds[LG_KIND_CONNECTIONS].acted = v.refused;
+	a->kinds[LG_KIND_CONNECTIONS].dry_run = v.refused_dry_run;
+	a->kinds[LG_KIND_TRANSACTION].acted = v.transaction_terminated;
+	a->kinds[LG_KIND_TRANSACTION].dry_run = v.transaction_dry_run;
+	a->kinds[LG_KIND_XMIN].acted = v.xmin_terminated;
+	a->kinds[LG_KIND_XMIN].dry_run = v.xmin_dry_run;
+	a->kinds[LG_KIND_BLOCKING].acted = v.blocking_terminated;
+	a->kinds[LG_KIND_BLOCKING].dry_run = v.blocking_dry_run;
+	/* seen last, for all we know, when its statistics began; no owner */
+	out->last_seen = stats_reset;
+	out->owner = InvalidOid;
+}
+
+/* An event of format 3 (1.2); its kind and action values are today's. */
+static void
+lg_event_from_v12(const char *p, LeakguardEvent *e)
+{
+	LgEventV12	v;
+
+	memcpy(&v, p, sizeof(v));
+	memset(e, 0, sizeof(*e));
+	e->at = v.at;
+	e->pid = v.pid;
+	e->action = (v.action >= 0 && v.action <= LG_V12_ACTION_LAST) ? v.action : -1;
+	e->kind = (v.kind >= 0 && v.kind < LG_V12_KINDS) ? v.kind : -1;
+	e->datid = v.datid;
+	e->userid = v.userid;
+	e->backend_start = v.backend_start;
+	e->xact_start = v.xact_start;
+	e->state_change = v.state_change;
+	e->idle_us = v.idle_us;
+	e->timeout_ms = v.timeout_ms;
+	e->xmin_age = v.xmin_age;
+	e->blocked_us = v.blocked_us;
+	e->nblocked = v.nblocked;
+	memcpy(e->blocked_pids, v.blocked_pids, sizeof(e->blocked_pids));
+	e->client_addr = v.client_addr;
+	memcpy(e->appname, v.appname, sizeof(e->appname));
+	memcpy(e->rule, v.rule, sizeof(e->rule));
+	memcpy(e->query, v.query, sizeof(e->query));
+}
+
+/*
+ * An entry of format 5, whose nkinds kind records are those of the kinds
+ * kind_map[] gives (-1: a kind this version does not know, left out).
+ * NULL, or what makes it invalid.
+ */
+static const char *
+lg_app_from_v5(const char *p, const int *kind_map, int nkinds,
+			   LgLoadedApp *out)
+{
+	LgStatsFileApp f;
+	LeakguardAppStats *a = &out->stats;
+
+	memcpy(&f, p, sizeof(f));
+	memset(out, 0, sizeof(*out));
+	memcpy(a->name, f.name, NAMEDATALEN);
+	a->peak_connections = f.peak_connections;
+	a->episodes = f.episodes;
+	a->total_idle_us = f.total_idle_us;
+	a->max_idle_us = f.max_idle_us;
+	memcpy(a->buckets, f.buckets, sizeof(a->buckets));
+	a->last_terminated_at = f.last_terminated_at;
+	a->first_seen = f.first_seen;
+	memcpy(a->daily_peaks, f.daily_peaks, sizeof(a->daily_peaks));
+	a->peak_day = f.peak_day;
+	out->last_seen = f.last_seen;
+	out->owner = f.owner;
+
+	p += sizeof(f);
+	for (int i = 0; i < nkinds; i++, p += sizeof(LgStatsFileKind))
+	{
+		LgStatsFileKind fk;
+		int			k = kind_map[i];
+
+		memcpy(&fk, p, sizeof(fk));
+		if (!lg_hist_valid(&fk.observed))
+			return "a histogram whose counts do not add up";
+		if (k < 0)
+			continue;
+		a->kinds[k] = fk.counts;
+		if (lg_kinds[k].observed >= 0)
+			a->observed[lg_kinds[k].observed] = fk.observed;
+	}
+	return NULL;
+}
+
 void
 lg_stats_load(void)
 {
@@ -199,11 +414,19 @@ lg_stats_load(void)
 										 sizeof(LgStatsFileHeader) + sizeof(pg_crc32c),
 										 &len);
 	LgStatsFileHeader hdr;
+	LgStatsFileKinds kh = {0};
+	int			kind_map[LG_NUM_KINDS * 8];
 	pg_crc32c	crc;
 	pg_crc32c	stored;
 	const char *p;
+	Size		head;
+	Size		app_size;
+	Size		event_size;
+	LgLoadedApp *apps = NULL;
+	LeakguardEvent *events = NULL;
 	int			i;
 	int			nrefusals = 0;
+	int			nunknown = 0;
 	int			skip_events;
 	int			skip_refusals;
 	const char *invalid = NULL;
@@ -215,24 +438,43 @@ lg_stats_load(void)
 
 	memcpy(&hdr, buf, sizeof(hdr));
 	if (hdr.magic == LG_STATS_MAGIC &&
-		(hdr.format < LG_STATS_FORMAT_OLDEST || hdr.format > LG_FORMAT_VERSION))
+		hdr.format != LG_STATS_FORMAT_12 && hdr.format != LG_STATS_FORMAT)
 	{
 		/*
 		 * Format 1 is leakguard 1.0's, 2 is 1.1's: other structures, not to
 		 * be misread.
 		 */
 		ereport(LOG,
-				(errmsg("ignoring leakguard statistics file \"%s\" of format %u; this leakguard reads formats %u to %u, and starts with empty statistics",
-						LG_STATS_FILE, hdr.format, LG_STATS_FORMAT_OLDEST, LG_FORMAT_VERSION)));
+				(errmsg("ignoring leakguard statistics file \"%s\" of format %u; this leakguard reads formats %u and %u, and starts with empty statistics",
+						LG_STATS_FILE, hdr.format, LG_STATS_FORMAT_12, LG_STATS_FORMAT)));
 		goto done;
 	}
+
+	/* The layout the header announces, checked against the file's size. */
+	head = sizeof(hdr);
+	if (hdr.format == LG_STATS_FORMAT_12)
+	{
+		app_size = sizeof(LgStatsV12);
+		event_size = sizeof(LgEventV12);
+	}
+	else
+	{
+		if (len >= sizeof(hdr) + sizeof(kh))
+			memcpy(&kh, buf + sizeof(hdr), sizeof(kh));
+		if (kh.nkinds > lengthof(kind_map) ||
+			kh.kind_size != sizeof(LgStatsFileKind))
+			kh.nkinds = 0;		/* refused below */
+		head += sizeof(kh) + (Size) kh.nkinds * LG_KIND_NAME_LEN;
+		app_size = sizeof(LgStatsFileApp) +
+			(Size) kh.nkinds * sizeof(LgStatsFileKind);
+		event_size = sizeof(LeakguardEvent);
+	}
 	if (hdr.magic != LG_STATS_MAGIC ||
-		hdr.app_size != (hdr.format == LG_FORMAT_VERSION ?
-						 sizeof(LgStatsFileApp) : sizeof(LeakguardAppStats)) ||
-		hdr.event_size != sizeof(LeakguardEvent) ||
+		(hdr.format == LG_STATS_FORMAT && kh.nkinds == 0) ||
+		hdr.app_size != app_size || hdr.event_size != event_size ||
 		hdr.napps < 0 || hdr.nevents < 0 ||
-		len != sizeof(hdr) + ((Size) hdr.napps + 1) * hdr.app_size +
-		(Size) hdr.nevents * hdr.event_size + sizeof(pg_crc32c))
+		len != head + ((Size) hdr.napps + 1) * app_size +
+		(Size) hdr.nevents * event_size + sizeof(pg_crc32c))
 	{
 		ereport(LOG,
 				(errmsg("ignoring leakguard statistics file \"%s\" of another format", LG_STATS_FILE)));
@@ -250,23 +492,58 @@ lg_stats_load(void)
 		goto done;
 	}
 
-	/* Check everything before anything is loaded. */
-	p = buf + sizeof(hdr);
-	for (i = 0; i <= hdr.napps; i++, p += hdr.app_size)
+	/* Format 5: the kinds it counts, by name. */
+	p = buf + sizeof(hdr) + sizeof(kh);
+	for (i = 0; i < (int) kh.nkinds && invalid == NULL; i++, p += LG_KIND_NAME_LEN)
 	{
-		LeakguardAppStats saved;
+		char		name[LG_KIND_NAME_LEN];
 
-		memcpy(&saved, p, sizeof(saved));
-		if ((invalid = lg_app_invalid(&saved)) != NULL)
-			break;
+		memcpy(name, p, LG_KIND_NAME_LEN);
+		if (!lg_field_terminated(name, sizeof(name)))
+			invalid = "a kind's name without its terminator";
+		else
+		{
+			kind_map[i] = lg_kind_by_name(name);
+			for (int j = 0; j < i; j++)
+				if (kind_map[j] >= 0 && kind_map[j] == kind_map[i])
+					invalid = "a kind named twice";
+		}
 	}
-	for (i = 0; invalid == NULL && i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
-	{
-		LeakguardEvent saved;
 
-		memcpy(&saved, p, sizeof(saved));
-		invalid = lg_event_invalid(&saved);
-		if (saved.kind == LG_KIND_QUOTA)
+	/* Everything is decoded and checked before anything is loaded. */
+	apps = palloc((hdr.napps + 1) * sizeof(LgLoadedApp));
+	events = palloc(Max(hdr.nevents, 1) * sizeof(LeakguardEvent));
+	p = buf + head;
+	for (i = 0; invalid == NULL && i <= hdr.napps; i++, p += app_size)
+	{
+		if (hdr.format == LG_STATS_FORMAT_12)
+			lg_app_from_v12(p, &apps[i], hdr.stats_reset);
+		else
+			invalid = lg_app_from_v5(p, kind_map, kh.nkinds, &apps[i]);
+		if (invalid == NULL)
+			invalid = lg_app_invalid(&apps[i].stats);
+	}
+	for (i = 0; invalid == NULL && i < hdr.nevents; i++, p += event_size)
+	{
+		if (hdr.format == LG_STATS_FORMAT_12)
+			lg_event_from_v12(p, &events[i]);
+		else
+		{
+			memcpy(&events[i], p, sizeof(LeakguardEvent));
+			if (events[i].kind < 0 || events[i].kind >= (int) kh.nkinds)
+			{
+				invalid = "an unknown kind";
+				break;
+			}
+			events[i].kind = kind_map[events[i].kind];
+			if (events[i].kind < 0)
+			{
+				nunknown++;		/* a kind this version does not know */
+				continue;
+			}
+		}
+		invalid = lg_event_invalid(&events[i]);
+		if (events[i].kind == LG_KIND_CONNECTIONS)
 			nrefusals++;
 	}
 	if (invalid != NULL)
@@ -276,70 +553,68 @@ lg_stats_load(void)
 						LG_STATS_FILE, invalid)));
 		goto done;
 	}
+	for (i = 0; i < (int) kh.nkinds; i++)
+		if (kind_map[i] < 0)
+			ereport(LOG,
+					(errmsg("leakguard statistics file \"%s\" counts a kind of limit this leakguard does not know, \"%s\"; its counters and history are left out",
+							LG_STATS_FILE,
+							buf + sizeof(hdr) + sizeof(kh) + i * LG_KIND_NAME_LEN)));
 
-	p = buf + sizeof(hdr);
-	memcpy((char *) &lg_shared->overflow + NAMEDATALEN, p + NAMEDATALEN,
+	memcpy((char *) &lg_shared->overflow + NAMEDATALEN,
+		   (char *) &apps[0].stats + NAMEDATALEN,
 		   sizeof(LeakguardAppStats) - NAMEDATALEN);
 	lg_shared->overflow.scan_no = 0;
-	p += hdr.app_size;
 
-	for (i = 0; i < hdr.napps; i++, p += hdr.app_size)
+	for (i = 1; i <= hdr.napps; i++)
 	{
-		LgStatsFileApp file_app;
-		LeakguardAppStats saved;
+		LeakguardAppStats *saved = &apps[i].stats;
 		LeakguardAppStats *entry;
 
-		memset(&file_app, 0, sizeof(file_app));
-		memcpy(&file_app, p, hdr.app_size);
-		memcpy(&saved, &file_app.stats, sizeof(saved));
-		saved.name[NAMEDATALEN - 1] = '\0';
-		if (hdr.format < LG_FORMAT_VERSION)
-		{
-			/* seen last, for all we know, when its statistics began */
-			file_app.owner = InvalidOid;
-			file_app.last_seen = hdr.stats_reset;
-		}
+		saved->name[NAMEDATALEN - 1] = '\0';
 
 		/*
 		 * Never seen later than now: an entry seen in the future would be
 		 * the last to make room, for as long as that future lasts.
 		 */
-		file_app.last_seen = Min(file_app.last_seen, now);
-		entry = lg_stats_entry(saved.name, file_app.owner, file_app.last_seen);
+		apps[i].last_seen = Min(apps[i].last_seen, now);
+		entry = lg_stats_entry(saved->name, apps[i].owner, apps[i].last_seen);
 
 		/*
 		 * Into the overflow row, or a row that several saved names share (a
 		 * Citus internal connection's, saved by a version that kept a row
 		 * per gpid): added up.
 		 */
-		if (entry == &lg_shared->overflow || strcmp(entry->name, saved.name) != 0)
-			lg_stats_merge(entry, &saved);
+		if (entry == &lg_shared->overflow || strcmp(entry->name, saved->name) != 0)
+			lg_stats_merge(entry, saved);
 		else
-			memcpy(entry, &saved, sizeof(saved));
+			memcpy(entry, saved, sizeof(*saved));
 		/* Scan numbers start again with this server. */
 		entry->scan_no = 0;
 	}
 
 	/* The newest history_size events of each ring. */
-	skip_events = Max(0, hdr.nevents - nrefusals - lg_history_size);
+	skip_events = Max(0, hdr.nevents - nunknown - nrefusals - lg_history_size);
 	skip_refusals = Max(0, nrefusals - lg_history_size);
-	for (i = 0; i < hdr.nevents; i++, p += sizeof(LeakguardEvent))
+	for (i = 0; i < hdr.nevents; i++)
 	{
-		LeakguardEvent event;
-
-		memcpy(&event, p, sizeof(event));
-		if (event.kind == LG_KIND_QUOTA && skip_refusals > 0)
+		if (events[i].kind < 0)
+			continue;
+		if (events[i].kind == LG_KIND_CONNECTIONS && skip_refusals > 0)
 			skip_refusals--;
-		else if (event.kind != LG_KIND_QUOTA && skip_events > 0)
+		else if (events[i].kind != LG_KIND_CONNECTIONS && skip_events > 0)
 			skip_events--;
 		else
-			lg_history_add(&event);
+			lg_history_add(&events[i]);
 	}
 
 	lg_shared->stats_reset = hdr.stats_reset;
 
 done:
 	pfree(buf);
+	if (apps != NULL)
+		pfree(apps);
+	if (events != NULL)
+		pfree(events);
 	/* A file read once must not survive into a crash. */
 	if (unlink(LG_STATS_FILE) != 0 && errno != ENOENT)
 		ereport(LOG,
@@ -422,15 +697,59 @@ lg_shutdown_was_clean(void)
  * on_shmem_exit callback of the postmaster.  After anything but a clean
  * shutdown, write nothing: the next start begins with empty statistics.
  */
+/*
+ * Write one application's entry in format 5: the counters common to all
+ * kinds, then each kind's, in the order of the names the header lists
+ * (lg_kinds[]).  Padding is zeroed: the file is the same for the same
+ * statistics.
+ */
+static bool
+lg_write_app(FILE *file, const LeakguardAppStats *a, TimestampTz last_seen,
+			 Oid owner, pg_crc32c *crc)
+{
+	LgStatsFileApp f;
+	bool		ok;
+
+	memset(&f, 0, sizeof(f));
+	memcpy(f.name, a->name, NAMEDATALEN);
+	f.peak_connections = a->peak_connections;
+	f.episodes = a->episodes;
+	f.total_idle_us = a->total_idle_us;
+	f.max_idle_us = a->max_idle_us;
+	memcpy(f.buckets, a->buckets, sizeof(f.buckets));
+	f.last_terminated_at = a->last_terminated_at;
+	f.first_seen = a->first_seen;
+	memcpy(f.daily_peaks, a->daily_peaks, sizeof(f.daily_peaks));
+	f.peak_day = a->peak_day;
+	f.last_seen = last_seen;
+	f.owner = owner;
+	ok = lg_file_write(file, &f, sizeof(f), crc);
+	for (int k = 0; ok && k < LG_NUM_KINDS; k++)
+	{
+		LgStatsFileKind fk;
+
+		memset(&fk, 0, sizeof(fk));
+		fk.counts = a->kinds[k];
+		if (lg_kinds[k].observed >= 0)
+			fk.observed = a->observed[lg_kinds[k].observed];
+		ok = lg_file_write(file, &fk, sizeof(fk), crc);
+	}
+	return ok;
+}
+
+/*
+ * on_shmem_exit callback of the postmaster.  After anything but a clean
+ * shutdown, write nothing: the next start begins with empty statistics.
+ */
 void
 lg_stats_save(int code, Datum arg)
 {
 	const char *tmpfile = LG_STATS_FILE ".tmp";
 	FILE	   *file;
 	LgStatsFileHeader hdr;
+	LgStatsFileKinds kh;
 	HASH_SEQ_STATUS seq;
 	LeakguardAppEntry *entry;
-	LgStatsFileApp file_app;
 	pg_crc32c	crc;
 	uint64		next;
 	uint64		refusal_next;
@@ -454,13 +773,15 @@ lg_stats_save(int code, Datum arg)
 
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = LG_STATS_MAGIC;
-	hdr.format = LG_FORMAT_VERSION;
-	hdr.app_size = sizeof(LgStatsFileApp);
+	hdr.format = LG_STATS_FORMAT;
+	hdr.app_size = sizeof(LgStatsFileApp) + LG_NUM_KINDS * sizeof(LgStatsFileKind);
 	hdr.event_size = sizeof(LeakguardEvent);
 	hdr.napps = (int32) hash_get_num_entries(lg_app_hash);
 	hdr.nevents = (int32) (lg_shared->history_count - next +
 						   lg_shared->refusal_count - refusal_next);
 	hdr.stats_reset = lg_shared->stats_reset;
+	kh.nkinds = LG_NUM_KINDS;
+	kh.kind_size = sizeof(LgStatsFileKind);
 
 	file = AllocateFile(tmpfile, PG_BINARY_W);
 	if (file == NULL)
@@ -472,21 +793,27 @@ lg_stats_save(int code, Datum arg)
 	}
 
 	INIT_CRC32C(crc);
-	memset(&file_app, 0, sizeof(file_app));
-	memcpy(&file_app.stats, &lg_shared->overflow, sizeof(LeakguardAppStats));
 	ok = lg_file_write(file, &hdr, sizeof(hdr), &crc) &&
-		lg_file_write(file, &file_app, sizeof(file_app), &crc);
+		lg_file_write(file, &kh, sizeof(kh), &crc);
+	for (int k = 0; ok && k < LG_NUM_KINDS; k++)
+	{
+		char		name[LG_KIND_NAME_LEN];
+
+		StaticAssertStmt(sizeof("idle in transaction") <= LG_KIND_NAME_LEN,
+						 "kind names fit");
+		memset(name, 0, sizeof(name));
+		strlcpy(name, lg_kinds[k].name, sizeof(name));
+		ok = lg_file_write(file, name, sizeof(name), &crc);
+	}
+	if (ok)
+		ok = lg_write_app(file, &lg_shared->overflow, 0, InvalidOid, &crc);
 
 	hash_seq_init(&seq, lg_app_hash);
 	while ((entry = hash_seq_search(&seq)) != NULL)
 	{
-		/* padding zeroed: the file is the same for the same statistics */
-		memset(&file_app, 0, sizeof(file_app));
-		memcpy(&file_app.stats, &entry->stats, sizeof(LeakguardAppStats));
-		file_app.last_seen = entry->last_seen;
-		file_app.owner = entry->owner;
 		if (ok)
-			ok = lg_file_write(file, &file_app, sizeof(file_app), &crc);
+			ok = lg_write_app(file, &entry->stats, entry->last_seen,
+							  entry->owner, &crc);
 	}
 
 	/* Both rings, merged by time, oldest first. */

@@ -184,7 +184,7 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 	ev->at = GetCurrentTimestamp();
 	ev->pid = MyProcPid;
 	ev->action = action;
-	ev->kind = LG_KIND_QUOTA;
+	ev->kind = LG_KIND_CONNECTIONS;
 	ev->datid = datid;
 	ev->userid = roleid;
 	ev->backend_start = MyStartTimestamp;
@@ -196,9 +196,10 @@ lg_quota_record(Oid roleid, Oid datid, const SockAddr *client_addr,
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 	entry = lg_stats_entry(appname, roleid, ev->at);
 	if (action == LG_ACTION_REFUSED)
-		entry->refused++;
+		entry->kinds[LG_KIND_CONNECTIONS].acted++;
 	else
-		entry->refused_dry_run++;
+		entry->kinds[LG_KIND_CONNECTIONS].dry_run++;
+	entry->kinds[LG_KIND_CONNECTIONS].last_at = ev->at;
 	lg_history_add(ev);
 	LWLockRelease(lg_shared->lock);
 	lg_stats_full_report();

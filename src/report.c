@@ -43,34 +43,39 @@ lg_emit_log_hook(ErrorData *edata)
 {
 	LeakguardVictim victim;
 
-	if (edata->elevel == FATAL &&
-		edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN &&
-		MyBackendType == B_BACKEND &&
-		lg_victim_take(&victim))
+	if (MyBackendType == B_BACKEND &&
+		((edata->elevel == FATAL &&
+		  edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN &&
+		  lg_victim_take(&victim, LG_ACT_TERMINATE)) ||
+		 (edata->elevel == ERROR &&
+		  edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
+		  lg_victim_take(&victim, LG_ACT_CANCEL))))
 	{
 		const LeakguardKindDef *kind = &lg_kinds[victim.kind];
+		const char *what = (kind->action == LG_ACT_CANCEL) ?
+			"cancelled this statement" : "terminated this session";
 		char	   *limit = lg_format_duration_ms(victim.timeout_ms);
 
 		edata->sqlerrcode = kind->sqlerrcode;
 		edata->message = pstrdup(kind->message);
 		if (kind->measure == LG_MEASURE_XID_AGE)
-			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s: its snapshot or transaction ID was " INT64_FORMAT " transactions old; its limit is " INT64_FORMAT " transactions (%s).",
-									 victim.appname,
+			edata->detail = psprintf("leakguard %s of application \"%s\" after %.3f s %s: its snapshot or transaction ID was " INT64_FORMAT " transactions old; its limit is " INT64_FORMAT " transactions (%s).",
+									 what, victim.appname,
 									 (double) victim.idle_us / USECS_PER_SEC,
 									 kind->during, victim.xmin_age,
 									 victim.timeout_ms,
 									 lg_kind_source(victim.kind, victim.rule));
 		else if (kind->measure == LG_MEASURE_BLOCKED)
-			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s: it kept %d other session(s) waiting for its locks for %.3f s; its limit is %s (%s).",
-									 victim.appname,
+			edata->detail = psprintf("leakguard %s of application \"%s\" after %.3f s %s: it kept %d other session(s) waiting for its locks for %.3f s; its limit is %s (%s).",
+									 what, victim.appname,
 									 (double) victim.idle_us / USECS_PER_SEC,
 									 kind->during, victim.nblocked,
 									 (double) victim.blocked_us / USECS_PER_SEC,
 									 limit,
 									 lg_kind_source(victim.kind, victim.rule));
 		else
-			edata->detail = psprintf("leakguard terminated this session of application \"%s\" after %.3f s %s; its limit is %s (%s).",
-									 victim.appname,
+			edata->detail = psprintf("leakguard %s of application \"%s\" after %.3f s %s; its limit is %s (%s).",
+									 what, victim.appname,
 									 (double) victim.idle_us / USECS_PER_SEC,
 									 kind->during, limit,
 									 lg_kind_source(victim.kind, victim.rule));

@@ -605,10 +605,10 @@ lg_stats_merge(LeakguardAppStats *dst, const LeakguardAppStats *src)
 	dst->episodes += src->episodes;
 	for (i = 0; i < LG_NUM_KINDS; i++)
 	{
-		LG_STATS_COUNTER(dst, lg_kinds[i].terminated_off) +=
-			LG_STATS_COUNTER(src, lg_kinds[i].terminated_off);
-		LG_STATS_COUNTER(dst, lg_kinds[i].dry_run_off) +=
-			LG_STATS_COUNTER(src, lg_kinds[i].dry_run_off);
+		dst->kinds[i].acted += src->kinds[i].acted;
+		dst->kinds[i].dry_run += src->kinds[i].dry_run;
+		dst->kinds[i].last_at = Max(dst->kinds[i].last_at,
+									src->kinds[i].last_at);
 	}
 	dst->total_idle_us += src->total_idle_us;
 	dst->max_idle_us = Max(dst->max_idle_us, src->max_idle_us);
@@ -711,7 +711,7 @@ lg_history_add(const LeakguardEvent *event)
 	uint64		slot;
 	LeakguardRefusal *r;
 
-	if (event->kind != LG_KIND_QUOTA)
+	if (event->kind != LG_KIND_CONNECTIONS)
 	{
 		slot = lg_shared->history_count % (uint64) lg_history_size;
 		memcpy(&lg_shared->history[slot], event, sizeof(LeakguardEvent));
@@ -741,7 +741,7 @@ lg_refusal_event(const LeakguardRefusal *refusal, LeakguardEvent *event)
 	event->at = refusal->at;
 	event->pid = refusal->pid;
 	event->action = refusal->action;
-	event->kind = LG_KIND_QUOTA;
+	event->kind = LG_KIND_CONNECTIONS;
 	event->datid = refusal->datid;
 	event->userid = refusal->userid;
 	event->backend_start = refusal->backend_start;

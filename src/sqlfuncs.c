@@ -98,10 +98,12 @@ PG_FUNCTION_INFO_V1(lg_leak_sources_sql);
 /* Result columns in 1.0, in 1.1, in 1.2 and in 1.3 (where it has more) */
 #define LG_SESSIONS_COLS_10		14
 #define LG_SESSIONS_COLS_11		15
-#define LG_SESSIONS_COLS		17
+#define LG_SESSIONS_COLS_12		17
+#define LG_SESSIONS_COLS		21
 #define LG_STATS_COLS_10		18
 #define LG_STATS_COLS_11		22
-#define LG_STATS_COLS			28
+#define LG_STATS_COLS_12		28
+#define LG_STATS_COLS			30
 #define LG_TERMINATIONS_COLS_10	14
 #define LG_TERMINATIONS_COLS_11	15
 #define LG_TERMINATIONS_COLS	17
@@ -168,21 +170,22 @@ lg_client_addr(const SockAddr *addr, Datum *out)
  * would not be of the types filled in.
  */
 void
-lg_check_result_columns(TupleDesc desc, int w10, int w11, int w12)
+lg_check_result_columns(TupleDesc desc, int w10, int w11, int w12, int w13)
 {
-	if (desc->natts > w12)
+	if (desc->natts > w13)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the leakguard library is older than the extension's SQL definitions"),
 				 errdetail("The function is declared with %d result columns; the library in use fills %d.",
-						   desc->natts, w12),
+						   desc->natts, w13),
 				 errhint("Restart the server to load the installed library.")));
-	if (desc->natts != w10 && desc->natts != w11 && desc->natts != w12)
+	if (desc->natts != w10 && desc->natts != w11 && desc->natts != w12 &&
+		desc->natts != w13)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the leakguard library does not match the extension's SQL definitions"),
-				 errdetail("The function is declared with %d result columns; the library fills %d, %d or %d.",
-						   desc->natts, w10, w11, w12)));
+				 errdetail("The function is declared with %d result columns; the library fills %d, %d, %d or %d.",
+						   desc->natts, w10, w11, w12, w13)));
 }
 
 static Datum
@@ -212,7 +215,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS_10, LG_LIMIT_FOR_COLS_11,
-							LG_LIMIT_FOR_COLS);
+							LG_LIMIT_FOR_COLS, LG_LIMIT_FOR_COLS);
 
 	/* 1.2 is not STRICT: its role and database may be NULL, not the name. */
 	if (PG_ARGISNULL(0))
@@ -239,7 +242,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
 
 	memset(nulls, 0, sizeof(nulls));
-	lg_kind_limit_for(LG_KIND_XACT, &who, &limit);
+	lg_kind_limit_for(LG_KIND_IDLE_IN_XACT, &who, &limit);
 	if (limit.rule_index < 0)
 		nulls[0] = true;
 	else
@@ -359,8 +362,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	/* 1.0 and 1.1 have the same columns: the widths of 1.1, 1.2 and 1.3 */
-	lg_check_result_columns(tupdesc, LG_STATUS_COLS_11, LG_STATUS_COLS_12,
-							LG_STATUS_COLS);
+	lg_check_result_columns(tupdesc, LG_STATUS_COLS_11, LG_STATUS_COLS_11,
+							LG_STATUS_COLS_12, LG_STATUS_COLS);
 
 	lg_lock_reader();
 	pid = lg_shared->worker_pid;
@@ -539,6 +542,84 @@ lg_count_sorted(const int *values, int n, int pid)
 	return count;
 }
 
+/*
+ * The earliest deadline of the kinds of limit that apply to a session in
+ * its present state (1.3: sessions.next_*): its kind (-1: none has a
+ * deadline now), the limit in *next and the time in *at; *any_limit says
+ * whether some kind applies with a limit, deadline or not (a session over
+ * no xmin age yet, or blocking nobody, has none).  xid_age is the age of
+ * its snapshot or xid (-1: none); blocks the lock waits of the moment.
+ */
+static int
+lg_session_next(const PgBackendStatus *be, const LeakguardWho *who,
+				int64 xid_age, const LeakguardBlock *blocks, int nblocks,
+				TimestampTz now, LeakguardLimit *next, TimestampTz *at,
+				bool *any_limit)
+{
+	int			next_kind = -1;
+
+	*any_limit = false;
+	*at = 0;
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const LeakguardKindDef *kind = &lg_kinds[k];
+		LeakguardLimit limit;
+		TimestampTz due = 0;
+		TimestampTz since;
+
+		if (!kind->session ||
+			!kind->applies(be->st_state, be->st_xact_start_timestamp))
+			continue;
+		lg_kind_limit_for(k, who, &limit);
+		if (limit.timeout_ms <= 0)
+			continue;
+		*any_limit = true;
+		since = lg_kind_period_since(k, be->st_state_start_timestamp,
+									 be->st_xact_start_timestamp,
+									 be->st_activity_start_timestamp);
+		switch (kind->measure)
+		{
+			case LG_MEASURE_TIME:
+				due = since + limit.timeout_ms * INT64CONST(1000);
+				break;
+			case LG_MEASURE_XID_AGE:
+				if (xid_age >= 0 && xid_age > limit.timeout_ms)
+					due = now;
+				break;
+			case LG_MEASURE_BLOCKED:
+				/* from the earliest wait for its locks that began in it */
+				for (int b = 0; b < nblocks; b++)
+					if (blocks[b].blocker_pid == be->st_procpid)
+					{
+						TimestampTz from = Max(blocks[b].wait_start, since);
+						TimestampTz d = from + limit.timeout_ms * INT64CONST(1000);
+
+						if (due == 0 || d < due)
+							due = d;
+					}
+				break;
+			case LG_MEASURE_CONNECTIONS:
+				break;
+		}
+		if (due != 0 && (next_kind < 0 || due < *at))
+		{
+			next_kind = k;
+			*at = due;
+			*next = limit;
+		}
+	}
+	return next_kind;
+}
+
+/* A limit of kind k as a person writes it: "5s", "100000 transactions". */
+static char *
+lg_limit_text(int k, int64 value)
+{
+	if (lg_kinds[k].measure == LG_MEASURE_XID_AGE)
+		return psprintf(INT64_FORMAT " transactions", value);
+	return lg_format_duration_ms(value);
+}
+
 Datum
 lg_sessions_sql(PG_FUNCTION_ARGS)
 {
@@ -547,6 +628,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	bool		qualified = lg_rules_qualified();
 	bool		v11;
 	bool		v12;
+	bool		v13;
 	TransactionId next_xid = InvalidTransactionId;
 	LeakguardBlock *blocks = NULL;
 	int			nblocks = 0;
@@ -557,9 +639,11 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_SESSIONS_COLS_10,
-							LG_SESSIONS_COLS_11, LG_SESSIONS_COLS);
+							LG_SESSIONS_COLS_11, LG_SESSIONS_COLS_12,
+							LG_SESSIONS_COLS);
 	v11 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS_11;
-	v12 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
+	v12 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS_12;
+	v13 = rsinfo->setDesc->natts >= LG_SESSIONS_COLS;
 	if (v12)
 	{
 		TimestampTz next_check;
@@ -588,6 +672,12 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		const char *state;
 		bool		idle;
 		bool		idle_session;
+		bool		visible;
+		int64		xid_age = -1;
+		int			next_kind = -1;
+		LeakguardLimit next_limit;
+		TimestampTz next_at = 0;
+		bool		any_limit = false;
 
 		if (local == NULL)
 			continue;
@@ -602,15 +692,38 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		 * for an idle session (1.1), the transaction rules otherwise.
 		 */
 		idle = lg_state_idle_in_xact(be->st_state);
+		visible = lg_can_see(be->st_userid);
 		idle_session = v11 && be->st_state == STATE_IDLE &&
-			lg_can_see(be->st_userid);	/* else the rule would tell the state */
+			visible;			/* else the rule would tell the state */
 		who.appname = be->st_appname;
 		who.usename = qualified ? GetUserNameFromId(be->st_userid, true) : NULL;
 		who.datname = qualified ? get_database_name(be->st_databaseid) : NULL;
 		who.citus_internal = (lg_citus_kind(be->st_appname) != LG_CITUS_NONE);
-		lg_kind_limit_for(idle_session ? LG_KIND_IDLE : LG_KIND_XACT, &who,
+		lg_kind_limit_for(idle_session ? LG_KIND_IDLE : LG_KIND_IDLE_IN_XACT, &who,
 						  &limit);
-		if (limit.timeout_ms <= 0)
+		if (v12)
+		{
+			TransactionId oldest = local->backend_xmin;
+
+			if (!TransactionIdIsNormal(oldest) ||
+				(TransactionIdIsNormal(local->backend_xid) &&
+				 TransactionIdPrecedes(local->backend_xid, oldest)))
+				oldest = local->backend_xid;
+			if (TransactionIdIsNormal(oldest) && TransactionIdIsNormal(next_xid))
+				xid_age = (int64) (uint32) (next_xid - oldest);
+		}
+
+		/*
+		 * 1.3: every kind that applies in its state decides whether it is
+		 * exempt; 1.0 to 1.2, and a reader who may not see its state, see
+		 * the idle limit's alone, as 1.2 showed it.
+		 */
+		if (v13 && visible)
+			next_kind = lg_session_next(be, &who, xid_age, blocks, nblocks,
+										now, &next_limit, &next_at,
+										&any_limit);
+		any_limit = any_limit || limit.timeout_ms > 0;
+		if (!any_limit)
 			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
 		else
 			exempt = lg_role_exemption(be->st_userid);
@@ -638,7 +751,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		else
 			nulls[10] = true;
 		values[11] = lg_interval_us(limit.timeout_ms * 1000);
-		if ((idle || idle_session) && exempt == LG_EXEMPT_NONE)
+		if ((idle || idle_session) && exempt == LG_EXEMPT_NONE &&
+			limit.timeout_ms > 0)
 			values[12] = TimestampTzGetDatum(be->st_state_start_timestamp +
 											 limit.timeout_ms * INT64CONST(1000));
 		else
@@ -653,23 +767,34 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			nulls[14] = true;
 		if (v12)
 		{
-			TransactionId oldest = local->backend_xmin;
-			int32		blocking = 0;
-
-			if (!TransactionIdIsNormal(oldest) ||
-				(TransactionIdIsNormal(local->backend_xid) &&
-				 TransactionIdPrecedes(local->backend_xid, oldest)))
-				oldest = local->backend_xid;
-			if (TransactionIdIsNormal(oldest) && TransactionIdIsNormal(next_xid))
-				values[15] = Int64GetDatum((int64) (uint32) (next_xid - oldest));
+			if (xid_age >= 0)
+				values[15] = Int64GetDatum(xid_age);
 			else
 				nulls[15] = true;
-			blocking = lg_count_sorted(blockers, nblocks, be->st_procpid);
-			values[16] = Int32GetDatum(blocking);
+			values[16] = Int32GetDatum(lg_count_sorted(blockers, nblocks,
+													   be->st_procpid));
+		}
+		if (v13)
+		{
+			if (next_kind >= 0)
+			{
+				values[17] = CStringGetTextDatum(lg_kinds[next_kind].name);
+				if (next_limit.rule_index >= 0)
+					values[18] = CStringGetTextDatum(next_limit.rule);
+				else
+					nulls[18] = true;
+				values[19] = CStringGetTextDatum(lg_limit_text(next_kind,
+															   next_limit.timeout_ms));
+				values[20] = TimestampTzGetDatum(next_at);
+				if (exempt != LG_EXEMPT_NONE)
+					nulls[20] = true;
+			}
+			else
+				nulls[17] = nulls[18] = nulls[19] = nulls[20] = true;
 		}
 
 		/* What pg_stat_activity would hide from this reader. */
-		if (!lg_can_see(be->st_userid))
+		if (!visible)
 		{
 			nulls[4] = nulls[5] = nulls[6] = nulls[7] = true;
 			nulls[8] = nulls[9] = nulls[12] = true;
@@ -677,6 +802,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 				nulls[14] = true;
 			if (v12)
 				nulls[15] = nulls[16] = true;
+			if (v13)
+				nulls[17] = nulls[18] = nulls[19] = nulls[20] = true;
 		}
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
@@ -760,8 +887,8 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 		nulls[3] = true;
 	values[4] = Int64GetDatum(Max(st->peak_connections, connections));
 	values[5] = Int64GetDatum(st->episodes);
-	values[6] = Int64GetDatum(st->terminated);
-	values[7] = Int64GetDatum(st->dry_run);
+	values[6] = Int64GetDatum(st->kinds[LG_KIND_IDLE_IN_XACT].acted);
+	values[7] = Int64GetDatum(st->kinds[LG_KIND_IDLE_IN_XACT].dry_run);
 	values[8] = lg_interval_us(st->total_idle_us);
 	values[9] = lg_interval_us(st->max_idle_us);
 	for (i = 0; i < LG_NUM_BUCKETS; i++)
@@ -769,17 +896,25 @@ lg_put_stats_row(ReturnSetInfo *rsinfo, const LeakguardAppStats *st,
 	values[15] = lg_timestamp_or_null(st->last_terminated_at, &nulls[15]);
 	values[16] = lg_timestamp_or_null(st->first_seen, &nulls[16]);
 	values[17] = lg_timestamp_or_null(stats_reset, &nulls[17]);
-	values[18] = Int64GetDatum(st->idle_terminated);
-	values[19] = Int64GetDatum(st->idle_dry_run);
-	values[20] = Int64GetDatum(st->refused);
-	values[21] = Int64GetDatum(st->refused_dry_run);
-	values[22] = Int64GetDatum(st->transaction_terminated);
-	values[23] = Int64GetDatum(st->transaction_dry_run);
-	values[24] = Int64GetDatum(st->blocking_terminated);
-	values[25] = Int64GetDatum(st->blocking_dry_run);
-	values[26] = Int64GetDatum(st->xmin_terminated);
-	values[27] = Int64GetDatum(st->xmin_dry_run);
-	/* 1.0 and 1.1 declare only the first LG_STATS_COLS_10 or _11 columns */
+	values[18] = Int64GetDatum(st->kinds[LG_KIND_IDLE].acted);
+	values[19] = Int64GetDatum(st->kinds[LG_KIND_IDLE].dry_run);
+	values[20] = Int64GetDatum(st->kinds[LG_KIND_CONNECTIONS].acted);
+	values[21] = Int64GetDatum(st->kinds[LG_KIND_CONNECTIONS].dry_run);
+	values[22] = Int64GetDatum(st->kinds[LG_KIND_TRANSACTION].acted);
+	values[23] = Int64GetDatum(st->kinds[LG_KIND_TRANSACTION].dry_run);
+	values[24] = Int64GetDatum(st->kinds[LG_KIND_BLOCKING].acted);
+	values[25] = Int64GetDatum(st->kinds[LG_KIND_BLOCKING].dry_run);
+	values[26] = Int64GetDatum(st->kinds[LG_KIND_XMIN].acted);
+	values[27] = Int64GetDatum(st->kinds[LG_KIND_XMIN].dry_run);
+	/* 1.3: every kind's, terminations, cancellations and refusals alike */
+	values[28] = Int64GetDatum(0);
+	values[29] = Int64GetDatum(0);
+	for (i = 0; i < LG_NUM_KINDS; i++)
+	{
+		values[28] = Int64GetDatum(DatumGetInt64(values[28]) + st->kinds[i].acted);
+		values[29] = Int64GetDatum(DatumGetInt64(values[29]) + st->kinds[i].dry_run);
+	}
+	/* 1.0 to 1.2 declare only the first LG_STATS_COLS_10, _11 or _12 columns */
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }
 
@@ -849,7 +984,7 @@ lg_stats_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_STATS_COLS_10, LG_STATS_COLS_11,
-							LG_STATS_COLS);
+							LG_STATS_COLS_12, LG_STATS_COLS);
 	apps = lg_apps_now(now);
 
 	/* The hash never holds more than max_applications entries. */
@@ -966,7 +1101,8 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
 	values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
 	values[9] = lg_interval_us(ev->idle_us);
-	if (lg_kinds[ev->kind].measure != LG_MEASURE_XID_AGE)
+	if (lg_kinds[ev->kind].measure != LG_MEASURE_XID_AGE &&
+		lg_kinds[ev->kind].measure != LG_MEASURE_CONNECTIONS)
 		values[10] = lg_interval_us(ev->timeout_ms * 1000);
 	else
 		nulls[10] = true;		/* a number of transactions */
@@ -976,7 +1112,7 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 		nulls[11] = true;
 	values[12] = CStringGetTextDatum(lg_action_name(ev->action));
 	values[14] = CStringGetTextDatum(lg_kind_name(ev->kind));
-	if (ev->kind == LG_KIND_BLOCKING)
+	if (lg_kinds[ev->kind].measure == LG_MEASURE_BLOCKED)
 	{
 		Datum		pids[LG_BLOCKED_PIDS];
 		int			npids = Min(ev->nblocked, LG_BLOCKED_PIDS);
@@ -989,11 +1125,11 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	}
 	else
 		nulls[15] = true;
-	if (ev->kind == LG_KIND_XMIN)
+	if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE)
 		values[16] = Int64GetDatum(ev->xmin_age);
 	else
 		nulls[16] = true;
-	if (ev->kind == LG_KIND_QUOTA)
+	if (lg_kinds[ev->kind].measure == LG_MEASURE_CONNECTIONS)
 	{
 		/* a refused connection had no idle time, limit or statement */
 		nulls[9] = nulls[10] = nulls[13] = true;
@@ -1045,7 +1181,8 @@ lg_terminations_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_TERMINATIONS_COLS_10,
-							LG_TERMINATIONS_COLS_11, LG_TERMINATIONS_COLS);
+							LG_TERMINATIONS_COLS_11, LG_TERMINATIONS_COLS,
+							LG_TERMINATIONS_COLS);
 
 	/* The events that exist now, oldest first; later ones are not shown. */
 	lg_lock_reader();
@@ -1116,7 +1253,8 @@ lg_leak_sources_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_LEAK_SOURCES_COLS,
-							LG_LEAK_SOURCES_COLS, LG_LEAK_SOURCES_COLS);
+							LG_LEAK_SOURCES_COLS, LG_LEAK_SOURCES_COLS,
+							LG_LEAK_SOURCES_COLS);
 
 	chunk = palloc(sizeof(LeakguardSourceData) * LG_SOURCES_CHUNK);
 	while (next < lg_max_sources)

@@ -86,14 +86,40 @@ typedef struct LgSuggestKind
 	int64		floor_ms;		/* the shortest limit suggested */
 } LgSuggestKind;
 
-static const LgSuggestKind lg_suggest_kinds[] = {
-	{LG_KIND_XACT, LG_OBSERVED_XACT_IDLE, 1000},
-	{LG_KIND_IDLE, LG_OBSERVED_IDLE, 60 * 1000},
-	{LG_KIND_TRANSACTION, LG_OBSERVED_TRANSACTION, 1000},
-	{LG_KIND_QUOTA, -1, 0},
-};
+/*
+ * Taken from lg_kinds[]: every kind with rules and a histogram of its
+ * periods (durations), in the table's order, then the connection quota.
+ */
+static LgSuggestKind lg_suggest_kinds[LG_NUM_KINDS];
+static int	lg_suggest_nkinds = 0;
 
-#define LG_SUGGEST_KINDS		lengthof(lg_suggest_kinds)
+#define LG_SUGGEST_KINDS		lg_suggest_kinds_count()
+
+static int
+lg_suggest_kinds_count(void)
+{
+	if (lg_suggest_nkinds > 0)
+		return lg_suggest_nkinds;
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		if (lg_kinds[k].rules != NULL && lg_kinds[k].observed >= 0)
+		{
+			lg_suggest_kinds[lg_suggest_nkinds].kind = k;
+			lg_suggest_kinds[lg_suggest_nkinds].observed = lg_kinds[k].observed;
+			lg_suggest_kinds[lg_suggest_nkinds].floor_ms =
+				lg_kinds[k].suggest_floor_ms;
+			lg_suggest_nkinds++;
+		}
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		if (lg_kinds[k].rules != NULL &&
+			lg_kinds[k].measure == LG_MEASURE_CONNECTIONS)
+		{
+			lg_suggest_kinds[lg_suggest_nkinds].kind = k;
+			lg_suggest_kinds[lg_suggest_nkinds].observed = -1;
+			lg_suggest_kinds[lg_suggest_nkinds].floor_ms = 0;
+			lg_suggest_nkinds++;
+		}
+	return lg_suggest_nkinds;
+}
 
 /* One suggestion. */
 typedef struct LgSuggestion
@@ -402,7 +428,7 @@ lg_put_suggestion(ReturnSetInfo *rsinfo, const char *appname,
 		values[0] = CStringGetTextDatum(appname);
 	else
 		nulls[0] = true;
-	values[1] = CStringGetTextDatum(sk->observed < 0 ? "connections" :
+	values[1] = CStringGetTextDatum(sk->observed < 0 ? lg_kinds[sk->kind].name :
 									lg_kind_name(sk->kind));
 	values[2] = Int64GetDatum(sg->episodes);
 	nulls[2] = !durations;
@@ -504,7 +530,7 @@ lg_suggest_limits_sql(PG_FUNCTION_ARGS)
 	lg_suggest_args(fcinfo, &percentile, &headroom);
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_SUGGEST_COLS, LG_SUGGEST_COLS,
-							LG_SUGGEST_COLS);
+							LG_SUGGEST_COLS, LG_SUGGEST_COLS);
 
 	entries = lg_suggest_stats(&n, &overflow);
 	for (k = 0; k < LG_SUGGEST_KINDS; k++)
@@ -663,7 +689,7 @@ lg_suggested_setting(const LgSuggestKind *sk, const LeakguardAppStats *entries,
 		out->value = NULL;
 }
 
-/* The suggested value of every rule setting; settings[LG_SUGGEST_KINDS]. */
+/* The suggested value of every rule setting; settings[LG_NUM_KINDS]. */
 static void
 lg_suggested_settings(FunctionCallInfo fcinfo, LgSuggestedSetting *settings)
 {
@@ -687,13 +713,13 @@ Datum
 lg_suggested_settings_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	LgSuggestedSetting settings[LG_SUGGEST_KINDS];
+	LgSuggestedSetting settings[LG_NUM_KINDS];
 	int			k;
 
 	lg_suggested_settings(fcinfo, settings);
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_SETTINGS_COLS, LG_SETTINGS_COLS,
-							LG_SETTINGS_COLS);
+							LG_SETTINGS_COLS, LG_SETTINGS_COLS);
 	for (k = 0; k < LG_SUGGEST_KINDS; k++)
 	{
 		Datum		values[LG_SETTINGS_COLS];
@@ -720,14 +746,14 @@ Datum
 lg_suggested_changes_sql(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	LgSuggestedSetting settings[LG_SUGGEST_KINDS];
+	LgSuggestedSetting settings[LG_NUM_KINDS];
 	int			k;
 	int			i;
 
 	lg_suggested_settings(fcinfo, settings);
 	InitMaterializedSRF(fcinfo, 0);
 	lg_check_result_columns(rsinfo->setDesc, LG_CHANGES_COLS, LG_CHANGES_COLS,
-							LG_CHANGES_COLS);
+							LG_CHANGES_COLS, LG_CHANGES_COLS);
 	for (k = 0; k < LG_SUGGEST_KINDS; k++)
 		for (i = 0; i < settings[k].nchanges; i++)
 		{
@@ -741,7 +767,7 @@ lg_suggested_changes_sql(PG_FUNCTION_ARGS)
 			values[1] = lg_text_or_null(c->appname, &nulls[1]);
 			values[2] = lg_text_or_null(c->usename, &nulls[2]);
 			values[3] = lg_text_or_null(c->datname, &nulls[3]);
-			values[4] = CStringGetTextDatum(sk->observed < 0 ? "connections" :
+			values[4] = CStringGetTextDatum(sk->observed < 0 ? lg_kinds[sk->kind].name :
 											lg_kind_name(sk->kind));
 			values[5] = CStringGetTextDatum(c->limit_now);
 			values[6] = CStringGetTextDatum(c->limit_after);

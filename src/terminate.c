@@ -58,6 +58,7 @@
 
 #include <signal.h>
 
+#include "access/xact.h"
 #include "portability/instr_time.h"
 #include "storage/lwlock.h"
 #include "storage/procarray.h"
@@ -72,6 +73,7 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 	v->pid = ev->pid;
 	v->kind = ev->kind;
 	v->backend_start = ev->backend_start;
+	v->query_start = ev->query_start;
 	v->idle_us = ev->idle_us;
 	v->timeout_ms = ev->timeout_ms;
 	v->xmin_age = ev->xmin_age;
@@ -141,8 +143,10 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 			t->query_id = 0;
 		}
 		else if (!lg_kinds[ev->kind].applies(now.state, now.xact_start) ||
-				 (!lg_kinds[ev->kind].from_xact_start &&
-				  now.state_start != ev->state_change) ||
+				 lg_kind_period_since(ev->kind, now.state_start,
+									  now.xact_start, now.activity_start) !=
+				 lg_kind_period_since(ev->kind, ev->state_change,
+									  ev->xact_start, ev->query_start) ||
 				 (lg_kinds[ev->kind].in_transaction &&
 				  now.xact_start != ev->xact_start))
 			ev->action = LG_ACTION_BECAME_ACTIVE;
@@ -156,14 +160,17 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 			ev->action = LG_ACTION_DRY_RUN;
 		else
 		{
+			bool		cancel = (lg_kinds[ev->kind].action == LG_ACT_CANCEL);
+			int			sig = cancel ? SIGINT : SIGTERM;
+
 			lg_victim_mark(t->slot, ev);
 #ifndef WIN32
 			/* Backends lead their own process group, as pg_signal_backend knows. */
-			if (kill(-ev->pid, SIGTERM) == 0)
+			if (kill(-ev->pid, sig) == 0)
 #else
-			if (kill(ev->pid, SIGTERM) == 0)
+			if (kill(ev->pid, sig) == 0)
 #endif
-				ev->action = LG_ACTION_TERMINATED;
+				ev->action = cancel ? LG_ACTION_CANCELLED : LG_ACTION_TERMINATED;
 			else
 			{
 				lg_victim_clear(t->slot);
@@ -178,10 +185,14 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 
 /*
  * In the victim backend: take the mark the worker left for this very
- * process, if any, clearing it.  Safe in error reporting: a spinlock only.
+ * process, if any, and if it is for a kind whose action is "action",
+ * clearing it; for a cancel, only if it is for the statement running now
+ * (a mark for an earlier one, whose cancel came too late or was caught by
+ * an exception block, is cleared and not taken).  Safe in error
+ * reporting: a spinlock only.
  */
 bool
-lg_victim_take(LeakguardVictim *out)
+lg_victim_take(LeakguardVictim *out, LeakguardKindAction action)
 {
 	LeakguardVictim *v;
 	int			slot = LG_MY_STATUS_SLOT();
@@ -192,9 +203,19 @@ lg_victim_take(LeakguardVictim *out)
 	v = &lg_shared->victims[slot];
 
 	SpinLockAcquire(&v->mutex);
-	if (v->pid == MyProcPid && v->backend_start == MyStartTimestamp)
+	if (v->pid == MyProcPid && v->backend_start == MyStartTimestamp &&
+		v->kind >= 0 && v->kind < LG_NUM_KINDS &&
+		lg_kinds[v->kind].action == action)
 	{
+		if (action == LG_ACT_CANCEL &&
+			v->query_start != GetCurrentStatementStartTimestamp())
+		{
+			v->pid = 0;
+			SpinLockRelease(&v->mutex);
+			return false;
+		}
 		out->kind = v->kind;
+		out->query_start = v->query_start;
 		out->idle_us = v->idle_us;
 		out->timeout_ms = v->timeout_ms;
 		out->xmin_age = v->xmin_age;

@@ -519,7 +519,7 @@ lg_slot_end_period(LgSlot *s, int k, TimestampTz end, int64 now_us)
 {
 	LgPeriod   *p = &s->periods[k];
 
-	if (p->active && k == LG_KIND_XACT && !s->counted)
+	if (p->active && k == LG_KIND_IDLE_IN_XACT && !s->counted)
 	{
 		LgEndedEpisode *e = &lg_ended[lg_nended++];
 
@@ -574,11 +574,12 @@ lg_period_end(TimestampTz since, const LeakguardBackend *b, TimestampTz now)
 	return end;
 }
 
-/* The start of the backend's period of kind k: xact_start or state_change. */
+/* The start of the backend's period of kind k (lg_kinds[].period_start). */
 static TimestampTz
 lg_period_since(int k, const LeakguardBackend *b)
 {
-	return lg_kinds[k].from_xact_start ? b->xact_start : b->state_start;
+	return lg_kind_period_since(k, b->state_start, b->xact_start,
+								b->activity_start);
 }
 
 /* The slot's backend leaves its statistics entry (connections). */
@@ -638,7 +639,7 @@ lg_slot_start_period(int slot, LgSlot *s, int k, TimestampTz since,
 	p->last_action = recorded ? m->action : -1;
 	if (recorded && m->action == LG_ACTION_TERMINATED)
 		s->signalled = true;
-	if (k == LG_KIND_XACT)
+	if (k == LG_KIND_IDLE_IN_XACT)
 		s->counted = recorded && m->action == LG_ACTION_TERMINATED;
 	p->reported = recorded && m->action != LG_ACTION_TERMINATED &&
 		!lg_recheck_reported;
@@ -1144,16 +1145,23 @@ lg_log_event(const LeakguardEvent *ev)
 	int			level = LOG;
 	const char *what;
 
+	bool		cancel = (lg_kinds[ev->kind].action == LG_ACT_CANCEL);
+
 	switch ((LeakguardAction) ev->action)
 	{
 		case LG_ACTION_TERMINATED:
 			what = "leakguard terminated";
 			break;
+		case LG_ACTION_CANCELLED:
+			what = "leakguard cancelled the statement of";
+			break;
 		case LG_ACTION_DRY_RUN:
-			what = "leakguard (dry run) would have terminated";
+			what = cancel ? "leakguard (dry run) would have cancelled the statement of" :
+				"leakguard (dry run) would have terminated";
 			break;
 		case LG_ACTION_SUPERUSER:
-			what = "leakguard did not terminate superuser";
+			what = cancel ? "leakguard did not cancel the statement of superuser" :
+				"leakguard did not terminate superuser";
 			break;
 		case LG_ACTION_BECAME_ACTIVE:
 			what = "leakguard skipped (it became active)";
@@ -1192,7 +1200,7 @@ lg_log_event(const LeakguardEvent *ev)
 			 ev->action == LG_ACTION_SUPERUSER ?
 			 errdetail("Later periods of this session past this limit are not reported.") : 0,
 			 ev->action == LG_ACTION_SUPERUSER ?
-			 errhint("Set leakguard.terminate_superusers = on to terminate superuser sessions too.") : 0));
+			 errhint("Set leakguard.terminate_superusers = on to act on superuser sessions too.") : 0));
 }
 
 /*
@@ -1215,7 +1223,6 @@ lg_record_batch(LeakguardTermination *items, int n)
 		LeakguardEvent *ev = &items[i].event;
 		LgSlot	   *s = &lg_slots[items[i].slot];
 		LgPeriod   *p = &s->periods[ev->kind];
-		const LeakguardKindDef *kind = &lg_kinds[ev->kind];
 		LeakguardMark *m = LG_MARK(items[i].slot, ev->kind);
 		LeakguardAppStats *entry;
 
@@ -1225,7 +1232,8 @@ lg_record_batch(LeakguardTermination *items, int n)
 		p->last_action = ev->action;
 		m->pid = ev->pid;
 		m->backend_start = ev->backend_start;
-		m->since = kind->from_xact_start ? ev->xact_start : ev->state_change;
+		m->since = lg_kind_period_since(ev->kind, ev->state_change,
+										ev->xact_start, ev->query_start);
 		m->action = ev->action;
 		if (items[i].repeat)
 		{
@@ -1238,8 +1246,9 @@ lg_record_batch(LeakguardTermination *items, int n)
 		switch ((LeakguardAction) ev->action)
 		{
 			case LG_ACTION_TERMINATED:
-				LG_STATS_COUNTER(entry, kind->terminated_off)++;
-				if (ev->kind == LG_KIND_XACT)
+				entry->kinds[ev->kind].acted++;
+				entry->kinds[ev->kind].last_at = ev->at;
+				if (ev->kind == LG_KIND_IDLE_IN_XACT)
 				{
 					lg_stats_add_episode(entry, ev->idle_us);
 					s->counted = true;
@@ -1250,8 +1259,17 @@ lg_record_batch(LeakguardTermination *items, int n)
 				s->signalled = true;
 				lg_scan_acted++;
 				break;
+			case LG_ACTION_CANCELLED:
+				/* the statement is cancelled; the session goes on */
+				entry->kinds[ev->kind].acted++;
+				entry->kinds[ev->kind].last_at = ev->at;
+				lg_sources_record(ev, items[i].query_id);
+				p->reported = true;
+				lg_scan_acted++;
+				break;
 			case LG_ACTION_DRY_RUN:
-				LG_STATS_COUNTER(entry, kind->dry_run_off)++;
+				entry->kinds[ev->kind].dry_run++;
+				entry->kinds[ev->kind].last_at = ev->at;
 				lg_sources_record(ev, items[i].query_id);
 				lg_shared->dry_run++;
 				p->reported = true;
@@ -1338,7 +1356,10 @@ lg_signal_due(int ncand, double *exempt_ms, double *lock_wait_ms)
 		t->event.kind = k;
 		t->event.backend_start = s->proc_start;
 		t->event.xact_start = s->xact_start;
-		t->event.state_change = lg_kinds[k].from_xact_start ? 0 : p->since;
+		t->event.state_change =
+			(lg_kinds[k].period_start == LG_START_STATE_CHANGE) ? p->since : 0;
+		t->event.query_start =
+			(lg_kinds[k].period_start == LG_START_QUERY) ? p->since : 0;
 		t->event.datid = s->datid;
 		t->event.userid = s->userid;
 		t->event.timeout_ms = limit->timeout_ms;
@@ -1650,7 +1671,7 @@ lg_policy_save(LgPolicy *p)
 	p->exempt_roles = pstrdup(lg_exempt_roles ? lg_exempt_roles : "");
 	for (int k = 0; k < LG_NUM_KINDS; k++)
 	{
-		const char *rules = *lg_kinds[k].rules_text;
+		const char *rules = lg_kinds[k].session ? *lg_kinds[k].rules_text : NULL;
 
 		p->default_limit[k] = lg_kinds[k].session ? *lg_kinds[k].default_limit : 0;
 		p->rules[k] = pstrdup(rules ? rules : "");
@@ -1666,10 +1687,11 @@ lg_policy_changed(const LgPolicy *p)
 		return true;
 	for (int k = 0; k < LG_NUM_KINDS; k++)
 	{
-		const char *rules = *lg_kinds[k].rules_text;
+		const char *rules;
 
 		if (!lg_kinds[k].session)
 			continue;
+		rules = *lg_kinds[k].rules_text;
 		if (p->default_limit[k] != *lg_kinds[k].default_limit ||
 			strcmp(p->rules[k], rules ? rules : "") != 0)
 			return true;

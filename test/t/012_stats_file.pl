@@ -63,7 +63,11 @@ sub start_with_damaged_event
 {
 	my ($what, $damage) = @_;
 	my ($magic, $format, $app_size, $event_size, $napps, $nevents) = unpack('L6', $saved);
-	my $events = 32 + ($napps + 1) * $app_size;
+	# format 5: after the 32-byte header, the kinds' count, their record's
+	# size and their names of 32 bytes each, then the entries
+	die "format $format, not 5" unless $format == 5;
+	my ($nkinds) = unpack('L', substr($saved, 32, 4));
+	my $events = 32 + 8 + 32 * $nkinds + ($napps + 1) * $app_size;
 	my $body = substr($saved, 0, length($saved) - 4);
 	my $event = substr($body, $events, $event_size);
 	$damage->(\$event);

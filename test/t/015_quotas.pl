@@ -49,8 +49,8 @@ is(row(q{SELECT refused, refused_dry_run FROM leakguard.stats WHERE application_
 	'2|0', 'stats count both refusals');
 is( row(q{SELECT count(*), min(kind), min(action), min(usename), min(datname), min(rule),
                  bool_and(idle_time IS NULL AND timeout IS NULL AND query IS NULL)
-            FROM leakguard.terminations WHERE kind = 'quota'}),
-	'2|quota|refused|app|postgres|route_builder=3|t', 'the history has both refusals');
+            FROM leakguard.terminations WHERE kind = 'connections'}),
+	'2|connections|refused|app|postgres|route_builder=3|t', 'the history has both refusals');
 
 # percentages follow max_connections: 5% of 100 is 5
 is(row(q{SELECT connection_limit FROM leakguard.limit_for('pct')}), '5', 'limit_for() resolves 5% to 5');

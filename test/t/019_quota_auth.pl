@@ -49,7 +49,7 @@ ok(!$node->log_contains(qr/XX000/, $offset), 'the server logged no internal erro
 is(row(q{SELECT refused, refused_dry_run FROM leakguard.stats WHERE application_name = 'billing-api'}),
 	'1|0', 'the refusal is counted');
 is( row(q{SELECT count(*), min(action), min(usename), min(datname)
-            FROM leakguard.terminations WHERE kind = 'quota'}),
+            FROM leakguard.terminations WHERE kind = 'connections'}),
 	'1|refused|app|postgres', 'and recorded with its role and database');
 
 # exempt roles and superusers are judged through pg_authid without the file
@@ -75,7 +75,7 @@ ok(!$node->log_contains(qr/XX000/, $offset), 'the server logged no internal erro
 is(row(q{SELECT refused, refused_dry_run FROM leakguard.stats WHERE application_name = 'billing-api'}),
 	'1|1', 'the dry-run refusal is counted');
 is( row(q{SELECT count(*), min(usename), min(datname)
-            FROM leakguard.terminations WHERE kind = 'quota' AND action = 'dry_run'}),
+            FROM leakguard.terminations WHERE kind = 'connections' AND action = 'dry_run'}),
 	'1|app|postgres', 'and recorded with its role and database');
 
 $held->close;

@@ -51,7 +51,7 @@ sub check_history
 	is( row(q{SELECT refused FROM leakguard.stats WHERE application_name = 'billing-api'}),
 		$flood, "$when: leakguard.stats counts every refusal");
 	is( row(q{SELECT count(*), min(action), min(usename) FROM leakguard.terminations
-	           WHERE kind = 'quota'}),
+	           WHERE kind = 'connections'}),
 		"$history_size|refused|app", "$when: history_size refusals are kept");
 	is( row(q{SELECT count(*), bool_and(terminated_at >= prev) FROM
 	           (SELECT terminated_at, lag(terminated_at, 1, '-infinity') OVER () AS prev
@@ -63,18 +63,18 @@ check_history('after the flood');
 
 # the newest refusals are kept: the last one recorded is the newest row
 is( row(q{SELECT kind FROM leakguard.terminations ORDER BY terminated_at DESC LIMIT 1}),
-	'quota', 'the newest row is the last refusal');
+	'connections', 'the newest row is the last refusal');
 
 $held->close;
 $node->restart;
 check_history('after a clean restart');
 
 # a smaller history_size keeps the newest events of each ring
-my $newest = row(q{SELECT max(terminated_at) FROM leakguard.terminations WHERE kind = 'quota'});
+my $newest = row(q{SELECT max(terminated_at) FROM leakguard.terminations WHERE kind = 'connections'});
 $node->append_conf('postgresql.conf', "leakguard.history_size = 3\n");
 $node->restart;
-is( row(q{SELECT count(*) FILTER (WHERE kind = 'quota'),
-                 max(terminated_at) FILTER (WHERE kind = 'quota'),
+is( row(q{SELECT count(*) FILTER (WHERE kind = 'connections'),
+                 max(terminated_at) FILTER (WHERE kind = 'connections'),
                  count(*) FILTER (WHERE action = 'terminated')
             FROM leakguard.terminations}),
 	"3|$newest|1", 'with a smaller history_size, each ring keeps its newest events');

@@ -175,14 +175,14 @@ is( $node->safe_psql('postgres', qq{
 $node->stop;
 my $file = $node->data_dir . '/pg_stat/leakguard.stat';
 my $saved = slurp_file($file);
-is(unpack('L', substr($saved, 4, 4)), 4, 'the statistics file is of format 4');
+is(unpack('L', substr($saved, 4, 4)), 5, 'the statistics file is of format 5');
 substr($saved, 4, 4) = pack('L', 2);
 open(my $fh, '>:raw', $file) or die $!;
 print $fh $saved;
 close($fh);
 $offset = -s $node->logfile;
 $node->start;
-$node->wait_for_log(qr/LOG:  ignoring leakguard statistics file "pg_stat\/leakguard\.stat" of format 2; this leakguard reads formats 3 to 4, and starts with empty statistics/,
+$node->wait_for_log(qr/LOG:  ignoring leakguard statistics file "pg_stat\/leakguard\.stat" of format 2; this leakguard reads formats 3 and 5, and starts with empty statistics/,
 	$offset);
 is( $node->safe_psql('postgres', qq{
 		SELECT count(*) FROM leakguard.suggest_limits()
