@@ -77,6 +77,13 @@ lg_applies_in_xact(BackendState state, TimestampTz xact_start)
 		state != STATE_DISABLED && state != STATE_UNDEFINED;
 }
 
+/* Running a statement (or a fast-path function call). */
+static bool
+lg_applies_running(BackendState state, TimestampTz xact_start)
+{
+	return state == STATE_RUNNING || state == STATE_FASTPATH;
+}
+
 static bool
 lg_applies_never(BackendState state, TimestampTz xact_start)
 {
@@ -237,6 +244,30 @@ const LeakguardKindDef lg_kinds[LG_NUM_KINDS] = {
 		.observed = -1,
 		.sqlerrcode = ERRCODE_WARNING,
 		.message = NULL,
+	},
+	[LG_KIND_STATEMENT] = {
+		.name = "statement",
+		.action = LG_ACT_CANCEL,
+		.measure = LG_MEASURE_TIME,
+		.since = "query_start",
+		.session = true,
+		.applies = lg_applies_running,
+		.period_start = LG_START_QUERY,
+		.in_transaction = false,
+		.during = "running",
+		.default_guc = "leakguard.statement_timeout",
+		.default_desc = "Statement limit for applications that no statement rule names: a statement running longer is cancelled; 0 means no limit.",
+		.default_long = "Measured from query_start; the session's own statement_timeout cannot lift it.",
+		.default_max = INT_MAX,
+		.default_unit = GUC_UNIT_MS,
+		.rules_guc = "leakguard.application_statement_timeouts",
+		.rules_desc = "Ordered rules pattern=duration for statements, first match on application_name wins.",
+		.rules_long = "Example: 'web*=30s, reporting=1h, pg_dump=0'.",
+		.rule_kind = LG_RULES_DURATION,
+		.observed = LG_OBSERVED_STATEMENT,
+		.suggest_floor_ms = 1000,
+		.sqlerrcode = ERRCODE_QUERY_CANCELED,
+		.message = "canceling statement due to statement timeout",
 	},
 };
 

@@ -162,16 +162,18 @@
 
 /*
  * The durations kept in a histogram per application: idle-in-transaction
- * periods, idle periods (no transaction open), whole transactions.
+ * periods, idle periods (no transaction open), whole transactions,
+ * statements (episodes.c).
  */
 typedef enum LeakguardObserved
 {
 	LG_OBSERVED_XACT_IDLE,
 	LG_OBSERVED_IDLE,
-	LG_OBSERVED_TRANSACTION
+	LG_OBSERVED_TRANSACTION,
+	LG_OBSERVED_STATEMENT
 } LeakguardObserved;
 
-#define LG_NUM_OBSERVED			3
+#define LG_NUM_OBSERVED			4
 
 /* Days of peak connections kept per application (today and the six before). */
 #define LG_PEAK_DAYS			7
@@ -192,11 +194,12 @@ typedef enum LeakguardKind
 								 * xmin horizon too far */
 	LG_KIND_BLOCKING,			/* idle in transaction, keeping another
 								 * session waiting for its locks */
-	LG_KIND_PREPARED			/* a prepared transaction left too long
+	LG_KIND_PREPARED,			/* a prepared transaction left too long
 								 * (a warning; prepared.c) */
+	LG_KIND_STATEMENT			/* a statement running too long */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_PREPARED
+#define LG_KIND_LAST			LG_KIND_STATEMENT
 #define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 /* Blocked pids a termination for blocking records. */
