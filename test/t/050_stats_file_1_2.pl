@@ -90,6 +90,10 @@ my $expected = read_expected();
 my @stats_cols = @{ $expected->{stats}{header} };
 my @term_cols = @{ $expected->{terminations}{header} };
 my @term_key = qw(terminated_at pid kind action application_name);
+# the columns that count events and episodes
+my @counter_cols = grep {
+	!$live{$_} && !/^(application_name|peak_connections|total_idle|max_idle|last_terminated_at|first_seen|stats_reset)$/
+} @stats_cols;
 
 # The rows of a view as 1.2 printed them: its columns in 1.2's order (a
 # column 1.3 added is not compared: 1.2 saved nothing for it), times in
@@ -120,6 +124,18 @@ sub rows_now
 }
 
 sub show { return defined $_[0] && $_[0] ne '' ? $_[0] : 'NULL'; }
+
+# Whether a row is one of an application this test's sessions made, and
+# nothing else: counters all 0.  On PostgreSQL 18 a backend still
+# authenticating is in the status array with no application_name yet
+# (state "starting"), and the worker gives "" a row when it scans one: not
+# from the file, and no concern of this test (reported with issue 27).
+sub only_sessions_of_this_test
+{
+	my ($row) = @_;
+	return 0 if $row->{last_terminated_at} ne '' || interval_us($row->{total_idle}) != 0;
+	return !grep { $row->{$_} ne '0' } @counter_cols;
+}
 
 # The differences of one stats row from what 1.2 showed, as text.
 sub stats_row_diffs
@@ -158,7 +174,16 @@ sub check_all
 		}
 		push @diffs, stats_row_diffs($want, $got);
 	}
-	push @diffs, "row \"$_\" is not in 1.2's output" for sort keys %got;
+	for my $name (sort keys %got)
+	{
+		if ($name eq '' && only_sessions_of_this_test($got{$name}))
+		{
+			note('a row "" of a session seen while it authenticated');
+			next;
+		}
+		push @diffs, "row \"$name\" is not in 1.2's output: "
+		  . join(', ', map { "$_ = " . show($got{$name}{$_}) } @stats_cols);
+	}
 	is(scalar(@diffs), 0,
 		"$what: leakguard.stats, " . scalar(@{ $expected->{stats}{rows} }) . ' rows of '
 		  . scalar(@stats_cols) . ' columns, as 1.2 showed them')
@@ -319,11 +344,12 @@ for my $got (@named_got)
 	{
 		push @diffs, stats_row_diffs($want, $got);
 	}
-	elsif ($got->{application_name} eq 'fixture_reader')
+	elsif ($got->{application_name} eq 'fixture_reader' || $got->{application_name} eq '')
 	{
-		# the file's row folded, and this test's sessions made a new one
-		push @diffs, "a new row fixture_reader with $_ = $got->{$_}"
-		  for grep { /terminated|dry_run|refused|episodes|^idle_/ && $got->{$_} ne '0' } @stats_cols;
+		# the file's row folded and this test's sessions made a new one, or
+		# a session seen while it authenticated (PostgreSQL 18)
+		push @diffs, "a new row \"$got->{application_name}\" with counters"
+		  unless only_sessions_of_this_test($got);
 	}
 	else
 	{
