@@ -51,7 +51,7 @@ my $overflow = '(other applications)';
 sub read_expected
 {
 	my %views;
-	my ($view, $rows);
+	my $view;
 	for my $line (split /\n/, slurp_file($expected_file))
 	{
 		if ($line =~ /^-- SELECT \* FROM leakguard\.(\w+) /)
