@@ -265,7 +265,10 @@ check_all($node, '1.2 file loaded');
 
 # 2. a clean restart: the file this leakguard writes, read back
 $node->safe_psql('postgres', 'SELECT leakguard.check()');
-$node->restart;
+$node->stop;
+my (undef, $format) = unpack('L2', slurp_file($node->data_dir . '/pg_stat/leakguard.stat'));
+ok($format > 3, "a clean stop writes this leakguard's format ($format), not 1.2's");
+$node->start;
 $node->poll_query_until('postgres', 'SELECT pid IS NOT NULL FROM leakguard.status()')
   or die 'the leakguard worker did not start';
 check_all($node, 'after a clean restart');
