@@ -23,7 +23,8 @@
 #      loopback port added to ARGS), started as the systemd unit starts it
 #      (as the user prometheus, $ARGS); /metrics is scraped whole with
 #      --auto-discover-databases, where the same file without
-#      "master: true" fails;
+#      "master: true" fails; on a database where the extension is still at
+#      1.2, only the queries the file's header names fail;
 #   4. before any act, with a real Prometheus scraping the exporter (it
 #      loads the rules from the docs' "prometheus-rules" block): the series
 #      of the acts (leakguard_terminated_total, leakguard_cancelled_total,
@@ -74,7 +75,7 @@ cleanup() {
     local pid
     disown -a
     for pid in "${clients[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
-    for pid in exporter exporter-nomaster prometheus; do
+    for pid in exporter exporter-nomaster exporter-old12 prometheus; do
         [ -f "$run/$pid.pid" ] && kill "$(cat "$run/$pid.pid")" 2>/dev/null || true
     done
     lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1 || true
@@ -230,6 +231,31 @@ nomaster_fails() {
 }
 fleet_wait 60 "without master: true, /metrics fails (\"... was collected before with the same name and label values\")" nomaster_fails
 kill "$(cat "$run/exporter-nomaster.pid")" 2>/dev/null || true
+
+# The same file on a database where the extension's SQL is still 1.2 (not
+# yet updated): what the header of queries.yaml says fails there does, and
+# only that.
+psql_su -c "CREATE DATABASE old12"
+psql_su -d old12 -c "CREATE EXTENSION leakguard VERSION '1.2'"
+old12_port=$(fleet_free_port)
+sed -e "s#dbname=postgres#dbname=old12#" -e "s#127.0.0.1:$exporter_port#127.0.0.1:$old12_port#" \
+    "$run/prometheus-postgres-exporter" >"$run/old12.env"
+fleet_check "the exporter for 1.2 connects to old12" grep -q "dbname=old12" "$run/old12.env"
+start_exporter exporter-old12 "$run/old12.env"
+old12_scrape() {
+    curl -sf "http://127.0.0.1:$old12_port/metrics" >"$work/metrics.old12.txt" &&
+        grep -q "^leakguard_worker_up" "$work/metrics.old12.txt"
+}
+fleet_wait 60 "at 1.2: the exporter answers, with leakguard_worker_up" old12_scrape
+fleet_check "at 1.2: pg_exporter_last_scrape_error 1" grep -qx "pg_exporter_last_scrape_error 1" "$work/metrics.old12.txt"
+fleet_check "at 1.2: no series of terminations, cancellations, refusals, dry runs or leak sources" \
+    eval '! grep -qE "^leakguard_(terminated|cancelled|refused|dry_run|leak_sources)_" "$work/metrics.old12.txt"'
+fleet_check "at 1.2: the other queries answer (leakguard_application_*, leakguard_worker_*, leakguard_stats_reset_*)" \
+    eval 'for m in leakguard_application_connections leakguard_worker_scans_total leakguard_stats_reset_timestamp_seconds; do
+              grep -q "^# TYPE $m " "$work/metrics.old12.txt" || exit 1; done'
+fleet_check "at 1.2: the exporter's log says why (relation \"leakguard.kinds\" does not exist)" \
+    grep -q 'leakguard_terminated pq: relation \\"leakguard.kinds\\" does not exist' "$run/exporter-old12.log"
+kill "$(cat "$run/exporter-old12.pid")" 2>/dev/null || true
 
 # The checks of a scrape: the value of the one series with given labels.
 metric() {	# metric NAME [LABEL="VALUE"]...: the value of the one series that has them
