@@ -17,32 +17,35 @@
 #                  (LG_BENCH_KINDS_OLD, adb71a1), with LG_BENCH_KS_STEPS
 #                  (100 1000) client backends of a non-superuser role, half
 #                  idle in transaction holding a transaction ID, half idle,
-#                  leakguard.naptime LG_BENCH_KS_NAPTIME (10) ms.  One server
-#                  per run; the steps are reached by opening more sessions
-#                  on it.  At each step, over LG_BENCH_KS_WINDOW (5) s: the
-#                  worker's time on a CPU (/proc/PID/schedstat, ns) divided
-#                  by the scans it made (leakguard.status()).  CPU time, not
-#                  wall time: the worker waiting for a CPU taken by another
-#                  load is not counted.  Runs alternate 1.2 / 1.3 in ABBA
-#                  order for LG_BENCH_KS_ROUNDS (4) rounds; the ratio is
-#                  taken per round (the two runs of a round ran back to
-#                  back) and its median reported.
+#                  leakguard.naptime LG_BENCH_KS_NAPTIME (10) ms.  Both
+#                  versions run at once, each on a server of its own with
+#                  the same sessions; the steps are reached by opening more
+#                  sessions.  At each step, LG_BENCH_KS_ROUNDS (6) windows of
+#                  LG_BENCH_KS_WINDOW (5) s, each measuring both workers over
+#                  the same seconds: the worker's time on a CPU
+#                  (/proc/PID/schedstat, ns) divided by the scans it made
+#                  (leakguard.status()).  CPU time, not wall time: a worker
+#                  waiting for a CPU taken by another load is not counted;
+#                  and a load that slows the machine slows both alike, so
+#                  the ratio is taken per window and its median reported.
 #   kinds-pgbench  what a pgbench -S transaction costs the backend, in
 #                  instructions counted by callgrind, with leakguard not
 #                  loaded ("off"), 1.2 and this tree (LG_BENCH_KP_ARMS).  Per
 #                  arm two runs on a copy of the same scale-1 database, each
-#                  server under callgrind: pgbench -S -c LG_BENCH_KP_CLIENTS
-#                  (2) clients of the non-superuser role, LG_BENCH_KP_TX
-#                  (400) transactions per client, then 4 times as many.  The
-#                  instructions of the clients' backends (whole processes,
-#                  from fork to exit) of the two runs, their difference over
-#                  the difference of the transactions: the cost of one
-#                  transaction, connection start and exit left out.
+#                  server under callgrind: pgbench -S --random-seed=1 -c
+#                  LG_BENCH_KP_CLIENTS (2) clients of the non-superuser role,
+#                  LG_BENCH_KP_TX (400) transactions per client, then 4 times
+#                  as many.  The instructions of the clients' backends (each
+#                  from its InitPostmasterChild to its exit, less its
+#                  statistics flushes, which follow elapsed time) of the two
+#                  runs, their difference over the difference of the
+#                  transactions: the cost of one transaction, connection
+#                  start and exit left out.
 #
 # Environment (defaults in brackets):
 #   LG_BENCH_PARTS ["kinds-scan kinds-pgbench"]  parts to run
 #   LG_BENCH_KINDS_OLD [adb71a1]  git revision to compare with (1.2)
-#   LG_BENCH_KS_STEPS ["100 1000"]  LG_BENCH_KS_ROUNDS [4]
+#   LG_BENCH_KS_STEPS ["100 1000"]  LG_BENCH_KS_ROUNDS [6] windows
 #   LG_BENCH_KS_WINDOW [5] s        LG_BENCH_KS_NAPTIME [10] ms
 #   LG_BENCH_KP_ARMS ["off 1.2 1.3"]  LG_BENCH_KP_CLIENTS [2]
 #   LG_BENCH_KP_TX [400]
@@ -55,7 +58,7 @@ cd "$(dirname "$0")/../.."
 PARTS=" ${LG_BENCH_PARTS:-kinds-scan kinds-pgbench} "
 OLD_REV=${LG_BENCH_KINDS_OLD:-adb71a1}
 KS_STEPS=${LG_BENCH_KS_STEPS:-100 1000}
-KS_ROUNDS=${LG_BENCH_KS_ROUNDS:-4}
+KS_ROUNDS=${LG_BENCH_KS_ROUNDS:-6}
 KS_WINDOW=${LG_BENCH_KS_WINDOW:-5}
 KS_NAPTIME=${LG_BENCH_KS_NAPTIME:-10}
 KP_ARMS=${LG_BENCH_KP_ARMS:-off 1.2 1.3}
@@ -354,7 +357,7 @@ t_scan=$(date +%s)
 # pgb_run ARM TX: a server under callgrind, pgbench -S; prints
 # "pgbench ARM TX instructions backends"
 pgb_run() {
-    local arm=$1 tx=$2 inst preload=leakguard out=$work/cg-$1-$2 vpid poller pids f sum=0 lgself=0 i n=0
+    local arm=$1 tx=$2 inst preload=leakguard out=$work/cg-$1-$2 vpid poller pids f sum=0 lgself=0 pgstat i n=0
     [ "$arm" = off ] && preload=""
     if [ "$arm" = off ]; then inst=$work/inst-new; else inst=$(inst_of "$arm"); fi
     fresh_data "$work/data" "$arm" "$preload" 100 "$PORT"
@@ -398,6 +401,12 @@ pgb_run() {
         f=$out/cg.$i
         [ -f "$f" ] || { echo "arm $arm: no profile of backend $i" >&2; exit 1; }
         sum=$((sum + $(sed -n 's/^\(summary\|totals\): *\([0-9]*\).*/\2/p' "$f" | head -n 1)))
+        # less the statistics flushes (pgstat_report_stat, inclusive): at
+        # most one a second, so their number follows the run's elapsed
+        # time, which the machine's load stretches, not its transactions
+        pgstat=$(callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$f" 2>/dev/null |
+            awk '/[ :]pgstat_report_stat / { v = $1; gsub(",", "", v); print v; exit }')
+        sum=$((sum - ${pgstat:-0}))
         # leakguard's own code: the self cost of its functions
         lgself=$((lgself + $(callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null |
             awk '/leakguard\.so\]/ { v = $1; gsub(",", "", v); s += v } END { printf "%.0f", s }')))
@@ -486,7 +495,8 @@ report=$work/report.md
         echo
         echo "### Every kind enabled: instructions per pgbench -S transaction, against leakguard not loaded (make bench-kinds; $when)"
         echo
-        echo "Backends of pgbench -S -c $KP_CLIENTS (role $APP) under callgrind, scale 1; per transaction: (instructions of the clients' backends at $KP_TX2 transactions each − at $KP_TX) / ($KP_CLIENTS × $((KP_TX2 - KP_TX)))."
+        echo "Backends of pgbench -S -c $KP_CLIENTS (role $APP) under callgrind, scale 1; per transaction: (instructions of the clients' backends at $KP_TX2 transactions each − at $KP_TX) / ($KP_CLIENTS × $((KP_TX2 - KP_TX)));"
+        echo "each backend counted from its start to its exit, less pgstat_report_stat (inclusive: its flushes follow elapsed time, at most one a second, not transactions)."
         echo
         echo "\"in leakguard.so\": per transaction, the instructions of leakguard's own functions (self cost, what they call in the server not included)."
         echo
