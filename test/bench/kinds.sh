@@ -405,7 +405,7 @@ pgb_run() {
         # most one a second, so their number follows the run's elapsed
         # time, which the machine's load stretches, not its transactions
         pgstat=$(callgrind_annotate --auto=no --inclusive=yes --threshold=100 "$f" 2>/dev/null |
-            awk '/[ :]pgstat_report_stat / { v = $1; gsub(",", "", v); print v; exit }')
+            awk '/[ :]pgstat_report_stat / && v == "" { v = $1; gsub(",", "", v) } END { print v + 0 }')
         sum=$((sum - ${pgstat:-0}))
         # leakguard's own code: the self cost of its functions
         lgself=$((lgself + $(callgrind_annotate --auto=no --threshold=100 "$f" 2>/dev/null |
