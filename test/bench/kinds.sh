@@ -441,7 +441,7 @@ report=$work/report.md
         echo
         echo "### Every kind enabled: the worker's CPU per scan, $V_NEW against $V_OLD (make bench-kinds; $when)"
         echo
-        echo "Sessions of a non-superuser role, half idle in transaction with a transaction ID, half idle; leakguard.naptime ${KS_NAPTIME} ms; no session ended."
+        echo "Sessions of a non-superuser role, half idle in transaction with a transaction ID, half idle; leakguard.naptime ${KS_NAPTIME} ms; max_connections $((max + 100)) on each server (the largest step + 100, for every step); no session ended."
         echo "Both versions at once, each on its own server with the same sessions; $KS_ROUNDS windows of ${KS_WINDOW} s per step, each measuring both workers."
         echo "CPU per scan: the worker's time on a CPU (/proc/PID/schedstat) over the window, divided by its scans in it (leakguard.status())."
         echo "Scan time: leakguard.status()'s mean scan time (wall) over the same scans. Ratio: $V_NEW / $V_OLD per window, and its median."
