@@ -376,6 +376,32 @@ lg_backend_xid_age(int slot, int pid, bool locked)
 }
 
 /*
+ * An upper bound of lg_backend_xid_age(), against next_xid (the next
+ * transaction ID, read once per scan by the caller): the age of the older of its xid and xmin, whatever the other
+ * running transactions.  Costs no pass over the proc array, so a scan
+ * reads the horizon (lg_xid_horizon_read(), a pass over every PGPROC) only
+ * when some watched session may be past its limit.  Read without a lock.
+ */
+int64
+lg_backend_xid_age_bound(int slot, int pid, TransactionId next)
+{
+	PGPROC	   *proc = lg_slot_proc(slot, pid, false);
+	TransactionId xmin;
+	TransactionId xid;
+	int64		age = 0;
+
+	if (proc == NULL || !TransactionIdIsNormal(next))
+		return 0;
+	xmin = *(volatile TransactionId *) &proc->xmin;
+	xid = *(volatile TransactionId *) &proc->xid;
+	if (TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, next))
+		age = (int64) (uint32) (next - xid);
+	if (TransactionIdIsNormal(xmin) && TransactionIdPrecedes(xmin, next))
+		age = Max(age, (int64) (uint32) (next - xmin));
+	return age;
+}
+
+/*
  * Whether the backend in status slot "slot" with pid "pid" holds back the
  * xmin horizon: it has a snapshot (xmin) or a transaction ID.  Read
  * without a lock, as lg_backend_xid_age() reads.  For a session idle in

@@ -796,6 +796,7 @@ static int
 lg_xid_age_due(int n)
 {
 	bool		horizon_read = false;
+	TransactionId next_xid = InvalidTransactionId;
 
 	for (int w = 0; w < (MaxBackends + 31) / 32; w++)
 	{
@@ -814,6 +815,12 @@ lg_xid_age_due(int n)
 				if (lg_kinds[k].measure != LG_MEASURE_XID_AGE ||
 					!s->periods[k].active || s->periods[k].reported ||
 					s->limits[k].timeout_ms <= 0)
+					continue;
+				/* the horizon only when it may be past its limit */
+				if (!TransactionIdIsValid(next_xid))
+					next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
+				if (lg_backend_xid_age_bound(slot, s->pid, next_xid) <=
+					s->limits[k].timeout_ms)
 					continue;
 				if (!horizon_read)
 				{
