@@ -149,7 +149,7 @@ is( $node->safe_psql('attackdb', q{
 		SELECT count(*) FROM leakguard_rule_deps d
 		  JOIN pg_proc p ON d.refclassid = 'pg_proc'::regclass AND d.refobjid = p.oid
 		 WHERE p.pronamespace = 'leakguard'::regnamespace}),
-	'4', 'the dependencies are recorded: the views depend on the four functions behind them');
+	'6', 'the dependencies are recorded: the views depend on the six functions behind them');
 is( $node->safe_psql('attackdb', q{
 		SELECT count(*) FROM leakguard_rule_deps d
 		  JOIN pg_operator o ON d.refclassid = 'pg_operator'::regclass AND d.refobjid = o.oid

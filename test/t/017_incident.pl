@@ -72,7 +72,7 @@ is( $node->safe_psql('postgres', q{
 		SELECT string_agg(format('%s/%s=%s', kind, action, n), ' ' ORDER BY kind, action)
 		  FROM (SELECT kind, action, count(*) AS n FROM leakguard.terminations
 		         WHERE application_name = 'route_builder' GROUP BY kind, action) k}),
-	'idle/terminated=20 quota/refused=30', 'the history agrees');
+	'connections/refused=30 idle/terminated=20', 'the history agrees');
 
 # and the application can connect again
 is(lg_connect_error($node, 'route_builder'), '', 'once reclaimed, the application connects again');
