@@ -286,7 +286,37 @@ SELECT pg_catalog.set_config('leakguard_update.' OPERATOR(pg_catalog.||) p.prona
   FROM pg_catalog.pg_proc p
  WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY['@extschema@.sessions()'::pg_catalog.regprocedure,
                                                '@extschema@.stats()'::pg_catalog.regprocedure,
-                                               '@extschema@.status()'::pg_catalog.regprocedure]::pg_catalog.oid[]);
+                                               '@extschema@.status()'::pg_catalog.regprocedure,
+                                               '@extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name)'::pg_catalog.regprocedure]::pg_catalog.oid[]);
+
+-- limit_for() gains the statement limit's rule and limit, the columns of
+-- the kind 1.3 adds (limits_for() has every kind, a row each).  A view a
+-- DBA built that calls limit_for() makes the update fail.
+DROP FUNCTION @extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name);
+
+CREATE FUNCTION @extschema@.limit_for(application_name text,
+                          usename name DEFAULT NULL,
+                          datname name DEFAULT NULL,
+                          OUT rule text,
+                          OUT timeout interval,
+                          OUT idle_rule text,
+                          OUT idle_timeout interval,
+                          OUT connection_rule text,
+                          OUT connection_limit integer,
+                          OUT transaction_rule text,
+                          OUT transaction_timeout interval,
+                          OUT xmin_rule text,
+                          OUT xmin_age_limit bigint,
+                          OUT blocking_rule text,
+                          OUT blocking_timeout interval,
+                          OUT statement_rule text,
+                          OUT statement_timeout interval)
+RETURNS record
+AS 'MODULE_PATHNAME', 'lg_limit_for_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.limit_for(text, name, name) IS
+'the rules that match a session of an application_name (and, for rules qualified by them, of a login role and a database) and its limits: idle in transaction, idle, connections, transaction age, xmin age in transactions, blocking, and statement (a rule NULL: none matches, the default applies; a limit 0: none); limits_for() gives the same, a row per kind';
 
 CREATE FUNCTION @extschema@.sessions_1_3(OUT pid integer,
                          OUT datid oid,
@@ -387,7 +417,7 @@ COMMENT ON VIEW @extschema@.sessions IS
 COMMENT ON COLUMN @extschema@.sessions.exempt IS 'why no limit will act on it: no limit (no kind applies to it now with a limit), rule (its idle rule says 0 and no other kind applies), role (exempt_roles), superuser';
 COMMENT ON COLUMN @extschema@.sessions.next_kind IS 'the kind of limit whose deadline comes first among those that apply to it now (leakguard.kinds); NULL: none, or hidden with the state';
 COMMENT ON COLUMN @extschema@.sessions.next_rule IS 'the rule of that limit; NULL: the default setting';
-COMMENT ON COLUMN @extschema@.sessions.next_limit IS 'that limit, as a person writes it (5s, 10min, 100000 transactions)';
+COMMENT ON COLUMN @extschema@.sessions.next_limit IS 'that limit, as leakguard writes it (5 s, 10 min, 100000 transactions)';
 COMMENT ON COLUMN @extschema@.sessions.next_at IS 'when it passes that limit (for xmin: now, once its age is past the limit; for blocking: from when the session it blocks began to wait), if nothing changes; NULL for a session exempt or hidden';
 
 COMMENT ON COLUMN @extschema@.stats.terminated_all IS 'acted on for every kind of limit: sessions terminated, statements cancelled, connections refused';
@@ -443,7 +473,8 @@ BEGIN
   FOR f IN SELECT v.fn::pg_catalog.regprocedure::pg_catalog.oid AS fn, v.setting
              FROM (VALUES ('@extschema@.sessions()', 'leakguard_update.sessions'),
                           ('@extschema@.stats()', 'leakguard_update.stats'),
-                          ('@extschema@.status()', 'leakguard_update.status')) v(fn, setting)
+                          ('@extschema@.status()', 'leakguard_update.status'),
+                          ('@extschema@.limit_for(pg_catalog.text, pg_catalog.name, pg_catalog.name)', 'leakguard_update.limit_for')) v(fn, setting)
   LOOP
     fn := f.fn;
     target := pg_catalog.format('FUNCTION %s', fn::pg_catalog.regprocedure);

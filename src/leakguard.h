@@ -901,6 +901,7 @@ extern bool lg_status_read_full(int slot, LeakguardBackend *b,
 extern bool lg_state_idle_in_xact(BackendState state);
 extern void lg_xid_horizon_read(void);
 extern int64 lg_backend_xid_age(int slot, int pid, bool locked);
+extern int64 lg_xid_judged_age(TransactionId xid, TransactionId xmin);
 extern int64 lg_backend_xid_age_bound(int slot, int pid,
 									  TransactionId next_xid);
 extern bool lg_backend_holds_horizon(int slot, int pid);

@@ -291,12 +291,10 @@ lg_status_changed(const int *slots, int n, const int *counts, int *changed)
 
 /*
  * The next transaction ID, and the two oldest transaction IDs of running
- * transactions with the PGPROCs that have them, as lg_xid_horizon_read()
- * last read them.
+ * transactions, as lg_xid_horizon_read() last read them.
  */
 static TransactionId lg_next_xid = InvalidTransactionId;
 static TransactionId lg_oldest_xid = InvalidTransactionId;
-static PGPROC *lg_oldest_xid_proc = NULL;
 static TransactionId lg_second_xid = InvalidTransactionId;
 
 /*
@@ -315,7 +313,6 @@ lg_xid_horizon_read(void)
 {
 	lg_next_xid = XidFromFullTransactionId(ReadNextFullTransactionId());
 	lg_oldest_xid = InvalidTransactionId;
-	lg_oldest_xid_proc = NULL;
 	lg_second_xid = InvalidTransactionId;
 	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
 	{
@@ -329,7 +326,6 @@ lg_xid_horizon_read(void)
 		{
 			lg_second_xid = lg_oldest_xid;
 			lg_oldest_xid = xid;
-			lg_oldest_xid_proc = proc;
 		}
 		else if (!TransactionIdIsValid(lg_second_xid) ||
 				 TransactionIdPrecedes(xid, lg_second_xid))
@@ -357,16 +353,29 @@ int64
 lg_backend_xid_age(int slot, int pid, bool locked)
 {
 	PGPROC	   *proc = lg_slot_proc(slot, pid, locked);
-	TransactionId xmin;
-	TransactionId xid;
+
+	if (proc == NULL)
+		return 0;
+	return lg_xid_judged_age(*(volatile TransactionId *) &proc->xid,
+							 *(volatile TransactionId *) &proc->xmin);
+}
+
+/*
+ * The age lg_backend_xid_age() judges, of a backend whose transaction ID
+ * and xmin are these, against the horizon last read (lg_xid_horizon_read()):
+ * also what leakguard.sessions shows as the xmin limit's deadline.
+ */
+int64
+lg_xid_judged_age(TransactionId xid, TransactionId xmin)
+{
 	TransactionId others;
 	int64		age = 0;
 
-	if (proc == NULL || !TransactionIdIsNormal(lg_next_xid))
+	if (!TransactionIdIsNormal(lg_next_xid))
 		return 0;
-	xmin = *(volatile TransactionId *) &proc->xmin;
-	xid = *(volatile TransactionId *) &proc->xid;
-	others = (proc == lg_oldest_xid_proc) ? lg_second_xid : lg_oldest_xid;
+	/* the oldest running xid but its own (xids are unique) */
+	others = (TransactionIdIsNormal(xid) && xid == lg_oldest_xid) ?
+		lg_second_xid : lg_oldest_xid;
 	if (TransactionIdIsNormal(xid) && TransactionIdPrecedes(xid, lg_next_xid))
 		age = (int64) (uint32) (lg_next_xid - xid);
 	if (TransactionIdIsNormal(xmin) && TransactionIdPrecedes(xmin, lg_next_xid) &&

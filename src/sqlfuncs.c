@@ -109,7 +109,8 @@ PG_FUNCTION_INFO_V1(lg_leak_sources_sql);
 #define LG_TERMINATIONS_COLS	17
 #define LG_LIMIT_FOR_COLS_10	2
 #define LG_LIMIT_FOR_COLS_11	6
-#define LG_LIMIT_FOR_COLS		12
+#define LG_LIMIT_FOR_COLS_12	12
+#define LG_LIMIT_FOR_COLS		14
 #define LG_STATUS_COLS_11		11	/* 1.0 and 1.1 */
 #define LG_STATUS_COLS_12		13
 #define LG_STATUS_COLS			16	/* 1.3 */
@@ -215,7 +216,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	lg_check_result_columns(tupdesc, LG_LIMIT_FOR_COLS_10, LG_LIMIT_FOR_COLS_11,
-							LG_LIMIT_FOR_COLS, LG_LIMIT_FOR_COLS);
+							LG_LIMIT_FOR_COLS_12, LG_LIMIT_FOR_COLS);
 
 	/* 1.2 is not STRICT: its role and database may be NULL, not the name. */
 	if (PG_ARGISNULL(0))
@@ -264,7 +265,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 			values[4] = CStringGetTextDatum(quota.rule);
 		values[5] = Int32GetDatum((int32) quota.timeout_ms);
 	}
-	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS_12)
 	{
 		lg_kind_limit_for(LG_KIND_TRANSACTION, &who, &transaction);
 		if (transaction.rule_index < 0)
@@ -284,6 +285,17 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		else
 			values[10] = CStringGetTextDatum(blocking.rule);
 		values[11] = lg_interval_us(blocking.timeout_ms * 1000);
+	}
+	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
+	{
+		LeakguardLimit statement;
+
+		lg_kind_limit_for(LG_KIND_STATEMENT, &who, &statement);
+		if (statement.rule_index < 0)
+			nulls[12] = true;
+		else
+			values[12] = CStringGetTextDatum(statement.rule);
+		values[13] = lg_interval_us(statement.timeout_ms * 1000);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -548,15 +560,19 @@ lg_count_sorted(const int *values, int n, int pid)
  * its present state (1.3: sessions.next_*): its kind (-1: none has a
  * deadline now), the limit in *next and the time in *at; *any_limit says
  * whether some kind applies with a limit, deadline or not (a session over
- * no xmin age yet, or blocking nobody, has none).  xid_age is the age of
- * its snapshot or xid (-1: none); blocks the lock waits of the moment.
+ * no xmin age yet, or blocking nobody, has none).  The xmin age is judged
+ * as the worker judges it (lg_xid_judged_age(): its snapshot counts only
+ * when older than every other running transaction), the horizon read once
+ * per call (*horizon_read); blocks are the lock waits of the moment.
  */
 static int
-lg_session_next(const PgBackendStatus *be, const LeakguardWho *who,
-				int64 xid_age, const LeakguardBlock *blocks, int nblocks,
+lg_session_next(const LocalPgBackendStatus *local, const LeakguardWho *who,
+				bool *horizon_read, const LeakguardBlock *blocks, int nblocks,
 				TimestampTz now, LeakguardLimit *next, TimestampTz *at,
 				bool *any_limit)
 {
+	const PgBackendStatus *be = &local->backendStatus;
+
 	int			next_kind = -1;
 
 	*any_limit = false;
@@ -584,7 +600,13 @@ lg_session_next(const PgBackendStatus *be, const LeakguardWho *who,
 				due = since + limit.timeout_ms * INT64CONST(1000);
 				break;
 			case LG_MEASURE_XID_AGE:
-				if (xid_age >= 0 && xid_age > limit.timeout_ms)
+				if (!*horizon_read)
+				{
+					lg_xid_horizon_read();
+					*horizon_read = true;
+				}
+				if (lg_xid_judged_age(local->backend_xid, local->backend_xmin) >
+					limit.timeout_ms)
 					due = now;
 				break;
 			case LG_MEASURE_BLOCKED:
@@ -630,6 +652,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 	bool		v11;
 	bool		v12;
 	bool		v13;
+	bool		horizon_read = false;
 	TransactionId next_xid = InvalidTransactionId;
 	LeakguardBlock *blocks = NULL;
 	int			nblocks = 0;
@@ -720,8 +743,8 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 		 * the idle limit's alone, as 1.2 showed it.
 		 */
 		if (v13 && visible)
-			next_kind = lg_session_next(be, &who, xid_age, blocks, nblocks,
-										now, &next_limit, &next_at,
+			next_kind = lg_session_next(local, &who, &horizon_read, blocks,
+										nblocks, now, &next_limit, &next_at,
 										&any_limit);
 		any_limit = any_limit || limit.timeout_ms > 0;
 		if (!any_limit)
