@@ -235,7 +235,7 @@ $recipes{xmin} = {
 			$age = row($node, "SELECT xmin_age FROM leakguard.sessions WHERE pid = $pid");
 			last if $age eq '' || $age >= $age_limit;
 			lg_burn_xids($primary, $age_limit - $age);
-			$primary->wait_for_catchup($node) if $c->{standby};
+			replayed($primary, $node) if $c->{standby};
 		}
 		row($node, 'SELECT leakguard.check()');
 		is( row($node, qq{
@@ -249,12 +249,27 @@ $recipes{xmin} = {
 			'SELECT clock_timestamp(), pg_catalog.pg_current_xact_id() IS NOT NULL, clock_timestamp()');
 		if ($c->{standby})
 		{
-			$primary->wait_for_catchup($node);
+			replayed($primary, $node);
 			$hi = row($primary, 'SELECT clock_timestamp()');
 		}
 		return ($lo, $hi);
 	},
 };
+
+# Wait until a standby knows every transaction ID the primary assigned
+# (the next transaction ID, by which ages are measured, can lag a moment
+# behind the replay position that wait_for_catchup() waits for: seen on
+# PostgreSQL 18).
+sub replayed
+{
+	my ($primary, $standby) = @_;
+	my $next = row($primary, 'SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot())');
+	$primary->wait_for_catchup($standby);
+	$standby->poll_query_until('postgres',
+		"SELECT pg_catalog.pg_snapshot_xmax(pg_catalog.pg_current_snapshot()) >= '$next'::xid8")
+	  or die 'the standby does not see the transaction IDs of the primary';
+	return;
+}
 
 # The exporter's queries: top-level key => { query, columns }.
 sub exporter_queries
