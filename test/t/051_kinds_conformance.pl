@@ -173,7 +173,7 @@ $recipes{statement} = {
 	open => sub {
 		my ($c) = @_;
 		my $s = lg_session($c->{node}, app => $c->{app}, leak => 0);
-		my $secs = $c->{mode} eq 'dry_run' ? $limit_ms / 1000 + 1.5 : 60;
+		my $secs = $c->{mode} eq 'dry_run' ? $limit_ms / 1000 + 3 : 60;
 		send_nowait($s, "SELECT pg_catalog.pg_sleep($secs)");
 		$c->{node}->poll_query_until('postgres', qq{
 			SELECT state = 'active' AND query LIKE 'SELECT pg_catalog.pg_sleep%'
@@ -338,6 +338,9 @@ sub exporter_rows
 	return map { my %h; @h{@$head} = @$_; \%h } @rows;
 }
 
+my $has_limits_for = $primary->safe_psql('postgres',
+	q{SELECT pg_catalog.to_regprocedure('leakguard.limits_for(text,name,name)') IS NOT NULL}) eq 't';
+
 my $queries = exporter_queries();
 my $queries_read_by_kind = grep { $_->{query} =~ /stats_by_kind/ } values %$queries;
 
@@ -454,11 +457,12 @@ sub group
 		@{$c}{qw(cross_lo cross_hi)} = $c->{recipe}{drive}->($c);
 	}
 
+	# first what must be seen soon: the act, when it came, and in dry_run
+	# the session still shown past its limit
 	for my $c (@cases)
 	{
-		my ($k, $tag, $app, $kind) = ($c->{k}, $c->{tag}, $c->{app}, $c->{k}{kind});
-		my $victim = $c->{victim};
-		my $pid = $victim->pid;
+		my ($k, $tag, $kind) = ($c->{k}, $c->{tag}, $c->{k}{kind});
+		my $pid = $c->{victim}->pid;
 		my $action = $r{mode} eq 'dry_run' ? 'dry_run' : $history_action{ $k->{action} };
 
 		ok( $node->poll_query_until('postgres', qq{
@@ -499,6 +503,18 @@ sub group
 					  FROM leakguard.sessions WHERE pid = $pid}),
 					"$kind|t", "$tag: past its limit, sessions shows the kind as next, due now");
 			}
+		}
+	}
+
+	# then the session, the client, and the other surfaces
+	for my $c (@cases)
+	{
+		my ($k, $tag, $app, $kind) = ($c->{k}, $c->{tag}, $c->{app}, $c->{k}{kind});
+		my $victim = $c->{victim};
+		my $pid = $victim->pid;
+
+		if ($r{mode} eq 'dry_run')
+		{
 			row($node, 'SELECT leakguard.check()');
 			ok(lg_alive($node, $pid), "$tag: dry_run ends nothing: the session is alive");
 			if ($k->{action} eq 'cancel')
@@ -552,6 +568,14 @@ sub group
 				"$c->{recipe}{rule}|t",
 				"$tag: limit_for() reports the rule and limit in $cols->[0], $cols->[1]");
 		}
+		SKIP:
+		{
+			skip "$tag: leakguard.limits_for() is not in this version", 1 unless $has_limits_for;
+			is( row($node, qq{SELECT rule, limit_value FROM leakguard.limits_for(${\ lit($app)})
+				  WHERE kind = ${\ lit($kind)}}),
+				"$c->{recipe}{rule}|$c->{recipe}{limit_number}",
+				"$tag: limits_for() has a row of the kind with the rule and the limit");
+		}
 		if ($k->{measure} eq 'duration')
 		{
 			my ($histogram, $suggested) = split /\|/, row($node, qq{
@@ -590,6 +614,8 @@ for my $k (@kinds)
 	$recipe->{rule} = qq{"$app"=$recipe->{limit}};
 	$recipe->{limit_value} =
 	  $k->{measure} eq 'duration' ? "$limit_ms ms" : $recipe->{limit};
+	$recipe->{limit_number} =
+	  $k->{measure} eq 'duration' ? $limit_ms : $recipe->{limit};
 	if ($k->{rules_setting} eq '')
 	{
 		fail("kind $k->{kind} has no rules setting");
