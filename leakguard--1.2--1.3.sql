@@ -259,6 +259,20 @@ COMMENT ON COLUMN @extschema@.stats_by_kind.p99 IS 'their 99th percentile';
 COMMENT ON COLUMN @extschema@.stats_by_kind.max IS 'the longest (the top of its histogram bucket)';
 COMMENT ON COLUMN @extschema@.stats_by_kind.last_at IS 'the latest act or dry run of this kind; NULL: none since statistics began, or none recorded by 1.2, which kept no time per kind';
 
+CREATE FUNCTION @extschema@.limits_for(application_name text,
+                           usename name DEFAULT NULL,
+                           datname name DEFAULT NULL,
+                           OUT kind text,
+                           OUT rule text,
+                           OUT limit_text text,
+                           OUT limit_value bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'lg_limits_for_sql'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.limits_for(text, name, name) IS
+'a row per kind of limit with a setting: the rule that matches a session of an application_name (and, for rules qualified by them, of a login role and a database; NULL: not given, and such a rule does not apply) and its limit, as a person writes it ("5s", "100000 transactions", "20 connections"; 0: none) and as a number (ms, transactions or connections); rule NULL: none matches, the default applies';
+
 -- Functions whose result columns change are made again (status(),
 -- sessions(), stats()); the privileges a DBA set on them are kept here and
 -- given to the new ones below, as leakguard--1.1--1.2.sql does.  status():

@@ -76,3 +76,7 @@ SELECT stats_reset > now() - interval '1 minute' AS just_reset
 
 -- every kind of limit, one row each, as the library's table has them
 SELECT * FROM leakguard.kinds;
+
+-- the limit of every kind for one application
+SELECT * FROM leakguard.limits_for('pg_regress/views');
+SELECT count(*) FROM leakguard.limits_for(NULL);

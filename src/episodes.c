@@ -16,7 +16,14 @@
  *	  idle-in-transaction time counter (compat.h), which
  *	  pgstat_report_activity() has just grown by exactly that period;
  *	- an idle period (no transaction open), when the first statement after
- *	  a transaction end starts: from that end to the statement's start.
+ *	  a transaction end starts: from that end to the statement's start;
+ *	- a statement (the statement limit's periods: from query_start), when
+ *	  the next one starts: from its start to the latest end of an
+ *	  executor or utility statement it ran, or the abort of its
+ *	  transaction (a statement that fails inside a transaction block and
+ *	  is not followed by one is not counted).  A message of several
+ *	  statements, which share a start, is one statement, as query_start
+ *	  measures it.
  *
  *	- the idle or idle-in-transaction period a session is in when it ends
  *	  (it disconnects, or the worker terminates it), at exit, from its own
@@ -82,6 +89,7 @@
 #include "utils/timestamp.h"
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
 
@@ -93,6 +101,10 @@ static bool lg_idle_counter_stale = true;
 
 /* When the last transaction ended, if no statement started since; or 0. */
 static TimestampTz lg_xact_ended_at = 0;
+
+/* The statement running (its start), and the latest end of its work. */
+static TimestampTz lg_stmt_start = 0;
+static TimestampTz lg_stmt_end = 0;
 
 /* This backend's slot, or -1 when it records nothing. */
 static int
@@ -256,15 +268,31 @@ lg_episode_record(int i, LeakguardObserved what, int64 us)
 		pg_atomic_fetch_or_u32(pending, (uint32) 1 << (i % 32));
 }
 
-/* A statement starts: record the idle period it ends, if any. */
+/* Record the previous statement, if it ended. */
+static void
+lg_episodes_statement_end(int slot)
+{
+	if (lg_stmt_start != 0 && lg_stmt_end > lg_stmt_start)
+		lg_episode_record(slot, LG_OBSERVED_STATEMENT, lg_stmt_end - lg_stmt_start);
+	lg_stmt_start = lg_stmt_end = 0;
+}
+
+/* A statement starts: record the idle period and the statement it ends. */
 static void
 lg_episodes_statement(void)
 {
 	int			slot = lg_my_episode_slot();
+	TimestampTz start;
 	int64		idle;
 
 	if (slot < 0)
 		return;
+	start = GetCurrentStatementStartTimestamp();
+	if (start != lg_stmt_start)
+	{
+		lg_episodes_statement_end(slot);
+		lg_stmt_start = start;
+	}
 	if (lg_xact_ended_at != 0)
 	{
 		TimestampTz start = GetCurrentStatementStartTimestamp();
@@ -296,6 +324,8 @@ lg_episodes_xact(XactEvent event, void *arg)
 	end = GetCurrentTransactionStopTimestamp();
 	lg_episode_record(slot, LG_OBSERVED_TRANSACTION,
 					  end - GetCurrentTransactionStartTimestamp());
+	if (event == XACT_EVENT_ABORT && lg_stmt_start != 0)
+		lg_stmt_end = Max(lg_stmt_end, end);
 	lg_xact_ended_at = end;
 	lg_idle_counter_stale = true;
 }
@@ -308,7 +338,10 @@ lg_episodes_exit(int code, Datum arg)
 	PgBackendStatus *be = MyBEEntry;
 	TimestampTz now;
 
-	if (slot < 0 || be == NULL || be->st_state_start_timestamp == 0)
+	if (slot < 0)
+		return;
+	lg_episodes_statement_end(slot);
+	if (be == NULL || be->st_state_start_timestamp == 0)
 		return;
 	now = GetCurrentTimestamp();
 	if (lg_state_idle_in_xact(be->st_state))
@@ -337,6 +370,18 @@ lg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* Work of the statement running ended: note when (nested work too). */
+static void
+lg_ExecutorEnd(QueryDesc *queryDesc)
+{
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+	if (lg_stmt_start != 0)
+		lg_stmt_end = GetCurrentTimestamp();
 }
 
 static void
@@ -368,6 +413,8 @@ lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
+	if (lg_stmt_start != 0)
+		lg_stmt_end = GetCurrentTimestamp();
 	if (begins)
 		lg_block_begun();
 }
@@ -378,6 +425,8 @@ lg_install_episode_hooks(void)
 {
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = lg_ExecutorStart;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = lg_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = lg_ProcessUtility;
 	prev_ClientAuthentication = ClientAuthentication_hook;

@@ -25,9 +25,11 @@
 
 PG_FUNCTION_INFO_V1(lg_kinds_sql);
 PG_FUNCTION_INFO_V1(lg_stats_by_kind_sql);
+PG_FUNCTION_INFO_V1(lg_limits_for_sql);
 
 #define LG_KINDS_COLS			7
 #define LG_STATS_BY_KIND_COLS	9
+#define LG_LIMITS_FOR_COLS		4
 
 static Datum
 lg_text_or_null(const char *s, bool *isnull)
@@ -126,5 +128,79 @@ lg_stats_by_kind_sql(PG_FUNCTION_ARGS)
 		lg_put_kind_rows(rsinfo, &entries[i]);
 	lg_put_kind_rows(rsinfo, &overflow);
 	pfree(entries);
+	return (Datum) 0;
+}
+
+/*
+ * limits_for(application_name, usename, datname): a row per kind with a
+ * setting, the rule that matches a session of that application (and, for
+ * rules qualified by them, of that role and database; NULL: not given) and
+ * its limit: what limit_for() gives in a pair of columns per kind, for
+ * every kind of the table, a kind added with its row.
+ */
+Datum
+lg_limits_for_sql(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *given;
+	char	   *appname;
+	LeakguardWho who;
+
+	lg_require_shmem();
+	InitMaterializedSRF(fcinfo, 0);
+	lg_check_result_columns(rsinfo->setDesc, LG_LIMITS_FOR_COLS,
+							LG_LIMITS_FOR_COLS, LG_LIMITS_FOR_COLS,
+							LG_LIMITS_FOR_COLS);
+	if (PG_ARGISNULL(0))
+		return (Datum) 0;
+
+	/* the name as the server would store it, as limit_for() looks it up */
+	given = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	appname = palloc(LG_CLEAN_GROWTH * strlen(given) + 1);
+	if (lg_clean_name(appname, given, LG_NAME_STYLE) >= NAMEDATALEN)
+		appname[NAMEDATALEN - 1] = '\0';
+	who.appname = appname;
+	who.usename = PG_ARGISNULL(1) ? NULL : NameStr(*PG_GETARG_NAME(1));
+	who.datname = PG_ARGISNULL(2) ? NULL : NameStr(*PG_GETARG_NAME(2));
+	who.citus_internal = (lg_citus_kind(appname) != LG_CITUS_NONE);
+
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const LeakguardKindDef *kind = &lg_kinds[k];
+		LeakguardLimit limit;
+		Datum		values[LG_LIMITS_FOR_COLS];
+		bool		nulls[LG_LIMITS_FOR_COLS];
+
+		memset(nulls, 0, sizeof(nulls));
+		if (kind->measure == LG_MEASURE_CONNECTIONS)
+			lg_connection_limit_for(&who, &limit);
+		else if (kind->session)
+			lg_kind_limit_for(k, &who, &limit);
+		else if (kind->default_guc != NULL)
+		{
+			/* a warning's threshold: the setting alone, no rules */
+			memset(&limit, 0, sizeof(limit));
+			limit.rule_index = -1;
+			limit.timeout_ms = lg_kind_limit[k];
+		}
+		else
+			continue;
+
+		values[0] = CStringGetTextDatum(kind->name);
+		if (limit.rule_index >= 0)
+			values[1] = CStringGetTextDatum(limit.rule);
+		else
+			nulls[1] = true;
+		if (kind->measure == LG_MEASURE_XID_AGE)
+			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT " transactions",
+													 limit.timeout_ms));
+		else if (kind->measure == LG_MEASURE_CONNECTIONS)
+			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT " connections",
+													 limit.timeout_ms));
+		else
+			values[2] = CStringGetTextDatum(lg_format_duration_ms(limit.timeout_ms));
+		values[3] = Int64GetDatum(limit.timeout_ms);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
 	return (Datum) 0;
 }

@@ -162,16 +162,18 @@
 
 /*
  * The durations kept in a histogram per application: idle-in-transaction
- * periods, idle periods (no transaction open), whole transactions.
+ * periods, idle periods (no transaction open), whole transactions,
+ * statements (episodes.c).
  */
 typedef enum LeakguardObserved
 {
 	LG_OBSERVED_XACT_IDLE,
 	LG_OBSERVED_IDLE,
-	LG_OBSERVED_TRANSACTION
+	LG_OBSERVED_TRANSACTION,
+	LG_OBSERVED_STATEMENT
 } LeakguardObserved;
 
-#define LG_NUM_OBSERVED			3
+#define LG_NUM_OBSERVED			4
 
 /* Days of peak connections kept per application (today and the six before). */
 #define LG_PEAK_DAYS			7
@@ -192,11 +194,12 @@ typedef enum LeakguardKind
 								 * xmin horizon too far */
 	LG_KIND_BLOCKING,			/* idle in transaction, keeping another
 								 * session waiting for its locks */
-	LG_KIND_PREPARED			/* a prepared transaction left too long
+	LG_KIND_PREPARED,			/* a prepared transaction left too long
 								 * (a warning; prepared.c) */
+	LG_KIND_STATEMENT			/* a statement running too long */
 } LeakguardKind;
 
-#define LG_KIND_LAST			LG_KIND_PREPARED
+#define LG_KIND_LAST			LG_KIND_STATEMENT
 #define LG_NUM_KINDS			(LG_KIND_LAST + 1)
 
 /* Blocked pids a termination for blocking records. */
@@ -318,12 +321,21 @@ typedef struct LeakguardKindDef
 								 * block (BEGIN), which a session entering
 								 * tells the worker of (lg_block_begun()) */
 	const char *during;			/* "idle in transaction", for messages */
-	/* the limit: default setting and rules (NULL: none) */
+	/*
+	 * Its settings (settings.c defines them from these): the default limit
+	 * (an integer of default_unit, 0: none, at most default_max) and the
+	 * rules per application; NULL: it has no such setting.  The values in
+	 * force are lg_kind_limit[], lg_kind_rules_text[] and lg_kind_rules[].
+	 */
 	const char *default_guc;
-	const int  *default_limit;
+	const char *default_desc;
+	const char *default_long;
+	int			default_max;
+	int			default_unit;	/* GUC_UNIT_MS, or 0 */
 	const char *rules_guc;
-	char	  **rules_text;
-	const LeakguardRuleSet **rules;
+	const char *rules_desc;
+	const char *rules_long;
+	LeakguardRuleKind rule_kind;
 	/* the histogram of its periods' durations (LeakguardObserved), or -1 */
 	int			observed;
 	int			suggest_floor_ms;	/* the shortest limit suggested */
@@ -814,18 +826,9 @@ extern void lg_file_finish(FILE *file, const char *tmpfile, const char *path,
 
 /* settings.c */
 extern int	lg_mode;
-extern int	lg_default_timeout_ms;
-extern char *lg_application_timeouts;
-extern int	lg_idle_timeout_ms;
-extern char *lg_application_idle_timeouts;
-extern int	lg_transaction_timeout_ms;
-extern char *lg_application_transaction_timeouts;
-extern int	lg_xmin_age_limit;
-extern char *lg_application_xmin_age_limits;
-extern int	lg_blocking_timeout_ms;
-extern char *lg_application_blocking_timeouts;
-extern int	lg_prepared_warning_ms;
-extern char *lg_application_connection_limits;
+extern int	lg_kind_limit[LG_NUM_KINDS];
+extern char *lg_kind_rules_text[LG_NUM_KINDS];
+extern const LeakguardRuleSet *lg_kind_rules[LG_NUM_KINDS];
 extern int	lg_naptime_ms;
 extern char *lg_exempt_roles;
 extern bool lg_terminate_superusers;
@@ -833,12 +836,6 @@ extern int	lg_connection_warning;
 extern int	lg_max_applications;
 extern int	lg_history_size;
 extern bool lg_save_stats;
-extern const LeakguardRuleSet *lg_rules;
-extern const LeakguardRuleSet *lg_idle_rules;
-extern const LeakguardRuleSet *lg_transaction_rules;
-extern const LeakguardRuleSet *lg_xmin_rules;
-extern const LeakguardRuleSet *lg_blocking_rules;
-extern const LeakguardRuleSet *lg_connection_rules;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern TimestampTz lg_start_load_time;
 extern void lg_define_settings(void);

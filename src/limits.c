@@ -98,8 +98,7 @@ bool
 lg_rules_qualified(void)
 {
 	for (int k = 0; k < LG_NUM_KINDS; k++)
-		if (lg_kinds[k].rules != NULL && *lg_kinds[k].rules != NULL &&
-			(*lg_kinds[k].rules)->qualified)
+		if (lg_kind_rules[k] != NULL && lg_kind_rules[k]->qualified)
 			return true;
 	return false;
 }
@@ -109,7 +108,7 @@ void
 lg_kind_limit_for(int kind, const LeakguardWho *who, LeakguardLimit *limit)
 {
 	Assert(lg_kinds[kind].session);
-	lg_rules_limit(*lg_kinds[kind].rules, *lg_kinds[kind].default_limit, who,
+	lg_rules_limit(lg_kind_rules[kind], lg_kind_limit[kind], who,
 				   limit);
 }
 
@@ -121,9 +120,9 @@ lg_kind_limit_for(int kind, const LeakguardWho *who, LeakguardLimit *limit)
 void
 lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
 {
-	lg_rules_limit(lg_connection_rules, 0, who, limit);
+	lg_rules_limit(lg_kind_rules[LG_KIND_CONNECTIONS], 0, who, limit);
 	if (limit->rule_index >= 0 &&
-		lg_connection_rules->rules[limit->rule_index].percent &&
+		lg_kind_rules[LG_KIND_CONNECTIONS]->rules[limit->rule_index].percent &&
 		limit->timeout_ms > 0)
 		limit->timeout_ms = Max(1, limit->timeout_ms * MaxConnections / 100);
 }
@@ -147,7 +146,7 @@ lg_hash_string(uint64 h, const char *str)
 uint64
 lg_quota_rules_id(void)
 {
-	const LeakguardRuleSet *rules = lg_connection_rules;
+	const LeakguardRuleSet *rules = lg_kind_rules[LG_KIND_CONNECTIONS];
 	uint64		h;
 
 	if (rules == NULL)
@@ -175,8 +174,8 @@ lg_shorter(int64 shortest, int64 limit)
 int64
 lg_kind_shortest_ms(int kind)
 {
-	const LeakguardRuleSet *set = *lg_kinds[kind].rules;
-	int64		shortest = lg_shorter(0, *lg_kinds[kind].default_limit);
+	const LeakguardRuleSet *set = lg_kind_rules[kind];
+	int64		shortest = lg_shorter(0, lg_kind_limit[kind]);
 
 	for (int i = 0; set != NULL && i < set->nrules; i++)
 		shortest = lg_shorter(shortest, set->rules[i].value);

@@ -151,7 +151,7 @@ lg_prepared_start_helper(Oid dbid)
 	strlcpy(worker.bgw_name, "leakguard prepared transactions", BGW_MAXLEN);
 	strlcpy(worker.bgw_type, "leakguard prepared transactions", BGW_MAXLEN);
 	worker.bgw_main_arg = ObjectIdGetDatum(dbid);
-	memcpy(worker.bgw_extra, &lg_prepared_warning_ms, sizeof(int));
+	memcpy(worker.bgw_extra, &lg_kind_limit[LG_KIND_PREPARED], sizeof(int));
 	/* the postmaster sets this worker's latch when the helper stops */
 	worker.bgw_notify_pid = MyProcPid;
 
@@ -197,7 +197,7 @@ lg_prepared_find(TransactionId xid, int n)
 int64
 lg_prepared_check(void)
 {
-	int64		threshold_us = lg_prepared_warning_ms * INT64CONST(1000);
+	int64		threshold_us = lg_kind_limit[LG_KIND_PREPARED] * INT64CONST(1000);
 	TimestampTz now;
 	TimestampTz nearest = 0;
 	int64		now_us;
@@ -209,7 +209,7 @@ lg_prepared_check(void)
 	int			n;
 	pid_t		pid;
 
-	if (lg_prepared_warning_ms == 0 || max_prepared_xacts == 0)
+	if (lg_kind_limit[LG_KIND_PREPARED] == 0 || max_prepared_xacts == 0)
 	{
 		lg_prepared_last_pass = 0;
 		return 0;

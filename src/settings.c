@@ -90,30 +90,18 @@
  * GUC machinery.  Strings and parsed rule sets live in lg_policy_context.
  */
 int			lg_mode = LG_MODE_ENFORCE;
-int			lg_default_timeout_ms = 0;
-char	   *lg_application_timeouts = NULL;
 int			lg_naptime_ms = 1000;
 char	   *lg_exempt_roles = NULL;
 bool		lg_terminate_superusers = false;
 int			lg_connection_warning = 90;
-int			lg_idle_timeout_ms = 0;
-char	   *lg_application_idle_timeouts = NULL;
-char	   *lg_application_connection_limits = NULL;
-int			lg_transaction_timeout_ms = 0;
-char	   *lg_application_transaction_timeouts = NULL;
-int			lg_xmin_age_limit = 0;
-char	   *lg_application_xmin_age_limits = NULL;
-int			lg_blocking_timeout_ms = 0;
-char	   *lg_application_blocking_timeouts = NULL;
-int			lg_prepared_warning_ms = 0;
 
-/* The parsed rule settings of the policy in force. */
-const LeakguardRuleSet *lg_rules = NULL;
-const LeakguardRuleSet *lg_idle_rules = NULL;
-const LeakguardRuleSet *lg_transaction_rules = NULL;
-const LeakguardRuleSet *lg_xmin_rules = NULL;
-const LeakguardRuleSet *lg_blocking_rules = NULL;
-const LeakguardRuleSet *lg_connection_rules = NULL;
+/*
+ * The settings of each kind of limit (lg_kinds[]) in force: its default
+ * limit, its rules' text and their parsed set (NULL: none).
+ */
+int			lg_kind_limit[LG_NUM_KINDS];
+char	   *lg_kind_rules_text[LG_NUM_KINDS];
+const LeakguardRuleSet *lg_kind_rules[LG_NUM_KINDS];
 
 /*
  * Settings set at server start, and save_stats, which the postmaster reads
@@ -129,22 +117,12 @@ bool		lg_save_stats = true;
  * (it sets them itself, to the set it judged, and publishes that).
  */
 static int	lg_guc_mode = LG_MODE_ENFORCE;
-static int	lg_guc_default_timeout_ms = 0;
-static char *lg_guc_application_timeouts = NULL;
+static int	lg_guc_kind_limit[LG_NUM_KINDS];
+static char *lg_guc_kind_rules[LG_NUM_KINDS];
 static int	lg_guc_naptime_ms = 1000;
 static char *lg_guc_exempt_roles = NULL;
 static bool lg_guc_terminate_superusers = false;
 static int	lg_guc_connection_warning = 90;
-static int	lg_guc_idle_timeout_ms = 0;
-static char *lg_guc_application_idle_timeouts = NULL;
-static char *lg_guc_application_connection_limits = NULL;
-static int	lg_guc_transaction_timeout_ms = 0;
-static char *lg_guc_application_transaction_timeouts = NULL;
-static int	lg_guc_xmin_age_limit = 0;
-static char *lg_guc_application_xmin_age_limits = NULL;
-static int	lg_guc_blocking_timeout_ms = 0;
-static char *lg_guc_application_blocking_timeouts = NULL;
-static int	lg_guc_prepared_warning_ms = 0;
 
 /* The parsed exempt_roles: a count, offsets, then the names. */
 typedef struct LgRoleList
@@ -188,26 +166,15 @@ typedef struct LgSetting
 	const LeakguardRuleSet **parsed;	/* LG_SETTING_RULES */
 } LgSetting;
 
-static const LgSetting lg_settings[] = {
+/*
+ * Built by lg_settings_build(): the mode, then the settings of each kind of
+ * limit in the order of lg_kinds[] (its default limit, then its rules),
+ * then the others, so that a kind added to the table brings its settings.
+ */
+static const LgSetting lg_settings_head[] = {
 	{"leakguard.mode", "enforce", LG_SETTING_MODE, &lg_mode},
-	{"leakguard.idle_in_transaction_timeout", "0", LG_SETTING_INT, &lg_default_timeout_ms},
-	{"leakguard.application_timeouts", "", LG_SETTING_RULES, &lg_application_timeouts,
-	LG_RULES_DURATION, &lg_rules},
-	{"leakguard.idle_session_timeout", "0", LG_SETTING_INT, &lg_idle_timeout_ms},
-	{"leakguard.application_idle_timeouts", "", LG_SETTING_RULES, &lg_application_idle_timeouts,
-	LG_RULES_DURATION, &lg_idle_rules},
-	{"leakguard.application_connection_limits", "", LG_SETTING_RULES, &lg_application_connection_limits,
-	LG_RULES_COUNT, &lg_connection_rules},
-	{"leakguard.transaction_timeout", "0", LG_SETTING_INT, &lg_transaction_timeout_ms},
-	{"leakguard.application_transaction_timeouts", "", LG_SETTING_RULES, &lg_application_transaction_timeouts,
-	LG_RULES_DURATION, &lg_transaction_rules},
-	{"leakguard.xmin_age_limit", "0", LG_SETTING_INT, &lg_xmin_age_limit},
-	{"leakguard.application_xmin_age_limits", "", LG_SETTING_RULES, &lg_application_xmin_age_limits,
-	LG_RULES_XID_AGE, &lg_xmin_rules},
-	{"leakguard.blocking_timeout", "0", LG_SETTING_INT, &lg_blocking_timeout_ms},
-	{"leakguard.application_blocking_timeouts", "", LG_SETTING_RULES, &lg_application_blocking_timeouts,
-	LG_RULES_DURATION, &lg_blocking_rules},
-	{"leakguard.prepared_transaction_warning", "0", LG_SETTING_INT, &lg_prepared_warning_ms},
+};
+static const LgSetting lg_settings_tail[] = {
 	{"leakguard.naptime", "1000", LG_SETTING_INT, &lg_naptime_ms},
 	{"leakguard.exempt_roles", "", LG_SETTING_ROLES, &lg_exempt_roles},
 	{"leakguard.terminate_superusers", "off", LG_SETTING_BOOL, &lg_terminate_superusers},
@@ -217,10 +184,54 @@ static const LgSetting lg_settings[] = {
 	{"leakguard.history_size", NULL},
 	{"leakguard.max_sources", NULL},
 };
-#define LG_NUM_SETTINGS ((int) lengthof(lg_settings))
+
+#define LG_MAX_SETTINGS \
+	((int) (lengthof(lg_settings_head) + 2 * LG_NUM_KINDS + lengthof(lg_settings_tail)))
+
+static LgSetting lg_settings[LG_MAX_SETTINGS];
+static int	lg_num_settings = 0;
+
+#define LG_NUM_SETTINGS lg_num_settings
+
+static void
+lg_settings_build(void)
+{
+	int			n = 0;
+
+	if (lg_num_settings > 0)
+		return;
+	for (int i = 0; i < (int) lengthof(lg_settings_head); i++)
+		lg_settings[n++] = lg_settings_head[i];
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const LeakguardKindDef *kind = &lg_kinds[k];
+
+		if (kind->default_guc != NULL)
+		{
+			lg_settings[n].name = kind->default_guc;
+			lg_settings[n].boot = "0";
+			lg_settings[n].type = LG_SETTING_INT;
+			lg_settings[n].policy = &lg_kind_limit[k];
+			n++;
+		}
+		if (kind->rules_guc != NULL)
+		{
+			lg_settings[n].name = kind->rules_guc;
+			lg_settings[n].boot = "";
+			lg_settings[n].type = LG_SETTING_RULES;
+			lg_settings[n].policy = &lg_kind_rules_text[k];
+			lg_settings[n].rule_kind = kind->rule_kind;
+			lg_settings[n].parsed = &lg_kind_rules[k];
+			n++;
+		}
+	}
+	for (int i = 0; i < (int) lengthof(lg_settings_tail); i++)
+		lg_settings[n++] = lg_settings_tail[i];
+	lg_num_settings = n;
+}
 
 /* In the postmaster at start: the value each had before it was defined. */
-static char *lg_start_values[LG_NUM_SETTINGS];
+static char *lg_start_values[LG_MAX_SETTINGS];
 
 /*
  * What the postmaster found wrong at start, and when it had loaded the
@@ -316,50 +327,49 @@ lg_check_rules(const char *guc, LeakguardRuleKind kind, char **newval)
 	return true;
 }
 
+/*
+ * The check hook of each kind's rules setting: a GUC check hook is not told
+ * which setting it checks, and the collected complaints name it, so one
+ * hook per place in lg_kinds[], each naming its kind.
+ */
 static bool
-lg_check_application_timeouts(char **newval, void **extra, GucSource source)
+lg_check_kind_rules(int k, char **newval)
 {
-	return lg_check_rules("leakguard.application_timeouts", LG_RULES_DURATION,
-						  newval);
+	/* the hooks beyond the table's rows are never installed */
+	if (k >= LG_NUM_KINDS)
+		return false;
+	return lg_check_rules(lg_kinds[k].rules_guc, lg_kinds[k].rule_kind, newval);
 }
 
-static bool
-lg_check_application_idle_timeouts(char **newval, void **extra, GucSource source)
-{
-	return lg_check_rules("leakguard.application_idle_timeouts", LG_RULES_DURATION,
-						  newval);
+#define LG_KIND_CHECK_HOOK(k) \
+static bool \
+lg_check_kind_rules_##k(char **newval, void **extra, GucSource source) \
+{ \
+	return lg_check_kind_rules(k, newval); \
 }
 
-static bool
-lg_check_application_transaction_timeouts(char **newval, void **extra,
-										  GucSource source)
-{
-	return lg_check_rules("leakguard.application_transaction_timeouts",
-						  LG_RULES_DURATION, newval);
-}
+LG_KIND_CHECK_HOOK(0)
+LG_KIND_CHECK_HOOK(1)
+LG_KIND_CHECK_HOOK(2)
+LG_KIND_CHECK_HOOK(3)
+LG_KIND_CHECK_HOOK(4)
+LG_KIND_CHECK_HOOK(5)
+LG_KIND_CHECK_HOOK(6)
+LG_KIND_CHECK_HOOK(7)
+LG_KIND_CHECK_HOOK(8)
+LG_KIND_CHECK_HOOK(9)
+LG_KIND_CHECK_HOOK(10)
+LG_KIND_CHECK_HOOK(11)
 
-static bool
-lg_check_application_xmin_age_limits(char **newval, void **extra,
-									 GucSource source)
-{
-	return lg_check_rules("leakguard.application_xmin_age_limits",
-						  LG_RULES_XID_AGE, newval);
-}
+static GucStringCheckHook const lg_kind_check_hooks[] = {
+	lg_check_kind_rules_0, lg_check_kind_rules_1, lg_check_kind_rules_2,
+	lg_check_kind_rules_3, lg_check_kind_rules_4, lg_check_kind_rules_5,
+	lg_check_kind_rules_6, lg_check_kind_rules_7, lg_check_kind_rules_8,
+	lg_check_kind_rules_9, lg_check_kind_rules_10, lg_check_kind_rules_11,
+};
 
-static bool
-lg_check_application_blocking_timeouts(char **newval, void **extra,
-									   GucSource source)
-{
-	return lg_check_rules("leakguard.application_blocking_timeouts",
-						  LG_RULES_DURATION, newval);
-}
-
-static bool
-lg_check_application_connection_limits(char **newval, void **extra, GucSource source)
-{
-	return lg_check_rules("leakguard.application_connection_limits", LG_RULES_COUNT,
-						  newval);
-}
+StaticAssertDecl(LG_NUM_KINDS <= lengthof(lg_kind_check_hooks),
+				 "a check hook for every kind of limit");
 
 /*
  * Parse a list of role names into an LgRoleList allocated in the current
@@ -541,7 +551,7 @@ lg_policy_init(void)
 		lg_policy_publish(NULL);
 	else
 	{
-		char	   *defaults[LG_NUM_SETTINGS] = {0};
+		char	   *defaults[LG_MAX_SETTINGS] = {0};
 
 		lg_shared->config_unsafe = true;
 		strlcpy(lg_shared->config_error,
@@ -611,7 +621,7 @@ lg_policy_refresh(void)
 	MemoryContext context;
 	MemoryContext old;
 	char	  **values;
-	LgParsed	parsed[LG_NUM_SETTINGS];
+	LgParsed	parsed[LG_MAX_SETTINGS];
 	int			i;
 
 	generation = 0;
@@ -957,7 +967,7 @@ lg_config_judge(char **saved)
 	if (!lg_policy_fits(NULL))
 	{
 		/* nothing fits but the defaults: report only */
-		char	   *defaults[LG_NUM_SETTINGS] = {0};
+		char	   *defaults[LG_MAX_SETTINGS] = {0};
 
 		lg_settings_apply(defaults);
 		saved = NULL;
@@ -973,7 +983,7 @@ lg_config_judge(char **saved)
 	lg_shared->config_unsafe = unsafe;
 	lg_shared->config_checked = true;
 	strlcpy(lg_shared->config_error, errors, sizeof(lg_shared->config_error));
-	lg_copy_cut(lg_shared->rules, lg_guc_application_timeouts ? lg_guc_application_timeouts : "",
+	lg_copy_cut(lg_shared->rules, lg_guc_kind_rules[LG_KIND_IDLE_IN_XACT] ? lg_guc_kind_rules[LG_KIND_IDLE_IN_XACT] : "",
 				LG_RULES_TEXT_LEN);
 	/* A reload stamped after judged_at began is judged again at a restart. */
 	lg_shared->policy_judged_at = judged_at;
@@ -1033,7 +1043,7 @@ lg_config_start(bool *taken_up)
 		lg_lock_worker();
 		unsafe = lg_shared->config_unsafe;
 		strlcpy(errors, lg_shared->config_error, sizeof(errors));
-		lg_copy_cut(lg_shared->rules, lg_guc_application_timeouts ? lg_guc_application_timeouts : "",
+		lg_copy_cut(lg_shared->rules, lg_guc_kind_rules[LG_KIND_IDLE_IN_XACT] ? lg_guc_kind_rules[LG_KIND_IDLE_IN_XACT] : "",
 					LG_RULES_TEXT_LEN);
 		LWLockRelease(lg_shared->lock);
 		lg_policy_refresh();
@@ -1094,6 +1104,7 @@ lg_start_checks(void)
 void
 lg_define_settings(void)
 {
+	lg_settings_build();
 	if (process_shared_preload_libraries_in_progress && !IsUnderPostmaster)
 		lg_note_start_values();
 
@@ -1107,131 +1118,33 @@ lg_define_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomIntVariable("leakguard.idle_in_transaction_timeout",
-							"Idle-in-transaction limit for applications that no rule names; 0 means no limit.",
-							NULL,
-							&lg_guc_default_timeout_ms,
-							0,
-							0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
+	/* The settings of each kind of limit, as its row of lg_kinds[] says. */
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+	{
+		const LeakguardKindDef *kind = &lg_kinds[k];
 
-	DefineCustomStringVariable("leakguard.application_timeouts",
-							   "Ordered rules pattern=duration, first match on application_name wins.",
-							   "Example: 'batch*=10min, \"my app\"=30s, pg_dump=0'.",
-							   &lg_guc_application_timeouts,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   lg_check_application_timeouts,
-							   NULL,
-							   NULL);
-
-	DefineCustomIntVariable("leakguard.idle_session_timeout",
-							"Idle-session limit for applications that no idle rule names; 0 means no limit.",
-							"It applies to sessions idle outside a transaction.",
-							&lg_guc_idle_timeout_ms,
-							0,
-							0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("leakguard.application_idle_timeouts",
-							   "Ordered rules pattern=duration for idle sessions, first match on application_name wins.",
-							   "Example: 'test-suite*=5min, * user app_via_pgbouncer=0'.",
-							   &lg_guc_application_idle_timeouts,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   lg_check_application_idle_timeouts,
-							   NULL,
-							   NULL);
-
-	DefineCustomStringVariable("leakguard.application_connection_limits",
-							   "Ordered rules pattern=N or pattern=P%: the most client connections one application_name may hold.",
-							   "P% is a share of max_connections; 0 means no quota; a * rule sets a default.",
-							   &lg_guc_application_connection_limits,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   lg_check_application_connection_limits,
-							   NULL,
-							   NULL);
-
-	DefineCustomIntVariable("leakguard.transaction_timeout",
-							"Transaction age limit for applications that no transaction rule names; 0 means no limit.",
-							"It applies from xact_start, to active and idle sessions alike.",
-							&lg_guc_transaction_timeout_ms,
-							0,
-							0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("leakguard.application_transaction_timeouts",
-							   "Ordered rules pattern=duration for transaction age, first match on application_name wins.",
-							   "Example: 'web*=30s, reporting=1h, pg_dump=0'.",
-							   &lg_guc_application_transaction_timeouts,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   lg_check_application_transaction_timeouts,
-							   NULL,
-							   NULL);
-
-	DefineCustomIntVariable("leakguard.xmin_age_limit",
-							"xmin age limit, in transactions, of sessions idle in transaction, for applications that no xmin rule names; 0 means no limit.",
-							"The age of the session's backend_xmin or backend_xid against the next transaction ID (on a standby, what it has replayed).",
-							&lg_guc_xmin_age_limit,
-							0,
-							0, LG_RULE_MAX_XID_AGE,
-							PGC_SIGHUP,
-							0,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("leakguard.application_xmin_age_limits",
-							   "Ordered rules pattern=N, a number of transactions, for the xmin age of sessions idle in transaction; first match on application_name wins.",
-							   "Example: 'etl*=50000000, pg_dump=0'.",
-							   &lg_guc_application_xmin_age_limits,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   lg_check_application_xmin_age_limits,
-							   NULL,
-							   NULL);
-
-	DefineCustomIntVariable("leakguard.blocking_timeout",
-							"How long a session idle in transaction may keep another session waiting for its locks, for applications that no blocking rule names; 0 means no limit.",
-							"Measured from the later of the waiter's wait start and the moment the blocker went idle.",
-							&lg_guc_blocking_timeout_ms,
-							0,
-							0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
-
-	DefineCustomStringVariable("leakguard.application_blocking_timeouts",
-							   "Ordered rules pattern=duration for sessions idle in transaction that block others; first match on application_name wins.",
-							   "Example: 'web*=5s, pg_dump=0'.",
-							   &lg_guc_application_blocking_timeouts,
-							   "",
-							   PGC_SIGHUP,
-							   0,
-							   lg_check_application_blocking_timeouts,
-							   NULL,
-							   NULL);
-
-	DefineCustomIntVariable("leakguard.prepared_transaction_warning",
-							"Age at which the leakguard worker logs a warning, once, for each prepared transaction; 0 means never.",
-							"leakguard never commits or rolls back a prepared transaction.",
-							&lg_guc_prepared_warning_ms,
-							0,
-							0, INT_MAX,
-							PGC_SIGHUP,
-							GUC_UNIT_MS,
-							NULL, NULL, NULL);
+		if (kind->default_guc != NULL)
+			DefineCustomIntVariable(kind->default_guc,
+									kind->default_desc,
+									kind->default_long,
+									&lg_guc_kind_limit[k],
+									0,
+									0, kind->default_max,
+									PGC_SIGHUP,
+									kind->default_unit,
+									NULL, NULL, NULL);
+		if (kind->rules_guc != NULL)
+			DefineCustomStringVariable(kind->rules_guc,
+									   kind->rules_desc,
+									   kind->rules_long,
+									   &lg_guc_kind_rules[k],
+									   "",
+									   PGC_SIGHUP,
+									   0,
+									   lg_kind_check_hooks[k],
+									   NULL,
+									   NULL);
+	}
 
 	DefineCustomIntVariable("leakguard.naptime",
 							"Longest sleep of the leakguard worker between two scans.",

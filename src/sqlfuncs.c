@@ -379,7 +379,8 @@ lg_status_sql(PG_FUNCTION_ARGS)
 	registered = lg_shared->worker_registered;
 	disabled = lg_shared->worker_disabled;
 	strlcpy(rules, lg_shared->config_checked ? lg_shared->rules :
-			(lg_application_timeouts ? lg_application_timeouts : ""),
+			(lg_kind_rules_text[LG_KIND_IDLE_IN_XACT] ?
+			 lg_kind_rules_text[LG_KIND_IDLE_IN_XACT] : ""),
 			LG_RULES_TEXT_LEN);
 	strlcpy(error, disabled ? lg_shared->worker_error : lg_shared->config_error,
 			sizeof(error));

@@ -101,7 +101,7 @@ lg_suggest_kinds_count(void)
 	if (lg_suggest_nkinds > 0)
 		return lg_suggest_nkinds;
 	for (int k = 0; k < LG_NUM_KINDS; k++)
-		if (lg_kinds[k].rules != NULL && lg_kinds[k].observed >= 0)
+		if (lg_kinds[k].rules_guc != NULL && lg_kinds[k].observed >= 0)
 		{
 			lg_suggest_kinds[lg_suggest_nkinds].kind = k;
 			lg_suggest_kinds[lg_suggest_nkinds].observed = lg_kinds[k].observed;
@@ -110,7 +110,7 @@ lg_suggest_kinds_count(void)
 			lg_suggest_nkinds++;
 		}
 	for (int k = 0; k < LG_NUM_KINDS; k++)
-		if (lg_kinds[k].rules != NULL &&
+		if (lg_kinds[k].rules_guc != NULL &&
 			lg_kinds[k].measure == LG_MEASURE_CONNECTIONS)
 		{
 			lg_suggest_kinds[lg_suggest_nkinds].kind = k;
@@ -278,14 +278,13 @@ lg_suggest(const LeakguardAppStats *st, const LgSuggestKind *sk,
 static const LeakguardRuleSet *
 lg_suggest_rules(const LgSuggestKind *sk)
 {
-	return *lg_kinds[sk->kind].rules;
+	return lg_kind_rules[sk->kind];
 }
 
 static int64
 lg_suggest_default_limit(const LgSuggestKind *sk)
 {
-	return lg_kinds[sk->kind].default_limit != NULL ?
-		*lg_kinds[sk->kind].default_limit : 0;
+	return lg_kind_limit[sk->kind];
 }
 
 /* The statistics as the merge sees them: each name and its suggestion. */

@@ -1671,9 +1671,9 @@ lg_policy_save(LgPolicy *p)
 	p->exempt_roles = pstrdup(lg_exempt_roles ? lg_exempt_roles : "");
 	for (int k = 0; k < LG_NUM_KINDS; k++)
 	{
-		const char *rules = lg_kinds[k].session ? *lg_kinds[k].rules_text : NULL;
+		const char *rules = lg_kind_rules_text[k];
 
-		p->default_limit[k] = lg_kinds[k].session ? *lg_kinds[k].default_limit : 0;
+		p->default_limit[k] = lg_kind_limit[k];
 		p->rules[k] = pstrdup(rules ? rules : "");
 	}
 }
@@ -1691,8 +1691,8 @@ lg_policy_changed(const LgPolicy *p)
 
 		if (!lg_kinds[k].session)
 			continue;
-		rules = *lg_kinds[k].rules_text;
-		if (p->default_limit[k] != *lg_kinds[k].default_limit ||
+		rules = lg_kind_rules_text[k];
+		if (p->default_limit[k] != lg_kind_limit[k] ||
 			strcmp(p->rules[k], rules ? rules : "") != 0)
 			return true;
 	}
