@@ -64,6 +64,13 @@ my %limit_for_columns = (
 	  [ 'statement_rule', 'statement_timeout' ],
 );
 
+# Kinds known to lack their limit_for() columns: their check is marked
+# TODO (reported, not hidden) while the columns do not exist.  Any other
+# kind without them fails.
+my %limit_for_gap = (
+	statement => 'issue 27: 1.3 adds the kind statement but not its limit_for() columns statement_rule, statement_timeout (kinds.c: one pair per kind, appended in the version that adds it)',
+);
+
 # The exporter's metric (top-level key of queries.yaml; columns
 # application, kind, total) that counts a kind's acts, by its action; and
 # the one that counts dry runs.
@@ -337,9 +344,6 @@ sub exporter_rows
 	return map { my %h; @h{@$head} = @$_; \%h } @rows;
 }
 
-my $has_limits_for = $primary->safe_psql('postgres',
-	q{SELECT pg_catalog.to_regprocedure('leakguard.limits_for(text,name,name)') IS NOT NULL}) eq 't';
-
 my $queries = exporter_queries();
 my $queries_read_by_kind = grep { $_->{query} =~ /stats_by_kind/ } values %$queries;
 
@@ -567,17 +571,15 @@ sub group
 			my ($ret, $out, $err) = $node->psql('postgres', qq{
 				SELECT $cols->[0], $cols->[1] = ${\ lit($c->{recipe}{limit_value})}
 				  FROM leakguard.limit_for(${\ lit($app)})});
+			local $TODO = $limit_for_gap{$kind}
+			  if $limit_for_gap{$kind} && $err =~ /column "$cols->[0]" does not exist/;
 			is($ret == 0 ? $out : $err, "$c->{recipe}{rule}|t",
 				"$tag: limit_for() reports the rule and limit in $cols->[0], $cols->[1]");
 		}
-		SKIP:
-		{
-			skip "$tag: leakguard.limits_for() is not in this version", 1 unless $has_limits_for;
-			is( row($node, qq{SELECT rule, limit_value FROM leakguard.limits_for(${\ lit($app)})
-				  WHERE kind = ${\ lit($kind)}}),
-				"$c->{recipe}{rule}|$c->{recipe}{limit_number}",
-				"$tag: limits_for() has a row of the kind with the rule and the limit");
-		}
+		is( row($node, qq{SELECT rule, limit_value FROM leakguard.limits_for(${\ lit($app)})
+			  WHERE kind = ${\ lit($kind)}}),
+			"$c->{recipe}{rule}|$c->{recipe}{limit_number}",
+			"$tag: limits_for() has a row of the kind with the rule and the limit");
 		if ($k->{measure} eq 'duration')
 		{
 			my ($histogram, $suggested) = split /\|/, row($node, qq{
