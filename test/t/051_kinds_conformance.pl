@@ -18,7 +18,8 @@
 #     cancel the session goes on;
 #   - terminations, stats_by_kind, stats.terminated_all, the exporter's
 #     queries of monitoring/queries.yaml (run as the exporter runs them),
-#     limit_for() and suggest_limits() all show it under the kind's name;
+#     limit_for(), limits_for() and suggest_limits() (for a kind with a
+#     histogram of its periods) all show it under the kind's name;
 #   - in dry_run the same is reported and counted as a dry run, and
 #     nothing is ended;
 #   - on a hot standby, the same enforcement and checks.
@@ -378,7 +379,7 @@ sub deadline_sql
 	my $limit = "interval '$limit_ms ms'";
 	return "a.$k->{since} + $limit"
 	  if $k->{since} =~ /^(state_change|xact_start|query_start)$/;
-	return "GREATEST((SELECT l.waitstart FROM pg_locks l
+	return "GREATEST((SELECT pg_catalog.min(l.waitstart) FROM pg_locks l
 	                              WHERE l.pid = ${\ $c->{waiter}->pid} AND NOT l.granted),
 	                             a.state_change) + $limit"
 	  if $k->{since} eq 'waitstart' && $c->{waiter};
@@ -399,12 +400,7 @@ sub group
 	{
 		my $kind = $k->{kind};
 		my $tag = "$r{name}, $kind";
-		my $recipe = $recipes{$kind};
-		if (!$recipe)
-		{
-			fail("no recipe for kind $kind");
-			next;
-		}
+		my $recipe = $recipes{$kind} or next;
 		my $c = {
 			k => $k,
 			recipe => $recipe,
@@ -626,7 +622,12 @@ sub round
 my %settings;
 for my $k (@kinds)
 {
-	my $recipe = $recipes{ $k->{kind} } or next;
+	my $recipe = $recipes{ $k->{kind} };
+	if (!$recipe)
+	{
+		fail("no recipe for kind $k->{kind}");
+		next;
+	}
 	my $app = "conf_$k->{kind}";
 	$recipe->{rule} = qq{"$app"=$recipe->{limit}};
 	$recipe->{limit_value} =
