@@ -48,6 +48,10 @@
 #   make bench-lockgraph reads of the views while 200 sessions wait on
 #                        row locks, 1.2's lock reading against this one's
 #                        (test/bench)
+#   make bench-kinds     every kind of limit enabled: the worker's CPU per
+#                        scan against 1.2 at 100 and 1000 backends, and
+#                        instructions per pgbench -S transaction against
+#                        leakguard not loaded (test/bench)
 #   make fuzz            fuzz the rule parser and the merge of suggestions
 #                        (test/fuzz)
 #   make sanitize        the suites against an ASan/UBSan build
@@ -99,7 +103,7 @@ override CPPFLAGS := -I$(srcdir)/src $(CPPFLAGS)
 # so a changed shared struct can never leave objects of two layouts.
 $(OBJS): $(wildcard $(srcdir)/src/*.h)
 
-.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan bench-sources bench-lockgraph fuzz unit sanitize dist test-fleet test-drivers
+.PHONY: test test-all test-citus test-pg-build deb test-deb demo docs bench bench-episodes bench-blocking bench-worker bench-xmin-scan bench-sources bench-lockgraph bench-kinds fuzz unit sanitize dist test-fleet test-drivers
 
 unit:
 	$(MAKE) -C test/unit run
@@ -163,6 +167,9 @@ bench-sources:
 
 bench-lockgraph:
 	./test/bench/lockgraph.sh
+
+bench-kinds:
+	./test/bench/kinds.sh
 
 fuzz:
 	$(MAKE) -C test/fuzz run FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60)

@@ -92,8 +92,8 @@ COMMENT ON COLUMN @extschema@.terminations.application_name IS 'application_name
 COMMENT ON COLUMN @extschema@.terminations.client_addr IS 'client IP address; NULL for Unix sockets or when the reader may not see it';
 COMMENT ON COLUMN @extschema@.terminations.backend_start IS 'as in pg_stat_activity';
 COMMENT ON COLUMN @extschema@.terminations.xact_start IS 'as in pg_stat_activity; NULL for an idle session and a refused connection';
-COMMENT ON COLUMN @extschema@.terminations.state_change IS 'as in pg_stat_activity; NULL for a transaction-age termination and a refused connection';
-COMMENT ON COLUMN @extschema@.terminations.idle_time IS 'how long it had been idle, on the monotonic clock (for kind transaction: the transaction''s age); NULL for a refused connection';
+COMMENT ON COLUMN @extschema@.terminations.state_change IS 'as in pg_stat_activity; NULL for the kinds transaction and statement and a refused connection';
+COMMENT ON COLUMN @extschema@.terminations.idle_time IS 'how long its period had lasted, on the monotonic clock: idle (in transaction or not), for kind transaction the transaction''s age, for kind statement how long the statement ran; NULL for a refused connection';
 COMMENT ON COLUMN @extschema@.terminations.timeout IS 'the limit; NULL for the kinds not measured in time (xmin, connections)';
 COMMENT ON COLUMN @extschema@.terminations.rule IS 'the rule, as it matched; NULL: the default setting';
 COMMENT ON COLUMN @extschema@.terminations.action IS 'terminated, cancelled (its statement), dry_run, superuser (reported only), became active or gone (not signalled), refused';

@@ -126,6 +126,22 @@ lg_backend_state_name(BackendState state)
 }
 
 /*
+ * Whether a client backend is still logging in: from 18 it is in the status
+ * array then, in state "starting", with no application_name yet; before
+ * authentication it is no session of anyone's, and a client that never
+ * answers the password request must not take a statistics row.
+ */
+static inline bool
+lg_state_starting(BackendState state)
+{
+#if PG_VERSION_NUM >= 180000
+	return state == STATE_STARTING;
+#else
+	return false;
+#endif
+}
+
+/*
  * The PGPROC of the backend in status slot "slot" whose pid is "pid", or
  * NULL.  From 17 the status slot is the proc number: one read.  In 15 and
  * 16 it is the backend ID less one (pgstat_beinit()), which is not the

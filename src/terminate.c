@@ -25,7 +25,8 @@
  *	   a cancel) since the scan, a few milliseconds earlier;
  *	2. checks the pid is still in the proc array;
  *	3. fills the victim slot that lets the backend report why it dies
- *	   (report.c), then sends SIGTERM.
+ *	   (report.c), then sends SIGTERM, or SIGINT for a kind whose action
+ *	   is a cancel (lg_kinds[].action).
  *
  * The re-read of step 1 also copies the session's last statement, its query
  * id and the client address, for the history and the leak sources.
@@ -42,7 +43,11 @@
  * the time between step 1 and the signal, a few microseconds, during which
  * the client could send a new statement (or, for a session over its
  * transaction age that is running one, commit and begin another); it would
- * then fail with the same FATAL message.
+ * then fail with the same FATAL message.  A cancel (the statement limit)
+ * that arrives after its statement ended is ignored by the backend, idle
+ * between commands, or cancels the next statement, as pg_cancel_backend()
+ * would; that statement's error then keeps PostgreSQL's own message, for
+ * the victim mark names the statement it was for (lg_victim_take()).
  *
  * The idle time recorded is measured on the monotonic clock from the start
  * of the idle period as the worker estimated it (worker.c), so a step of

@@ -692,7 +692,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 
 	lg_xid_watch[slot / 32] &= ~((uint32) 1 << (slot % 32));
 	lg_busy[slot / 32] &= ~((uint32) 1 << (slot % 32));
-	if (!alive || b->type != B_BACKEND)
+	if (!alive || b->type != B_BACKEND || lg_state_starting(b->state))
 	{
 		if (s->pid != 0)
 		{

@@ -23,11 +23,13 @@ main(int argc, char **argv)
 {
 	PGconn	  **conns;
 	int			n;
+	int			idle = 0;
 	int			i;
 
-	if (argc != 3 || (n = atoi(argv[2])) <= 0)
+	if (argc < 3 || argc > 4 || (n = atoi(argv[2])) <= 0 ||
+		(argc == 4 && ((idle = atoi(argv[3])) < 0 || idle > n)))
 	{
-		fprintf(stderr, "usage: %s CONNSTR N\n", argv[0]);
+		fprintf(stderr, "usage: %s CONNSTR N [IDLE]\n", argv[0]);
 		return 1;
 	}
 	conns = calloc(n, sizeof(PGconn *));
@@ -43,7 +45,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "connection %d: %s", i, PQerrorMessage(conns[i]));
 			return 1;
 		}
-		res = PQexec(conns[i], "BEGIN; SELECT pg_catalog.pg_current_xact_id()");
+		res = PQexec(conns[i], i < idle ? "SELECT 1" :
+					 "BEGIN; SELECT pg_catalog.pg_current_xact_id()");
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
 			fprintf(stderr, "session %d: %s", i, PQerrorMessage(conns[i]));

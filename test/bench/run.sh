@@ -55,6 +55,15 @@
 #      on a cluster of its own; it runs alone too);
 #  10. blocking: from the moment a waiter's wait passes the blocking limit
 #      to the blocker's FATAL, over 50 runs (test/bench/blocking.sh).
+#  11. kinds-scan: every kind of limit enabled, the worker's CPU time per
+#      scan of this tree against 1.2, both on servers of their own at once,
+#      at 100 and 1000 backends (test/bench/kinds.sh; make bench-kinds runs
+#      it alone);
+#  12. kinds-pgbench: every kind enabled, instructions per pgbench -S
+#      transaction counted by callgrind, against leakguard not loaded and
+#      1.2 (test/bench/kinds.sh).  Both build in scratch directories and
+#      serve each build from a private installation: the installed
+#      leakguard.so is never replaced (checked).
 #
 # Prints progress, then a report of Markdown tables.  Figures only: nothing
 # here passes or fails on time.  Exits non-zero if something breaks (server
@@ -95,9 +104,12 @@
 #   LG_BENCH_ADMISSION_*           part 8 (see test/bench/admission.sh)
 #   LG_BENCH_CONTENTION_*, LG_BENCH_BLOCKING_*  parts 9 and 10 (see
 #                                  test/bench/blocking.sh)
+#   LG_BENCH_KINDS_OLD, LG_BENCH_KS_*, LG_BENCH_KP_*  parts 11 and 12 (see
+#                                  test/bench/kinds.sh)
 #   LG_BENCH_PARTS           space-separated parts to run (all if unset):
 #                            precision mass scan overhead quota history
 #                            procarray admission contention blocking
+#                            kinds-scan kinds-pgbench
 #   LG_BENCH_SKIP            space-separated parts to skip
 #   LG_BENCH_BUILD [1]       0: do not run "make install" for leakguard
 #   LG_BENCH_REPORT          also write the report to this file
@@ -149,7 +161,7 @@ if [ "$HIST_EVENTS" -lt 1 ] || [ "$HIST_EVENTS" -gt 100000 ] ||
     exit 2
 fi
 SKIP=" ${LG_BENCH_SKIP:-} "
-PARTS=" ${LG_BENCH_PARTS:-precision mass scan overhead quota history procarray admission contention blocking} "
+PARTS=" ${LG_BENCH_PARTS:-precision mass scan overhead quota history procarray admission contention blocking kinds-scan kinds-pgbench} "
 NAPTIME=1000        # ms, precision and mass
 SCAN_NAPTIME=10     # ms, scan cost and overhead
 PORT=5432           # on a private socket directory: no clash with other servers
@@ -1189,6 +1201,17 @@ if [ -n "$blocking_parts" ]; then
     LG_BENCH_PARTS="$blocking_parts" LG_BENCH_BUILD=0 LG_BENCH_REPORT="$work/blocking.md" \
         ./test/bench/blocking.sh
     [ -z "${LG_BENCH_REPORT:-}" ] || { echo; cat "$work/blocking.md"; } >>"$LG_BENCH_REPORT"
+fi
+
+# Parts 11 and 12 build 1.2 and this tree in scratch directories and run
+# their own clusters; they install nothing.
+kinds_parts=""
+skipped kinds-scan || kinds_parts="kinds-scan"
+skipped kinds-pgbench || kinds_parts="$kinds_parts kinds-pgbench"
+if [ -n "$kinds_parts" ]; then
+    lg_say "11, 12. every kind enabled: $kinds_parts (test/bench/kinds.sh)"
+    LG_BENCH_PARTS="$kinds_parts" LG_BENCH_REPORT="$work/kinds.md" ./test/bench/kinds.sh
+    [ -z "${LG_BENCH_REPORT:-}" ] || { echo; cat "$work/kinds.md"; } >>"$LG_BENCH_REPORT"
 fi
 
 if [ "$early_failure" = 1 ]; then

@@ -32,6 +32,9 @@
 #   LG_BENCH_WCG_LIMIT [50] ms    LG_BENCH_WCG_WINDOW [10] s (and 3 times that)
 #   LG_BENCH_WCG_OLD ['']         git revisions to compare with (arms named
 #                                 by them; this tree's arm is "new")
+#   LG_BENCH_WCG_CONF ['']        lines appended to postgresql.conf (after
+#                                 the rule above, which a setting of
+#                                 leakguard.application_timeouts replaces)
 #   LG_BENCH_KEEP [0]             1: keep the scratch directory
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -98,6 +101,7 @@ autovacuum = off
 dynamic_library_path = '$work/$name:\$libdir'
 shared_preload_libraries = 'leakguard'
 leakguard.application_timeouts = 'lgb_nobody=${LIMIT}ms'
+${LG_BENCH_WCG_CONF:-}
 CONF
     lg_as_user env PATH="$PATH" valgrind --tool=callgrind --callgrind-out-file="$out/cg.%p" \
         --dump-instr=no --compress-strings=no \

@@ -23,18 +23,26 @@
 #      loopback port added to ARGS), started as the systemd unit starts it
 #      (as the user prometheus, $ARGS); /metrics is scraped whole with
 #      --auto-discover-databases, where the same file without
-#      "master: true" fails;
-#   4. a termination of every kind (idle in transaction, idle, transaction,
-#      xmin, blocking), a refusal by a quota, a quota pinned to a role and
-#      an exempt idle leak; /metrics is scraped and the series, their
-#      types, labels and values checked; every leakguard metric the rules
-#      and the dashboard use is exported, and no series carries a label
-#      beyond application, kind, the quota's rule, usename, datname and the
-#      exporter's server (the leak sources' also queryid);
-#   5. a real Prometheus loads the rules from the docs' "prometheus-rules"
-#      block, scrapes the exporter and evaluates them: refusals rising fire
-#      LeakguardRefusalsRising, and every dashboard query is accepted by its
-#      query API;
+#      "master: true" fails; on a database where the extension is still at
+#      1.2, only the queries the file's header names fail;
+#   4. before any act, with a real Prometheus scraping the exporter (it
+#      loads the rules from the docs' "prometheus-rules" block): the series
+#      of the acts (leakguard_terminated_total, leakguard_cancelled_total,
+#      leakguard_refused_total, leakguard_dry_run_total) are exactly one at
+#      0 per application of leakguard.stats and kind of leakguard.kinds,
+#      under the metric of the kind's action, in /metrics and in
+#      Prometheus;
+#   5. a termination of every kind (idle in transaction, idle, transaction,
+#      xmin, blocking), a refusal by a quota (kind connections), a quota
+#      pinned to a role and an exempt idle leak; /metrics is scraped and
+#      the series, their types, labels and values checked (every count of
+#      leakguard.stats_by_kind is a series of its kind); every leakguard
+#      metric the rules and the dashboard use is exported, and no series
+#      carries a label beyond application, kind, the quota's rule, usename,
+#      datname and the exporter's server (the leak sources' also queryid);
+#      Prometheus counts each first termination (increase() > 0), refusals
+#      rising fire LeakguardRefusalsRising, and every dashboard query is
+#      accepted by its query API;
 #   6. a bad rule reloaded shows as leakguard_worker_config_error 1;
 #   7. leakguard removed from shared_preload_libraries and the server
 #      restarted: every leakguard series vanishes, and Prometheus fires
@@ -67,7 +75,7 @@ cleanup() {
     local pid
     disown -a
     for pid in "${clients[@]}"; do kill -- -"$pid" 2>/dev/null || true; done
-    for pid in exporter exporter-nomaster prometheus; do
+    for pid in exporter exporter-nomaster exporter-old12 prometheus; do
         [ -f "$run/$pid.pid" ] && kill "$(cat "$run/$pid.pid")" 2>/dev/null || true
     done
     lg_as_user pg_ctl -D "$data" -m immediate stop >/dev/null 2>&1 || true
@@ -224,6 +232,152 @@ nomaster_fails() {
 fleet_wait 60 "without master: true, /metrics fails (\"... was collected before with the same name and label values\")" nomaster_fails
 kill "$(cat "$run/exporter-nomaster.pid")" 2>/dev/null || true
 
+# The same file on a database where the extension's SQL is still 1.2 (not
+# yet updated): what the header of queries.yaml says fails there does, and
+# only that.
+psql_su -c "CREATE DATABASE old12"
+psql_su -d old12 -c "CREATE EXTENSION leakguard VERSION '1.2'"
+old12_port=$(fleet_free_port)
+sed -e "s#dbname=postgres#dbname=old12#" -e "s#127.0.0.1:$exporter_port#127.0.0.1:$old12_port#" \
+    "$run/prometheus-postgres-exporter" >"$run/old12.env"
+fleet_check "the exporter for 1.2 connects to old12" grep -q "dbname=old12" "$run/old12.env"
+start_exporter exporter-old12 "$run/old12.env"
+old12_scrape() {
+    curl -sf "http://127.0.0.1:$old12_port/metrics" >"$work/metrics.old12.txt" &&
+        grep -q "^leakguard_worker_up" "$work/metrics.old12.txt"
+}
+fleet_wait 60 "at 1.2: the exporter answers, with leakguard_worker_up" old12_scrape
+fleet_check "at 1.2: pg_exporter_last_scrape_error 1" grep -qx "pg_exporter_last_scrape_error 1" "$work/metrics.old12.txt"
+fleet_check "at 1.2: no series of terminations, cancellations, refusals, dry runs or leak sources" \
+    eval '! grep -qE "^leakguard_(terminated|cancelled|refused|dry_run|leak_sources)_" "$work/metrics.old12.txt"'
+fleet_check "at 1.2: the other queries answer (leakguard_application_*, leakguard_worker_*, leakguard_stats_reset_*)" \
+    eval 'for m in leakguard_application_connections leakguard_worker_scans_total leakguard_stats_reset_timestamp_seconds; do
+              grep -q "^# TYPE $m " "$work/metrics.old12.txt" || exit 1; done'
+fleet_check "at 1.2: the exporter's log says why (relation \"leakguard.kinds\" does not exist)" \
+    grep -q 'leakguard_terminated pq: relation \\"leakguard.kinds\\" does not exist' "$run/exporter-old12.log"
+kill "$(cat "$run/exporter-old12.pid")" 2>/dev/null || true
+
+# The checks of a scrape: the value of the one series with given labels.
+metric() {	# metric NAME [LABEL="VALUE"]...: the value of the one series that has them
+    local name=$1 line
+    shift
+    line=$(grep -E "^$name(\{| )" "$work/metrics.txt" | while IFS= read -r l; do
+        local ok=1 want
+        for want in "$@"; do
+            case "$l" in *"$want"*) ;; *) ok=0 ;; esac
+        done
+        [ $ok = 1 ] && echo "$l"
+    done)
+    [ "$(printf '%s\n' "$line" | grep -c .)" = 1 ] || return 1
+    echo "${line##* }"
+}
+metric_is() {	# metric_is EXPECTED NAME [LABEL="VALUE"]...
+    local want=$1 got
+    shift
+    got=$(metric "$@") || return 1
+    [ "$got" = "$want" ]
+}
+metric_positive() {	# metric_positive NAME [LABEL="VALUE"]...
+    local got
+    got=$(metric "$@") || return 1
+    awk -v v="$got" 'BEGIN { exit !(v + 0 > 0) }'
+}
+scrape_until() {	# scrape_until CHECK...: scrape until the check holds
+    scrape && "$@"
+}
+
+# Prometheus, started before any act, so that it has every series of the
+# acts at 0 before they rise: increase() misses the first increment of a
+# series that appears at 1.
+lg_say "Prometheus scraping the exporter and evaluating the rules"
+prom_port=$(fleet_free_port)
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+$(from_docs prometheus-rules)
+scrape_configs:
+  - job_name: postgres
+    static_configs:
+      - targets: ['127.0.0.1:$exporter_port']
+YAML
+[ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
+lg_as_user sh -c 'echo $$ > "$1/run/prometheus.pid"; exec prometheus --config.file="$1/prometheus.yml" \
+        --storage.tsdb.path="$1/tsdb" --web.listen-address="127.0.0.1:$2" >"$1/prometheus.log" 2>&1' \
+    sh "$work" "$prom_port" 2>/dev/null &
+prom_query() {	# prom_query PROMQL: the JSON answer of the instant query API
+    curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1"
+}
+prom_has() {	# prom_has PROMQL: the query returns at least one series
+    prom_query "$1" | jq -e '.status == "success" and (.data.result | length) > 0' >/dev/null
+}
+# The series of the acts per kind (leakguard_terminated_total,
+# leakguard_cancelled_total, leakguard_refused_total, leakguard_dry_run_total)
+# in the scrape: "METRIC<TAB>APPLICATION<TAB>KIND<TAB>VALUE" lines, sorted.
+kind_series() {
+    sed -nE 's/^(leakguard_(terminated|cancelled|refused|dry_run)_total)\{application="([^"]*)",kind="([^"]*)",server="[^"]*"\} (.*)$/\1\t\3\t\4\t\5/p' \
+        "$work/metrics.txt" | LC_ALL=C sort
+}
+# What leakguard.kinds and leakguard.stats_by_kind say those series are:
+# the metric of each kind's action (terminate, cancel, refuse), and
+# leakguard_dry_run_total for every kind that acts; with WHERE, only the
+# rows of stats_by_kind (activity), else every application of
+# leakguard.stats and every kind.
+kinds_sql="
+    SELECT 'leakguard_' || m.metric || '_total', s.application_name, k.kind,
+           coalesce(CASE WHEN m.metric = 'dry_run' THEN b.dry_run ELSE b.terminated END, 0)
+      FROM leakguard.stats s
+     CROSS JOIN leakguard.kinds k
+      JOIN (VALUES ('terminate', 'terminated'), ('cancel', 'cancelled'), ('refuse', 'refused'),
+                   ('terminate', 'dry_run'), ('cancel', 'dry_run'), ('refuse', 'dry_run')) AS m(action, metric)
+        ON m.action = k.action
+      LEFT JOIN leakguard.stats_by_kind b
+             ON b.application_name = s.application_name AND b.kind = k.kind"
+expected_series() {	# expected_series [WHERE ...]
+    psql_su -AtF $'\t' -c "$kinds_sql ${1:-}" | LC_ALL=C sort
+}
+series_are() {	# series_are FILE: the scrape's series of the acts are FILE's lines
+    scrape || return 1
+    kind_series >"$work/series.scraped"
+    diff "$1" "$work/series.scraped" >"$work/series.diff"
+}
+series_include() {	# series_include FILE: the scrape has FILE's lines among its series of the acts
+    scrape || return 1
+    kind_series >"$work/series.scraped"
+    LC_ALL=C comm -23 "$1" "$work/series.scraped" >"$work/series.diff"
+    [ ! -s "$work/series.diff" ]
+}
+
+lg_say "before any act: a series at 0 per application and kind of leakguard.kinds"
+# Each application the test acts on connects once without leaking, so that
+# leakguard.stats has it before its first act.
+for app in billing-api idle-app txn-app xmin-app blocker route_builder; do
+    PGAPPNAME=$app lg_as_user psql -X -q -h "$work" -p 5432 -d postgres -U app -c "SELECT 1" >/dev/null
+done
+fleet_check "nothing acted on yet (leakguard.stats: terminated_all, dry_run_all)" \
+    sql_is "SELECT sum(terminated_all + dry_run_all) FROM leakguard.stats" 0
+terminate_kinds=$(psql_su -Atc "SELECT string_agg(kind, ', ' ORDER BY kind) FROM leakguard.kinds WHERE action = 'terminate'")
+echo "kinds of leakguard.kinds that terminate: $terminate_kinds"
+for kind in "idle in transaction" idle transaction xmin blocking; do
+    fleet_check "leakguard.kinds has \"$kind\" with action terminate" \
+        sql_is "SELECT action FROM leakguard.kinds WHERE kind = '$kind'" terminate
+done
+fleet_check "leakguard.kinds has \"connections\" with action refuse" \
+    sql_is "SELECT action FROM leakguard.kinds WHERE kind = 'connections'" refuse
+expected_series >"$work/series.zero"
+fleet_check "the expected series: one per application, kind and metric ($(grep -c . "$work/series.zero"))" \
+    test "$(grep -c $'^leakguard_terminated_total\tbilling-api\t' "$work/series.zero")" = \
+        "$(psql_su -Atc "SELECT count(*) FROM leakguard.kinds WHERE action = 'terminate'")"
+fleet_wait 30 "/metrics has exactly those series, at 0: every kind of leakguard.kinds (terminate: $terminate_kinds) for every application, no other" \
+    series_are "$work/series.zero" || sed 's/^/  /' "$work/series.diff"
+cp "$work/metrics.txt" "$work/metrics.zero.txt"
+fleet_check "leakguard_terminated_total{application=\"billing-api\",kind=\"idle in transaction\"} = 0" \
+    metric_is 0 leakguard_terminated_total 'application="billing-api"' 'kind="idle in transaction"'
+fleet_check "leakguard_refused_total{application=\"route_builder\",kind=\"connections\"} = 0" \
+    metric_is 0 leakguard_refused_total 'application="route_builder"' 'kind="connections"'
+fleet_wait 90 "Prometheus has those series at 0" \
+    prom_has "count({__name__=~\"leakguard_(terminated|cancelled|refused|dry_run)_total\"} == 0) >= $(grep -c . "$work/series.zero")"
+
 lg_say "a termination of every kind, a refusal, a pinned quota and an exempt leak"
 hold billing-api "BEGIN; SELECT 1;"
 hold billing-api "SELECT 1;"
@@ -265,32 +419,8 @@ fleet_check "the exporter's role (pg_monitor) sees report-nightly's idle time" t
 fleet_check "a role without pg_monitor does not (so the README asks for pg_monitor)" \
     test "$(idle_times_seen_by plain_monitor)" = 0
 
-# Prometheus, started now so that it sees route_builder's refusals at 0
-# before they rise.
-lg_say "Prometheus scraping the exporter and evaluating the rules"
-prom_port=$(fleet_free_port)
-cat >"$work/prometheus.yml" <<YAML
-global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-$(from_docs prometheus-rules)
-scrape_configs:
-  - job_name: postgres
-    static_configs:
-      - targets: ['127.0.0.1:$exporter_port']
-YAML
-[ "$(id -u)" = 0 ] && chown -R "$LG_USER" "$work"
-lg_as_user sh -c 'echo $$ > "$1/run/prometheus.pid"; exec prometheus --config.file="$1/prometheus.yml" \
-        --storage.tsdb.path="$1/tsdb" --web.listen-address="127.0.0.1:$2" >"$1/prometheus.log" 2>&1' \
-    sh "$work" "$prom_port" 2>/dev/null &
-prom_query() {	# prom_query PROMQL: the JSON answer of the instant query API
-    curl -sf -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1"
-}
-prom_has() {	# prom_has PROMQL: the query returns at least one series
-    prom_query "$1" | jq -e '.status == "success" and (.data.result | length) > 0' >/dev/null
-}
 fleet_wait 90 "Prometheus has route_builder's refusals at 0" \
-    prom_has 'leakguard_refused_total{application="route_builder",kind="quota"} == 0'
+    prom_has 'leakguard_refused_total{application="route_builder",kind="connections"} == 0'
 
 for i in 1 2 3 4 5 6; do
     if PGAPPNAME=route_builder lg_as_user psql -X -h "$work" -p 5432 -d postgres -U app -c "SELECT 1" \
@@ -304,35 +434,8 @@ fleet_wait 30 "route_builder's six refusals counted" \
     sql_is "SELECT refused FROM leakguard.stats WHERE application_name = 'route_builder'" 6
 
 lg_say "scraping /metrics"
-metric() {	# metric NAME [LABEL="VALUE"]...: the value of the one series that has them
-    local name=$1 line
-    shift
-    line=$(grep -E "^$name(\{| )" "$work/metrics.txt" | while IFS= read -r l; do
-        local ok=1 want
-        for want in "$@"; do
-            case "$l" in *"$want"*) ;; *) ok=0 ;; esac
-        done
-        [ $ok = 1 ] && echo "$l"
-    done)
-    [ "$(printf '%s\n' "$line" | grep -c .)" = 1 ] || return 1
-    echo "${line##* }"
-}
-metric_is() {	# metric_is EXPECTED NAME [LABEL="VALUE"]...
-    local want=$1 got
-    shift
-    got=$(metric "$@") || return 1
-    [ "$got" = "$want" ]
-}
-metric_positive() {	# metric_positive NAME [LABEL="VALUE"]...
-    local got
-    got=$(metric "$@") || return 1
-    awk -v v="$got" 'BEGIN { exit !(v + 0 > 0) }'
-}
-scrape_until() {	# scrape_until CHECK...: scrape until the check holds
-    scrape && "$@"
-}
 fleet_wait 30 "leakguard_refused_total of route_builder is 6" \
-    scrape_until metric_is 6 leakguard_refused_total 'application="route_builder"' 'kind="quota"'
+    scrape_until metric_is 6 leakguard_refused_total 'application="route_builder"' 'kind="connections"'
 cp "$work/metrics.txt" "$work/metrics.events.txt"
 echo "the leakguard series scraped:"
 grep '^leakguard_' "$work/metrics.txt" | sed 's/^/  /'
@@ -352,9 +455,9 @@ check_metric 1 leakguard_terminated_total 'application="blocker"' 'kind="blockin
 check_metric 0 leakguard_terminated_total 'application="blocker"' 'kind="idle in transaction"'
 check_metric 1 leakguard_terminated_total 'application="idle-app"' 'kind="idle"'
 check_metric 0 leakguard_terminated_total 'application="idle-app"' 'kind="idle in transaction"'
-check_metric 0 leakguard_refused_total 'application="billing-api"' 'kind="quota"'
+check_metric 0 leakguard_refused_total 'application="billing-api"' 'kind="connections"'
 check_metric 0 leakguard_dry_run_total 'application="billing-api"' 'kind="idle in transaction"'
-check_metric 0 leakguard_dry_run_total 'application="route_builder"' 'kind="quota"'
+check_metric 0 leakguard_dry_run_total 'application="route_builder"' 'kind="connections"'
 for kind in idle transaction xmin blocking; do
     check_metric 0 leakguard_dry_run_total 'application="billing-api"' "kind=\"$kind\""
 done
@@ -375,6 +478,13 @@ check_metric 0 leakguard_worker_config_error
 check_metric 5 leakguard_worker_terminated_total
 check_metric 1 leakguard_leak_sources_leaks_total 'application="billing-api"' 'kind="idle in transaction"'
 check_metric 1 leakguard_leak_sources_leaks_total 'application="idle-app"' 'kind="idle"'
+# Every act leakguard.stats_by_kind counts is a series of its application
+# and kind, under the metric of the kind's action, with that count.
+expected_series "WHERE b.terminated > 0 OR b.dry_run > 0" >"$work/series.acts"
+fleet_check "leakguard.stats_by_kind counts acts of every kind provoked: $(cut -f3 "$work/series.acts" | LC_ALL=C sort -u | paste -sd, -)" \
+    test "$(cut -f3 "$work/series.acts" | LC_ALL=C sort -u | paste -sd, -)" = "blocking,connections,idle,idle in transaction,transaction,xmin"
+fleet_wait 30 "every one is exported with its count ($(grep -c . "$work/series.acts") series)" \
+    series_include "$work/series.acts" || sed 's/^/  /' "$work/series.diff"
 fleet_check "leakguard_application_longest_idle_seconds of report-nightly > 0" \
     metric_positive leakguard_application_longest_idle_seconds 'application="report-nightly"'
 fleet_check "leakguard_unguarded_idle_in_transaction_seconds of report-nightly > 0" \
@@ -425,7 +535,11 @@ fleet_check "the exporter logged no error on leakguard's queries" \
 exported() {	# exported FILE: every leakguard_* metric FILE names is in the scrape
     local name missing=""
     for name in $(grep -oE 'leakguard_[a-z_]+' "$1" | sort -u); do
-        grep -q "^# TYPE $name " "$work/metrics.txt" || missing="$missing $name"
+        grep -q "^# TYPE $name " "$work/metrics.txt" && continue
+        # the metric of an action no kind of leakguard.kinds has yet has no series
+        [ "$name" = leakguard_cancelled_total ] &&
+            sql_is "SELECT count(*) FROM leakguard.kinds WHERE action = 'cancel'" 0 && continue
+        missing="$missing $name"
     done
     [ -z "$missing" ] || { echo "  not exported:$missing"; return 1; }
 }
@@ -441,6 +555,14 @@ alert_firing() {	# alert_firing NAME LABEL VALUE
 }
 fleet_wait 90 "LeakguardRefusalsRising fires for route_builder" \
     alert_firing LeakguardRefusalsRising application route_builder
+# Prometheus had every series at 0 before the act: it counts the first.
+for app_kind in "billing-api/idle in transaction" idle-app/idle txn-app/transaction xmin-app/xmin blocker/blocking; do
+    app=${app_kind%%/*} kind=${app_kind#*/}
+    fleet_wait 60 "Prometheus counts $app's first termination ($kind): increase() > 0" \
+        prom_has "increase(leakguard_terminated_total{application=\"$app\",kind=\"$kind\"}[10m]) > 0"
+done
+fleet_wait 60 "Prometheus counts route_builder's refusals: increase() > 5" \
+    prom_has 'increase(leakguard_refused_total{application="route_builder",kind="connections"}[10m]) > 5'
 fleet_check "LeakguardTerminationsRising does not fire (one termination per application and kind)" \
     eval '! curl -sf "http://127.0.0.1:$prom_port/api/v1/alerts" | grep -q LeakguardTerminationsRising'
 dashboard_queries_run() {
