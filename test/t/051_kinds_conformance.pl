@@ -346,11 +346,7 @@ sub exporter_rows
 }
 
 my $queries = exporter_queries();
-my $queries_read_by_kind = grep { $_->{query} =~ /stats_by_kind/ } values %$queries;
-
-# The exporter's series of $metric for (app, kind): passes when one has a
-# total above 0; skipped with a note while queries.yaml does not read
-# stats_by_kind yet and the metric has no such series.
+# The exporter's series of $metric for (app, kind): one, above 0.
 sub check_metric
 {
 	my ($node, $tag, $metric, $app, $kind) = @_;
@@ -359,15 +355,10 @@ sub check_metric
 	my @series = grep {
 		($_->{application} // '') eq $app && ($_->{kind} // '') eq $kind
 	} @rows;
-	SKIP:
-	{
-		skip "$tag: monitoring/queries.yaml has no series of ${metric}_total for kind \"$kind\" and does not read stats_by_kind yet (its rewrite lands separately)", 1
-		  if !$queries_read_by_kind && !@series;
-		ok(@series == 1 && ($series[0]{total} // 0) > 0,
-			"$tag: the exporter's ${metric}_total has a series {application=\"$app\", kind=\"$kind\"} above 0"
-			  . (@series ? " ($series[0]{total})" : ''))
-		  or diag(explain [ $metric, $q ? $q->{columns} : 'no such query', \@rows ]);
-	}
+	ok(@series == 1 && ($series[0]{total} // 0) > 0,
+		"$tag: the exporter's ${metric}_total has a series {application=\"$app\", kind=\"$kind\"} above 0"
+		  . (@series ? " ($series[0]{total})" : ''))
+	  or diag(explain [ $metric, $q ? $q->{columns} : 'no such query', \@rows ]);
 	return;
 }
 
