@@ -316,7 +316,8 @@ $node->safe_psql('postgres', q{
 		OUT idle_rule text, OUT idle_timeout interval, OUT connection_rule text,
 		OUT connection_limit integer, OUT transaction_rule text,
 		OUT transaction_timeout interval, OUT xmin_rule text, OUT xmin_age_limit bigint,
-		OUT blocking_rule text, OUT blocking_timeout interval, OUT newer bigint)
+		OUT blocking_rule text, OUT blocking_timeout interval, OUT statement_rule text,
+		OUT statement_timeout interval, OUT newer bigint)
 	RETURNS record AS '$libdir/leakguard', 'lg_limit_for_sql' LANGUAGE C STRICT;
 	CREATE FUNCTION public.wide_terminations(OUT terminated_at timestamptz, OUT pid integer,
 		OUT datid oid, OUT usesysid oid, OUT application_name text, OUT client_addr inet,

@@ -65,13 +65,6 @@ my %limit_for_columns = (
 	  [ 'statement_rule', 'statement_timeout' ],
 );
 
-# Kinds known to lack their limit_for() columns: their check is marked
-# TODO (reported, not hidden) while the columns do not exist.  Any other
-# kind without them fails.
-my %limit_for_gap = (
-	statement => 'issue 27: 1.3 adds the kind statement but not its limit_for() columns statement_rule, statement_timeout (kinds.c: one pair per kind, appended in the version that adds it)',
-);
-
 # The exporter's metric (top-level key of queries.yaml; columns
 # application, kind, total) that counts a kind's acts, by its action; and
 # the one that counts dry runs.
@@ -558,8 +551,6 @@ sub group
 			my ($ret, $out, $err) = $node->psql('postgres', qq{
 				SELECT $cols->[0], $cols->[1] = ${\ lit($c->{recipe}{limit_value})}
 				  FROM leakguard.limit_for(${\ lit($app)})});
-			local $TODO = $limit_for_gap{$kind}
-			  if $limit_for_gap{$kind} && $err =~ /column "$cols->[0]" does not exist/;
 			is($ret == 0 ? $out : $err, "$c->{recipe}{rule}|t",
 				"$tag: limit_for() reports the rule and limit in $cols->[0], $cols->[1]");
 		}
