@@ -8,6 +8,7 @@
 # timeout, never a fixed sleep.
 package LeakguardTest;
 
+use Time::HiRes ();
 use strict;
 use warnings;
 
@@ -19,7 +20,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(lg_node lg_session lg_wait_gone lg_alive lg_set_conf lg_connect_error
-  lg_fastpath_client lg_burn_xids);
+  lg_fastpath_client lg_burn_xids lg_wait_start);
 
 # A started node with leakguard preloaded and "CREATE EXTENSION" done.
 # Roles: app (ordinary), exempt_role (ordinary), reader (ordinary).
@@ -266,6 +267,28 @@ sub lg_alive
 }
 
 # Wait until a backend is gone.
+# Wait until backend $pid waits for a lock, and return its wait's start
+# (pg_locks.waitstart), read as soon as it is set: through one session kept
+# open for it, so that no connection start (slow under valgrind) delays the
+# read past a short blocking limit that ends the wait.
+my %lg_pollers;
+
+sub lg_wait_start
+{
+	my ($node, $pid) = @_;
+	my $poller = $lg_pollers{ $node->name } //= lg_session($node, app => 'lg_poller', leak => 0);
+	my $timer = IPC::Run::timer($PostgreSQL::Test::Utils::timeout_default);
+	$timer->start;
+	while (!$timer->is_expired)
+	{
+		my $start = $poller->query(qq{SELECT waitstart FROM pg_catalog.pg_locks
+		                               WHERE pid = $pid AND NOT granted AND waitstart IS NOT NULL LIMIT 1});
+		return $start if $start ne '';
+		Time::HiRes::usleep(20_000);
+	}
+	die "backend $pid never waited for a lock";
+}
+
 sub lg_wait_gone
 {
 	my ($node, $pid) = @_;

@@ -113,12 +113,8 @@ $holder->query('UPDATE hot SET v = v + 1 WHERE id = 1');
 my $waiter = lg_session($node, app => 'waiter', leak => 0);
 $waiter->{in} .= "UPDATE hot SET v = v + 1 WHERE id = 1;\n";
 $waiter->{h}->pump_nb;
-my $waitstart;
 # (waitstart is NULL for a moment after the wait began)
-$node->poll_query_until('postgres',
-	q{SELECT count(*) = 1 FROM pg_locks WHERE NOT granted AND waitstart IS NOT NULL AND pid = } . $waiter->pid)
-  or die 'the waiter does not wait';
-$waitstart = row(q{SELECT waitstart FROM pg_locks WHERE NOT granted AND waitstart IS NOT NULL AND pid = } . $waiter->pid);
+my $waitstart = lg_wait_start($node, $waiter->pid);
 ok(lg_wait_gone($node, $holder->pid), 'the blocker is ended');
 is( row(qq{SELECT kind, terminated_at - '$waitstart' >= timeout,
                   terminated_at - '$waitstart' < timeout + interval '$slack'

@@ -49,9 +49,7 @@ sub waiter
 	my $s = lg_session($node, app => 'waiter', leak => 0);
 	$s->{in} .= "$sql;\n";
 	$s->{h}->pump_nb;
-	$node->poll_query_until('postgres',
-		"SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = ${\ $s->pid}")
-	  or die 'the waiter does not wait';
+	$s->{waitstart} = lg_wait_start($node, $s->pid);
 	return $s;
 }
 
@@ -74,7 +72,7 @@ sub ended_in_time
 my @share = map { locker('SELECT * FROM hot WHERE id = 1 FOR SHARE') } 1 .. 3;
 my $other = locker('SELECT * FROM hot WHERE id = 2 FOR SHARE');
 my $update = waiter('UPDATE hot SET v = v + 1 WHERE id = 1');
-my $start = row(qq{SELECT waitstart FROM pg_locks WHERE pid = ${\ $update->pid} AND NOT granted});
+my $start = $update->{waitstart};
 
 ok(lg_wait_gone($node, $_->pid), 'a FOR SHARE locker is ended') for @share;
 is(ended_in_time($start, map { $_->pid } @share), 'blocking:true,blocking:true,blocking:true',
@@ -103,7 +101,7 @@ is($queued->query('SELECT v FROM hot WHERE id = 3'), '11', 'both updates are don
 # Three AccessShare holders and a LOCK TABLE
 my @readers = map { locker('SELECT count(*) FROM cold') } 1 .. 3;
 my $lock = waiter('BEGIN; LOCK TABLE cold IN ACCESS EXCLUSIVE MODE');
-$start = row(qq{SELECT waitstart FROM pg_locks WHERE pid = ${\ $lock->pid} AND NOT granted});
+$start = $lock->{waitstart};
 ok(lg_wait_gone($node, $_->pid), 'an AccessShare holder is ended') for @readers;
 is(ended_in_time($start, map { $_->pid } @readers), 'blocking:true,blocking:true,blocking:true',
 	'the three holders blocking LOCK TABLE are ended together');
