@@ -74,8 +74,13 @@ is(row(q{SELECT count(*) FROM leakguard.stats WHERE application_name = 'nightly'
 	'1', 'the flood recycled its own entries: nightly keeps its row');
 is(row(q{SELECT count(*) FROM leakguard.stats WHERE application_name = 'junk1100'}),
 	'1', 'the newest name of the flood has its row');
-is(row(q{SELECT count(*) FROM leakguard.stats WHERE application_name = 'junk1'}),
-	'0', 'the oldest made room');
+# The oldest names made room.  An entry the worker's latest count of
+# connections found in use keeps its row until the next count (shmem.c):
+# on a slow server (valgrind) one or two names of the flood that a scan saw
+# the session under may still have theirs, no more.
+ok(row(q{SELECT count(*) FROM leakguard.stats
+          WHERE application_name IN (SELECT 'junk' || i FROM generate_series(1, 50) i)}) <= 2,
+	'the oldest made room');
 is(row($flood_transactions), '2200',
 	'no count vanished: the flood rows and the overflow row hold its 2200 transactions');
 
