@@ -18,10 +18,11 @@
  *	- an idle period (no transaction open), when the first statement after
  *	  a transaction end starts: from that end to the statement's start;
  *	- a statement (the statement limit's periods: from query_start), when
- *	  the next one starts: from its start to the latest end of an
- *	  executor or utility statement it ran, or the abort of its
- *	  transaction (a statement that fails inside a transaction block and
- *	  is not followed by one is not counted).  A message of several
+ *	  the next one starts, from what is known then without reading a
+ *	  clock: it ended when its transaction did, if that ended since, else
+ *	  when the idle-in-transaction period that the next statement ends
+ *	  began (the next start less that period); at exit, when the session
+ *	  went idle (its status entry says when).  A message of several
  *	  statements, which share a start, is one statement, as query_start
  *	  measures it.
  *
@@ -89,7 +90,6 @@
 #include "utils/timestamp.h"
 
 static ExecutorStart_hook_type prev_ExecutorStart = NULL;
-static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
 
@@ -102,9 +102,8 @@ static bool lg_idle_counter_stale = true;
 /* When the last transaction ended, if no statement started since; or 0. */
 static TimestampTz lg_xact_ended_at = 0;
 
-/* The statement running (its start), and the latest end of its work. */
+/* The start of the statement last started, or 0. */
 static TimestampTz lg_stmt_start = 0;
-static TimestampTz lg_stmt_end = 0;
 
 /* This backend's slot, or -1 when it records nothing. */
 static int
@@ -268,13 +267,13 @@ lg_episode_record(int i, LeakguardObserved what, int64 us)
 		pg_atomic_fetch_or_u32(pending, (uint32) 1 << (i % 32));
 }
 
-/* Record the previous statement, if it ended. */
+/* Record the statement started at lg_stmt_start, ended at "end". */
 static void
-lg_episodes_statement_end(int slot)
+lg_episodes_statement_end(int slot, TimestampTz end)
 {
-	if (lg_stmt_start != 0 && lg_stmt_end > lg_stmt_start)
-		lg_episode_record(slot, LG_OBSERVED_STATEMENT, lg_stmt_end - lg_stmt_start);
-	lg_stmt_start = lg_stmt_end = 0;
+	if (lg_stmt_start != 0 && end > lg_stmt_start)
+		lg_episode_record(slot, LG_OBSERVED_STATEMENT, end - lg_stmt_start);
+	lg_stmt_start = 0;
 }
 
 /* A statement starts: record the idle period and the statement it ends. */
@@ -284,13 +283,21 @@ lg_episodes_statement(void)
 	int			slot = lg_my_episode_slot();
 	TimestampTz start;
 	int64		idle;
+	int64		idle_growth = 0;
 
 	if (slot < 0)
 		return;
 	start = GetCurrentStatementStartTimestamp();
+
+	/* Nested statements and later ones of a message see no growth. */
+	idle = lg_txn_idle_time_us();
+	if (!lg_idle_counter_stale && idle > lg_idle_counter)
+		idle_growth = idle - lg_idle_counter;
+
 	if (start != lg_stmt_start)
 	{
-		lg_episodes_statement_end(slot);
+		lg_episodes_statement_end(slot, lg_xact_ended_at != 0 ?
+								  lg_xact_ended_at : start - idle_growth);
 		lg_stmt_start = start;
 	}
 	if (lg_xact_ended_at != 0)
@@ -299,11 +306,8 @@ lg_episodes_statement(void)
 			lg_episode_record(slot, LG_OBSERVED_IDLE, start - lg_xact_ended_at);
 		lg_xact_ended_at = 0;
 	}
-
-	/* Nested statements and later ones of a message see no growth. */
-	idle = lg_txn_idle_time_us();
-	if (!lg_idle_counter_stale && idle > lg_idle_counter)
-		lg_episode_record(slot, LG_OBSERVED_XACT_IDLE, idle - lg_idle_counter);
+	if (idle_growth > 0)
+		lg_episode_record(slot, LG_OBSERVED_XACT_IDLE, idle_growth);
 	lg_idle_counter = idle;
 	lg_idle_counter_stale = false;
 }
@@ -322,8 +326,6 @@ lg_episodes_xact(XactEvent event, void *arg)
 	end = GetCurrentTransactionStopTimestamp();
 	lg_episode_record(slot, LG_OBSERVED_TRANSACTION,
 					  end - GetCurrentTransactionStartTimestamp());
-	if (event == XACT_EVENT_ABORT && lg_stmt_start != 0)
-		lg_stmt_end = Max(lg_stmt_end, end);
 	lg_xact_ended_at = end;
 	lg_idle_counter_stale = true;
 }
@@ -336,12 +338,13 @@ lg_episodes_exit(int code, Datum arg)
 	PgBackendStatus *be = MyBEEntry;
 	TimestampTz now;
 
-	if (slot < 0)
-		return;
-	lg_episodes_statement_end(slot);
-	if (be == NULL || be->st_state_start_timestamp == 0)
+	if (slot < 0 || be == NULL || be->st_state_start_timestamp == 0)
 		return;
 	now = GetCurrentTimestamp();
+	/* the last statement: it ended when the session went idle, or now */
+	lg_episodes_statement_end(slot, be->st_state == STATE_RUNNING ||
+							  be->st_state == STATE_FASTPATH ?
+							  now : be->st_state_start_timestamp);
 	if (lg_state_idle_in_xact(be->st_state))
 		lg_episode_record(slot, LG_OBSERVED_XACT_IDLE,
 						  now - be->st_state_start_timestamp);
@@ -368,18 +371,6 @@ lg_ExecutorStart(QueryDesc *queryDesc, int eflags)
 		prev_ExecutorStart(queryDesc, eflags);
 	else
 		standard_ExecutorStart(queryDesc, eflags);
-}
-
-/* Work of the statement running ended: note when (nested work too). */
-static void
-lg_ExecutorEnd(QueryDesc *queryDesc)
-{
-	if (prev_ExecutorEnd)
-		prev_ExecutorEnd(queryDesc);
-	else
-		standard_ExecutorEnd(queryDesc);
-	if (lg_stmt_start != 0)
-		lg_stmt_end = GetCurrentTimestamp();
 }
 
 static void
@@ -411,8 +402,6 @@ lg_ProcessUtility(PlannedStmt *pstmt, const char *queryString,
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
 								params, queryEnv, dest, qc);
-	if (lg_stmt_start != 0)
-		lg_stmt_end = GetCurrentTimestamp();
 	if (begins)
 		lg_block_begun();
 }
@@ -423,8 +412,6 @@ lg_install_episode_hooks(void)
 {
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = lg_ExecutorStart;
-	prev_ExecutorEnd = ExecutorEnd_hook;
-	ExecutorEnd_hook = lg_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = lg_ProcessUtility;
 	prev_ClientAuthentication = ClientAuthentication_hook;
