@@ -788,6 +788,7 @@ lg_monotonic_us(void)
 
 /* shmem.c */
 extern LeakguardShared *lg_shared;
+extern bool lg_worker_unregistered;
 extern struct HTAB *lg_app_hash;
 extern void lg_shmem_request(void);
 extern void lg_shmem_startup(void);
@@ -812,6 +813,7 @@ extern void lg_lock_reader(void);
 /* episodes.c */
 extern void lg_install_episode_hooks(void);
 extern void lg_episodes_fold_all(TimestampTz now);
+extern void lg_block_begun(void);
 
 /* persist.c */
 extern void lg_stats_load(void);
@@ -906,6 +908,8 @@ extern bool lg_backend_holds_horizon(int slot, int pid);
 /* terminate.c */
 extern void lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 							   double *lock_wait_ms);
+extern int	lg_signal_due(int ncand, LeakguardTermination *batch,
+						  double *exempt_ms, double *lock_wait_ms);
 extern bool lg_victim_take(LeakguardVictim *out, LeakguardKindAction action);
 
 /* blocking.c */
@@ -916,12 +920,11 @@ extern int	lg_blocks_find(TimestampTz now, int64 min_wait_us, bool remember,
 extern int64 lg_prepared_check(void);
 extern PGDLLEXPORT void lg_prepared_main(Datum arg);
 
-/* worker.c */
-extern bool lg_worker_unregistered;
-extern TimestampTz lg_clock_now(void);
+/* leakguard.c */
 extern void lg_register_worker(void);
+
+/* worker.c */
 extern PGDLLEXPORT void lg_worker_main(Datum arg);
-extern void lg_block_begun(void);
 
 /* sqlfuncs.c */
 extern Datum lg_interval_us(int64 us);

@@ -67,6 +67,9 @@
 #include "utils/timestamp.h"
 
 LeakguardShared *lg_shared = NULL;
+
+/* Set in the postmaster when max_worker_processes left no room (leakguard.c). */
+bool		lg_worker_unregistered = false;
 HTAB	   *lg_app_hash = NULL;
 
 /*

@@ -55,6 +55,9 @@
  *-------------------------------------------------------------------------
  */
 #include "leakguard.h"
+#include "measure.h"
+#include "policy.h"
+#include "tracker.h"
 
 #include <signal.h>
 
@@ -228,4 +231,99 @@ lg_victim_take(LeakguardVictim *out, LeakguardKindAction action)
 	}
 	SpinLockRelease(&v->mutex);
 	return mine;
+}
+
+/*
+ * Signal the sessions whose deadline has passed: first decide who is
+ * exempt (catalog look-ups), then re-check and signal them all
+ * (terminate.c).  Publishing and logging come after, so
+ * that when many sessions expire together the signals go out at once,
+ * rather than queueing behind bookkeeping or the exits of the sessions
+ * signalled first.  Runs inside the transaction lg_scan() opened; returns
+ * the number of events it put in batch ([MaxBackends]).
+ */
+int
+lg_signal_due(int ncand, LeakguardTermination *batch, double *exempt_ms,
+			  double *lock_wait_ms)
+{
+	instr_time	start;
+	instr_time	elapsed;
+	Oid			last_userid = InvalidOid;
+	LeakguardExempt last_exempt = LG_EXEMPT_NONE;
+	int			n = 0;
+	int			i;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (i = 0; i < ncand; i++)
+	{
+		int			slot = lg_tracker.candidates[i];
+		LgSlot	   *s = &lg_tracker.slots[slot];
+		LeakguardExempt exempt;
+		LeakguardTermination *t;
+		const LeakguardLimit *limit;
+		LgPeriod   *p;
+		int64		deadline_us;
+		int			k;
+
+		/* The kind of limit it is due for, or its earliest deadline's. */
+		k = lg_tracker.candidate_kinds[i];
+		if (k < 0)
+			k = lg_slot_next_kind(s, &deadline_us);
+		if (k < 0)
+			continue;
+		p = &s->periods[k];
+
+		/*
+		 * Sessions due together are mostly of one role (one application's
+		 * pool): look each role up once per run of equal roles.
+		 */
+		if (s->userid != last_userid || !OidIsValid(last_userid))
+		{
+			last_userid = s->userid;
+			last_exempt = lg_role_exemption(s->userid);
+		}
+		exempt = last_exempt;
+
+		if (exempt == LG_EXEMPT_ROLE)
+		{
+			p->reported = true;
+			continue;
+		}
+		t = &batch[n++];
+		memset(t, 0, sizeof(*t));
+		t->slot = slot;
+		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
+		t->idle_origin_us = p->origin_us;
+		limit = &s->limits[k];
+		t->event.pid = s->pid;
+		t->event.kind = k;
+		t->event.backend_start = s->proc_start;
+		t->event.xact_start = s->xact_start;
+		t->event.state_change =
+			(lg_kinds[k].period_start == LG_START_STATE_CHANGE) ? p->since : 0;
+		t->event.query_start =
+			(lg_kinds[k].period_start == LG_START_QUERY) ? p->since : 0;
+		t->event.datid = s->datid;
+		t->event.userid = s->userid;
+		t->event.timeout_ms = limit->timeout_ms;
+		if (k == LG_KIND_BLOCKING)
+		{
+			const LgBlocked *blocked = lg_blocking_of(slot);
+
+			t->event.nblocked = blocked->nblocked;
+			t->event.blocked_us = blocked->blocked_us;
+			memcpy(t->event.blocked_pids, blocked->pids,
+				   sizeof(t->event.blocked_pids));
+		}
+		memcpy(t->event.appname, s->appname, NAMEDATALEN);
+		memcpy(t->event.rule, limit->rule, LG_RULE_TEXT_LEN);
+	}
+
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	*exempt_ms = INSTR_TIME_GET_MILLISEC(elapsed);
+	*lock_wait_ms = 0;
+	if (n > 0)
+		lg_terminate_batch(batch, n, lg_effective_mode(), lock_wait_ms);
+	return n;
 }
