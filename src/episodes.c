@@ -76,7 +76,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "compat.h"
+#include "histogram.h"
+#include "hooks.h"
+#include "kinds.h"
+#include "scan.h"
+#include "shmem.h"
+#include "stats.h"
 
 #include "access/xact.h"
 #include "executor/executor.h"

@@ -47,7 +47,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "compat.h"
+#include "kinds.h"
+#include "rules.h"
+#include "scan.h"
 
 #include <limits.h>
 

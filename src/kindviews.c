@@ -17,7 +17,18 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "histogram.h"
+#include "kinds.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "sqlfuncs.h"
+#include "stats.h"
 
 #include "funcapi.h"
 #include "utils/builtins.h"

@@ -17,11 +17,24 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "citus.h"
+#include "hooks.h"
 #include "leakguard.h"
+#include "quota.h"
+#include "scan.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "worker.h"
 
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
+#include "storage/shmem.h"
 #include "storage/ipc.h"
 
 PG_MODULE_MAGIC;

@@ -19,7 +19,14 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "kinds.h"
 #include "leakguard.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "stats.h"
 
 #include "common/hashfn.h"
 #include "miscadmin.h"

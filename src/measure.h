@@ -13,7 +13,7 @@
 #ifndef LEAKGUARD_MEASURE_H
 #define LEAKGUARD_MEASURE_H
 
-#include "leakguard.h"
+#include "stats.h"
 
 /* What a candidate for the blocking limit blocks (measure_lock.c). */
 typedef struct LgBlocked

@@ -14,8 +14,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracker.h"
+#include "postgres.h"
+
+#include "blocking.h"
+#include "kinds.h"
+#include "leakguard.h"
 #include "measure.h"
+#include "sessionlimits.h"
+#include "stats.h"
+#include "tracker.h"
 
 #include "miscadmin.h"
 #include "utils/memutils.h"

@@ -15,8 +15,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracker.h"
+#include "postgres.h"
+
+#include "kinds.h"
 #include "measure.h"
+#include "scan.h"
+#include "tracker.h"
 
 #include "miscadmin.h"
 #include "port/pg_bitutils.h"

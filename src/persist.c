@@ -50,7 +50,17 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "histogram.h"
+#include "hooks.h"
+#include "kinds.h"
+#include "persist.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -12,7 +12,11 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "kinds.h"
 #include "policy.h"
+#include "settings.h"
 
 #include "utils/palloc.h"
 
@@ -42,7 +46,6 @@ lg_effective_mode(void)
 		return LG_MODE_DRY_RUN;
 	return lg_mode;
 }
-
 
 void
 lg_policy_save(LgPolicy *p)

@@ -10,7 +10,7 @@
 #ifndef LEAKGUARD_POLICY_H
 #define LEAKGUARD_POLICY_H
 
-#include "leakguard.h"
+#include "kinds.h"
 
 /*
  * What a reload must change for sessions already reported to be

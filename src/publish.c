@@ -18,9 +18,18 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracker.h"
+#include "postgres.h"
+
+#include "hooks.h"
+#include "kinds.h"
 #include "publish.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "stats.h"
+#include "terminate.h"
+#include "tracker.h"
 
 #include "commands/dbcommands.h"
 #include "lib/stringinfo.h"

@@ -8,7 +8,8 @@
 #ifndef LEAKGUARD_PUBLISH_H
 #define LEAKGUARD_PUBLISH_H
 
-#include "leakguard.h"
+#include "stats.h"
+#include "terminate.h"
 
 extern void lg_publish_ended(TimestampTz now);
 extern void lg_publish_connections(uint64 scan_no, TimestampTz now);

@@ -83,7 +83,18 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "quota.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
 
 #include "access/genam.h"
 #include "access/xact.h"

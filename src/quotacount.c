@@ -40,7 +40,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "quota.h"
+#include "sessionlimits.h"
+#include "shmem.h"
 
 #include "storage/shmem.h"
 #include "utils/hsearch.h"

@@ -32,7 +32,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "hooks.h"
+#include "kinds.h"
+#include "sessionlimits.h"
+#include "shmem.h"
+#include "terminate.h"
 
 #include "utils/elog.h"
 

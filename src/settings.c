@@ -74,7 +74,17 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
 
 #include <ctype.h>

@@ -56,8 +56,18 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "citus.h"
+#include "histogram.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "persist.h"
+#include "quota.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "stats.h"
 
 #include "access/twophase.h"
 #include "portability/instr_time.h"

@@ -45,13 +45,21 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "fingerprint.h"
+#include "kinds.h"
+#include "leakguard.h"
+#include "persist.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "stats.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/hashfn.h"
-#include "fingerprint.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"

@@ -25,6 +25,7 @@
 #define LEAKGUARD_SOURCES_H
 
 #include "leakguard.h"
+#include "stats.h"
 
 #include "lib/ilist.h"
 

@@ -62,8 +62,21 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "blocking.h"
+#include "citus.h"
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "rules.h"
+#include "scan.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "sqlfuncs.h"
+#include "stats.h"
 
 #include <sys/socket.h>
 #include <netdb.h>

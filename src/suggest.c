@@ -50,7 +50,19 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "histogram.h"
+#include "kinds.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "sqlfuncs.h"
+#include "stats.h"
+#include "suggestmerge.h"
 
 #include <math.h>
 
@@ -58,8 +70,6 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-
-#include "suggestmerge.h"
 
 PG_FUNCTION_INFO_V1(lg_suggest_limits_sql);
 PG_FUNCTION_INFO_V1(lg_suggested_settings_sql);

@@ -54,9 +54,19 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
 #include "measure.h"
 #include "policy.h"
+#include "scan.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
+#include "terminate.h"
 #include "tracker.h"
 
 #include <signal.h>

@@ -47,6 +47,16 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "kinds.h"
+#include "names.h"
+#include "scan.h"
+#include "sessionlimits.h"
+#include "shmem.h"
+#include "stats.h"
 #include "tracker.h"
 
 #include "miscadmin.h"

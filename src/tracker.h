@@ -16,7 +16,9 @@
 #ifndef LEAKGUARD_TRACKER_H
 #define LEAKGUARD_TRACKER_H
 
-#include "leakguard.h"
+#include "kinds.h"
+#include "sessionlimits.h"
+#include "stats.h"
 
 /*
  * One period of one kind of limit (lg_kinds[]) in a slot: idle in

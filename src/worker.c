@@ -92,11 +92,21 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "leakguard.h"
 #include "measure.h"
+#include "names.h"
 #include "policy.h"
 #include "publish.h"
+#include "scan.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
+#include "terminate.h"
 #include "tracker.h"
+#include "worker.h"
 
 #include <signal.h>
 
@@ -149,7 +159,6 @@ static int64 lg_scan_start_us = 0;
 /* SIGTERM: set by the handler, with the sender's pid where known. */
 static volatile sig_atomic_t lg_shutdown_requested = false;
 static volatile sig_atomic_t lg_sigterm_sender = 0;
-
 
 #ifdef SA_SIGINFO
 static void
