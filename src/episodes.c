@@ -303,8 +303,6 @@ lg_episodes_statement(void)
 	}
 	if (lg_xact_ended_at != 0)
 	{
-		TimestampTz start = GetCurrentStatementStartTimestamp();
-
 		if (start > lg_xact_ended_at)
 			lg_episode_record(slot, LG_OBSERVED_IDLE, start - lg_xact_ended_at);
 		lg_xact_ended_at = 0;
