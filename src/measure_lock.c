@@ -147,13 +147,13 @@ lg_blocking_due(int n, TimestampTz now, int64 now_us, int64 *nearest_us)
 			lg_nearer(&next_us, now_us + LG_MIN_SCAN_INTERVAL_MS * 1000);
 		if (!p->active || p->reported || s->signalled ||
 			s->limit_generation != lg_tracker.config_generation ||
-			s->limits[LG_KIND_BLOCKING].timeout_ms <= 0)
+			s->limits[LG_KIND_BLOCKING].value <= 0)
 			continue;
 		blocked_us = now - Max(blk->wait_start, p->since);
-		if (blocked_us < s->limits[LG_KIND_BLOCKING].timeout_ms * 1000)
+		if (blocked_us < s->limits[LG_KIND_BLOCKING].value * 1000)
 		{
 			lg_nearer(&next_us, now_us - blocked_us +
-					  s->limits[LG_KIND_BLOCKING].timeout_ms * 1000);
+					  s->limits[LG_KIND_BLOCKING].value * 1000);
 			continue;
 		}
 

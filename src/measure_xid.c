@@ -53,14 +53,14 @@ lg_xid_age_due(int n)
 			{
 				if (lg_kinds[k].measure != LG_MEASURE_XID_AGE ||
 					!s->periods[k].active || s->periods[k].reported ||
-					s->limits[k].timeout_ms <= 0)
+					s->limits[k].value <= 0)
 					continue;
 				if (!horizon_read)
 				{
 					lg_xid_horizon_read();
 					horizon_read = true;
 				}
-				if (lg_backend_xid_age(slot, s->pid, false) > s->limits[k].timeout_ms)
+				if (lg_backend_xid_age(slot, s->pid, false) > s->limits[k].value)
 				{
 					n = lg_add_candidate(n, slot, k);
 					break;

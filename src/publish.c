@@ -189,7 +189,7 @@ lg_log_event(const LeakguardEvent *ev)
 
 	if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE)
 		limit = psprintf(INT64_FORMAT " transactions (its snapshot or transaction ID is " INT64_FORMAT " old)",
-						 ev->timeout_ms, ev->xmin_age);
+						 ev->limit, ev->xmin_age);
 	else if (lg_kinds[ev->kind].measure == LG_MEASURE_BLOCKED)
 	{
 		StringInfoData pids;
@@ -200,17 +200,17 @@ lg_log_event(const LeakguardEvent *ev)
 		if (ev->nblocked > LG_BLOCKED_PIDS)
 			appendStringInfoString(&pids, ", ...");
 		limit = psprintf("%s of blocking (it kept %d session(s) waiting for its locks for %.3f s: %s)",
-						 lg_format_duration_ms(ev->timeout_ms), ev->nblocked,
+						 lg_format_duration_ms(ev->limit), ev->nblocked,
 						 (double) ev->blocked_us / USECS_PER_SEC, pids.data);
 	}
 	else
-		limit = lg_format_duration_ms(ev->timeout_ms);
+		limit = lg_format_duration_ms(ev->limit);
 
 	ereport(level,
 			(errmsg("%s process %d of application \"%s\" (user \"%s\", database \"%s\") %s for %.3f s; limit %s from %s",
 					what, ev->pid, ev->appname,
 					user ? user : "?", db ? db : "?", lg_kinds[ev->kind].during,
-					(double) ev->idle_us / USECS_PER_SEC, limit, source),
+					(double) ev->lasted_us / USECS_PER_SEC, limit, source),
 			 ev->action == LG_ACTION_SUPERUSER ?
 			 errdetail("Later periods of this session past this limit are not reported.") : 0,
 			 ev->action == LG_ACTION_SUPERUSER ?
@@ -266,7 +266,7 @@ lg_record_batch(LeakguardTermination *items, int n)
 				entry->kinds[ev->kind].last_at = ev->at;
 				if (ev->kind == LG_KIND_IDLE_IN_XACT)
 				{
-					lg_stats_add_episode(entry, ev->idle_us);
+					lg_stats_add_episode(entry, ev->lasted_us);
 					s->counted = true;
 				}
 				entry->last_terminated_at = ev->at;

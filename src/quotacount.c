@@ -132,7 +132,7 @@ lg_quota_count_slot(int slot, const LeakguardLimit *quota)
 	bool		found;
 
 	Assert(qs->charged && !qs->counted);
-	if (quota->rule_index < 0 || quota->timeout_ms <= 0)
+	if (quota->rule_index < 0 || quota->value <= 0)
 		return true;
 	lg_quota_key(&qs->key, quota, qs->appname, qs->usename, qs->datname);
 	c = hash_search(lg_quota_counts, &qs->key, HASH_ENTER_NULL, &found);

@@ -46,7 +46,8 @@ typedef struct LeakguardLimit
 {
 	int			rule_index;		/* -1: no rule matched, the default applies */
 	int			qualifiers;		/* LG_QUOTA_BY_* the matching rule names */
-	int64		timeout_ms;		/* 0: no limit; connections for quotas */
+	int64		value;			/* 0: no limit; else in the unit of the kind:
+								 * ms, transactions, or connections */
 	char		rule[LG_RULE_TEXT_LEN]; /* the rule's text, "" for default */
 } LeakguardLimit;
 

@@ -151,8 +151,8 @@ typedef struct LeakguardVictim
 	int			kind;			/* LeakguardKind, a session limit */
 	TimestampTz backend_start;	/* with pid, identifies the backend */
 	TimestampTz query_start;	/* a cancel: of the statement it is for */
-	int64		idle_us;		/* how long its period had lasted */
-	int64		timeout_ms;
+	int64		lasted_us;		/* how long its period had lasted */
+	int64		limit;			/* the limit, in the unit of the kind */
 	int64		xmin_age;
 	int64		blocked_us;
 	int			nblocked;

@@ -315,7 +315,7 @@ lg_sources_record(const LeakguardEvent *ev, int64 query_id)
 {
 	LeakguardSourceKey key;
 	LeakguardSource *src;
-	int64		held = Max(ev->idle_us, 0);
+	int64		held = Max(ev->lasted_us, 0);
 
 	if (lg_sources == NULL || !lg_kinds[ev->kind].session ||
 		(ev->action != LG_ACTION_TERMINATED && ev->action != LG_ACTION_DRY_RUN))

@@ -124,8 +124,8 @@ typedef struct LeakguardEvent
 	TimestampTz xact_start;
 	TimestampTz state_change;
 	TimestampTz query_start;	/* kinds about one statement */
-	int64		idle_us;		/* how long its period had lasted */
-	int64		timeout_ms;		/* the limit: ms, or transactions for a
+	int64		lasted_us;		/* how long its period had lasted */
+	int64		limit;			/* the limit: ms, or transactions for a
 								 * kind measured in transactions */
 	int64		xmin_age;		/* kinds measured in transactions: the age
 								 * of its xmin or xid when it was judged */

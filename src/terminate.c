@@ -87,8 +87,8 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 	v->kind = ev->kind;
 	v->backend_start = ev->backend_start;
 	v->query_start = ev->query_start;
-	v->idle_us = ev->idle_us;
-	v->timeout_ms = ev->timeout_ms;
+	v->lasted_us = ev->lasted_us;
+	v->limit = ev->limit;
 	v->xmin_age = ev->xmin_age;
 	v->blocked_us = ev->blocked_us;
 	v->nblocked = ev->nblocked;
@@ -143,7 +143,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
 		t->query_id = now.query_id;
 		ev->at = lg_clock_now();
-		ev->idle_us = lg_monotonic_us() - t->idle_origin_us;
+		ev->lasted_us = lg_monotonic_us() - t->origin_us;
 
 		if (!alive || now.type != B_BACKEND || now.pid != ev->pid ||
 			now.proc_start != ev->backend_start ||
@@ -165,7 +165,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE &&
 				 (ev->xmin_age = lg_backend_xid_age(t->slot, ev->pid, true)) <=
-				 ev->timeout_ms)
+				 ev->limit)
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (t->superuser)
 			ev->action = LG_ACTION_SUPERUSER;
@@ -229,8 +229,8 @@ lg_victim_take(LeakguardVictim *out, LeakguardKindAction action)
 		}
 		out->kind = v->kind;
 		out->query_start = v->query_start;
-		out->idle_us = v->idle_us;
-		out->timeout_ms = v->timeout_ms;
+		out->lasted_us = v->lasted_us;
+		out->limit = v->limit;
 		out->xmin_age = v->xmin_age;
 		out->blocked_us = v->blocked_us;
 		out->nblocked = v->nblocked;
@@ -303,7 +303,7 @@ lg_signal_due(int ncand, LeakguardTermination *batch, double *exempt_ms,
 		memset(t, 0, sizeof(*t));
 		t->slot = slot;
 		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
-		t->idle_origin_us = p->origin_us;
+		t->origin_us = p->origin_us;
 		limit = &s->limits[k];
 		t->event.pid = s->pid;
 		t->event.kind = k;
@@ -315,7 +315,7 @@ lg_signal_due(int ncand, LeakguardTermination *batch, double *exempt_ms,
 			(lg_kinds[k].period_start == LG_START_QUERY) ? p->since : 0;
 		t->event.datid = s->datid;
 		t->event.userid = s->userid;
-		t->event.timeout_ms = limit->timeout_ms;
+		t->event.limit = limit->value;
 		if (k == LG_KIND_BLOCKING)
 		{
 			const LgBlocked *blocked = lg_blocking_of(slot);

@@ -25,7 +25,7 @@
 /*
  * A session past its deadline and what became of it.  The worker fills the
  * event's identity fields (pid, backend_start, xact_start, state_change,
- * datid, userid, appname, timeout_ms, rule) from what the scan saw;
+ * datid, userid, appname, limit, rule) from what the scan saw;
  * lg_terminate_batch() re-checks against them and fills in the rest.
  */
 typedef struct LeakguardTermination
@@ -33,7 +33,7 @@ typedef struct LeakguardTermination
 	int			slot;
 	bool		superuser;		/* report only */
 	bool		repeat;			/* same outcome as already recorded */
-	int64		idle_origin_us; /* when the period of event.kind began, on
+	int64		origin_us;		/* when the period of event.kind began, on
 								 * the monotonic clock (lg_monotonic_us) */
 	int64		query_id;		/* of its last statement (0: none), read
 								 * with event.query (sources.c) */

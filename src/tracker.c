@@ -232,10 +232,10 @@ lg_slot_next_kind(const LgSlot *s, int64 *deadline_us)
 		const LgPeriod *p = &s->periods[k];
 		int64		d;
 
-		if (!p->active || p->reported || s->limits[k].timeout_ms <= 0 ||
+		if (!p->active || p->reported || s->limits[k].value <= 0 ||
 			lg_kinds[k].measure != LG_MEASURE_TIME)
 			continue;
-		d = p->origin_us + s->limits[k].timeout_ms * INT64CONST(1000);
+		d = p->origin_us + s->limits[k].value * INT64CONST(1000);
 		if (next < 0 || d < *deadline_us)
 		{
 			next = k;
@@ -349,7 +349,7 @@ lg_follow_slot(int slot, const LeakguardBackend *b, bool alive, TimestampTz now,
 	for (k = 0; k < LG_NUM_KINDS; k++)
 		if (lg_kinds[k].measure == LG_MEASURE_XID_AGE &&
 			s->periods[k].active && !s->periods[k].reported &&
-			s->limits[k].timeout_ms > 0 &&
+			s->limits[k].value > 0 &&
 			lg_backend_holds_horizon(slot, s->pid))
 			lg_tracker.xid_watch[slot / 32] |= (uint32) 1 << (slot % 32);
 	(void) lg_slot_next_kind(s, &deadline_us);
