@@ -14,7 +14,7 @@
  * Shared state: LeakguardShared (statistics, history, counters) under
  * LeakguardShared->lock, held exclusive by the caller where a function
  * says so; LeakguardMark slots, the worker's own (no lock); see
- * leakguard.h.
+ * shmem.h.
  *
  *-------------------------------------------------------------------------
  */

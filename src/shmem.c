@@ -10,7 +10,7 @@
  *								the policy in force (see settings.c)
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot and kind of limit
- *								(see worker.c)
+ *								(see tracker.c, publish.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
  *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
@@ -52,7 +52,7 @@
  *
  * Locking: every function here that changes statistics or history expects
  * the caller to hold LeakguardShared->lock exclusive (the worker does, once
- * per scan); see leakguard.h for the whole picture.
+ * per scan); see shmem.h for the whole picture.
  *
  *-------------------------------------------------------------------------
  */

@@ -194,7 +194,7 @@ typedef struct LeakguardShared
 	 * 1 while the worker sleeps longer than the limits of kinds in a
 	 * transaction block would allow, because no session was in one: the
 	 * first session to begin one swaps it to 0 and sets worker_latch
-	 * (lg_block_begun(); worker.c).
+	 * (lg_block_begun(), episodes.c; worker.c).
 	 */
 	pg_atomic_uint32 block_watch;
 	TimestampTz worker_started_at;
@@ -267,7 +267,7 @@ typedef struct LeakguardShared
 								 * server started */
 	uint64		count_scan;		/* the worker's full count of connections
 								 * that entries' scan_connections are of
-								 * (worker.c); 0: none yet */
+								 * (publish.c); 0: none yet */
 
 	/* arrays that follow in the same allocation */
 	LeakguardVictim *victims;	/* [MaxBackends], constant pointer */

@@ -8,7 +8,7 @@
  * in dry_run, for any kind of limit on sessions (quotas are about the
  * login, not a statement: none).  terminate.c reads the statement's query
  * id with its text and client address when it re-reads the session's
- * status slot before the signal; lg_record_batch() (worker.c) calls
+ * status slot before the signal; lg_record_batch() (publish.c) calls
  * lg_sources_record() under the lock it already holds to record the
  * termination.  So recording costs the scan's hot path nothing, and only
  * a session that is ended costs a hash look-up and a copy of its text.

@@ -3,6 +3,12 @@
  * terminate.c
  *		The last look at a session before it is signalled, and the signal.
  *
+ * The signal step of a scan (lg_signal_due) first decides who of the
+ * candidates tracker.c and the measures found is exempt (catalog look-ups,
+ * once per run of equal roles), then fills a batch of events from the
+ * slots, and re-checks and signals them (lg_terminate_batch), all before
+ * anything is published or logged (publish.c).
+ *
  * Between the scan that found a session past its deadline and the moment
  * leakguard signals it, the session may have run a statement, ended, or its
  * pid may now belong to another backend.  So the worker takes
@@ -45,7 +51,7 @@
  * then fail with the same FATAL message.
  *
  * The idle time recorded is measured on the monotonic clock from the start
- * of the idle period as the worker estimated it (worker.c), so a step of
+ * of the idle period as the worker estimated it (tracker.c), so a step of
  * the system clock does not inflate it.
  *
  * Shared state: LeakguardVictim slots, each under its own spinlock; the

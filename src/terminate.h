@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * terminate.h
- *		The last look at a session before it is signalled, and the signal
- *		(terminate.c).
+ *		Exemptions, the last look at a session before it is signalled, and
+ *		the signal (terminate.c).
  *
  *-------------------------------------------------------------------------
  */

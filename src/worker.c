@@ -88,7 +88,7 @@
  *
  * Shared state: LeakguardShared (worker fields, check requests, the scan's
  * counters) under LeakguardShared->lock; block_watch and check_requested
- * are atomics read without it; see leakguard.h.
+ * are atomics read without it; see shmem.h.
  *
  *-------------------------------------------------------------------------
  */
