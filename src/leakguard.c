@@ -25,11 +25,13 @@
 #include "citus.h"
 #include "hooks.h"
 #include "leakguard.h"
+#include "persist.h"
 #include "quota.h"
 #include "scan.h"
 #include "settings.h"
 #include "shmem.h"
 #include "sources.h"
+#include "stats.h"
 #include "worker.h"
 
 #include "miscadmin.h"
@@ -57,9 +59,22 @@ lg_shmem_request_hook(void)
 static void
 lg_shmem_startup_hook(void)
 {
+	bool		created;
+
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
-	lg_shmem_startup();
+	created = lg_shmem_startup();
+
+	/*
+	 * Only the postmaster loads and saves the statistics file: at start, and
+	 * when it exits after a clean shutdown.
+	 */
+	if (created && !IsUnderPostmaster)
+	{
+		lg_stats_load();
+		lg_stats_full_report();
+		on_shmem_exit(lg_stats_save, (Datum) 0);
+	}
 	lg_client_slots_init();
 	lg_sources_shmem_init();
 }

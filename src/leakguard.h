@@ -119,4 +119,27 @@ lg_monotonic_us(void)
 	return (int64) INSTR_TIME_GET_MICROSEC(now);
 }
 
+/*
+ * Copy text into a buffer of "size" bytes, marking a cut with "...".  The
+ * text is rule text from the configuration file, whose encoding the worker
+ * (connected to no database) does not know: a cut never splits a UTF-8
+ * sequence, and in a single-byte encoding at worst drops a few more bytes.
+ */
+static inline void
+lg_copy_cut(char *dst, const char *src, size_t size)
+{
+	size_t		len = strlen(src);
+
+	if (len < size)
+		memcpy(dst, src, len + 1);
+	else
+	{
+		len = size - 4;
+		while (len > 0 && ((unsigned char) src[len] & 0xC0) == 0x80)
+			len--;
+		memcpy(dst, src, len);
+		strcpy(dst + len, "...");
+	}
+}
+
 #endif							/* LEAKGUARD_H */

@@ -32,29 +32,6 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 
-/*
- * Copy text into a buffer of "size" bytes, marking a cut with "...".  The
- * text is rule text from the configuration file, whose encoding the worker
- * (connected to no database) does not know: a cut never splits a UTF-8
- * sequence, and in a single-byte encoding at worst drops a few more bytes.
- */
-void
-lg_copy_cut(char *dst, const char *src, size_t size)
-{
-	size_t		len = strlen(src);
-
-	if (len < size)
-		memcpy(dst, src, len + 1);
-	else
-	{
-		len = size - 4;
-		while (len > 0 && ((unsigned char) src[len] & 0xC0) == 0x80)
-			len--;
-		memcpy(dst, src, len);
-		strcpy(dst + len, "...");
-	}
-}
-
 /* Copy a rule's text into a LG_RULE_TEXT_LEN buffer, marking a cut. */
 void
 lg_copy_rule_text(char *dst, const char *src)

@@ -65,6 +65,5 @@ extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);
 extern char *lg_format_duration_ms(int64 ms);
 extern void lg_copy_rule_text(char *dst, const char *src);
-extern void lg_copy_cut(char *dst, const char *src, size_t size);
 
 #endif							/* LEAKGUARD_SESSIONLIMITS_H */

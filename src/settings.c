@@ -120,6 +120,7 @@ const LeakguardRuleSet *lg_kind_rules[LG_NUM_KINDS];
 int			lg_max_applications = 1000;
 int			lg_history_size = 1000;
 bool		lg_save_stats = true;
+int			lg_max_sources = 1000;	/* of sources.c */
 
 /*
  * The GUC variables of the settings a reload can change: what PostgreSQL

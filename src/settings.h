@@ -31,6 +31,7 @@ extern int	lg_connection_warning;
 extern int	lg_max_applications;
 extern int	lg_history_size;
 extern bool lg_save_stats;
+extern int	lg_max_sources;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];
 extern TimestampTz lg_start_load_time;
 extern void lg_define_settings(void);

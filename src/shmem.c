@@ -147,9 +147,10 @@ lg_shmem_request(void)
 
 /*
  * Called from shmem_startup_hook: in the postmaster at start and after a
- * crash of any backend (shared memory is then created anew).
+ * crash of any backend (shared memory is then created anew).  Returns
+ * whether it created it.
  */
-void
+bool
 lg_shmem_startup(void)
 {
 	bool		found;
@@ -244,17 +245,7 @@ lg_shmem_startup(void)
 	lg_quota_count_init();
 
 	LWLockRelease(AddinShmemInitLock);
-
-	/*
-	 * Only the postmaster loads and saves the statistics file: at start, and
-	 * when it exits after a clean shutdown.
-	 */
-	if (!IsUnderPostmaster && !found)
-	{
-		lg_stats_load();
-		lg_stats_full_report();
-		on_shmem_exit(lg_stats_save, (Datum) 0);
-	}
+	return !found;
 }
 
 /*
@@ -803,7 +794,10 @@ lg_lock_reader(void)
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
 }
 
-/* Forget all statistics, history and leak sources.  Lock held exclusive. */
+/*
+ * Forget all statistics and history (reset() forgets the leak sources in
+ * the same acquisition).  Lock held exclusive.
+ */
 void
 lg_stats_reset(TimestampTz now)
 {
@@ -828,5 +822,4 @@ lg_stats_reset(TimestampTz now)
 	lg_shared->refusal_count = 0;
 	lg_shared->stats_reset = now;
 	lg_shared->reset_generation++;
-	lg_sources_reset();
 }

@@ -302,7 +302,7 @@ extern LeakguardShared *lg_shared;
 extern bool lg_worker_unregistered;
 
 extern void lg_shmem_request(void);
-extern void lg_shmem_startup(void);
+extern bool lg_shmem_startup(void);
 extern void lg_require_shmem(void);
 
 extern void lg_lock_worker(void);

@@ -107,8 +107,6 @@ typedef struct LgSourcesFileHeader
 	uint64		evicted;
 } LgSourcesFileHeader;
 
-int			lg_max_sources = 1000;
-
 static LeakguardSources *lg_sources = NULL;
 static HTAB *lg_source_hash = NULL;
 static HTAB *lg_source_roles = NULL;

@@ -80,7 +80,6 @@ typedef struct LeakguardSource
 } LeakguardSource;
 
 /* sources.c */
-extern int	lg_max_sources;
 extern Size lg_sources_shmem_size(void);
 extern void lg_sources_shmem_init(void);
 extern void lg_sources_record(const LeakguardEvent *ev, int64 query_id);

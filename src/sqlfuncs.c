@@ -517,6 +517,7 @@ lg_reset_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 	lg_stats_reset(GetCurrentTimestamp());
+	lg_sources_reset();
 	LWLockRelease(lg_shared->lock);
 	PG_RETURN_VOID();
 }

@@ -42,6 +42,10 @@
  * kept in shared memory (LeakguardMark), so a restarted worker neither
  * signals nor counts the same period twice (lg_slot_start_period).
  *
+ * Rules qualified by role or database need the session's role and database
+ * names: the worker keeps them per OID (names.c), looked up once, and only
+ * while some rule is qualified.
+ *
  * Shared state: reads the LeakguardMark slots, the worker's own (no lock);
  * everything else here is the worker's local memory (lg_tracker).
  *

@@ -82,10 +82,6 @@
  * anyone else (pg_terminate_backend(), kill) ends it with code 1, so that
  * the postmaster starts it again after LG_RESTART_SECONDS.
  *
- * Rules qualified by role or database need the session's role and database
- * names: the worker keeps them per OID (names.c), looked up once, and only
- * while some rule is qualified.
- *
  * Shared state: LeakguardShared (worker fields, check requests, the scan's
  * counters) under LeakguardShared->lock; block_watch and check_requested
  * are atomics read without it; see shmem.h.
