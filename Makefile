@@ -68,8 +68,13 @@ OBJS = \
 	src/shmem.o \
 	src/persist.o \
 	src/scan.o \
-	src/worker.o \
+	src/policy.o \
+	src/tracker.o \
+	src/measure_xid.o \
+	src/measure_lock.o \
 	src/terminate.o \
+	src/publish.o \
+	src/worker.o \
 	src/blocking.o \
 	src/report.o \
 	src/quota.o \

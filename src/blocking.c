@@ -57,6 +57,12 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "blocking.h"
 #include "leakguard.h"
 
 #include "storage/lock.h"

@@ -39,7 +39,9 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "citus.h"
 
 #include "miscadmin.h"
 #include "utils/varlena.h"

@@ -77,7 +77,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "compat.h"
+#include "histogram.h"
+#include "hooks.h"
+#include "kinds.h"
+#include "scan.h"
+#include "shmem.h"
+#include "stats.h"
 
 #include "access/xact.h"
 #include "executor/executor.h"
@@ -417,4 +425,34 @@ lg_install_episode_hooks(void)
 	prev_ClientAuthentication = ClientAuthentication_hook;
 	ClientAuthentication_hook = lg_ClientAuthentication;
 	RegisterXactCallback(lg_episodes_xact, NULL);
+}
+
+/*
+ * A session has begun a transaction block (BEGIN, START TRANSACTION,
+ * COMMIT or ROLLBACK AND CHAIN), from the utility hook: if the worker
+ * sleeps longer than the kinds in a block allow (block_watch), tell it.
+ * Costs a full barrier and one load of a shared word, unless the worker
+ * sleeps so; then the first session to begin a block swaps the word and
+ * sets the worker's latch.  worker_latch is read without the lock: it is
+ * an aligned pointer into a PGPROC, whose memory outlives any process, and
+ * setting the latch of a worker that just exited wakes at worst another
+ * process for nothing.
+ */
+void
+lg_block_begun(void)
+{
+	Latch	   *latch;
+
+	if (lg_shared == NULL || MyBackendType != B_BACKEND ||
+		!IsTransactionBlock())
+		return;
+
+	/* Our status said "active" before the statement ran: see worker.c. */
+	pg_memory_barrier();
+	if (pg_atomic_read_u32(&lg_shared->block_watch) == 0 ||
+		pg_atomic_exchange_u32(&lg_shared->block_watch, 0) == 0)
+		return;
+	latch = *(Latch *volatile *) &lg_shared->worker_latch;
+	if (latch != NULL)
+		SetLatch(latch);
 }

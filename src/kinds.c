@@ -22,7 +22,7 @@
  * The row is all that differs between kinds.  From it: the settings
  * (settings.c defines each kind's default and rules settings in a loop,
  * with their check hooks, and publishes them with the policy), the worker's
- * scan, deadlines and re-check (worker.c, terminate.c: by period_start and
+ * scan, deadlines and re-check (tracker.c, terminate.c: by period_start and
  * measure), the signal (by action), the client's message (report.c), the
  * log line, the statistics (LeakguardAppStats.kinds[], by kind), the
  * history, the statistics file (persist.c: counters saved under the kind's
@@ -47,7 +47,12 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "compat.h"
+#include "kinds.h"
+#include "rules.h"
+#include "scan.h"
 
 #include <limits.h>
 

@@ -17,7 +17,18 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "histogram.h"
+#include "kinds.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "sqlfuncs.h"
+#include "stats.h"
 
 #include "funcapi.h"
 #include "utils/builtins.h"
@@ -181,7 +192,7 @@ lg_limits_for_sql(PG_FUNCTION_ARGS)
 			/* a warning's threshold: the setting alone, no rules */
 			memset(&limit, 0, sizeof(limit));
 			limit.rule_index = -1;
-			limit.timeout_ms = lg_kind_limit[k];
+			limit.value = lg_kind_limit[k];
 		}
 		else
 			continue;
@@ -193,13 +204,13 @@ lg_limits_for_sql(PG_FUNCTION_ARGS)
 			nulls[1] = true;
 		if (kind->measure == LG_MEASURE_XID_AGE)
 			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT " transactions",
-													 limit.timeout_ms));
+													 limit.value));
 		else if (kind->measure == LG_MEASURE_CONNECTIONS)
 			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT " connections",
-													 limit.timeout_ms));
+													 limit.value));
 		else
-			values[2] = CStringGetTextDatum(lg_format_duration_ms(limit.timeout_ms));
-		values[3] = Int64GetDatum(limit.timeout_ms);
+			values[2] = CStringGetTextDatum(lg_format_duration_ms(limit.value));
+		values[3] = Int64GetDatum(limit.value);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

@@ -19,34 +19,18 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "kinds.h"
 #include "leakguard.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "stats.h"
 
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
-
-/*
- * Copy text into a buffer of "size" bytes, marking a cut with "...".  The
- * text is rule text from the configuration file, whose encoding the worker
- * (connected to no database) does not know: a cut never splits a UTF-8
- * sequence, and in a single-byte encoding at worst drops a few more bytes.
- */
-void
-lg_copy_cut(char *dst, const char *src, size_t size)
-{
-	size_t		len = strlen(src);
-
-	if (len < size)
-		memcpy(dst, src, len + 1);
-	else
-	{
-		len = size - 4;
-		while (len > 0 && ((unsigned char) src[len] & 0xC0) == 0x80)
-			len--;
-		memcpy(dst, src, len);
-		strcpy(dst + len, "...");
-	}
-}
 
 /* Copy a rule's text into a LG_RULE_TEXT_LEN buffer, marking a cut. */
 void
@@ -79,12 +63,12 @@ lg_rules_limit(const LeakguardRuleSet *rules, int64 dflt,
 	limit->qualifiers = 0;
 	if (i < 0)
 	{
-		limit->timeout_ms = dflt;
+		limit->value = dflt;
 		limit->rule[0] = '\0';
 	}
 	else
 	{
-		limit->timeout_ms = rules->rules[i].value;
+		limit->value = rules->rules[i].value;
 		lg_copy_rule_text(limit->rule, lg_rule_source(rules, i));
 		if (lg_rule_user(rules, i) != NULL)
 			limit->qualifiers |= LG_QUOTA_BY_USER;
@@ -114,7 +98,7 @@ lg_kind_limit_for(int kind, const LeakguardWho *who, LeakguardLimit *limit)
 
 /*
  * The connection quota of a session, as a number of connections
- * (timeout_ms holds it; 0: no quota).  A percentage is of max_connections,
+ * (value holds it; 0: no quota).  A percentage is of max_connections,
  * rounded down, and at least 1 when it is not 0.
  */
 void
@@ -123,8 +107,8 @@ lg_connection_limit_for(const LeakguardWho *who, LeakguardLimit *limit)
 	lg_rules_limit(lg_kind_rules[LG_KIND_CONNECTIONS], 0, who, limit);
 	if (limit->rule_index >= 0 &&
 		lg_kind_rules[LG_KIND_CONNECTIONS]->rules[limit->rule_index].percent &&
-		limit->timeout_ms > 0)
-		limit->timeout_ms = Max(1, limit->timeout_ms * MaxConnections / 100);
+		limit->value > 0)
+		limit->value = Max(1, limit->value * MaxConnections / 100);
 }
 
 /*

@@ -26,7 +26,11 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
 #include "leakguard.h"
+#include "names.h"
+#include "sessionlimits.h"
 
 #include "access/xact.h"
 #include "commands/dbcommands.h"
@@ -36,7 +40,6 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-
 
 typedef struct LgNameEntry
 {

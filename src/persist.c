@@ -50,7 +50,17 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "histogram.h"
+#include "hooks.h"
+#include "kinds.h"
+#include "persist.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -232,7 +242,7 @@ lg_event_invalid(const LeakguardEvent *e)
 		return "a string without its terminator";
 	if (e->client_addr.salen > sizeof(e->client_addr.addr))
 		return "a client address longer than its buffer";
-	if (e->idle_us < 0 || e->timeout_ms < 0 || e->pid < 0 ||
+	if (e->lasted_us < 0 || e->limit < 0 || e->pid < 0 ||
 		e->blocked_us < 0 || e->nblocked < 0 || e->xmin_age < 0)
 		return "a negative time, pid or count";
 	if (e->kind == LG_KIND_CONNECTIONS &&
@@ -349,8 +359,8 @@ lg_event_from_v12(const char *p, LeakguardEvent *e)
 	e->backend_start = v.backend_start;
 	e->xact_start = v.xact_start;
 	e->state_change = v.state_change;
-	e->idle_us = v.idle_us;
-	e->timeout_ms = v.timeout_ms;
+	e->lasted_us = v.idle_us;
+	e->limit = v.timeout_ms;
 	e->xmin_age = v.xmin_age;
 	e->blocked_us = v.blocked_us;
 	e->nblocked = v.nblocked;

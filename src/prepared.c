@@ -76,7 +76,17 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "storage/proc.h"
+
+#include "kinds.h"
 #include "leakguard.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "sqlfuncs.h"
+#include "worker.h"
 
 #include "access/twophase.h"
 #include "access/xact.h"

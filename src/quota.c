@@ -83,7 +83,18 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "quota.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
 
 #include "access/genam.h"
 #include "access/xact.h"
@@ -267,13 +278,13 @@ lg_quota_judge(const char *appname, const char *usename, const char *datname,
 	lg_quota_uncharge(slot);
 	lg_charged = false;
 	*held = 0;
-	if (quota->timeout_ms > 0 && mode != LG_MODE_OFF)
+	if (quota->value > 0 && mode != LG_MODE_OFF)
 	{
 		LeakguardQuotaKey key;
 
 		lg_quota_key(&key, quota, appname, usename, datname);
 		*held = lg_quota_held(&key);
-		over = (*held >= quota->timeout_ms);
+		over = (*held >= quota->value);
 	}
 	if (!over || mode == LG_MODE_DRY_RUN || !judge)
 	{
@@ -357,7 +368,7 @@ lg_quota_admit(Port *port)
 		ereport(LOG,
 				(errmsg("leakguard (dry run) would have refused a connection of %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is %lld (rule \"%s\")",
 						subject, port->user_name, port->database_name,
-						held, (long long) quota.timeout_ms, quota.rule)));
+						held, (long long) quota.value, quota.rule)));
 		return;
 	}
 
@@ -367,7 +378,7 @@ lg_quota_admit(Port *port)
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many connections for application \"%s\"", appname),
 			 errdetail("leakguard allows %s at most %lld connections (rule \"%s\"), and it holds %d.",
-					   subject, (long long) quota.timeout_ms, quota.rule, held)));
+					   subject, (long long) quota.value, quota.rule, held)));
 }
 
 /*
@@ -423,7 +434,7 @@ lg_quota_follow_name(void)
 		ereport(LOG,
 				(errmsg("leakguard (dry run) would have ended a session that renamed itself from application \"%s\" to %s (user \"%s\", database \"%s\"): it holds %d connections, its quota is %lld (rule \"%s\")",
 						previous, subject, usename, datname,
-						held, (long long) quota.timeout_ms, quota.rule)));
+						held, (long long) quota.value, quota.rule)));
 		return;
 	}
 
@@ -435,7 +446,7 @@ lg_quota_follow_name(void)
 			(errcode(ERRCODE_TOO_MANY_CONNECTIONS),
 			 errmsg("too many connections for application \"%s\"", appname),
 			 errdetail("This session changed its application_name from \"%s\"; leakguard allows %s at most %lld connections (rule \"%s\"), and it holds %d.",
-					   previous, subject, (long long) quota.timeout_ms, quota.rule, held)));
+					   previous, subject, (long long) quota.value, quota.rule, held)));
 }
 
 /*

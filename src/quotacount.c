@@ -40,7 +40,11 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "quota.h"
+#include "sessionlimits.h"
+#include "shmem.h"
 
 #include "storage/shmem.h"
 #include "utils/hsearch.h"
@@ -128,7 +132,7 @@ lg_quota_count_slot(int slot, const LeakguardLimit *quota)
 	bool		found;
 
 	Assert(qs->charged && !qs->counted);
-	if (quota->rule_index < 0 || quota->timeout_ms <= 0)
+	if (quota->rule_index < 0 || quota->value <= 0)
 		return true;
 	lg_quota_key(&qs->key, quota, qs->appname, qs->usename, qs->datname);
 	c = hash_search(lg_quota_counts, &qs->key, HASH_ENTER_NULL, &found);

@@ -32,7 +32,13 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "hooks.h"
+#include "kinds.h"
+#include "sessionlimits.h"
+#include "shmem.h"
+#include "terminate.h"
 
 #include "utils/elog.h"
 
@@ -54,21 +60,21 @@ lg_emit_log_hook(ErrorData *edata)
 		const LeakguardKindDef *kind = &lg_kinds[victim.kind];
 		const char *what = (kind->action == LG_ACT_CANCEL) ?
 			"cancelled this statement" : "terminated this session";
-		char	   *limit = lg_format_duration_ms(victim.timeout_ms);
+		char	   *limit = lg_format_duration_ms(victim.limit);
 
 		edata->sqlerrcode = kind->sqlerrcode;
 		edata->message = pstrdup(kind->message);
 		if (kind->measure == LG_MEASURE_XID_AGE)
 			edata->detail = psprintf("leakguard %s of application \"%s\" after %.3f s %s: its snapshot or transaction ID was " INT64_FORMAT " transactions old; its limit is " INT64_FORMAT " transactions (%s).",
 									 what, victim.appname,
-									 (double) victim.idle_us / USECS_PER_SEC,
+									 (double) victim.lasted_us / USECS_PER_SEC,
 									 kind->during, victim.xmin_age,
-									 victim.timeout_ms,
+									 victim.limit,
 									 lg_kind_source(victim.kind, victim.rule));
 		else if (kind->measure == LG_MEASURE_BLOCKED)
 			edata->detail = psprintf("leakguard %s of application \"%s\" after %.3f s %s: it kept %d other session(s) waiting for its locks for %.3f s; its limit is %s (%s).",
 									 what, victim.appname,
-									 (double) victim.idle_us / USECS_PER_SEC,
+									 (double) victim.lasted_us / USECS_PER_SEC,
 									 kind->during, victim.nblocked,
 									 (double) victim.blocked_us / USECS_PER_SEC,
 									 limit,
@@ -76,7 +82,7 @@ lg_emit_log_hook(ErrorData *edata)
 		else
 			edata->detail = psprintf("leakguard %s of application \"%s\" after %.3f s %s; its limit is %s (%s).",
 									 what, victim.appname,
-									 (double) victim.idle_us / USECS_PER_SEC,
+									 (double) victim.lasted_us / USECS_PER_SEC,
 									 kind->during, limit,
 									 lg_kind_source(victim.kind, victim.rule));
 		edata->hint = NULL;

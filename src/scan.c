@@ -43,7 +43,11 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "compat.h"
 #include "leakguard.h"
+#include "scan.h"
 
 #include "access/transam.h"
 #include "libpq/auth.h"

@@ -74,7 +74,17 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
 
 #include <ctype.h>
@@ -110,6 +120,7 @@ const LeakguardRuleSet *lg_kind_rules[LG_NUM_KINDS];
 int			lg_max_applications = 1000;
 int			lg_history_size = 1000;
 bool		lg_save_stats = true;
+int			lg_max_sources = 1000;	/* of sources.c */
 
 /*
  * The GUC variables of the settings a reload can change: what PostgreSQL

@@ -10,7 +10,7 @@
  *								the policy in force (see settings.c)
  *		LeakguardVictim[]		one per backend slot (see terminate.c)
  *		LeakguardMark[]			one per backend slot and kind of limit
- *								(see worker.c)
+ *								(see tracker.c, publish.c)
  *		LeakguardQuotaSlot[]	one per backend slot (see quota.c)
  *		LeakguardEpisodeHeadPadded[]	one per backend slot, then
  *		LeakguardEpisodeSlot[]	one per backend slot (see episodes.c)
@@ -52,12 +52,22 @@
  *
  * Locking: every function here that changes statistics or history expects
  * the caller to hold LeakguardShared->lock exclusive (the worker does, once
- * per scan); see leakguard.h for the whole picture.
+ * per scan); see shmem.h for the whole picture.
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "citus.h"
+#include "histogram.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "persist.h"
+#include "quota.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "stats.h"
 
 #include "access/twophase.h"
 #include "portability/instr_time.h"
@@ -67,6 +77,9 @@
 #include "utils/timestamp.h"
 
 LeakguardShared *lg_shared = NULL;
+
+/* Set in the postmaster when max_worker_processes left no room (leakguard.c). */
+bool		lg_worker_unregistered = false;
 HTAB	   *lg_app_hash = NULL;
 
 /*
@@ -134,9 +147,10 @@ lg_shmem_request(void)
 
 /*
  * Called from shmem_startup_hook: in the postmaster at start and after a
- * crash of any backend (shared memory is then created anew).
+ * crash of any backend (shared memory is then created anew).  Returns
+ * whether it created it.
  */
-void
+bool
 lg_shmem_startup(void)
 {
 	bool		found;
@@ -231,17 +245,7 @@ lg_shmem_startup(void)
 	lg_quota_count_init();
 
 	LWLockRelease(AddinShmemInitLock);
-
-	/*
-	 * Only the postmaster loads and saves the statistics file: at start, and
-	 * when it exits after a clean shutdown.
-	 */
-	if (!IsUnderPostmaster && !found)
-	{
-		lg_stats_load();
-		lg_stats_full_report();
-		on_shmem_exit(lg_stats_save, (Datum) 0);
-	}
+	return !found;
 }
 
 /*
@@ -790,7 +794,10 @@ lg_lock_reader(void)
 	LWLockAcquire(lg_shared->lock, LW_SHARED);
 }
 
-/* Forget all statistics, history and leak sources.  Lock held exclusive. */
+/*
+ * Forget all statistics and history (reset() forgets the leak sources in
+ * the same acquisition).  Lock held exclusive.
+ */
 void
 lg_stats_reset(TimestampTz now)
 {
@@ -815,5 +822,4 @@ lg_stats_reset(TimestampTz now)
 	lg_shared->refusal_count = 0;
 	lg_shared->stats_reset = now;
 	lg_shared->reset_generation++;
-	lg_sources_reset();
 }

@@ -8,7 +8,7 @@
  * in dry_run, for any kind of limit on sessions (quotas are about the
  * login, not a statement: none).  terminate.c reads the statement's query
  * id with its text and client address when it re-reads the session's
- * status slot before the signal; lg_record_batch() (worker.c) calls
+ * status slot before the signal; lg_record_batch() (publish.c) calls
  * lg_sources_record() under the lock it already holds to record the
  * termination.  So recording costs the scan's hot path nothing, and only
  * a session that is ended costs a hash look-up and a copy of its text.
@@ -45,13 +45,21 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "fingerprint.h"
+#include "kinds.h"
+#include "leakguard.h"
+#include "persist.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "stats.h"
 
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/hashfn.h"
-#include "fingerprint.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
@@ -98,8 +106,6 @@ typedef struct LgSourcesFileHeader
 	int32		nsources;		/* least recently seen first */
 	uint64		evicted;
 } LgSourcesFileHeader;
-
-int			lg_max_sources = 1000;
 
 static LeakguardSources *lg_sources = NULL;
 static HTAB *lg_source_hash = NULL;
@@ -307,7 +313,7 @@ lg_sources_record(const LeakguardEvent *ev, int64 query_id)
 {
 	LeakguardSourceKey key;
 	LeakguardSource *src;
-	int64		held = Max(ev->idle_us, 0);
+	int64		held = Max(ev->lasted_us, 0);
 
 	if (lg_sources == NULL || !lg_kinds[ev->kind].session ||
 		(ev->action != LG_ACTION_TERMINATED && ev->action != LG_ACTION_DRY_RUN))

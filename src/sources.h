@@ -25,6 +25,7 @@
 #define LEAKGUARD_SOURCES_H
 
 #include "leakguard.h"
+#include "stats.h"
 
 #include "lib/ilist.h"
 
@@ -79,7 +80,6 @@ typedef struct LeakguardSource
 } LeakguardSource;
 
 /* sources.c */
-extern int	lg_max_sources;
 extern Size lg_sources_shmem_size(void);
 extern void lg_sources_shmem_init(void);
 extern void lg_sources_record(const LeakguardEvent *ev, int64 query_id);

@@ -62,8 +62,21 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "blocking.h"
+#include "citus.h"
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "rules.h"
+#include "scan.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
 #include "sources.h"
+#include "sqlfuncs.h"
+#include "stats.h"
 
 #include <sys/socket.h>
 #include <netdb.h>
@@ -248,7 +261,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 		nulls[0] = true;
 	else
 		values[0] = CStringGetTextDatum(limit.rule);
-	values[1] = lg_interval_us(limit.timeout_ms * 1000);
+	values[1] = lg_interval_us(limit.value * 1000);
 
 	if (tupdesc->natts >= LG_LIMIT_FOR_COLS_11)
 	{
@@ -258,12 +271,12 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 			nulls[2] = true;
 		else
 			values[2] = CStringGetTextDatum(idle.rule);
-		values[3] = lg_interval_us(idle.timeout_ms * 1000);
+		values[3] = lg_interval_us(idle.value * 1000);
 		if (quota.rule_index < 0)
 			nulls[4] = true;
 		else
 			values[4] = CStringGetTextDatum(quota.rule);
-		values[5] = Int32GetDatum((int32) quota.timeout_ms);
+		values[5] = Int32GetDatum((int32) quota.value);
 	}
 	if (tupdesc->natts >= LG_LIMIT_FOR_COLS_12)
 	{
@@ -272,19 +285,19 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 			nulls[6] = true;
 		else
 			values[6] = CStringGetTextDatum(transaction.rule);
-		values[7] = lg_interval_us(transaction.timeout_ms * 1000);
+		values[7] = lg_interval_us(transaction.value * 1000);
 		lg_kind_limit_for(LG_KIND_XMIN, &who, &xmin);
 		if (xmin.rule_index < 0)
 			nulls[8] = true;
 		else
 			values[8] = CStringGetTextDatum(xmin.rule);
-		values[9] = Int64GetDatum(xmin.timeout_ms);
+		values[9] = Int64GetDatum(xmin.value);
 		lg_kind_limit_for(LG_KIND_BLOCKING, &who, &blocking);
 		if (blocking.rule_index < 0)
 			nulls[10] = true;
 		else
 			values[10] = CStringGetTextDatum(blocking.rule);
-		values[11] = lg_interval_us(blocking.timeout_ms * 1000);
+		values[11] = lg_interval_us(blocking.value * 1000);
 	}
 	if (tupdesc->natts >= LG_LIMIT_FOR_COLS)
 	{
@@ -295,7 +308,7 @@ lg_limit_for_sql(PG_FUNCTION_ARGS)
 			nulls[12] = true;
 		else
 			values[12] = CStringGetTextDatum(statement.rule);
-		values[13] = lg_interval_us(statement.timeout_ms * 1000);
+		values[13] = lg_interval_us(statement.value * 1000);
 	}
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
@@ -516,6 +529,7 @@ lg_reset_sql(PG_FUNCTION_ARGS)
 	lg_require_shmem();
 	LWLockAcquire(lg_shared->lock, LW_EXCLUSIVE);
 	lg_stats_reset(GetCurrentTimestamp());
+	lg_sources_reset();
 	LWLockRelease(lg_shared->lock);
 	PG_RETURN_VOID();
 }
@@ -588,7 +602,7 @@ lg_session_next(const LocalPgBackendStatus *local, const LeakguardWho *who,
 			!kind->applies(be->st_state, be->st_xact_start_timestamp))
 			continue;
 		lg_kind_limit_for(k, who, &limit);
-		if (limit.timeout_ms <= 0)
+		if (limit.value <= 0)
 			continue;
 		*any_limit = true;
 		since = lg_kind_period_since(k, be->st_state_start_timestamp,
@@ -597,7 +611,7 @@ lg_session_next(const LocalPgBackendStatus *local, const LeakguardWho *who,
 		switch (kind->measure)
 		{
 			case LG_MEASURE_TIME:
-				due = since + limit.timeout_ms * INT64CONST(1000);
+				due = since + limit.value * INT64CONST(1000);
 				break;
 			case LG_MEASURE_XID_AGE:
 				if (!*horizon_read)
@@ -606,7 +620,7 @@ lg_session_next(const LocalPgBackendStatus *local, const LeakguardWho *who,
 					*horizon_read = true;
 				}
 				if (lg_xid_judged_age(local->backend_xid, local->backend_xmin) >
-					limit.timeout_ms)
+					limit.value)
 					due = now;
 				break;
 			case LG_MEASURE_BLOCKED:
@@ -615,7 +629,7 @@ lg_session_next(const LocalPgBackendStatus *local, const LeakguardWho *who,
 					if (blocks[b].blocker_pid == be->st_procpid)
 					{
 						TimestampTz from = Max(blocks[b].wait_start, since);
-						TimestampTz d = from + limit.timeout_ms * INT64CONST(1000);
+						TimestampTz d = from + limit.value * INT64CONST(1000);
 
 						if (due == 0 || d < due)
 							due = d;
@@ -746,7 +760,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			next_kind = lg_session_next(local, &who, &horizon_read, blocks,
 										nblocks, now, &next_limit, &next_at,
 										&any_limit);
-		any_limit = any_limit || limit.timeout_ms > 0;
+		any_limit = any_limit || limit.value > 0;
 		if (!any_limit)
 			exempt = limit.rule_index < 0 ? LG_EXEMPT_NO_LIMIT : LG_EXEMPT_RULE;
 		else
@@ -774,11 +788,11 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 			values[10] = CStringGetTextDatum(limit.rule);
 		else
 			nulls[10] = true;
-		values[11] = lg_interval_us(limit.timeout_ms * 1000);
+		values[11] = lg_interval_us(limit.value * 1000);
 		if ((idle || idle_session) && exempt == LG_EXEMPT_NONE &&
-			limit.timeout_ms > 0)
+			limit.value > 0)
 			values[12] = TimestampTzGetDatum(be->st_state_start_timestamp +
-											 limit.timeout_ms * INT64CONST(1000));
+											 limit.value * INT64CONST(1000));
 		else
 			nulls[12] = true;
 		if (exempt != LG_EXEMPT_NONE)
@@ -808,7 +822,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 				else
 					nulls[18] = true;
 				values[19] = CStringGetTextDatum(lg_limit_text(next_kind,
-															   next_limit.timeout_ms));
+															   next_limit.value));
 				values[20] = TimestampTzGetDatum(next_at);
 				if (exempt != LG_EXEMPT_NONE)
 					nulls[20] = true;
@@ -1124,10 +1138,10 @@ lg_put_event(ReturnSetInfo *rsinfo, const LeakguardEvent *ev)
 	values[6] = lg_timestamp_or_null(ev->backend_start, &nulls[6]);
 	values[7] = lg_timestamp_or_null(ev->xact_start, &nulls[7]);
 	values[8] = lg_timestamp_or_null(ev->state_change, &nulls[8]);
-	values[9] = lg_interval_us(ev->idle_us);
+	values[9] = lg_interval_us(ev->lasted_us);
 	if (lg_kinds[ev->kind].measure != LG_MEASURE_XID_AGE &&
 		lg_kinds[ev->kind].measure != LG_MEASURE_CONNECTIONS)
-		values[10] = lg_interval_us(ev->timeout_ms * 1000);
+		values[10] = lg_interval_us(ev->limit * 1000);
 	else
 		nulls[10] = true;		/* a number of transactions */
 	if (ev->rule[0] != '\0')

@@ -50,7 +50,19 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "leakguard.h"
+#include "postgres.h"
+
+#include "citus.h"
+#include "compat.h"
+#include "histogram.h"
+#include "kinds.h"
+#include "rules.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "sqlfuncs.h"
+#include "stats.h"
+#include "suggestmerge.h"
 
 #include <math.h>
 
@@ -58,8 +70,6 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
-
-#include "suggestmerge.h"
 
 PG_FUNCTION_INFO_V1(lg_suggest_limits_sql);
 PG_FUNCTION_INFO_V1(lg_suggested_settings_sql);
@@ -394,11 +404,11 @@ lg_limit_in_force(const char *appname, const LgSuggestKind *sk,
 		r = lg_merge_limit(rules, lg_suggest_default_limit(sk), NULL, NULL,
 						   NULL, &value, &percent);
 		limit->rule_index = r;
-		limit->timeout_ms = value;
+		limit->value = value;
 		if (r >= 0)
 		{
 			if (percent && value > 0)
-				limit->timeout_ms = Max(1, value * MaxConnections / 100);
+				limit->value = Max(1, value * MaxConnections / 100);
 			lg_copy_rule_text(limit->rule, lg_rule_source(rules, r));
 		}
 		return;
@@ -443,7 +453,7 @@ lg_put_suggestion(ReturnSetInfo *rsinfo, const char *appname,
 	nulls[8] = limit.rule_index < 0;
 	if (!nulls[8])
 		values[8] = CStringGetTextDatum(limit.rule);
-	values[9] = CStringGetTextDatum(lg_limit_text(sk, limit.timeout_ms, false));
+	values[9] = CStringGetTextDatum(lg_limit_text(sk, limit.value, false));
 
 	nulls[10] = (sg->value == 0);
 	if (!nulls[10])

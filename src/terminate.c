@@ -3,6 +3,12 @@
  * terminate.c
  *		The last look at a session before it is signalled, and the signal.
  *
+ * The signal step of a scan (lg_signal_due) first decides who of the
+ * candidates tracker.c and the measures found is exempt (catalog look-ups,
+ * once per run of equal roles), then fills a batch of events from the
+ * slots, and re-checks and signals them (lg_terminate_batch), all before
+ * anything is published or logged (publish.c).
+ *
  * Between the scan that found a session past its deadline and the moment
  * leakguard signals it, the session may have run a statement, ended, or its
  * pid may now belong to another backend.  So the worker takes
@@ -50,7 +56,7 @@
  * the victim mark names the statement it was for (lg_victim_take()).
  *
  * The idle time recorded is measured on the monotonic clock from the start
- * of the idle period as the worker estimated it (worker.c), so a step of
+ * of the idle period as the worker estimated it (tracker.c), so a step of
  * the system clock does not inflate it.
  *
  * Shared state: LeakguardVictim slots, each under its own spinlock; the
@@ -59,7 +65,20 @@
  *
  *-------------------------------------------------------------------------
  */
+#include "postgres.h"
+
+#include "compat.h"
+#include "kinds.h"
 #include "leakguard.h"
+#include "measure.h"
+#include "policy.h"
+#include "scan.h"
+#include "sessionlimits.h"
+#include "settings.h"
+#include "shmem.h"
+#include "stats.h"
+#include "terminate.h"
+#include "tracker.h"
 
 #include <signal.h>
 
@@ -79,8 +98,8 @@ lg_victim_mark(int slot, const LeakguardEvent *ev)
 	v->kind = ev->kind;
 	v->backend_start = ev->backend_start;
 	v->query_start = ev->query_start;
-	v->idle_us = ev->idle_us;
-	v->timeout_ms = ev->timeout_ms;
+	v->lasted_us = ev->lasted_us;
+	v->limit = ev->limit;
 	v->xmin_age = ev->xmin_age;
 	v->blocked_us = ev->blocked_us;
 	v->nblocked = ev->nblocked;
@@ -135,7 +154,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 		alive = lg_status_read_full(t->slot, &now, &ev->client_addr, ev->query);
 		t->query_id = now.query_id;
 		ev->at = lg_clock_now();
-		ev->idle_us = lg_monotonic_us() - t->idle_origin_us;
+		ev->lasted_us = lg_monotonic_us() - t->origin_us;
 
 		if (!alive || now.type != B_BACKEND || now.pid != ev->pid ||
 			now.proc_start != ev->backend_start ||
@@ -157,7 +176,7 @@ lg_terminate_batch(LeakguardTermination *items, int n, int mode,
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (lg_kinds[ev->kind].measure == LG_MEASURE_XID_AGE &&
 				 (ev->xmin_age = lg_backend_xid_age(t->slot, ev->pid, true)) <=
-				 ev->timeout_ms)
+				 ev->limit)
 			ev->action = LG_ACTION_BECAME_ACTIVE;
 		else if (t->superuser)
 			ev->action = LG_ACTION_SUPERUSER;
@@ -221,8 +240,8 @@ lg_victim_take(LeakguardVictim *out, LeakguardKindAction action)
 		}
 		out->kind = v->kind;
 		out->query_start = v->query_start;
-		out->idle_us = v->idle_us;
-		out->timeout_ms = v->timeout_ms;
+		out->lasted_us = v->lasted_us;
+		out->limit = v->limit;
 		out->xmin_age = v->xmin_age;
 		out->blocked_us = v->blocked_us;
 		out->nblocked = v->nblocked;
@@ -233,4 +252,99 @@ lg_victim_take(LeakguardVictim *out, LeakguardKindAction action)
 	}
 	SpinLockRelease(&v->mutex);
 	return mine;
+}
+
+/*
+ * Signal the sessions whose deadline has passed: first decide who is
+ * exempt (catalog look-ups), then re-check and signal them all
+ * (terminate.c).  Publishing and logging come after, so
+ * that when many sessions expire together the signals go out at once,
+ * rather than queueing behind bookkeeping or the exits of the sessions
+ * signalled first.  Runs inside the transaction lg_scan() opened; returns
+ * the number of events it put in batch ([MaxBackends]).
+ */
+int
+lg_signal_due(int ncand, LeakguardTermination *batch, double *exempt_ms,
+			  double *lock_wait_ms)
+{
+	instr_time	start;
+	instr_time	elapsed;
+	Oid			last_userid = InvalidOid;
+	LeakguardExempt last_exempt = LG_EXEMPT_NONE;
+	int			n = 0;
+	int			i;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (i = 0; i < ncand; i++)
+	{
+		int			slot = lg_tracker.candidates[i];
+		LgSlot	   *s = &lg_tracker.slots[slot];
+		LeakguardExempt exempt;
+		LeakguardTermination *t;
+		const LeakguardLimit *limit;
+		LgPeriod   *p;
+		int64		deadline_us;
+		int			k;
+
+		/* The kind of limit it is due for, or its earliest deadline's. */
+		k = lg_tracker.candidate_kinds[i];
+		if (k < 0)
+			k = lg_slot_next_kind(s, &deadline_us);
+		if (k < 0)
+			continue;
+		p = &s->periods[k];
+
+		/*
+		 * Sessions due together are mostly of one role (one application's
+		 * pool): look each role up once per run of equal roles.
+		 */
+		if (s->userid != last_userid || !OidIsValid(last_userid))
+		{
+			last_userid = s->userid;
+			last_exempt = lg_role_exemption(s->userid);
+		}
+		exempt = last_exempt;
+
+		if (exempt == LG_EXEMPT_ROLE)
+		{
+			p->reported = true;
+			continue;
+		}
+		t = &batch[n++];
+		memset(t, 0, sizeof(*t));
+		t->slot = slot;
+		t->superuser = (exempt == LG_EXEMPT_SUPERUSER);
+		t->origin_us = p->origin_us;
+		limit = &s->limits[k];
+		t->event.pid = s->pid;
+		t->event.kind = k;
+		t->event.backend_start = s->proc_start;
+		t->event.xact_start = s->xact_start;
+		t->event.state_change =
+			(lg_kinds[k].period_start == LG_START_STATE_CHANGE) ? p->since : 0;
+		t->event.query_start =
+			(lg_kinds[k].period_start == LG_START_QUERY) ? p->since : 0;
+		t->event.datid = s->datid;
+		t->event.userid = s->userid;
+		t->event.limit = limit->value;
+		if (k == LG_KIND_BLOCKING)
+		{
+			const LgBlocked *blocked = lg_blocking_of(slot);
+
+			t->event.nblocked = blocked->nblocked;
+			t->event.blocked_us = blocked->blocked_us;
+			memcpy(t->event.blocked_pids, blocked->pids,
+				   sizeof(t->event.blocked_pids));
+		}
+		memcpy(t->event.appname, s->appname, NAMEDATALEN);
+		memcpy(t->event.rule, limit->rule, LG_RULE_TEXT_LEN);
+	}
+
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	*exempt_ms = INSTR_TIME_GET_MILLISEC(elapsed);
+	*lock_wait_ms = 0;
+	if (n > 0)
+		lg_terminate_batch(batch, n, lg_effective_mode(), lock_wait_ms);
+	return n;
 }

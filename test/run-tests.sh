@@ -10,7 +10,10 @@
 #      (PROVE_FLAGS, default -j2; one at a time under make sanitize);
 #   5. the packaging metadata: META.json against the PGXN Meta Spec, and
 #      its and debian/changelog's versions against leakguard.control
-#      (test/check-meta.pl).
+#      (test/check-meta.pl);
+#   6. the shape of src/: no header over 350 lines, worker.c under 600,
+#      no cycle of more than three files among the includes or the calls
+#      between the objects (test/check-structure.pl).
 #
 # Against Debian's PostgreSQL 15, or the installation whose pg_config
 # PG_CONFIG names (make test PG_CONFIG=...; test/pg-build.sh builds 17 and
@@ -142,6 +145,10 @@ record tap $rc
 lg_say "packaging metadata: META.json, debian/changelog, leakguard.control"
 rc=0; perl test/check-meta.pl || rc=$?
 record meta $rc
+
+lg_say "the shape of src/: header sizes, worker.c, cycles of includes and calls"
+rc=0; perl test/check-structure.pl || rc=$?
+record structure $rc
 
 if [ -n "${LG_SANITIZE:-}" ]; then
     lg_say "valgrind and UBSan reports on leakguard's code"

@@ -5,7 +5,7 @@
 #
 # The worker re-checks and signals the sessions due in one scan under
 # ProcArrayLock (shared), LG_TERMINATE_GROUP of them per acquisition
-# (src/leakguard.h; 0: the whole batch under one acquisition, as 1.1 did).
+# (src/terminate.h; 0: the whole batch under one acquisition, as 1.1 did).
 # While it is held, every exclusive acquirer waits: a commit that clears
 # an xid, a backend that starts or exits, the victims' own exits.  This
 # script builds copies of leakguard with each value of LG_BENCH_LOCK_GROUPS
