@@ -76,7 +76,9 @@ my $free = lg_session($node, app => 'free', leak => 0);
 is($free->query('SELECT 1 FROM pg_sleep(2.5)'), '1', 'a statement under a rule of 0 runs to its end');
 is($s->query('SELECT 1 FROM pg_sleep(0.5)'), '1', 'a statement shorter than the limit runs to its end');
 
-# the durations of statements are observed, for suggest_limits()
+# the durations of statements are observed, for suggest_limits(): each is
+# recorded when the session's next statement starts
+$s->query('SELECT 1');
 ok( $node->poll_query_until('postgres', q{
 		SELECT episodes >= 2 FROM leakguard.stats_by_kind
 		 WHERE application_name = 'slow' AND kind = 'statement'}),
