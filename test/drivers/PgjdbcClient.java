@@ -107,9 +107,9 @@ public class PgjdbcClient {
             check("pgjdbc 53300: the detail says the session renamed itself from \"\" (no name at login)",
                   d != null && d.startsWith("This session changed its application_name from \"\";"), d);
         }
-        check("pgjdbc: the quota refusal names the renamed session (history row of kind quota)",
+        check("pgjdbc: the quota refusal names the renamed session (history row of kind connections)",
               adminBool("SELECT EXISTS (SELECT FROM leakguard.terminations WHERE application_name = ?"
-                        + " AND kind = 'quota' AND action = 'refused')", "quota-pgjdbc"), null);
+                        + " AND kind = 'connections' AND action = 'refused')", "quota-pgjdbc"), null);
 
         // With assumeMinServerVersion=9.0 the name is in the startup packet:
         // getConnection() itself is refused.

@@ -76,7 +76,7 @@ def via(db, app, user="drv", autocommit=True, port=None):
 
 def refusals(app, user):
     return admin("SELECT count(*) FROM leakguard.terminations"
-                 " WHERE application_name = %s AND usename = %s AND kind = 'quota' AND action = 'refused'",
+                 " WHERE application_name = %s AND usename = %s AND kind = 'connections' AND action = 'refused'",
                  app, user)
 
 
