@@ -202,14 +202,7 @@ lg_limits_for_sql(PG_FUNCTION_ARGS)
 			values[1] = CStringGetTextDatum(limit.rule);
 		else
 			nulls[1] = true;
-		if (kind->measure == LG_MEASURE_XID_AGE)
-			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT " transactions",
-													 limit.value));
-		else if (kind->measure == LG_MEASURE_CONNECTIONS)
-			values[2] = CStringGetTextDatum(psprintf(INT64_FORMAT " connections",
-													 limit.value));
-		else
-			values[2] = CStringGetTextDatum(lg_format_duration_ms(limit.value));
+		values[2] = CStringGetTextDatum(lg_kind_limit_text(k, limit.value));
 		values[3] = Int64GetDatum(limit.value);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

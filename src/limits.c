@@ -256,3 +256,23 @@ lg_format_duration_ms(int64 ms)
 		return psprintf(INT64_FORMAT " s", ms / 1000);
 	return psprintf(INT64_FORMAT " ms", ms);
 }
+
+/*
+ * A limit of kind k as leakguard writes it, by its measure: "5 s",
+ * "100000 transactions", "20 connections".  In the current context.
+ */
+char *
+lg_kind_limit_text(int kind, int64 value)
+{
+	switch (lg_kinds[kind].measure)
+	{
+		case LG_MEASURE_XID_AGE:
+			return psprintf(INT64_FORMAT " transactions", value);
+		case LG_MEASURE_CONNECTIONS:
+			return psprintf(INT64_FORMAT " connections", value);
+		case LG_MEASURE_TIME:
+		case LG_MEASURE_BLOCKED:
+			break;
+	}
+	return lg_format_duration_ms(value);
+}

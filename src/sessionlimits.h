@@ -64,6 +64,7 @@ extern LeakguardExempt lg_role_exemption(Oid roleid);
 extern const char *lg_exempt_name(LeakguardExempt exempt);
 extern const char *lg_action_name(int action);
 extern char *lg_format_duration_ms(int64 ms);
+extern char *lg_kind_limit_text(int kind, int64 value);
 extern void lg_copy_rule_text(char *dst, const char *src);
 
 #endif							/* LEAKGUARD_SESSIONLIMITS_H */

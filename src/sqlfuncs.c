@@ -648,15 +648,6 @@ lg_session_next(const LocalPgBackendStatus *local, const LeakguardWho *who,
 	return next_kind;
 }
 
-/* A limit of kind k as a person writes it: "5s", "100000 transactions". */
-static char *
-lg_limit_text(int k, int64 value)
-{
-	if (lg_kinds[k].measure == LG_MEASURE_XID_AGE)
-		return psprintf(INT64_FORMAT " transactions", value);
-	return lg_format_duration_ms(value);
-}
-
 Datum
 lg_sessions_sql(PG_FUNCTION_ARGS)
 {
@@ -821,7 +812,7 @@ lg_sessions_sql(PG_FUNCTION_ARGS)
 					values[18] = CStringGetTextDatum(next_limit.rule);
 				else
 					nulls[18] = true;
-				values[19] = CStringGetTextDatum(lg_limit_text(next_kind,
+				values[19] = CStringGetTextDatum(lg_kind_limit_text(next_kind,
 															   next_limit.value));
 				values[20] = TimestampTzGetDatum(next_at);
 				if (exempt != LG_EXEMPT_NONE)
