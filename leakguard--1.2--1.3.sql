@@ -206,7 +206,7 @@ CREATE FUNCTION @extschema@.kinds(OUT kind text,
                       OUT rules_setting text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'lg_kinds_sql'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE VIEW @extschema@.kinds AS
     SELECT k.kind, k.action, k.measure, k.since, k.sqlstate,

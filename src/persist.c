@@ -21,11 +21,12 @@
  * shutdown ended among them.
  *
  * Format 5 (leakguard 1.3) names its kinds of limit: after the header, the
- * SQL name of each kind (lg_kinds[]) the file has counters for, and each
- * application's entry is the counters common to all kinds, when it was
- * last seen and the role that made it (shmem.c: which entry makes room
- * when the table is full), then one record per named kind (its counters
- * and the histogram of its periods).  The history's events name their kind
+ * SQL name of each kind (lg_kinds[]) the file has counters for, and whether
+ * the file keeps a histogram of that kind's periods; each application's
+ * entry is the counters common to all kinds, when it was last seen and the
+ * role that made it (shmem.c: which entry makes room when the table is
+ * full), then, per named kind, its counters and, for a kind with one, the
+ * histogram (a kind without one costs no histogram's bytes).  The history's events name their kind
  * by its place in that list.  So a file's counters load by the kind's
  * name, whatever order or set of kinds the version that wrote it had: a
  * kind this version does not know is left out with a LOG line.  Format 3
@@ -92,16 +93,24 @@ typedef struct LgStatsFileHeader
 	TimestampTz stats_reset;
 } LgStatsFileHeader;
 
-/* Format 5: after the header, nkinds names of LG_KIND_NAME_LEN bytes. */
+/* Format 5: after the header, then nkinds LgStatsFileKindName. */
 typedef struct LgStatsFileKinds
 {
 	uint32		nkinds;
-	uint32		kind_size;		/* sizeof(LgStatsFileKind) */
+	uint32		counts_size;	/* sizeof(LeakguardKindCounts) */
+	uint32		histogram_size; /* sizeof(LeakguardHistogram) */
 } LgStatsFileKinds;
+
+typedef struct LgStatsFileKindName
+{
+	char		name[LG_KIND_NAME_LEN]; /* its SQL name, NUL-padded */
+	uint32		histogram;		/* 1: its records hold a histogram */
+} LgStatsFileKindName;
 
 /*
  * Format 5: an application's entry (the overflow row's too, with last_seen
- * 0 and no owner), followed by nkinds LgStatsFileKind.
+ * 0 and no owner), followed by each named kind's LeakguardKindCounts, and
+ * its LeakguardHistogram when the name says it has one.
  */
 typedef struct LgStatsFileApp
 {
@@ -118,13 +127,6 @@ typedef struct LgStatsFileApp
 	TimestampTz last_seen;
 	Oid			owner;
 } LgStatsFileApp;
-
-/* Format 5: one kind's counters of an entry, and its periods' histogram. */
-typedef struct LgStatsFileKind
-{
-	LeakguardKindCounts counts;
-	LeakguardHistogram observed;	/* empty for a kind without one */
-} LgStatsFileKind;
 
 /*
  * Format 3: leakguard 1.2's LeakguardAppStats and LeakguardEvent, as that
@@ -373,12 +375,13 @@ lg_event_from_v12(const char *p, LeakguardEvent *e)
 
 /*
  * An entry of format 5, whose nkinds kind records are those of the kinds
- * kind_map[] gives (-1: a kind this version does not know, left out).
- * NULL, or what makes it invalid.
+ * kind_map[] gives (-1: a kind this version does not know, left out), with
+ * a histogram where has_histogram[] says so.  NULL, or what makes it
+ * invalid.
  */
 static const char *
-lg_app_from_v5(const char *p, const int *kind_map, int nkinds,
-			   LgLoadedApp *out)
+lg_app_from_v5(const char *p, const int *kind_map, const bool *has_histogram,
+			   int nkinds, LgLoadedApp *out)
 {
 	LgStatsFileApp f;
 	LeakguardAppStats *a = &out->stats;
@@ -399,19 +402,26 @@ lg_app_from_v5(const char *p, const int *kind_map, int nkinds,
 	out->owner = f.owner;
 
 	p += sizeof(f);
-	for (int i = 0; i < nkinds; i++, p += sizeof(LgStatsFileKind))
+	for (int i = 0; i < nkinds; i++)
 	{
-		LgStatsFileKind fk;
+		LeakguardKindCounts counts;
+		LeakguardHistogram observed;
 		int			k = kind_map[i];
 
-		memcpy(&fk, p, sizeof(fk));
-		if (!lg_hist_valid(&fk.observed))
-			return "a histogram whose counts do not add up";
+		memcpy(&counts, p, sizeof(counts));
+		p += sizeof(counts);
+		if (has_histogram[i])
+		{
+			memcpy(&observed, p, sizeof(observed));
+			p += sizeof(observed);
+			if (!lg_hist_valid(&observed))
+				return "a histogram whose counts do not add up";
+		}
 		if (k < 0)
 			continue;
-		a->kinds[k] = fk.counts;
-		if (lg_kinds[k].observed >= 0)
-			a->observed[lg_kinds[k].observed] = fk.observed;
+		a->kinds[k] = counts;
+		if (has_histogram[i] && lg_kinds[k].observed >= 0)
+			a->observed[lg_kinds[k].observed] = observed;
 	}
 	return NULL;
 }
@@ -426,6 +436,7 @@ lg_stats_load(void)
 	LgStatsFileHeader hdr;
 	LgStatsFileKinds kh = {0};
 	int			kind_map[LG_NUM_KINDS * 8];
+	bool		has_histogram[LG_NUM_KINDS * 8];
 	pg_crc32c	crc;
 	pg_crc32c	stored;
 	const char *p;
@@ -472,11 +483,25 @@ lg_stats_load(void)
 		if (len >= sizeof(hdr) + sizeof(kh))
 			memcpy(&kh, buf + sizeof(hdr), sizeof(kh));
 		if (kh.nkinds > lengthof(kind_map) ||
-			kh.kind_size != sizeof(LgStatsFileKind))
+			kh.counts_size != sizeof(LeakguardKindCounts) ||
+			kh.histogram_size != sizeof(LeakguardHistogram) ||
+			len < sizeof(hdr) + sizeof(kh) +
+			(Size) kh.nkinds * sizeof(LgStatsFileKindName))
 			kh.nkinds = 0;		/* refused below */
-		head += sizeof(kh) + (Size) kh.nkinds * LG_KIND_NAME_LEN;
-		app_size = sizeof(LgStatsFileApp) +
-			(Size) kh.nkinds * sizeof(LgStatsFileKind);
+		head += sizeof(kh) + (Size) kh.nkinds * sizeof(LgStatsFileKindName);
+
+		/* An entry holds each kind's counters, and the histograms named. */
+		app_size = sizeof(LgStatsFileApp);
+		for (i = 0; i < (int) kh.nkinds; i++)
+		{
+			LgStatsFileKindName kn;
+
+			memcpy(&kn, buf + sizeof(hdr) + sizeof(kh) + i * sizeof(kn),
+				   sizeof(kn));
+			has_histogram[i] = kn.histogram != 0;
+			app_size += sizeof(LeakguardKindCounts) +
+				(has_histogram[i] ? sizeof(LeakguardHistogram) : 0);
+		}
 		event_size = sizeof(LeakguardEvent);
 	}
 	if (hdr.magic != LG_STATS_MAGIC ||
@@ -504,16 +529,19 @@ lg_stats_load(void)
 
 	/* Format 5: the kinds it counts, by name. */
 	p = buf + sizeof(hdr) + sizeof(kh);
-	for (i = 0; i < (int) kh.nkinds && invalid == NULL; i++, p += LG_KIND_NAME_LEN)
+	for (i = 0; i < (int) kh.nkinds && invalid == NULL;
+		 i++, p += sizeof(LgStatsFileKindName))
 	{
-		char		name[LG_KIND_NAME_LEN];
+		LgStatsFileKindName kn;
 
-		memcpy(name, p, LG_KIND_NAME_LEN);
-		if (!lg_field_terminated(name, sizeof(name)))
+		memcpy(&kn, p, sizeof(kn));
+		if (!lg_field_terminated(kn.name, sizeof(kn.name)))
 			invalid = "a kind's name without its terminator";
+		else if (kn.histogram > 1)
+			invalid = "a kind's histogram flag out of range";
 		else
 		{
-			kind_map[i] = lg_kind_by_name(name);
+			kind_map[i] = lg_kind_by_name(kn.name);
 			for (int j = 0; j < i; j++)
 				if (kind_map[j] >= 0 && kind_map[j] == kind_map[i])
 					invalid = "a kind named twice";
@@ -529,7 +557,8 @@ lg_stats_load(void)
 		if (hdr.format == LG_STATS_FORMAT_12)
 			lg_app_from_v12(p, &apps[i], hdr.stats_reset);
 		else
-			invalid = lg_app_from_v5(p, kind_map, kh.nkinds, &apps[i]);
+			invalid = lg_app_from_v5(p, kind_map, has_histogram, kh.nkinds,
+									 &apps[i]);
 		if (invalid == NULL)
 			invalid = lg_app_invalid(&apps[i].stats);
 	}
@@ -568,7 +597,8 @@ lg_stats_load(void)
 			ereport(LOG,
 					(errmsg("leakguard statistics file \"%s\" counts a kind of limit this leakguard does not know, \"%s\"; its counters and history are left out",
 							LG_STATS_FILE,
-							buf + sizeof(hdr) + sizeof(kh) + i * LG_KIND_NAME_LEN)));
+							buf + sizeof(hdr) + sizeof(kh) +
+							i * sizeof(LgStatsFileKindName))));
 
 	memcpy((char *) &lg_shared->overflow + NAMEDATALEN,
 		   (char *) &apps[0].stats + NAMEDATALEN,
@@ -736,13 +766,10 @@ lg_write_app(FILE *file, const LeakguardAppStats *a, TimestampTz last_seen,
 	ok = lg_file_write(file, &f, sizeof(f), crc);
 	for (int k = 0; ok && k < LG_NUM_KINDS; k++)
 	{
-		LgStatsFileKind fk;
-
-		memset(&fk, 0, sizeof(fk));
-		fk.counts = a->kinds[k];
-		if (lg_kinds[k].observed >= 0)
-			fk.observed = a->observed[lg_kinds[k].observed];
-		ok = lg_file_write(file, &fk, sizeof(fk), crc);
+		ok = lg_file_write(file, &a->kinds[k], sizeof(a->kinds[k]), crc);
+		if (ok && lg_kinds[k].observed >= 0)
+			ok = lg_file_write(file, &a->observed[lg_kinds[k].observed],
+							   sizeof(LeakguardHistogram), crc);
 	}
 	return ok;
 }
@@ -784,14 +811,19 @@ lg_stats_save(int code, Datum arg)
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.magic = LG_STATS_MAGIC;
 	hdr.format = LG_STATS_FORMAT;
-	hdr.app_size = sizeof(LgStatsFileApp) + LG_NUM_KINDS * sizeof(LgStatsFileKind);
+	hdr.app_size = sizeof(LgStatsFileApp);
+	for (int k = 0; k < LG_NUM_KINDS; k++)
+		hdr.app_size += sizeof(LeakguardKindCounts) +
+			(lg_kinds[k].observed >= 0 ? sizeof(LeakguardHistogram) : 0);
 	hdr.event_size = sizeof(LeakguardEvent);
 	hdr.napps = (int32) hash_get_num_entries(lg_app_hash);
 	hdr.nevents = (int32) (lg_shared->history_count - next +
 						   lg_shared->refusal_count - refusal_next);
 	hdr.stats_reset = lg_shared->stats_reset;
+	memset(&kh, 0, sizeof(kh));
 	kh.nkinds = LG_NUM_KINDS;
-	kh.kind_size = sizeof(LgStatsFileKind);
+	kh.counts_size = sizeof(LeakguardKindCounts);
+	kh.histogram_size = sizeof(LeakguardHistogram);
 
 	file = AllocateFile(tmpfile, PG_BINARY_W);
 	if (file == NULL)
@@ -807,13 +839,14 @@ lg_stats_save(int code, Datum arg)
 		lg_file_write(file, &kh, sizeof(kh), &crc);
 	for (int k = 0; ok && k < LG_NUM_KINDS; k++)
 	{
-		char		name[LG_KIND_NAME_LEN];
+		LgStatsFileKindName kn;
 
 		StaticAssertStmt(sizeof("idle in transaction") <= LG_KIND_NAME_LEN,
 						 "kind names fit");
-		memset(name, 0, sizeof(name));
-		strlcpy(name, lg_kinds[k].name, sizeof(name));
-		ok = lg_file_write(file, name, sizeof(name), &crc);
+		memset(&kn, 0, sizeof(kn));
+		strlcpy(kn.name, lg_kinds[k].name, sizeof(kn.name));
+		kn.histogram = lg_kinds[k].observed >= 0 ? 1 : 0;
+		ok = lg_file_write(file, &kn, sizeof(kn), &crc);
 	}
 	if (ok)
 		ok = lg_write_app(file, &lg_shared->overflow, 0, InvalidOid, &crc);

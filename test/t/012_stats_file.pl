@@ -63,11 +63,11 @@ sub start_with_damaged_event
 {
 	my ($what, $damage) = @_;
 	my ($magic, $format, $app_size, $event_size, $napps, $nevents) = unpack('L6', $saved);
-	# format 5: after the 32-byte header, the kinds' count, their record's
-	# size and their names of 32 bytes each, then the entries
+	# format 5: after the 32-byte header, the kinds' count, their counters' and
+	# histograms' sizes, and per kind its name of 32 bytes and a flag, then the entries
 	die "format $format, not 5" unless $format == 5;
 	my ($nkinds) = unpack('L', substr($saved, 32, 4));
-	my $events = 32 + 8 + 32 * $nkinds + ($napps + 1) * $app_size;
+	my $events = 32 + 12 + 36 * $nkinds + ($napps + 1) * $app_size;
 	my $body = substr($saved, 0, length($saved) - 4);
 	my $event = substr($body, $events, $event_size);
 	$damage->(\$event);
@@ -101,5 +101,36 @@ start_with_damaged_event('an unknown action', sub {
 	my ($event) = @_;
 	substr($$event, 12, 4) = pack('l', 99);
 });
+
+# A kind this version does not know (a later version's) is left out with
+# a LOG line; every other kind's counters and history load by name.
+{
+	my ($nkinds) = unpack('L', substr($saved, 32, 4));
+	my $body = substr($saved, 0, length($saved) - 4);
+	my $renamed = 0;
+	for my $i (0 .. $nkinds - 1)
+	{
+		my $at = 32 + 12 + 36 * $i;
+		next unless unpack('Z32', substr($body, $at, 32)) eq 'idle';
+		substr($body, $at, 32) = pack('a32', 'a later kind');
+		$renamed++;
+	}
+	is($renamed, 1, 'the file names the kind idle once');
+	open(my $fh, '>:raw', $file) or die $!;
+	print $fh $body, pack('L', crc32c($body));
+	close($fh);
+
+	my $offset = -s $node->logfile;
+	$node->start;
+	$node->wait_for_log(qr/LOG:  leakguard statistics file "pg_stat\/leakguard\.stat" counts a kind of limit this leakguard does not know, "a later kind"; its counters and history are left out/,
+		$offset);
+	is( $node->safe_psql('postgres', q{
+			SELECT terminated || '/' || terminated_all FROM leakguard.stats
+			 WHERE application_name = 'victim'}),
+		'3/3', 'the known kinds\' counters load by name');
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM leakguard.terminations WHERE application_name = 'victim'}),
+		'3', 'and their history');
+	$node->stop('immediate');
+}
 
 done_testing();
