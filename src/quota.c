@@ -382,6 +382,18 @@ lg_quota_admit(Port *port)
 }
 
 /*
+ * Whether the session's application_name, as the statistics and the quota
+ * keep it (its first NAMEDATALEN - 1 bytes), is the name it is charged
+ * under.  Run around every statement: one compare, no copy.
+ */
+static inline bool
+lg_name_is_charged(void)
+{
+	return strncmp(application_name ? application_name : "",
+				   lg_charged_appname, NAMEDATALEN - 1) == 0;
+}
+
+/*
  * Follow a change of application_name: charge the session to the name it
  * now uses, or end it if that name's quota is full.  Called before and
  * after each statement and before a commit; costs a string compare when
@@ -402,13 +414,11 @@ lg_quota_follow_name(void)
 	uint64		rules_id;
 	char	   *subject;
 
-	if (!lg_charged)
+	if (!lg_charged || lg_name_is_charged())
 		return;
 
 	/* application_name is stored cleaned (check_application_name()). */
 	strlcpy(appname, application_name ? application_name : "", NAMEDATALEN);
-	if (strcmp(appname, lg_charged_appname) == 0)
-		return;
 
 	mode = lg_backend_mode();
 	strlcpy(previous, lg_charged_appname, NAMEDATALEN);
@@ -473,11 +483,9 @@ lg_quota_settle(void *arg)
 	int			held;
 
 	lg_settle_registered = false;
-	if (!lg_charged || proc_exit_inprogress)
+	if (!lg_charged || proc_exit_inprogress || lg_name_is_charged())
 		return;
 	strlcpy(appname, application_name ? application_name : "", NAMEDATALEN);
-	if (strcmp(appname, lg_charged_appname) == 0)
-		return;
 
 	/*
 	 * By the policy this process applied last, never brought up to date
