@@ -165,9 +165,16 @@ sub lg_connect_error
 	IPC::Run::run(
 		[ 'psql', '-XAtq', '-v', 'VERBOSITY=verbose', '-d',
 		  $node->connstr('postgres') . " user=$user application_name='$app'",
-		  '-c', 'SELECT 1' ],
+		  '-c', 'SELECT pg_backend_pid()' ],
 		'>', \$out, '2>', \$err);
-	return $out eq "1\n" ? '' : $err;
+	return $err unless $out =~ /^(\d+)\n$/;
+	my $pid = $1;
+
+	# Admitted: its backend holds its charge until it has exited, which
+	# under valgrind takes a while after the client is gone.  Gone from
+	# pg_stat_activity means released (before_shmem_exit runs first).
+	lg_wait_gone($node, $pid) or die "the backend of an admitted probe ($pid) did not exit";
+	return '';
 }
 
 # A session of lg_fastpath (test/perl/lg_fastpath.c, built on first use
