@@ -85,7 +85,14 @@ $other->query('ROLLBACK');
 # lock) while its locker runs a statement; once it is idle, the limit runs
 # from then for both
 my $busy = locker('SELECT * FROM hot WHERE id = 3 FOR UPDATE');
-$busy->{in} .= "SELECT pg_sleep(3);\n";
+# (3 s, then until both UPDATEs wait: starting them takes longer than that
+# under valgrind; pg_locks is read live, unlike pg_stat_activity)
+$busy->{in} .= q{DO $$ BEGIN PERFORM pg_sleep(3);
+  WHILE (SELECT count(*) FROM pg_locks WHERE NOT granted
+          AND locktype IN ('transactionid', 'tuple')) < 2 LOOP
+    PERFORM pg_sleep(0.05);
+  END LOOP; END $$;
+};
 $busy->{h}->pump_nb;
 $node->poll_query_until('postgres',
 	"SELECT state = 'active' FROM pg_stat_activity WHERE pid = ${\ $busy->pid}")
