@@ -26,8 +26,9 @@
  * entry is the counters common to all kinds, when it was last seen and the
  * role that made it (shmem.c: which entry makes room when the table is
  * full), then, per named kind, its counters and, for a kind with one, the
- * histogram (a kind without one costs no histogram's bytes).  The history's events name their kind
- * by its place in that list.  So a file's counters load by the kind's
+ * histogram (a kind without one costs no histogram's bytes).  The
+ * history's events name their kind by its place in that list.  So a
+ * file's counters load by the kind's
  * name, whatever order or set of kinds the version that wrote it had: a
  * kind this version does not know is left out with a LOG line.  Format 3
  * (leakguard 1.2: the structures of that version, a pair of named
@@ -93,7 +94,7 @@ typedef struct LgStatsFileHeader
 	TimestampTz stats_reset;
 } LgStatsFileHeader;
 
-/* Format 5: after the header, then nkinds LgStatsFileKindName. */
+/* Format 5: after the header, this, then nkinds LgStatsFileKindName. */
 typedef struct LgStatsFileKinds
 {
 	uint32		nkinds;
@@ -508,6 +509,8 @@ lg_stats_load(void)
 		(hdr.format == LG_STATS_FORMAT && kh.nkinds == 0) ||
 		hdr.app_size != app_size || hdr.event_size != event_size ||
 		hdr.napps < 0 || hdr.nevents < 0 ||
+		hdr.napps > LG_MAX_APPLICATIONS_MAX ||
+		hdr.nevents > 2 * LG_HISTORY_SIZE_MAX ||
 		len != head + ((Size) hdr.napps + 1) * app_size +
 		(Size) hdr.nevents * event_size + sizeof(pg_crc32c))
 	{
@@ -734,10 +737,6 @@ lg_shutdown_was_clean(void)
 }
 
 /*
- * on_shmem_exit callback of the postmaster.  After anything but a clean
- * shutdown, write nothing: the next start begins with empty statistics.
- */
-/*
  * Write one application's entry in format 5: the counters common to all
  * kinds, then each kind's, in the order of the names the header lists
  * (lg_kinds[]).  Padding is zeroed: the file is the same for the same
@@ -764,6 +763,13 @@ lg_write_app(FILE *file, const LeakguardAppStats *a, TimestampTz last_seen,
 	f.last_seen = last_seen;
 	f.owner = owner;
 	ok = lg_file_write(file, &f, sizeof(f), crc);
+
+	/* written from shared memory as they are: no padding to zero */
+	StaticAssertStmt(sizeof(LeakguardKindCounts) == 3 * sizeof(int64),
+					 "LeakguardKindCounts has no padding");
+	StaticAssertStmt(sizeof(LeakguardHistogram) ==
+					 (2 + LG_HIST_BUCKETS) * sizeof(int64_t),
+					 "LeakguardHistogram has no padding");
 	for (int k = 0; ok && k < LG_NUM_KINDS; k++)
 	{
 		ok = lg_file_write(file, &a->kinds[k], sizeof(a->kinds[k]), crc);

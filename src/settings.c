@@ -1218,7 +1218,7 @@ lg_define_settings(void)
 							NULL,
 							&lg_max_applications,
 							1000,
-							1, 100000,
+							1, LG_MAX_APPLICATIONS_MAX,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
@@ -1228,7 +1228,7 @@ lg_define_settings(void)
 							"Refused connections are kept in a ring of the same size of their own.",
 							&lg_history_size,
 							1000,
-							1, 100000,
+							1, LG_HISTORY_SIZE_MAX,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

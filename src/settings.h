@@ -30,6 +30,10 @@ extern bool lg_terminate_superusers;
 extern int	lg_connection_warning;
 extern int	lg_max_applications;
 extern int	lg_history_size;
+
+/* The upper bounds of leakguard.max_applications and history_size. */
+#define LG_MAX_APPLICATIONS_MAX		100000
+#define LG_HISTORY_SIZE_MAX			100000
 extern bool lg_save_stats;
 extern int	lg_max_sources;
 extern char lg_start_errors[LG_CONFIG_ERROR_LEN];

@@ -62,16 +62,27 @@ sub crc32c
 sub start_with_damaged_event
 {
 	my ($what, $damage) = @_;
-	my ($magic, $format, $app_size, $event_size, $napps, $nevents) = unpack('L6', $saved);
-	# format 5: after the 32-byte header, the kinds' count, their counters' and
-	# histograms' sizes, and per kind its name of 32 bytes and a flag, then the entries
-	die "format $format, not 5" unless $format == 5;
-	my ($nkinds) = unpack('L', substr($saved, 32, 4));
-	my $events = 32 + 12 + 36 * $nkinds + ($napps + 1) * $app_size;
+	start_with_damaged_file($what, sub {
+		my ($body) = @_;
+		my ($magic, $format, $app_size, $event_size, $napps, $nevents) = unpack('L6', $$body);
+		# format 5: after the 32-byte header, the kinds' count, their counters' and
+		# histograms' sizes, and per kind its name of 32 bytes and a flag, then the entries
+		die "format $format, not 5" unless $format == 5;
+		my ($nkinds) = unpack('L', substr($$body, 32, 4));
+		my $events = 32 + 12 + 36 * $nkinds + ($napps + 1) * $app_size;
+		my $event = substr($$body, $events, $event_size);
+		$damage->(\$event);
+		substr($$body, $events, $event_size) = $event;
+	});
+	return;
+}
+
+# Damage the saved file (without its checksum), fix the checksum, start on it.
+sub start_with_damaged_file
+{
+	my ($what, $damage) = @_;
 	my $body = substr($saved, 0, length($saved) - 4);
-	my $event = substr($body, $events, $event_size);
-	$damage->(\$event);
-	substr($body, $events, $event_size) = $event;
+	$damage->(\$body);
 	open(my $fh, '>:raw', $file) or die $!;
 	print $fh $body, pack('L', crc32c($body));
 	close($fh);
@@ -100,6 +111,12 @@ start_with_damaged_event('a string without its terminator', sub {
 start_with_damaged_event('an unknown action', sub {
 	my ($event) = @_;
 	substr($$event, 12, 4) = pack('l', 99);
+});
+
+# the histogram flag of the first kind: 0 or 1
+start_with_damaged_file('a kind\'s histogram flag out of range', sub {
+	my ($body) = @_;
+	substr($$body, 32 + 12 + 32, 4) = pack('L', 2);
 });
 
 # A kind this version does not know (a later version's) is left out with
